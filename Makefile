@@ -1,0 +1,30 @@
+# Two set-up-and-go commands: `make run` (the default job) and `make test` (the test suite).
+# Each creates/refreshes .venv from the pinned set in requirements.lock before doing its job.
+PYTHON ?= python3.11
+VENV := .venv
+STAMP := $(VENV)/.deps-installed
+
+.PHONY: run test test-slow bench ui
+
+$(STAMP): requirements.lock pyproject.toml
+	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --upgrade "pip>=24"
+	$(VENV)/bin/python -m pip install --quiet -r requirements.lock
+	$(VENV)/bin/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(VENV)/bin/python -m pip check
+	@touch $(STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/python run.py $(ARGS)
+
+test: $(STAMP)
+	$(VENV)/bin/python -m pytest -q $(ARGS)
+
+test-slow: $(STAMP)
+	$(VENV)/bin/python -m pytest -q -m slow $(ARGS)
+
+bench: $(STAMP)
+	$(VENV)/bin/python benchmarks/bench_images.py
+
+ui: $(STAMP)
+	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///mlflow/mlflow.db --port 5000

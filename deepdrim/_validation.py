@@ -1,0 +1,77 @@
+"""Shared input checks: each raises a one-line ``ValueError`` that names the problem."""
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+
+
+def check_expression(expression, *, allow_negative: bool = False) -> tuple[np.ndarray, Optional[list]]:
+    """Cells x genes float array (plus gene names when a DataFrame with named columns is given)."""
+    gene_names = None
+    if hasattr(expression, "columns") and hasattr(expression, "to_numpy"):
+        gene_names = [str(c) for c in expression.columns]
+        values = expression.to_numpy()
+    else:
+        values = np.asarray(expression)
+    if values.ndim != 2:
+        raise ValueError(f"expression must be a 2-D cells x genes array, got {values.ndim} dimension(s)")
+    try:
+        values = values.astype(np.float64, copy=False)
+    except (TypeError, ValueError):
+        raise ValueError("expression must be numeric") from None
+    if values.shape[0] < 2:
+        raise ValueError(f"expression needs at least 2 cells, got {values.shape[0]}")
+    if values.shape[1] < 2:
+        raise ValueError(f"expression needs at least 2 genes, got {values.shape[1]}")
+    if np.isnan(values).any():
+        raise ValueError(f"expression has {int(np.isnan(values).sum())} NaN value(s)")
+    if not np.isfinite(values).all():
+        raise ValueError("expression has infinite value(s)")
+    if not allow_negative and (values < 0).any():
+        raise ValueError(f"expression has {int((values < 0).sum())} negative count(s); counts must be >= 0")
+    if gene_names is not None and len(set(gene_names)) != len(gene_names):
+        raise ValueError("expression has duplicate gene names")
+    return values, gene_names
+
+
+def check_pairs(pairs, n_genes: int, gene_names: Optional[list] = None) -> np.ndarray:
+    """(P, 2) int64 gene indices; gene-name tuples are looked up in ``gene_names``."""
+    if gene_names is not None and len(pairs) and isinstance(np.asarray(pairs, dtype=object).ravel()[0], str):
+        index = {name: i for i, name in enumerate(gene_names)}
+        flat = [str(g) for pair in pairs for g in pair]
+        unknown = sorted({g for g in flat if g not in index})
+        if unknown:
+            raise ValueError(f"pairs name {len(unknown)} gene(s) not in the expression, e.g. {unknown[:3]}")
+        pairs = np.array([index[g] for g in flat], dtype=np.int64).reshape(-1, 2)
+    arr = np.asarray(pairs)
+    if arr.size == 0:
+        return np.zeros((0, 2), dtype=np.int64)
+    if arr.ndim != 2 or arr.shape[1] != 2:
+        raise ValueError(f"pairs must have shape (P, 2), got {arr.shape}")
+    if not np.issubdtype(arr.dtype, np.integer):
+        if np.issubdtype(arr.dtype, np.floating) and np.all(arr == np.round(arr)):
+            arr = arr.astype(np.int64)
+        else:
+            raise ValueError("pairs must be integer gene indices (or gene-name tuples with a DataFrame)")
+    arr = arr.astype(np.int64)
+    bad = (arr < 0) | (arr >= n_genes)
+    if bad.any():
+        raise ValueError(f"pairs hold {int(bad.sum())} index(es) out of range 0..{n_genes - 1}")
+    same = arr[:, 0] == arr[:, 1]
+    if same.any():
+        raise ValueError(f"pairs hold {int(same.sum())} pair(s) of a gene with itself (g, g)")
+    return arr
+
+
+def check_labels(labels, n_pairs: int) -> np.ndarray:
+    """0/1 int labels of the right length with both classes present."""
+    y = np.asarray(labels)
+    if y.ndim != 1 or y.shape[0] != n_pairs:
+        raise ValueError(f"labels must have length {n_pairs} (one per pair), got shape {y.shape}")
+    if y.dtype.kind not in "biuf" or not np.isin(y, [0, 1]).all():
+        raise ValueError("labels must be 0 or 1")
+    y = y.astype(np.int64)
+    if len(np.unique(y)) < 2:
+        raise ValueError(f"labels hold a single class ({int(y[0])}); need both positives and negatives")
+    return y

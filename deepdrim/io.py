@@ -1,0 +1,390 @@
+"""Reading expression + ground-truth networks, writing ranked edges.
+
+Three input layouts give one :class:`Dataset`:
+
+* :func:`read_beeline` - a BEELINE folder (``ExpressionData.csv`` genes x cells, ``refNetwork.csv``
+  or ``GroundTruthNetwork.csv``, optional ``PseudoTime.csv``);
+* :func:`read_h5ad` - an AnnData file (cells x genes) plus a network CSV as BEELINE's;
+* :func:`read_reference` - the DeepDRIM reference code's files (expression CSV genes x cells,
+  ``geneA geneB label`` pair file, optional TF divide-position file).
+
+:func:`write_ranked_edges` writes BEELINE's ``rankedEdges.csv``. Every error is a one-line
+``ValueError``, or ``FileNotFoundError`` naming the missing file; nothing is written on error.
+Dropped network rows (self-loops, duplicates, genes absent from the expression) are counted in
+the ``deepdrim.io`` log.
+"""
+from __future__ import annotations
+
+import csv
+import logging
+import os
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import pandas as pd
+
+from deepdrim._validation import check_expression
+
+logger = logging.getLogger(__name__)
+
+EXPRESSION_FILE = "ExpressionData.csv"
+NETWORK_FILES = ("refNetwork.csv", "GroundTruthNetwork.csv")
+PSEUDOTIME_FILE = "PseudoTime.csv"
+RANKED_EDGES_HEADER = ("Gene1", "Gene2", "EdgeWeight")
+_SIGNS = {"+": 1, "-": -1, "": 0}
+
+
+@dataclass
+class Dataset:
+    """One expression matrix with its ground truth.
+
+    ``expression``: cells x genes float64 counts (index = cell names, columns = gene names).
+    ``edges``: ground-truth edges, columns ``tf``, ``target``, ``sign`` (+1 activation, -1
+    repression, 0 unknown). ``tfs``: distinct regulators of ``edges`` (``pairs`` for the reference
+    format), in order of first appearance. ``pseudotime``: BEELINE's ``PseudoTime.csv`` as read
+    (kept, unused). ``source``: where it was read from. ``pairs``: labelled pairs (``tf``,
+    ``target``, ``label`` 1 edge / 0 non-edge) where the format has negatives (reference format).
+    """
+
+    expression: pd.DataFrame
+    edges: pd.DataFrame
+    tfs: list
+    pseudotime: Optional[pd.DataFrame] = None
+    source: str = ""
+    pairs: Optional[pd.DataFrame] = None
+
+
+# ----------------------------------------------------------------------------------------------
+# helpers
+
+
+def _existing(path, what: str) -> Path:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} not found: {path}")
+    return path
+
+
+def _first_line(err: Exception) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
+def _duplicates(names) -> list:
+    series = pd.Series(list(names), dtype=object)
+    return list(dict.fromkeys(series[series.duplicated()]))
+
+
+def _expression_frame(values, cells, genes, path) -> pd.DataFrame:
+    """Validated cells x genes float64 DataFrame; errors name ``path``."""
+    dup_cells = _duplicates(cells)
+    if dup_cells:
+        raise ValueError(f"{path}: {len(dup_cells)} duplicate cell name(s), e.g. {dup_cells[:3]}")
+    dup_genes = _duplicates(genes)
+    if dup_genes:
+        raise ValueError(f"{path}: {len(dup_genes)} duplicate gene name(s), e.g. {dup_genes[:3]}")
+    try:
+        checked, _ = check_expression(values)
+    except ValueError as err:
+        raise ValueError(f"{path}: {err}") from None
+    return pd.DataFrame(checked, index=pd.Index(cells, dtype=object), columns=pd.Index(genes, dtype=object))
+
+
+def _read_genes_by_cells(path: Path) -> pd.DataFrame:
+    """A genes x cells CSV (first column gene names, header cell names) as a cells x genes frame."""
+    with open(path, newline="") as handle:
+        header = next(csv.reader(handle), None)
+    if not header or len(header) < 2:
+        raise ValueError(f"{path}: empty or malformed expression file (need a header row of cell names)")
+    try:
+        # names stay strings ("001", "NA"); an empty or "NA" value stays text and is reported below
+        frame = pd.read_csv(path, index_col=0, dtype={0: str}, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path}: malformed expression CSV ({_first_line(err)})") from None
+    if frame.shape[1] != len(header) - 1:
+        raise ValueError(
+            f"{path}: malformed expression CSV (header has {len(header) - 1} cells, rows have {frame.shape[1]})"
+        )
+    text = frame.columns[frame.dtypes == object]  # columns pandas could not read as numbers
+    if len(text):
+        coerced = frame[text].apply(pd.to_numeric, errors="coerce")
+        bad = (coerced.isna() & frame[text].notna()).to_numpy()
+        if bad.any():
+            row, col = np.argwhere(bad)[0]
+            column = frame.columns.get_loc(text[col])
+            raise ValueError(
+                f"{path}: {int(bad.sum())} non-numeric value(s), e.g. {frame.iat[row, column]!r} "
+                f"(gene {frame.index[row]!r}, cell {header[1 + column]!r})"
+            )
+        frame[text] = coerced
+    return _expression_frame(frame.to_numpy(dtype=np.float64).T, header[1:], [str(g) for g in frame.index], path)
+
+
+def _clean_pairs(frame: pd.DataFrame, genes, path, what: str) -> pd.DataFrame:
+    """Drop self-loops, repeated (tf, target) rows (first kept) and rows naming genes absent from
+    the expression, logging each count; ValueError when nothing remains."""
+    n_rows = len(frame)
+    loops = frame["tf"] == frame["target"]
+    if loops.any():
+        logger.info("%s: ignored %d self-loop(s)", path, int(loops.sum()))
+    frame = frame[~loops]
+    repeated = frame.duplicated(["tf", "target"])
+    if repeated.any():
+        logger.info("%s: ignored %d duplicate %s(s)", path, int(repeated.sum()), what)
+    frame = frame[~repeated]
+    known = set(genes)
+    present = frame["tf"].isin(known) & frame["target"].isin(known)
+    if not present.all():
+        absent = sorted(set(frame.loc[~present, ["tf", "target"]].to_numpy().ravel()) - known)
+        logger.warning(
+            "%s: dropped %d %s(s) naming %d gene(s) absent from the expression, e.g. %s",
+            path, int((~present).sum()), what, len(absent), absent[:3],
+        )
+    frame = frame[present]
+    if frame.empty:
+        raise ValueError(
+            f"{path}: none of its {n_rows} {what}(s) remain after dropping self-loops "
+            "and genes absent from the expression"
+        )
+    return frame.reset_index(drop=True)
+
+
+def _read_network(path, genes) -> pd.DataFrame:
+    """BEELINE network CSV (Gene1, Gene2[, Type '+'/'-']) as cleaned edges ``tf, target, sign``."""
+    path = _existing(path, "network file")
+    try:
+        net = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except pd.errors.EmptyDataError:
+        raise ValueError(f"{path}: empty network file") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path}: malformed network file ({_first_line(err)})") from None
+    net.columns = [str(c).strip() for c in net.columns]
+    if not {"Gene1", "Gene2"} <= set(net.columns):
+        raise ValueError(f"{path}: malformed network file, needs columns Gene1,Gene2[,Type], got {list(net.columns)}")
+    if net.empty:
+        raise ValueError(f"{path}: empty network file (header only, no edges)")
+    tf, target = net["Gene1"].str.strip(), net["Gene2"].str.strip()
+    unnamed = (tf == "") | (target == "")
+    if unnamed.any():
+        raise ValueError(f"{path}: malformed network file, {int(unnamed.sum())} row(s) with an empty gene name")
+    kind = net["Type"].str.strip() if "Type" in net.columns else pd.Series("", index=net.index)
+    unknown = sorted(set(kind) - set(_SIGNS))
+    if unknown:
+        raise ValueError(f"{path}: malformed network file, Type must be '+' or '-', got {unknown[:3]}")
+    edges = pd.DataFrame({"tf": tf, "target": target, "sign": kind.map(_SIGNS).astype(np.int64)})
+    return _clean_pairs(edges, genes, path, "edge")
+
+
+def _distinct(values) -> list:
+    return list(dict.fromkeys(values))
+
+
+def _empty_edges() -> pd.DataFrame:
+    return pd.DataFrame(
+        {"tf": pd.Series(dtype=object), "target": pd.Series(dtype=object), "sign": pd.Series(dtype=np.int64)}
+    )
+
+
+# ----------------------------------------------------------------------------------------------
+# readers
+
+
+def read_beeline(folder) -> Dataset:
+    """A BEELINE input folder as a :class:`Dataset`.
+
+    ``ExpressionData.csv``: genes as rows, cells as columns, first column gene names.
+    ``refNetwork.csv`` (else ``GroundTruthNetwork.csv``): columns ``Gene1`` (regulator), ``Gene2``
+    (target) and optional ``Type`` ('+' -> sign 1, '-' -> -1, missing -> 0); self-loops, repeated
+    rows and rows naming genes absent from the expression are dropped (counts logged).
+    ``PseudoTime.csv`` is kept when present.
+    """
+    start = time.perf_counter()
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"BEELINE folder not found: {folder}")
+    expression = _read_genes_by_cells(_existing(folder / EXPRESSION_FILE, "BEELINE expression file"))
+    network = next((folder / name for name in NETWORK_FILES if (folder / name).is_file()), None)
+    if network is None:
+        raise FileNotFoundError(f"BEELINE network file not found: {folder / NETWORK_FILES[0]} (or {NETWORK_FILES[1]})")
+    edges = _read_network(network, expression.columns)
+    pseudotime = None
+    if (folder / PSEUDOTIME_FILE).is_file():
+        try:
+            pseudotime = pd.read_csv(folder / PSEUDOTIME_FILE, index_col=0)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+            raise ValueError(f"{folder / PSEUDOTIME_FILE}: malformed pseudotime file ({_first_line(err)})") from None
+    logger.info(
+        "read BEELINE %s: %d cells x %d genes, %d edges in %.2fs",
+        folder, *expression.shape, len(edges), time.perf_counter() - start,
+    )
+    return Dataset(expression, edges, _distinct(edges["tf"]), pseudotime, f"beeline:{folder}")
+
+
+def read_h5ad(path, network=None, *, layer: Optional[str] = None) -> Dataset:
+    """An AnnData ``.h5ad`` (cells x genes) as a :class:`Dataset`.
+
+    Values from ``X`` or the named ``layer`` (sparse matrices are made dense); gene names from
+    ``var_names``, cell names from ``obs_names``. ``network`` is a network CSV as BEELINE's (see
+    :func:`read_beeline`); without one, ``edges`` is empty.
+    """
+    import anndata
+    import scipy.sparse
+
+    start = time.perf_counter()
+    path = _existing(path, "h5ad file")
+    try:
+        adata = anndata.read_h5ad(path)
+    except (OSError, KeyError, ValueError) as err:
+        raise ValueError(f"{path}: not a readable .h5ad file ({_first_line(err)})") from None
+    if layer is None:
+        matrix = adata.X
+    elif layer in adata.layers:
+        matrix = adata.layers[layer]
+    else:
+        raise ValueError(f"{path}: no layer {layer!r}; layers: {list(adata.layers.keys()) or 'none'}")
+    if matrix is None:
+        raise ValueError(f"{path}: the AnnData has no X matrix; name a layer")
+    if scipy.sparse.issparse(matrix):
+        matrix = matrix.toarray()
+    cells, genes = [str(c) for c in adata.obs_names], [str(g) for g in adata.var_names]
+    expression = _expression_frame(np.asarray(matrix), cells, genes, path)
+    edges = _empty_edges() if network is None else _read_network(network, expression.columns)
+    logger.info(
+        "read h5ad %s: %d cells x %d genes, %d edges in %.2fs",
+        path, *expression.shape, len(edges), time.perf_counter() - start,
+    )
+    return Dataset(expression, edges, _distinct(edges["tf"]), None, f"h5ad:{path}" + (f"[{layer}]" if layer else ""))
+
+
+def _read_divide_positions(path) -> list:
+    path = _existing(path, "TF divide-position file")
+    positions = []
+    with open(path) as handle:
+        for number, line in enumerate(handle, 1):
+            fields = line.split()
+            if not fields:
+                continue
+            try:
+                positions.append(int(fields[0]))
+            except ValueError:
+                raise ValueError(
+                    f"{path}: line {number}: divide position must be an integer, got {fields[0]!r}"
+                ) from None
+    if not positions:
+        raise ValueError(f"{path}: empty TF divide-position file")
+    return positions
+
+
+def _read_pair_file(path) -> pd.DataFrame:
+    """``geneA geneB label`` lines (whitespace separated) as ``tf, target, label`` (names lower-cased)."""
+    path = _existing(path, "pair file")
+    rows = []
+    with open(path) as handle:
+        for number, line in enumerate(handle, 1):
+            fields = line.split()
+            if not fields:
+                continue
+            if len(fields) < 3 or fields[2] not in ("0", "1", "2"):
+                raise ValueError(
+                    f"{path}: line {number}: malformed pair, expected 'geneA geneB label' with label 0, 1 or 2"
+                )
+            rows.append((fields[0].lower(), fields[1].lower(), int(fields[2])))
+    if not rows:
+        raise ValueError(f"{path}: empty pair file")
+    pairs = pd.DataFrame(rows, columns=["tf", "target", "label"])
+    reverse = pairs["label"] == 2
+    if reverse.any():
+        logger.info("%s: skipped %d reverse-direction pair(s) (label 2)", path, int(reverse.sum()))
+    return pairs[~reverse]
+
+
+def read_reference(expression_csv, pairs_file, divide_file=None) -> Dataset:
+    """The DeepDRIM reference code's inputs as a :class:`Dataset` with labelled ``pairs``.
+
+    ``expression_csv``: genes as rows, cells as columns, first column gene names.
+    ``pairs_file``: lines ``geneA geneB label`` (whitespace separated); label 1 = edge A->B,
+    0 = non-edge, 2 = the reverse direction (skipped: the task here is binary). Gene names are
+    matched case-insensitively, as the reference does, by lower-casing both sides; when that merges
+    distinct expression genes the first is kept and a warning says how many were dropped.
+    ``divide_file`` (the TF divide positions) is only checked to hold integers: pairs are
+    regrouped by TF downstream. ``edges`` are the label-1 pairs with sign 0 (unknown).
+    """
+    start = time.perf_counter()
+    expression = _read_genes_by_cells(_existing(expression_csv, "expression file"))
+    pairs = _read_pair_file(pairs_file)
+    if divide_file is not None:
+        _read_divide_positions(divide_file)
+    lowered = expression.columns.str.lower()
+    merged = lowered.duplicated()
+    if merged.any():
+        examples = list(expression.columns[merged][:3])
+        warnings.warn(
+            f"{expression_csv}: lower-casing gene names merges {int(merged.sum())} gene(s) into others "
+            f"(first kept), e.g. {examples}",
+            stacklevel=2,
+        )
+    expression = expression.loc[:, ~merged]
+    expression.columns = lowered[~merged]
+    pairs = _clean_pairs(pairs, expression.columns, pairs_file, "pair")
+    edges = pairs.loc[pairs["label"] == 1, ["tf", "target"]].reset_index(drop=True)
+    edges["sign"] = np.int64(0)
+    logger.info(
+        "read reference %s: %d cells x %d genes, %d pairs (%d edges) in %.2fs",
+        expression_csv, *expression.shape, len(pairs), len(edges), time.perf_counter() - start,
+    )
+    return Dataset(expression, edges, _distinct(pairs["tf"]), None, f"reference:{expression_csv}", pairs)
+
+
+# ----------------------------------------------------------------------------------------------
+# writer
+
+
+def write_ranked_edges(path, tf, target, weight) -> Path:
+    """Write BEELINE's ``rankedEdges.csv``: tab-separated, header ``Gene1\\tGene2\\tEdgeWeight``,
+    rows by weight descending (ties keep their input order), no index column.
+
+    Written atomically (a temporary file in the same folder, then ``os.replace``), so readers see
+    the old file or the complete new one, and nothing is written when the input is invalid.
+    Returns the path written.
+    """
+    path = Path(path)
+    tf = [str(g) for g in np.asarray(tf, dtype=object).ravel()]
+    target = [str(g) for g in np.asarray(target, dtype=object).ravel()]
+    try:
+        weight = np.asarray(weight, dtype=np.float64).ravel()
+    except (TypeError, ValueError):
+        raise ValueError("weight must be numeric") from None
+    if not len(tf) == len(target) == len(weight):
+        raise ValueError(
+            f"tf, target and weight must have the same length, got {len(tf)}, {len(target)}, {len(weight)}"
+        )
+    if np.isnan(weight).any():
+        raise ValueError(f"weight has {int(np.isnan(weight).sum())} NaN value(s)")
+    bad = [g for g in tf + target if not g or any(c in g for c in "\t\r\n")]
+    if bad:
+        raise ValueError(f"{len(bad)} gene name(s) empty or holding a tab or newline, e.g. {bad[:1]!r}")
+    folder = path.parent
+    if not folder.is_dir():
+        raise FileNotFoundError(f"output folder not found: {folder}")
+    order = np.argsort(-weight, kind="stable")
+    gene1, gene2 = np.asarray(tf, dtype=object)[order], np.asarray(target, dtype=object)[order]
+    table = pd.DataFrame(dict(zip(RANKED_EDGES_HEADER, (gene1, gene2, weight[order]))))
+    handle = tempfile.NamedTemporaryFile(
+        "w", dir=folder, prefix=f".{path.name}.", suffix=".tmp", delete=False, newline=""
+    )
+    try:
+        with handle:
+            table.to_csv(handle, sep="\t", index=False, lineterminator="\n")
+        os.replace(handle.name, path)
+    except BaseException:
+        os.unlink(handle.name)
+        raise
+    return path
+
+
+__all__ = ["Dataset", "read_beeline", "read_h5ad", "read_reference", "write_ranked_edges"]

@@ -1,0 +1,139 @@
+"""One job: TF-aware cross-validation of DeepDRIM on one dataset, logged to MLflow."""
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+from omegaconf import DictConfig, OmegaConf
+from tqdm.auto import tqdm
+
+from deepdrim.cv import tf_aware_folds
+from deepdrim.estimator import DeepDRIM
+from deepdrim.metrics import per_tf_metrics, summary
+from experiments import artifacts, tracking
+from experiments import data as job_data
+
+log = logging.getLogger(__name__)
+HEADLINE = ("auroc", "auprc", "median_tf_auroc", "median_tf_auprc")
+
+
+def estimator_params(cfg: DictConfig) -> dict:
+    """DeepDRIM constructor arguments from the model and training groups."""
+    params = {**OmegaConf.to_container(cfg.model, resolve=True), **OmegaConf.to_container(cfg.training, resolve=True)}
+    for key in ("conv_filters", "dense_units"):
+        params[key] = tuple(params[key])
+    params["random_state"] = int(cfg.seed)
+    return params
+
+
+def pearson_scores(expression: np.ndarray, pairs: np.ndarray) -> np.ndarray:
+    """|Pearson r| on eq.-1 values: the correlation ranking every run is compared with."""
+    from deepdrim.images import log_expression
+
+    x = log_expression(expression).astype(np.float64)
+    x = (x - x.mean(0)) / np.where(x.std(0) > 0, x.std(0), 1.0)
+    return np.abs(np.mean(x[:, pairs[:, 0]] * x[:, pairs[:, 1]], axis=0))
+
+
+def cross_validate(cfg: DictConfig, data: job_data.JobData, on_epoch=None) -> pd.DataFrame:
+    """Predictions (tf, target, label, kind, score, pcc, fold) of every pair from the fold
+    that held it out; ``on_epoch(fold, epoch, logs)`` sees each epoch."""
+    pairs, labels = data.pairs.pairs, data.pairs.labels
+    folds = tf_aware_folds(pairs, int(cfg.cv.n_folds), random_state=int(cfg.seed))
+    scores = np.full(len(pairs), np.nan)
+    fold_of = np.full(len(pairs), -1)
+    params = estimator_params(cfg)
+    expression = data.expression.to_numpy()
+    total = len(folds) * int(cfg.training.epochs)
+    with tqdm(total=total, desc=f"CV neighbors={cfg.neighbors}", unit="epoch", leave=False) as bar:
+        for k, (train, test) in enumerate(folds):
+            def epoch_end(epoch, logs, k=k):
+                bar.update(1)
+                bar.set_postfix(fold=k, val_auroc=f"{logs['val_auroc']:.3f}")
+                if on_epoch is not None:
+                    on_epoch(k, epoch, logs)
+
+            model = DeepDRIM(**params)
+            model.fit(expression, pairs[train], labels[train], epoch_callback=epoch_end)
+            bar.update(int(cfg.training.epochs) * (k + 1) - bar.n)  # early stopping skips epochs
+            scores[test] = model.predict_proba(pairs[test])
+            fold_of[test] = k
+    tf, target = data.pair_names(pairs)
+    return pd.DataFrame({"tf": tf, "target": target, "label": labels, "kind": data.pairs.kind,
+                         "score": scores, "pcc": pearson_scores(expression, pairs), "fold": fold_of})
+
+
+def fold_metrics(predictions: pd.DataFrame, column: str = "score") -> dict[str, float]:
+    """Pooled headline metrics plus ``fold{k}/...`` per fold."""
+    metrics = {k: v for k, v in summary(predictions.tf, predictions.label, predictions[column]).items()}
+    for k, fold in predictions.groupby("fold"):
+        if fold.label.nunique() == 2:
+            for name, value in summary(fold.tf, fold.label, fold[column]).items():
+                if name in HEADLINE:
+                    metrics[f"fold{k}/{name}"] = value
+    return metrics
+
+
+def validate(cfg: DictConfig, data: job_data.JobData) -> None:
+    """Everything checkable before a run starts (``ValueError`` with a one-line message)."""
+    n_genes = data.expression.shape[1]
+    neighbors = cfg.neighbors
+    if not isinstance(neighbors, int) or neighbors < 0:
+        raise ValueError(f"neighbors must be a non-negative integer, got {neighbors!r}")
+    if neighbors and neighbors >= n_genes - 1:
+        raise ValueError(f"neighbors={neighbors} needs at least {neighbors + 2} genes; the data has {n_genes}")
+    DeepDRIM(**estimator_params(cfg))._check_params()
+    n_tfs = len(np.unique(data.pairs.pairs[:, 0]))
+    if n_tfs < int(cfg.cv.n_folds):
+        raise ValueError(f"{cfg.cv.n_folds} TF-aware folds need at least {cfg.cv.n_folds} TFs; the data has {n_tfs}")
+
+
+def run(cfg: DictConfig, output_dir: Path, overrides: str = "") -> dict[str, float]:
+    """The ``task=cv`` job: skip if this configuration already FINISHED (unless ``force``),
+    else cross-validate, log params/metrics/artifacts, and return the metrics."""
+    start = time.time()
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    data = job_data.load(OmegaConf.to_container(cfg.data, resolve=True), int(cfg.seed))
+    validate(cfg, data)  # bad input fails here: one line, nothing written
+    chash = tracking.config_hash(resolved)
+    experiment_id = tracking.setup(cfg.tracking.uri, cfg.tracking.artifact_root, cfg.tracking.experiment)
+    tracking.close_stale_runs(experiment_id, chash)
+    done = None if cfg.force else tracking.finished_run(experiment_id, chash)
+    if done is not None:
+        print(f"[skip] configuration {chash} already FINISHED as run {done.info.run_id} ({overrides or 'default'})")
+        return {k: v for k, v in done.data.metrics.items() if "/" not in k}
+    params = tracking.flatten({k: v for k, v in resolved.items() if k != "tracking"})
+    tags = {tracking.HASH_TAG: chash, "hydra_overrides": overrides, "task": "cv", "data_source": data.source,
+            "output_dir": str(output_dir)}
+    shown = " ".join(o for o in overrides.split() if not o.startswith(("tracking.", "hydra.")))
+    run_name = cfg.tracking.run_name or shown or "default"
+    with tracking.tracked_run(experiment_id, run_name, params, tags):
+        def on_epoch(fold, epoch, logs):
+            tracking.with_retry(mlflow.log_metrics, {f"fold{fold}/{k}": v for k, v in logs.items()
+                                                     if np.isfinite(v)}, step=epoch)
+
+        predictions = cross_validate(cfg, data, on_epoch)
+        metrics = fold_metrics(predictions)
+        metrics.update({f"pcc/{k}": v for k, v in fold_metrics(predictions, "pcc").items() if "/" not in k})
+        metrics.update(n_pairs=float(len(predictions)), n_positive=float(predictions.label.sum()),
+                       wall_seconds=time.time() - start)
+        tracking.with_retry(mlflow.log_metrics, metrics)
+        files = [
+            artifacts.write_text(OmegaConf.to_yaml(cfg, resolve=True), output_dir / "config.yaml"),
+            artifacts.write_csv(predictions, output_dir / "predictions.csv"),
+            artifacts.write_csv(per_tf_metrics(predictions.tf, predictions.label, predictions.score).table,
+                                output_dir / "per_tf_metrics.csv"),
+            *artifacts.curve_figures(
+                {f"DeepDRIM n={cfg.neighbors}": (predictions.label, predictions.score),
+                 "Pearson |r|": (predictions.label, predictions.pcc)}, output_dir, f"neighbors={cfg.neighbors}"),
+        ]
+        for path in files:
+            tracking.with_retry(mlflow.log_artifact, str(path))
+    print(f"neighbors={cfg.neighbors} auroc={metrics['auroc']:.3f} auprc={metrics['auprc']:.3f} "
+          f"median_tf_auroc={metrics['median_tf_auroc']:.3f} pcc_auroc={metrics['pcc/auroc']:.3f} "
+          f"wall={metrics['wall_seconds']:.1f}s")
+    return metrics

@@ -1,0 +1,41 @@
+"""The one entry point: ``python run.py`` (default job) or ``python run.py -m neighbors=0,2,10``."""
+from __future__ import annotations
+
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter
+
+import hydra  # noqa: E402
+from hydra.core.hydra_config import HydraConfig  # noqa: E402
+from omegaconf import DictConfig  # noqa: E402
+
+TASKS = ("cv",)
+
+
+def run(cfg: DictConfig) -> dict:
+    """Dispatch on ``task``; returns the job's metrics."""
+    from pathlib import Path
+
+    hydra_cfg = HydraConfig.get()
+    output_dir = Path(hydra_cfg.runtime.output_dir)
+    overrides = " ".join(hydra_cfg.overrides.task)
+    if cfg.task == "cv":
+        from experiments import cv_job
+
+        return cv_job.run(cfg, output_dir, overrides)
+    raise ValueError(f"unknown task {cfg.task!r}; known: {', '.join(TASKS)}")
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="config")
+def main(cfg: DictConfig) -> float:
+    try:
+        metrics = run(cfg)
+    except ValueError as error:  # bad input: one line, no traceback
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
+    return float(metrics.get("auroc", float("nan")))
+
+
+if __name__ == "__main__":
+    main()

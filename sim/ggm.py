@@ -1,0 +1,320 @@
+"""Gaussian graphical model (GGM) datasets of the paper's neighbor-image study (Methods, Fig. 1).
+
+Each dataset is a sparse precision matrix Θ (the ground-truth network: genes i and j interact
+directly iff Θ_ij != 0) and cells drawn from N(0, Θ⁻¹). From each dataset one direct pair
+(positive) and one independent pair (Θ_ij = 0, negative) are studied, as a 32x32 primary image
+or a 96x96 augmented image (primary + six neighbor images, see :func:`augmented_image`).
+"""
+from __future__ import annotations
+
+from typing import NamedTuple, Optional, Sequence, Union
+
+import numpy as np
+from scipy.linalg import solve_triangular
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import connected_components
+
+from deepdrim.images import bin_codes, histogram_images, normalise_histogram, transform_expression
+
+RandomState = Union[None, int, np.random.Generator]
+
+DIRECT = "direct"
+TRANSITIVE = "transitive"
+RANDOM = "random"
+SELF = "self"
+PAIR_KINDS = (DIRECT, TRANSITIVE, RANDOM)
+
+# augmented image: 3x3 grid of tiles; (row, col) of each of the 7 input images, in input order
+AUGMENTED_ORDER = ("(a,b)", "(a,a)", "(b,b)", "(a,c)", "(a,d)", "(b,c)", "(b,d)")
+AUGMENTED_TILES = ((1, 1), (0, 0), (2, 0), (0, 1), (0, 2), (2, 1), (2, 2))
+
+
+def _check_n(name: str, value, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"{name} must be an integer, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be at least {minimum}, got {value}")
+    return int(value)
+
+
+def sample_precision(
+    n_genes: int,
+    random_state: RandomState = None,
+    edge_prob: float = 0.5,
+    low: float = 0.25,
+    high: float = 1.0,
+    margin: float = 0.1,
+) -> np.ndarray:
+    """Random sparse symmetric positive definite precision matrix Θ (n_genes x n_genes, float64).
+
+    Each off-diagonal entry (i < j) is non-zero with probability ``edge_prob`` and then uniform on
+    [-high, -low] ∪ [low, high] (draw order: edge mask, signs, magnitudes, each over the upper
+    triangle in row-major order). The diagonal is then set to |λ_min(off-diagonal part)| + margin,
+    i.e. raised until the smallest eigenvalue of Θ is exactly ``margin``: this makes Θ positive
+    definite without touching the off-diagonal entries, so the network (sparsity pattern) drawn
+    is the network used. The off-diagonal part has trace 0, so λ_min <= 0 and the diagonal is
+    always >= margin.
+    """
+    n_genes = _check_n("n_genes", n_genes, 2)
+    if not 0.0 <= edge_prob <= 1.0:
+        raise ValueError(f"edge_prob must be in [0, 1], got {edge_prob}")
+    if not 0.0 < low <= high:
+        raise ValueError(f"need 0 < low <= high, got low={low}, high={high}")
+    if not margin > 0.0:
+        raise ValueError(f"precision cannot be made positive definite with margin={margin}; margin must be > 0")
+    rng = np.random.default_rng(random_state)
+    upper = np.triu_indices(n_genes, k=1)
+    n_pairs = upper[0].size
+    mask = rng.random(n_pairs) < edge_prob
+    signs = np.where(rng.random(n_pairs) < 0.5, -1.0, 1.0)
+    magnitudes = rng.uniform(low, high, n_pairs)
+    theta = np.zeros((n_genes, n_genes))
+    theta[upper] = np.where(mask, signs * magnitudes, 0.0)
+    theta = theta + theta.T
+    lam_min = np.linalg.eigvalsh(theta)[0]
+    np.fill_diagonal(theta, abs(lam_min) + margin)
+    try:
+        np.linalg.cholesky(theta)
+    except np.linalg.LinAlgError:
+        raise ValueError(f"precision cannot be made positive definite with margin={margin}") from None
+    return theta
+
+
+def _sample_expression(precision: np.ndarray, n_cells: int, rng: np.random.Generator) -> np.ndarray:
+    """Cells x genes draws of N(0, Θ⁻¹): with Θ = L Lᵀ, x = L⁻ᵀ z has covariance Θ⁻¹ (no inverse)."""
+    lower = np.linalg.cholesky(precision)
+    z = rng.standard_normal((precision.shape[0], n_cells))
+    return solve_triangular(lower.T, z, lower=False).T.copy()
+
+
+def sample_ggm(
+    n_genes: int, n_cells: int, random_state: RandomState = None, **precision_kwargs
+) -> tuple[np.ndarray, np.ndarray]:
+    """(expression cells x genes float64 ~ N(0, Θ⁻¹), Θ) with Θ from :func:`sample_precision`.
+
+    Sampling uses the Cholesky factor of Θ and the same seeded generator that drew Θ.
+    """
+    n_cells = _check_n("n_cells", n_cells, 1)
+    rng = np.random.default_rng(random_state)
+    precision = sample_precision(n_genes, rng, **precision_kwargs)
+    return _sample_expression(precision, n_cells, rng), precision
+
+
+def _check_precision(precision) -> np.ndarray:
+    theta = np.asarray(precision, dtype=np.float64)
+    if theta.ndim != 2 or theta.shape[0] != theta.shape[1]:
+        raise ValueError(f"precision must be a square matrix, got shape {theta.shape}")
+    if not np.isfinite(theta).all():
+        raise ValueError("precision has non-finite value(s)")
+    if not np.array_equal(theta != 0, (theta != 0).T):
+        raise ValueError("precision must have a symmetric sparsity pattern")
+    return theta
+
+
+def pair_truth(precision) -> np.ndarray:
+    """Genes x genes object array of pair labels: "direct" iff Θ_ij != 0, else "transitive" when
+    i and j are connected through other genes in the graph of Θ, else "random"; diagonal "self"."""
+    theta = _check_precision(precision)
+    adjacency = theta != 0
+    np.fill_diagonal(adjacency, False)
+    _, component = connected_components(csr_matrix(adjacency), directed=False)
+    same = component[:, None] == component[None, :]
+    labels = np.where(adjacency, DIRECT, np.where(same, TRANSITIVE, RANDOM)).astype(object)
+    np.fill_diagonal(labels, SELF)
+    return labels
+
+
+def _check_gene_pairs(pairs, n_genes: int) -> np.ndarray:
+    arr = np.asarray(pairs)
+    if arr.ndim == 1 and arr.size == 2:
+        arr = arr[None, :]
+    if arr.ndim != 2 or arr.shape[1] != 2:
+        raise ValueError(f"pairs must have shape (P, 2), got {arr.shape}")
+    if arr.size and not np.issubdtype(arr.dtype, np.integer):
+        raise ValueError(f"pairs must be integer gene indices, got dtype {arr.dtype}")
+    arr = arr.astype(np.int64)
+    if ((arr < 0) | (arr >= n_genes)).any():
+        raise ValueError(f"pairs hold index(es) out of range 0..{n_genes - 1}")
+    if (arr[:, 0] == arr[:, 1]).any():
+        raise ValueError("pairs must join two different genes")
+    return arr
+
+
+def classify_pairs(precision, pairs) -> np.ndarray:
+    """Label ("direct"/"transitive"/"random", object array) of each (i, j) in ``pairs`` (P x 2)."""
+    labels = pair_truth(precision)
+    arr = _check_gene_pairs(pairs, labels.shape[0])
+    return labels[arr[:, 0], arr[:, 1]]
+
+
+def sample_study_pairs(
+    precision, random_state: RandomState = None
+) -> Optional[tuple[tuple[int, int], tuple[int, int]]]:
+    """One uniformly drawn direct pair and one independent pair (Θ_ij = 0), each as (i, j), i < j.
+
+    Returns None when Θ has no direct or no independent pair (:func:`sample_ggm_dataset` then
+    draws a new Θ). Draw order: the positive pair, then the negative pair.
+    """
+    theta = _check_precision(precision)
+    rows, cols = np.triu_indices(theta.shape[0], k=1)
+    direct = theta[rows, cols] != 0
+    pos_idx, neg_idx = np.flatnonzero(direct), np.flatnonzero(~direct)
+    if pos_idx.size == 0 or neg_idx.size == 0:
+        return None
+    rng = np.random.default_rng(random_state)
+    p = pos_idx[rng.integers(pos_idx.size)]
+    n = neg_idx[rng.integers(neg_idx.size)]
+    return (int(rows[p]), int(cols[p])), (int(rows[n]), int(cols[n]))
+
+
+class GGMDataset(NamedTuple):
+    """One study dataset: unpacks as (expression, precision, positive_pair, negative_pair, negative_kind)."""
+
+    expression: np.ndarray
+    precision: np.ndarray
+    positive_pair: tuple[int, int]
+    negative_pair: tuple[int, int]
+    negative_kind: str  # "transitive" or "random"
+
+
+def sample_ggm_dataset(
+    n_genes: int,
+    n_cells: int,
+    random_state: RandomState = None,
+    max_tries: int = 10_000,
+    **precision_kwargs,
+) -> GGMDataset:
+    """A GGM dataset with its studied positive (direct) and negative (independent) pair.
+
+    Θ is redrawn until it has both a direct and an independent pair (the paper draws one of each
+    per dataset), so the accepted Θ follow the edge distribution conditioned on that; cells are
+    then drawn from the accepted Θ. Needs n_genes >= 3 (2 genes have a single pair) and
+    0 < edge_prob < 1; RuntimeError after ``max_tries`` rejected draws.
+    """
+    if _check_n("n_genes", n_genes, 0) < 3:
+        raise ValueError(f"GGM study needs at least 3 genes, got {n_genes}")
+    n_cells = _check_n("n_cells", n_cells, 1)
+    max_tries = _check_n("max_tries", max_tries, 1)
+    edge_prob = precision_kwargs.get("edge_prob", 0.5)
+    if not 0.0 < edge_prob < 1.0:
+        raise ValueError(f"GGM study needs 0 < edge_prob < 1 to have both pair kinds, got {edge_prob}")
+    rng = np.random.default_rng(random_state)
+    for _ in range(max_tries):  # rejection loop over whole precision matrices
+        precision = sample_precision(n_genes, rng, **precision_kwargs)
+        pairs = sample_study_pairs(precision, rng)
+        if pairs is not None:
+            break
+    else:
+        raise RuntimeError(f"no precision with both a direct and an independent pair in {max_tries} draws")
+    positive, negative = pairs
+    kind = pair_truth(precision)[negative]
+    expression = _sample_expression(precision, n_cells, rng)
+    return GGMDataset(expression, precision, positive, negative, kind)
+
+
+def augmented_image(images) -> np.ndarray:
+    """Tile 7 images of a pair (a, b) of a 4-gene dataset (others c < d) into a 3x3 grid.
+
+    ``images``: (..., 7, nb, nb) in the order (a,b), (a,a), (b,b), (a,c), (a,d), (b,c), (b,d)
+    (image (u, v) has rows indexing v, columns u). Output (..., 3nb, 3nb), 96x96 for nb=32::
+
+        (a,a)  (a,c)  (a,d)      <- gene a against itself and the two other genes
+          0    (a,b)    0        <- primary image in the centre, two all-zero tiles
+        (b,b)  (b,c)  (b,d)      <- gene b against itself and the two other genes
+    """
+    arr = np.asarray(images)
+    if arr.ndim < 3 or arr.shape[-3] != 7 or arr.shape[-2] != arr.shape[-1]:
+        raise ValueError(f"images must have shape (..., 7, nb, nb), got {arr.shape}")
+    nb = arr.shape[-1]
+    out = np.zeros(arr.shape[:-3] + (3 * nb, 3 * nb), dtype=arr.dtype)
+    for k, (r, c) in enumerate(AUGMENTED_TILES):  # 7 tiles, each one vectorised slice copy
+        out[..., r * nb : (r + 1) * nb, c * nb : (c + 1) * nb] = arr[..., k, :, :]
+    return out
+
+
+def _stack_datasets(values_list, pairs, transform: str) -> tuple[np.ndarray, np.ndarray]:
+    """(N, cells, genes) float values and (N, 2) pairs, validated."""
+    if isinstance(values_list, (list, tuple)):
+        values_list = [np.asarray(v) for v in values_list]
+    try:
+        values = np.asarray(values_list, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError("values must be numeric cells x genes arrays, all of the same shape") from None
+    if values.ndim == 2:
+        values = values[None]
+    if values.ndim != 3:
+        raise ValueError(f"values must be (N, cells, genes) or a list of cells x genes arrays, got {values.ndim} dims")
+    if values.shape[1] < 2:
+        raise ValueError(f"datasets need at least 2 cells, got {values.shape[1]}")
+    if not np.isfinite(values).all():
+        raise ValueError("values have non-finite value(s)")
+    if transform == "log" and (values < 0).any():
+        raise ValueError('values have negative entries; transform="log" needs counts >= 0')
+    arr = _check_gene_pairs(pairs, values.shape[2])
+    if arr.shape[0] != values.shape[0]:
+        raise ValueError(f"got {values.shape[0]} dataset(s) but {arr.shape[0]} pair(s)")
+    return values, arr
+
+
+def _images(values: np.ndarray, u: np.ndarray, v: np.ndarray, n_bins: int, transform: str) -> np.ndarray:
+    """Normalised images (N, K, nb, nb) of genes (u[:, k], v[:, k]) of each dataset, one bincount.
+
+    Datasets are put side by side as one cells x (N * genes) matrix, so each gene of each
+    dataset is binned over its own range exactly as in :class:`deepdrim.images.PairImageBuilder`.
+    """
+    n, n_cells, n_genes = values.shape
+    flat = values.transpose(1, 0, 2).reshape(n_cells, n * n_genes)
+    codes = bin_codes(transform_expression(flat, transform), n_bins)
+    offset = (np.arange(n) * n_genes)[:, None]
+    counts = histogram_images(codes, (u + offset).ravel(), (v + offset).ravel(), n_bins)
+    return normalise_histogram(counts, n_cells).reshape(n, u.shape[1], n_bins, n_bins)
+
+
+def primary_images(values_list, pairs, n_bins: int = 32, transform: str = "none") -> np.ndarray:
+    """Primary images (N, nb, nb) float32 of pair (a_k, b_k) of dataset k (N datasets, same shape)."""
+    values, arr = _stack_datasets(values_list, pairs, transform)
+    return _images(values, arr[:, :1], arr[:, 1:], n_bins, transform)[:, 0]
+
+
+def augmented_images(values_list, pairs, n_bins: int = 32, transform: str = "none") -> np.ndarray:
+    """Augmented images (N, 3nb, 3nb) float32 (layout of :func:`augmented_image`) of 4-gene datasets.
+
+    ``values_list``: N cells x 4 arrays of one shape (or an (N, cells, 4) array); ``pairs``: (N, 2).
+    ``transform="none"`` bins the Gaussian values as they are; ``"log"`` applies paper eq. 1.
+    """
+    values, arr = _stack_datasets(values_list, pairs, transform)
+    if values.shape[2] != 4:
+        raise ValueError(f"augmented images need 4-gene datasets, got {values.shape[2]} genes")
+    a, b = arr[:, 0], arr[:, 1]
+    in_pair = (np.arange(4)[None, :] == a[:, None]) | (np.arange(4)[None, :] == b[:, None])
+    others = np.nonzero(~in_pair)[1].reshape(-1, 2)  # c < d, row-major order of nonzero
+    c, d = others[:, 0], others[:, 1]
+    u = np.stack([a, a, b, a, a, b, b], axis=1)
+    v = np.stack([b, a, b, c, d, c, d], axis=1)
+    return augmented_image(_images(values, u, v, n_bins, transform))
+
+
+def augmented_image_from_expression(
+    values, pair: Sequence[int], n_bins: int = 32, transform: str = "none"
+) -> np.ndarray:
+    """Augmented image (3nb, 3nb) float32 of ``pair`` of one 4-gene cells x 4 dataset."""
+    return augmented_images(np.asarray(values)[None], [tuple(pair)], n_bins, transform)[0]
+
+
+__all__ = [
+    "DIRECT",
+    "TRANSITIVE",
+    "RANDOM",
+    "PAIR_KINDS",
+    "sample_precision",
+    "sample_ggm",
+    "pair_truth",
+    "classify_pairs",
+    "sample_study_pairs",
+    "GGMDataset",
+    "sample_ggm_dataset",
+    "augmented_image",
+    "augmented_image_from_expression",
+    "augmented_images",
+    "primary_images",
+]

@@ -1,0 +1,182 @@
+"""Image generation: paper eq. 1-2, reference order and orientation, neighbors, batching."""
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from deepdrim.images import (PairImageBuilder, bin_codes, log_expression, neighbor_scores, normalise_histogram,
+                             pair_images, top_positive_neighbors)
+
+
+def reference_image(x_u, x_v, n_bins=32):
+    """The reference's recipe: numpy.histogram2d(...)[0].T on eq.-1 values, then eq. 2."""
+    hist = np.histogram2d(x_u, x_v, bins=n_bins)[0].T
+    return np.log10(hist / len(x_u) + 1e-4) / 4 + 1
+
+
+def test_eq1_hand_values():
+    out = log_expression(np.array([[0.0, 0.99, 9.99, 99.99]]))
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out, [[-2.0, 0.0, 1.0, 2.0]], atol=1e-6)
+
+
+def test_eq2_hand_values():
+    counts = np.array([[0.0, 10.0], [100.0, 1000.0]])
+    # H/N = 0, 0.01, 0.1, 1 -> log10(x + 1e-4)/4 + 1
+    expected = np.log10(np.array([[1e-4, 0.0101], [0.1001, 1.0001]])) / 4 + 1
+    np.testing.assert_allclose(normalise_histogram(counts, 1000), expected, rtol=1e-6)
+    assert normalise_histogram(np.zeros((2, 2)), 10).max() == 0.0  # empty bin -> exactly 0
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000), n_cells=st.integers(2, 300), n_bins=st.sampled_from([4, 16, 32]))
+def test_primary_equals_histogram2d(seed, n_cells, n_bins):
+    rng = np.random.default_rng(seed)
+    counts = rng.negative_binomial(2, 0.3, size=(n_cells, 5)).astype(float)
+    counts[:, 4] = 3.0  # a constant gene
+    pairs = np.array([[0, 1], [1, 0], [2, 4], [4, 3]])
+    images = pair_images(counts, pairs, n_neighbors=0, n_bins=n_bins)
+    x = log_expression(counts)
+    for k, (a, b) in enumerate(pairs):
+        np.testing.assert_allclose(images[k, 0], reference_image(x[:, a], x[:, b], n_bins), atol=1e-6)
+
+
+def test_orientation_rows_index_second_gene():
+    # gene 0 takes two values, gene 1 is constant: the image has one non-empty row (v = gene 1)
+    counts = np.array([[0.0, 5.0], [100.0, 5.0], [0.0, 5.0], [100.0, 5.0]])
+    image = pair_images(counts, [[0, 1]], n_neighbors=0)[0, 0]
+    rows, cols = np.nonzero(image)
+    assert set(rows) == {16}  # constant gene: numpy's range value-/+0.5 puts it in the middle bin
+    assert set(cols) == {0, 31}  # gene 0 spans its own min..max along the columns
+
+
+def test_constant_gene_is_defined_without_warning():
+    counts = np.column_stack([np.arange(10.0), np.full(10, 2.0), np.arange(10.0)[::-1]])
+    with np.errstate(all="raise"):
+        images = pair_images(counts, [[1, 0]], n_neighbors=0)
+    assert np.isfinite(images).all()
+
+
+def test_bin_codes_match_numpy_edges():
+    rng = np.random.default_rng(1)
+    values = rng.normal(size=(500, 6)).astype(np.float32)
+    values[:7, 2] = values[:, 2].max()  # ties at the maximum go to the last bin
+    codes = bin_codes(values, 32)
+    for g in range(6):
+        edges = np.linspace(values[:, g].min(), values[:, g].max(), 33)
+        expected = np.clip(np.searchsorted(edges, values[:, g], side="right") - 1, 0, 31)
+        np.testing.assert_array_equal(codes[:, g], expected)
+
+
+def _constructed_expression(n_cells=400, seed=0):
+    """Genes 0 and 1 are the pair; gene 2..6 covary with gene 0 with decreasing strength, gene 7
+    covaries negatively with gene 0, gene 8 with gene 1 only, gene 9 is noise."""
+    rng = np.random.default_rng(seed)
+    z0, z1 = rng.gamma(2.0, 2.0, n_cells), rng.gamma(2.0, 2.0, n_cells)
+    cols = [z0, z1]
+    for weight in (4.0, 3.0, 2.0, 1.0, 0.5):
+        cols.append(weight * z0 + rng.gamma(2.0, 1.0, n_cells))
+    cols.append(np.clip(30 - 2 * z0, 0, None))
+    cols.append(3 * z1 + rng.gamma(2.0, 1.0, n_cells))
+    cols.append(rng.gamma(2.0, 1.0, n_cells))
+    return np.column_stack(cols)
+
+
+def test_neighbor_selection_on_constructed_covariance():
+    counts = _constructed_expression()
+    cov = np.cov(counts, rowvar=False)
+    scores = neighbor_scores(counts, np.array([0, 1]), "covariance")
+    np.testing.assert_allclose(scores, cov[[0, 1]], rtol=1e-10)
+    top = top_positive_neighbors(scores, np.array([0, 1]), 3)
+    assert list(top[0]) == list(np.argsort(-np.where(np.arange(10) == 0, -np.inf, cov[0]))[:3])
+    assert 7 not in top[0]  # negatively covarying gene never chosen
+
+
+def test_image_order_matches_reference():
+    counts = _constructed_expression()
+    n = 2
+    images = pair_images(counts, [[0, 1]], n_neighbors=n)[0]
+    x = log_expression(counts)
+    cov = np.cov(counts, rowvar=False)
+
+    def best(g, exclude):
+        order = [i for i in np.argsort(-cov[g], kind="stable") if i not in exclude and cov[g, i] > 0]
+        return order[:n]
+
+    a_nb, b_nb = best(0, {0, 1}), best(1, {0, 1})
+    expected = [reference_image(x[:, 0], x[:, 1]), reference_image(x[:, 0], x[:, 0]),
+                reference_image(x[:, 1], x[:, 1])]
+    expected += [reference_image(x[:, 0], x[:, i]) for i in a_nb]
+    expected += [reference_image(x[:, j], x[:, 1]) for j in b_nb]  # neighbor first in the last group
+    assert images.shape == (2 * n + 3, 32, 32)
+    np.testing.assert_allclose(images, np.stack(expected), atol=1e-6)
+
+
+def test_neighbors_exclude_the_partner_gene():
+    counts = _constructed_expression()
+    counts[:, 1] = counts[:, 2] + 1.0  # gene 1 is now gene 0's strongest covariate
+    builder = PairImageBuilder(counts, n_neighbors=3)
+    images = builder.build(np.array([[0, 1]]))[0]
+    x = log_expression(counts)
+    for slot in range(3, 6):
+        assert not np.allclose(images[slot], reference_image(x[:, 0], x[:, 1]))
+
+
+def test_missing_positive_neighbors_are_zero_images():
+    rng = np.random.default_rng(3)
+    base = rng.gamma(2.0, 2.0, 300)
+    # gene 0's only positive covariate besides gene 1 is gene 2; genes 3, 4 covary negatively
+    counts = np.column_stack([base, rng.gamma(2, 2, 300), base + rng.gamma(1, 1, 300),
+                              np.clip(20 - base, 0, None), np.clip(25 - 2 * base, 0, None)])
+    images = pair_images(counts, [[0, 1]], n_neighbors=3, neighbor_score="correlation")[0]
+    assert np.any(images[3])  # gene 2
+    assert not np.any(images[4]) and not np.any(images[5])  # nothing positive left: zeros
+
+
+def test_n_neighbors_zero_shape_and_dataframe_names():
+    counts = _constructed_expression()
+    frame = pd.DataFrame(counts, columns=[f"g{i}" for i in range(counts.shape[1])])
+    by_name = pair_images(frame, [("g0", "g1"), ("g2", "g8")], n_neighbors=0)
+    by_index = pair_images(counts, np.array([[0, 1], [2, 8]]), n_neighbors=0)
+    assert by_name.shape == (2, 1, 32, 32)
+    np.testing.assert_array_equal(by_name, by_index)
+
+
+def test_batches_equal_one_shot():
+    counts = _constructed_expression(seed=5)
+    pairs = np.array([[i, j] for i in range(4) for j in range(10) if i != j])
+    builder = PairImageBuilder(counts, n_neighbors=3)
+    streamed = np.concatenate(list(builder.iter_batches(pairs, batch_size=7)))
+    np.testing.assert_array_equal(streamed, pair_images(counts, pairs, n_neighbors=3))
+
+
+def test_transform_none_accepts_negative_values():
+    rng = np.random.default_rng(0)
+    values = rng.normal(size=(200, 4))
+    images = pair_images(values, [[0, 1]], n_neighbors=1, transform="none")
+    np.testing.assert_allclose(images[0, 0], reference_image(values[:, 0].astype(np.float32),
+                                                             values[:, 1].astype(np.float32)), atol=1e-6)
+    with pytest.raises(ValueError, match="negative"):
+        pair_images(values, [[0, 1]], n_neighbors=1)
+
+
+@pytest.mark.parametrize("counts, pairs, kwargs, message", [
+    (np.array([[1.0, -1.0, 2.0], [1.0, 2.0, 3.0]]), [[0, 1]], {"n_neighbors": 0}, "negative"),
+    (np.array([[1.0, np.nan, 2.0], [1.0, 2.0, 3.0]]), [[0, 1]], {"n_neighbors": 0}, "NaN"),
+    (np.ones((1, 3)), [[0, 1]], {"n_neighbors": 0}, "at least 2 cells"),
+    (np.ones((5, 3)), [[0, 3]], {"n_neighbors": 0}, "out of range"),
+    (np.ones((5, 3)), [[1, 1]], {"n_neighbors": 0}, "itself"),
+    (np.ones((5, 3)), [[0, 1]], {"n_neighbors": -1}, "non-negative"),
+    (np.ones((5, 3)), [[0, 1]], {"n_neighbors": 2}, "at least 4 genes"),
+    (np.ones((5, 4)), [[0, 1]], {"n_neighbors": 1, "neighbor_score": "mi"}, "neighbor_score"),
+])
+def test_validation_messages(counts, pairs, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        pair_images(counts, pairs, **kwargs)
+
+
+def test_unknown_gene_names():
+    frame = pd.DataFrame(np.ones((5, 3)), columns=["a", "b", "c"])
+    with pytest.raises(ValueError, match="not in the expression"):
+        pair_images(frame, [("a", "zzz")], n_neighbors=0)
