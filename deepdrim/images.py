@@ -8,7 +8,7 @@ they repeat for every pair that gene is in.
 """
 from __future__ import annotations
 
-from typing import Iterator, Sequence
+from typing import Iterator, Optional, Sequence
 
 import numpy as np
 
@@ -66,7 +66,7 @@ def normalise_histogram(counts: np.ndarray, n_cells: int) -> np.ndarray:
 
 
 def histogram_images(codes: np.ndarray, genes_u: np.ndarray, genes_v: np.ndarray, n_bins: int = 32) -> np.ndarray:
-    """Raw joint-histogram counts of the gene pairs (u_k, v_k), shape (K, n_bins, n_bins), [v, u].
+    """Raw joint-histogram counts (int64) of the gene pairs (u_k, v_k), shape (K, n_bins, n_bins), [v, u].
 
     One ``np.bincount`` over ``k * n_bins**2 + code_v * n_bins + code_u`` for the whole batch.
     """
@@ -74,11 +74,18 @@ def histogram_images(codes: np.ndarray, genes_u: np.ndarray, genes_v: np.ndarray
     genes_v = np.asarray(genes_v, dtype=np.intp)
     n_images = genes_u.shape[0]
     if n_images == 0:
-        return np.zeros((0, n_bins, n_bins), dtype=np.float64)
-    offsets = np.arange(n_images, dtype=np.int64) * (n_bins * n_bins)
-    flat = codes[:, genes_v].astype(np.int64) * n_bins + codes[:, genes_u] + offsets
-    hist = np.bincount(flat.ravel(), minlength=n_images * n_bins * n_bins)
-    return hist.reshape(n_images, n_bins, n_bins).astype(np.float64)
+        return np.zeros((0, n_bins, n_bins), dtype=np.int64)
+    pixel = codes[:, genes_v].astype(np.int64)
+    pixel *= n_bins
+    pixel += codes[:, genes_u]
+    pixel += np.arange(n_images, dtype=np.int64) * (n_bins * n_bins)
+    hist = np.bincount(pixel.ravel(), minlength=n_images * n_bins * n_bins)
+    return hist.reshape(n_images, n_bins, n_bins)
+
+
+def histogram_lookup(n_cells: int) -> np.ndarray:
+    """Eq. 2 for every possible bin count 0..n_cells (float32), so images are one gather."""
+    return normalise_histogram(np.arange(n_cells + 1, dtype=np.float64), n_cells)
 
 
 def neighbor_scores(values: np.ndarray, genes: np.ndarray, score: str = "covariance") -> np.ndarray:
@@ -150,6 +157,7 @@ class PairImageBuilder:
         self.n_cells, self.n_genes = values.shape
         self._values = values
         self.codes = bin_codes(transform_expression(values, transform), self.n_bins)
+        self._lut = histogram_lookup(self.n_cells)
         # gene -> row in the caches; filled lazily for the genes that pairs use
         self._row = np.full(self.n_genes, -1, dtype=np.int64)
         self._candidates = np.zeros((0, self.n_neighbors + 1), dtype=np.int64)
@@ -172,7 +180,7 @@ class PairImageBuilder:
         # stack per gene: [self image, image (g, c_1), ..., image (g, c_{n+1})]; missing -> zeros
         partners = np.concatenate([new[:, None], np.where(candidates < 0, new[:, None], candidates)], axis=1)
         counts = histogram_images(self.codes, np.repeat(new, n + 2), partners.ravel(), self.n_bins)
-        stack = normalise_histogram(counts, self.n_cells).reshape(len(new), n + 2, self.n_bins, self.n_bins)
+        stack = self._lut[counts].reshape(len(new), n + 2, self.n_bins, self.n_bins)
         stack[:, 1:][candidates < 0] = 0.0
         self._row[new] = np.arange(len(new)) + len(self._candidates)
         self._candidates = np.concatenate([self._candidates, candidates])
@@ -189,19 +197,23 @@ class PairImageBuilder:
         take = slots + (slots >= skip_at[:, None])  # skip the partner, keep order
         return self._stack[rows[:, None], 1 + take]
 
-    def build(self, pairs) -> np.ndarray:
-        """Image tensor (P, 2n+3, n_bins, n_bins) float32 for already validated (P, 2) indices."""
+    def build(self, pairs, out: Optional[np.ndarray] = None) -> np.ndarray:
+        """Image tensor (P, 2n+3, n_bins, n_bins) float32 for already validated (P, 2) indices,
+        written into ``out`` when given."""
         pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
         a, b = pairs[:, 0], pairs[:, 1]
-        primary = normalise_histogram(histogram_images(self.codes, a, b, self.n_bins), self.n_cells)
-        if self.n_neighbors == 0:
-            return primary[:, None]
+        n = self.n_neighbors
+        if out is None:
+            out = np.empty((len(pairs), self.n_channels, self.n_bins, self.n_bins), dtype=np.float32)
+        out[:, 0] = self._lut[histogram_images(self.codes, a, b, self.n_bins)]
+        if n == 0:
+            return out
         self._ensure_cached(pairs.ravel())
-        self_a = self._stack[self._row[a], 0]
-        self_b = self._stack[self._row[b], 0]
-        left = self._neighbor_block(a, b)
-        right = self._neighbor_block(b, a).transpose(0, 1, 3, 2)  # (b_j, b) = transpose of (b, b_j)
-        return np.concatenate([primary[:, None], self_a[:, None], self_b[:, None], left, right], axis=1)
+        out[:, 1] = self._stack[self._row[a], 0]
+        out[:, 2] = self._stack[self._row[b], 0]
+        out[:, 3 : n + 3] = self._neighbor_block(a, b)
+        out[:, n + 3 :] = self._neighbor_block(b, a).transpose(0, 1, 3, 2)  # (b_j, b) = transpose of (b, b_j)
+        return out
 
     def iter_batches(self, pairs, batch_size: int = 256) -> Iterator[np.ndarray]:
         """Yield image tensors for consecutive batches of pairs (memory stays one batch)."""
@@ -232,7 +244,7 @@ def pair_images(
     resolved = builder.resolve_pairs(pairs)
     out = np.empty((len(resolved), builder.n_channels, builder.n_bins, builder.n_bins), dtype=np.float32)
     for start in range(0, len(resolved), batch_size):
-        out[start : start + batch_size] = builder.build(resolved[start : start + batch_size])
+        builder.build(resolved[start : start + batch_size], out=out[start : start + batch_size])
     return out
 
 
@@ -242,6 +254,7 @@ __all__: Sequence[str] = [
     "bin_codes",
     "normalise_histogram",
     "histogram_images",
+    "histogram_lookup",
     "neighbor_scores",
     "top_positive_neighbors",
     "PairImageBuilder",

@@ -51,3 +51,17 @@ def summary(tfs, labels, scores) -> dict[str, float]:
     return {"auroc": auroc(labels, scores), "auprc": auprc(labels, scores),
             "median_tf_auroc": per_tf.median_auroc, "median_tf_auprc": per_tf.median_auprc,
             "n_tfs_skipped": float(per_tf.n_skipped)}
+
+
+def early_precision_ratio(labels, scores) -> float:
+    """BEELINE's early precision ratio: precision among the top-k scored pairs (k = number of
+    true edges; pairs tied with the k-th score are included), divided by the precision of a
+    random ranking (the fraction of true edges)."""
+    labels = np.asarray(labels).astype(bool)
+    scores = np.asarray(scores, dtype=np.float64)
+    k = int(labels.sum())
+    if k == 0 or k == len(labels):
+        return float("nan")
+    kth = np.sort(scores)[::-1][k - 1]
+    top = scores >= kth
+    return float(labels[top].mean() / labels.mean())

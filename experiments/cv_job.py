@@ -11,14 +11,26 @@ import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 from tqdm.auto import tqdm
 
+from deepdrim.baselines import BASELINES
 from deepdrim.cv import tf_aware_folds
 from deepdrim.estimator import DeepDRIM
-from deepdrim.metrics import per_tf_metrics, summary
-from experiments import artifacts, tracking
+from deepdrim.io import write_ranked_edges
+from deepdrim.metrics import early_precision_ratio, per_tf_metrics, summary
+from experiments import artifacts, degrade, tracking
 from experiments import data as job_data
 
 log = logging.getLogger(__name__)
 HEADLINE = ("auroc", "auprc", "median_tf_auroc", "median_tf_auprc")
+SUPERVISED = ("deepdrim", "cnnc")  # cnnc = DeepDRIM with the primary image only (neighbors=0)
+METHODS = SUPERVISED + tuple(BASELINES)
+
+
+def method_label(cfg: DictConfig) -> str:
+    """'DeepDRIM neighbors=10', 'CNNC' or the baseline's name."""
+    method = cfg.get("method", "deepdrim")
+    if method == "deepdrim":
+        return f"DeepDRIM neighbors={cfg.neighbors}" if cfg.neighbors else "DeepDRIM neighbors=0 (CNNC)"
+    return "CNNC" if method == "cnnc" else method
 
 
 def estimator_params(cfg: DictConfig) -> dict:
@@ -27,6 +39,8 @@ def estimator_params(cfg: DictConfig) -> dict:
     for key in ("conv_filters", "dense_units"):
         params[key] = tuple(params[key])
     params["random_state"] = int(cfg.seed)
+    if cfg.get("method", "deepdrim") == "cnnc":
+        params["n_neighbors"] = 0
     return params
 
 
@@ -40,28 +54,38 @@ def pearson_scores(expression: np.ndarray, pairs: np.ndarray) -> np.ndarray:
 
 
 def cross_validate(cfg: DictConfig, data: job_data.JobData, on_epoch=None) -> pd.DataFrame:
-    """Predictions (tf, target, label, kind, score, pcc, fold) of every pair from the fold
-    that held it out; ``on_epoch(fold, epoch, logs)`` sees each epoch."""
+    """Predictions (tf, target, label, kind, score, pcc, fold) of every pair from the fold that
+    held it out. DeepDRIM/CNNC train on the fold's training pairs (cut to ``train_fraction``);
+    a baseline scores the same test pairs without labels. ``on_epoch(fold, epoch, logs)``."""
+    method = cfg.get("method", "deepdrim")
     pairs, labels = data.pairs.pairs, data.pairs.labels
     folds = tf_aware_folds(pairs, int(cfg.cv.n_folds), random_state=int(cfg.seed))
     scores = np.full(len(pairs), np.nan)
     fold_of = np.full(len(pairs), -1)
-    params = estimator_params(cfg)
     expression = data.expression.to_numpy()
-    total = len(folds) * int(cfg.training.epochs)
-    with tqdm(total=total, desc=f"CV neighbors={cfg.neighbors}", unit="epoch", leave=False) as bar:
+    supervised = method in SUPERVISED
+    total = len(folds) * (int(cfg.training.epochs) if supervised else 1)
+    label = f"CV {method}" + (f" neighbors={estimator_params(cfg)['n_neighbors']}" if supervised else "")
+    if not supervised:  # scored once over all pairs, so GENIE3/GRNBoost2 regress on every TF
+        scores = BASELINES[method](expression, pairs, random_state=int(cfg.seed))
+    with tqdm(total=total, desc=label, unit="epoch" if supervised else "fold", leave=False) as bar:
         for k, (train, test) in enumerate(folds):
+            fold_of[test] = k
+            if not supervised:
+                bar.update(1)
+                continue
+
             def epoch_end(epoch, logs, k=k):
                 bar.update(1)
                 bar.set_postfix(fold=k, val_auroc=f"{logs['val_auroc']:.3f}")
                 if on_epoch is not None:
                     on_epoch(k, epoch, logs)
 
-            model = DeepDRIM(**params)
+            train = degrade.train_subset(cfg, train, labels, k)
+            model = DeepDRIM(**estimator_params(cfg))
             model.fit(expression, pairs[train], labels[train], epoch_callback=epoch_end)
             bar.update(int(cfg.training.epochs) * (k + 1) - bar.n)  # early stopping skips epochs
             scores[test] = model.predict_proba(pairs[test])
-            fold_of[test] = k
     tf, target = data.pair_names(pairs)
     return pd.DataFrame({"tf": tf, "target": target, "label": labels, "kind": data.pairs.kind,
                          "score": scores, "pcc": pearson_scores(expression, pairs), "fold": fold_of})
@@ -69,7 +93,8 @@ def cross_validate(cfg: DictConfig, data: job_data.JobData, on_epoch=None) -> pd
 
 def fold_metrics(predictions: pd.DataFrame, column: str = "score") -> dict[str, float]:
     """Pooled headline metrics plus ``fold{k}/...`` per fold."""
-    metrics = {k: v for k, v in summary(predictions.tf, predictions.label, predictions[column]).items()}
+    metrics = dict(summary(predictions.tf, predictions.label, predictions[column]))
+    metrics["epr"] = early_precision_ratio(predictions.label, predictions[column])
     for k, fold in predictions.groupby("fold"):
         if fold.label.nunique() == 2:
             for name, value in summary(fold.tf, fold.label, fold[column]).items():
@@ -80,6 +105,10 @@ def fold_metrics(predictions: pd.DataFrame, column: str = "score") -> dict[str, 
 
 def validate(cfg: DictConfig, data: job_data.JobData) -> None:
     """Everything checkable before a run starts (``ValueError`` with a one-line message)."""
+    method = cfg.get("method", "deepdrim")
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; known: {', '.join(METHODS)}")
+    degrade.check(cfg, data.expression.shape[0])
     n_genes = data.expression.shape[1]
     neighbors = cfg.neighbors
     if not isinstance(neighbors, int) or neighbors < 0:
@@ -99,6 +128,7 @@ def run(cfg: DictConfig, output_dir: Path, overrides: str = "") -> dict[str, flo
     resolved = OmegaConf.to_container(cfg, resolve=True)
     data = job_data.load(OmegaConf.to_container(cfg.data, resolve=True), int(cfg.seed))
     validate(cfg, data)  # bad input fails here: one line, nothing written
+    data = degrade.degrade(cfg, data)
     chash = tracking.config_hash(resolved)
     experiment_id = tracking.setup(cfg.tracking.uri, cfg.tracking.artifact_root, cfg.tracking.experiment)
     tracking.close_stale_runs(experiment_id, chash)
@@ -108,7 +138,7 @@ def run(cfg: DictConfig, output_dir: Path, overrides: str = "") -> dict[str, flo
         return {k: v for k, v in done.data.metrics.items() if "/" not in k}
     params = tracking.flatten({k: v for k, v in resolved.items() if k != "tracking"})
     tags = {tracking.HASH_TAG: chash, "hydra_overrides": overrides, "task": "cv", "data_source": data.source,
-            "output_dir": str(output_dir)}
+            "output_dir": str(output_dir), "method": cfg.method, "study": cfg.get("study") or "adhoc"}
     shown = " ".join(o for o in overrides.split() if not o.startswith(("tracking.", "hydra.")))
     run_name = cfg.tracking.run_name or shown or "default"
     with tracking.tracked_run(experiment_id, run_name, params, tags):
@@ -127,13 +157,14 @@ def run(cfg: DictConfig, output_dir: Path, overrides: str = "") -> dict[str, flo
             artifacts.write_csv(predictions, output_dir / "predictions.csv"),
             artifacts.write_csv(per_tf_metrics(predictions.tf, predictions.label, predictions.score).table,
                                 output_dir / "per_tf_metrics.csv"),
+            write_ranked_edges(output_dir / "rankedEdges.csv", predictions.tf, predictions.target, predictions.score),
             *artifacts.curve_figures(
-                {f"DeepDRIM n={cfg.neighbors}": (predictions.label, predictions.score),
-                 "Pearson |r|": (predictions.label, predictions.pcc)}, output_dir, f"neighbors={cfg.neighbors}"),
+                {method_label(cfg): (predictions.label, predictions.score),
+                 "Pearson |r|": (predictions.label, predictions.pcc)}, output_dir, method_label(cfg)),
         ]
         for path in files:
             tracking.with_retry(mlflow.log_artifact, str(path))
-    print(f"neighbors={cfg.neighbors} auroc={metrics['auroc']:.3f} auprc={metrics['auprc']:.3f} "
+    print(f"{method_label(cfg)}: auroc={metrics['auroc']:.3f} auprc={metrics['auprc']:.3f} "
           f"median_tf_auroc={metrics['median_tf_auroc']:.3f} pcc_auroc={metrics['pcc/auroc']:.3f} "
           f"wall={metrics['wall_seconds']:.1f}s")
     return metrics

@@ -107,3 +107,13 @@ def test_single_class_tfs_are_skipped_and_counted():
     per_tf = per_tf_metrics(tfs, labels, np.array([0.9, 0.1, 0.5, 0.6, 0.2, 0.8]))
     assert per_tf.n_skipped == 1 and list(per_tf.table.tf) == [0, 2]
     assert per_tf.median_auroc == 1.0
+
+
+def test_early_precision_ratio():
+    from deepdrim.metrics import early_precision_ratio
+
+    labels = np.array([1, 1, 0, 0, 0, 0, 0, 0])  # density 1/4
+    assert early_precision_ratio(labels, [9, 8, 1, 1, 1, 1, 1, 1]) == pytest.approx(4.0)
+    assert early_precision_ratio(labels, [9, 1, 8, 1, 1, 1, 1, 1]) == pytest.approx(2.0)
+    # ties at the k-th score are all included: top = {9, 5, 5} holds 1 true edge of 3
+    assert early_precision_ratio(labels, [9, 1, 5, 5, 1, 1, 1, 1]) == pytest.approx((1 / 3) / 0.25)
