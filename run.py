@@ -10,7 +10,10 @@ import hydra  # noqa: E402
 from hydra.core.hydra_config import HydraConfig  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 
-TASKS = ("cv",)
+# task name -> module whose run(cfg, output_dir, overrides) does the job and returns its metrics
+TASKS = {
+    "cv": "experiments.cv_job",
+}
 
 
 def run(cfg: DictConfig) -> dict:
@@ -20,11 +23,11 @@ def run(cfg: DictConfig) -> dict:
     hydra_cfg = HydraConfig.get()
     output_dir = Path(hydra_cfg.runtime.output_dir)
     overrides = " ".join(hydra_cfg.overrides.task)
-    if cfg.task == "cv":
-        from experiments import cv_job
+    if cfg.task not in TASKS:
+        raise ValueError(f"unknown task {cfg.task!r}; known: {', '.join(TASKS)}")
+    import importlib
 
-        return cv_job.run(cfg, output_dir, overrides)
-    raise ValueError(f"unknown task {cfg.task!r}; known: {', '.join(TASKS)}")
+    return importlib.import_module(TASKS[cfg.task]).run(cfg, output_dir, overrides)
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")

@@ -40,6 +40,11 @@ class MLflowParentRun(Callback):
             client.search_runs, [client.get_run(self.run_id).info.experiment_id],
             filter_string=f"tags.mlflow.parentRunId = '{self.run_id}'")
         failed = sum(run.info.status != "FINISHED" for run in children)
+        from pathlib import Path
+
+        from experiments.summaries import summarise
+
+        tracking.with_retry(summarise, client, self.run_id, children, config, Path(config.hydra.sweep.dir))
         tracking.with_retry(client.set_tag, self.run_id, "jobs", f"{len(children) - failed} finished, {failed} not")
         tracking.with_retry(client.set_terminated, self.run_id, status="FAILED" if failed else "FINISHED")
         os.environ.pop(tracking.PARENT_RUN_ENV, None)

@@ -1,0 +1,27 @@
+"""What a finished multirun adds to its parent MLflow run: the method comparison when the
+sweep compared methods, the study's figure when it ran a study preset."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from mlflow.entities import Run
+from mlflow.tracking import MlflowClient
+from omegaconf import DictConfig
+
+
+def summarise(client: MlflowClient, parent_run_id: str, children: list[Run], config: DictConfig,
+              out_dir: Path) -> list[Path]:
+    """Write the summaries into ``out_dir``, log them on the parent run, return their paths."""
+    finished = [run for run in children if run.info.status == "FINISHED"]
+    written: list[Path] = []
+    if len({run.data.tags.get("method") for run in finished}) > 1:
+        from experiments.compare import compare_runs
+
+        written += compare_runs(finished, out_dir)
+    if config.get("study"):
+        from experiments.figures import study_figure
+
+        written += study_figure(finished, str(config.study), out_dir)
+    for path in written:
+        client.log_artifact(parent_run_id, str(path))
+    return written
