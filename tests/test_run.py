@@ -38,7 +38,7 @@ def test_multirun_logs_three_finished_runs(tmp_path):
             assert 0.0 <= run.data.metrics[key] <= 1.0, key
         assert len(client.get_metric_history(run.info.run_id, "fold0/val_auroc")) == 1
         artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
-        assert artifacts == {"config.yaml", "predictions.csv", "per_tf_metrics.csv", "roc.png", "pr.png"}
+        assert artifacts == {"config.yaml", "predictions.csv", "per_tf_metrics.csv", "rankedEdges.csv", "roc.png", "pr.png"}
         assert "neighbors=" in run.data.tags["hydra_overrides"]
 
 
