@@ -65,20 +65,25 @@ def normalise_histogram(counts: np.ndarray, n_cells: int) -> np.ndarray:
     return (np.log10(counts / float(n_cells) + HIST_FLOOR) / 4.0 + 1.0).astype(np.float32)
 
 
-def histogram_images(codes: np.ndarray, genes_u: np.ndarray, genes_v: np.ndarray, n_bins: int = 32) -> np.ndarray:
+def histogram_images(codes: np.ndarray, genes_u: np.ndarray, genes_v: np.ndarray, n_bins: int = 32, *,
+                     gene_major: bool = False) -> np.ndarray:
     """Raw joint-histogram counts (int64) of the gene pairs (u_k, v_k), shape (K, n_bins, n_bins), [v, u].
 
-    One ``np.bincount`` over ``k * n_bins**2 + code_v * n_bins + code_u`` for the whole batch.
+    ``codes`` is cells x genes from :func:`bin_codes` (or its transpose, genes x cells, with
+    ``gene_major=True``: the fast layout, rows are copied whole). One ``np.bincount`` over
+    ``k * n_bins**2 + code_v * n_bins + code_u`` in image-major order, which keeps each image's
+    counts in cache.
     """
     genes_u = np.asarray(genes_u, dtype=np.intp)
     genes_v = np.asarray(genes_v, dtype=np.intp)
     n_images = genes_u.shape[0]
     if n_images == 0:
         return np.zeros((0, n_bins, n_bins), dtype=np.int64)
-    pixel = codes[:, genes_v].astype(np.int64)
+    rows = codes if gene_major else codes.T
+    pixel = rows[genes_v].astype(np.intp)
     pixel *= n_bins
-    pixel += codes[:, genes_u]
-    pixel += np.arange(n_images, dtype=np.int64) * (n_bins * n_bins)
+    pixel += rows[genes_u]
+    pixel += (np.arange(n_images, dtype=np.intp) * (n_bins * n_bins))[:, None]
     hist = np.bincount(pixel.ravel(), minlength=n_images * n_bins * n_bins)
     return hist.reshape(n_images, n_bins, n_bins)
 
@@ -156,12 +161,14 @@ class PairImageBuilder:
         self.transform = transform
         self.n_cells, self.n_genes = values.shape
         self._values = values
-        self.codes = bin_codes(transform_expression(values, transform), self.n_bins)
+        self.codes = np.ascontiguousarray(  # genes x cells: one row per gene
+            bin_codes(transform_expression(values, transform), self.n_bins).T)
         self._lut = histogram_lookup(self.n_cells)
         # gene -> row in the caches; filled lazily for the genes that pairs use
         self._row = np.full(self.n_genes, -1, dtype=np.int64)
         self._candidates = np.zeros((0, self.n_neighbors + 1), dtype=np.int64)
         self._stack = np.zeros((0, self.n_neighbors + 2, self.n_bins, self.n_bins), dtype=np.float32)
+        self._stack_t = self._stack  # the same images transposed, for the (b_j, b) group
 
     @property
     def n_channels(self) -> int:
@@ -179,15 +186,17 @@ class PairImageBuilder:
         candidates = top_positive_neighbors(neighbor_scores(self._values, new, self.neighbor_score), new, n + 1)
         # stack per gene: [self image, image (g, c_1), ..., image (g, c_{n+1})]; missing -> zeros
         partners = np.concatenate([new[:, None], np.where(candidates < 0, new[:, None], candidates)], axis=1)
-        counts = histogram_images(self.codes, np.repeat(new, n + 2), partners.ravel(), self.n_bins)
+        counts = histogram_images(self.codes, np.repeat(new, n + 2), partners.ravel(), self.n_bins, gene_major=True)
         stack = self._lut[counts].reshape(len(new), n + 2, self.n_bins, self.n_bins)
         stack[:, 1:][candidates < 0] = 0.0
         self._row[new] = np.arange(len(new)) + len(self._candidates)
         self._candidates = np.concatenate([self._candidates, candidates])
         self._stack = np.concatenate([self._stack, stack])
+        self._stack_t = np.concatenate([self._stack_t, stack.transpose(0, 1, 3, 2)])
 
-    def _neighbor_block(self, genes: np.ndarray, partners: np.ndarray) -> np.ndarray:
-        """(P, n, nb, nb) images (g, g_i) for the n best candidates of g other than its partner."""
+    def _neighbor_rows(self, genes: np.ndarray, partners: np.ndarray) -> np.ndarray:
+        """(P, n) flat rows into the cache stack of images (g, g_i) for the n best candidates of
+        g other than its partner, in decreasing score."""
         n = self.n_neighbors
         rows = self._row[genes]
         candidates = self._candidates[rows]  # (P, n+1)
@@ -195,7 +204,7 @@ class PairImageBuilder:
         skip_at = np.where(hit.any(axis=1), hit.argmax(axis=1), n + 1)
         slots = np.arange(n)[None, :]
         take = slots + (slots >= skip_at[:, None])  # skip the partner, keep order
-        return self._stack[rows[:, None], 1 + take]
+        return rows[:, None] * (n + 2) + 1 + take
 
     def build(self, pairs, out: Optional[np.ndarray] = None) -> np.ndarray:
         """Image tensor (P, 2n+3, n_bins, n_bins) float32 for already validated (P, 2) indices,
@@ -205,14 +214,20 @@ class PairImageBuilder:
         n = self.n_neighbors
         if out is None:
             out = np.empty((len(pairs), self.n_channels, self.n_bins, self.n_bins), dtype=np.float32)
-        out[:, 0] = self._lut[histogram_images(self.codes, a, b, self.n_bins)]
+        out[:, 0] = self._lut[histogram_images(self.codes, a, b, self.n_bins, gene_major=True)]
         if n == 0:
             return out
         self._ensure_cached(pairs.ravel())
-        out[:, 1] = self._stack[self._row[a], 0]
-        out[:, 2] = self._stack[self._row[b], 0]
-        out[:, 3 : n + 3] = self._neighbor_block(a, b)
-        out[:, n + 3 :] = self._neighbor_block(b, a).transpose(0, 1, 3, 2)  # (b_j, b) = transpose of (b, b_j)
+        flat = self._stack.reshape(-1, self.n_bins, self.n_bins)
+        flat_t = self._stack_t.reshape(-1, self.n_bins, self.n_bins)
+        # np.take into each channel's view: no temporaries (a loop over channels, not pairs)
+        np.take(flat, self._row[a] * (n + 2), axis=0, out=out[:, 1], mode="clip")
+        np.take(flat, self._row[b] * (n + 2), axis=0, out=out[:, 2], mode="clip")
+        left, right = self._neighbor_rows(a, b), self._neighbor_rows(b, a)
+        for i in range(n):
+            np.take(flat, left[:, i], axis=0, out=out[:, 3 + i], mode="clip")
+            # (b_j, b) is the transpose of the cached (b, b_j)
+            np.take(flat_t, right[:, i], axis=0, out=out[:, n + 3 + i], mode="clip")
         return out
 
     def iter_batches(self, pairs, batch_size: int = 256) -> Iterator[np.ndarray]:

@@ -1,15 +1,35 @@
-"""Turn a ``data`` config into expression + labelled pairs (the simulator is the default)."""
+"""Turn a ``data`` config into expression + labelled pairs (the simulator is the default).
+
+Kinds (``data=<kind>`` on the command line, ``conf/data/<kind>.yaml``):
+
+* ``sim`` - the embedded GRN simulation (:mod:`sim.grn`);
+* ``beeline`` - a BEELINE folder, ``data.path=DIR`` (:func:`deepdrim.io.read_beeline`);
+* ``h5ad`` - an AnnData file plus a BEELINE-style network CSV, ``data.path=FILE data.network=FILE``
+  and optionally ``data.layer=NAME`` (:func:`deepdrim.io.read_h5ad`);
+* ``reference`` - the DeepDRIM reference code's files, ``data.path=EXPR_CSV data.pairs=PAIR_FILE``
+  and optionally ``data.divide=FILE`` (:func:`deepdrim.io.read_reference`); its pair labels are
+  used as given.
+
+For ``beeline``/``h5ad`` the labelled pairs come from the network as for the simulation
+(:func:`deepdrim.pairs.labelled_pairs`, ``data.negatives`` balanced|all). Relative paths are
+resolved against the directory the command was run from. Every input problem is a one-line
+``ValueError`` (missing files included), raised before anything is written.
+"""
 from __future__ import annotations
 
+import logging
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Optional
 
 import numpy as np
 import pandas as pd
 
-from deepdrim.pairs import LabelledPairs, labelled_pairs
+from deepdrim.pairs import LabelledPairs, labelled_pairs, reachability
 
-DATA_KINDS = ("sim",)
+DATA_KINDS = ("sim", "beeline", "h5ad", "reference")
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -32,22 +52,153 @@ class JobData:
         return names[pairs[:, 0]], names[pairs[:, 1]]
 
 
+def _sim_params(cfg: dict) -> dict:
+    """``simulate_grn`` keyword arguments from a ``data=sim`` config."""
+    params = {k: v for k, v in cfg.items() if k not in ("kind", "negatives")}
+    if "regulators_per_gene" in params:
+        params["regulators_per_gene"] = tuple(params["regulators_per_gene"])
+    return params
+
+
 def simulated(cfg: dict, seed: int) -> JobData:
     """The embedded GRN simulation and its pairs."""
     from sim.grn import simulate_grn
 
-    params = {k: v for k, v in cfg.items() if k not in ("kind", "negatives")}
-    if "regulators_per_gene" in params:
-        params["regulators_per_gene"] = tuple(params["regulators_per_gene"])
-    dataset = simulate_grn(**params, random_state=seed)
+    dataset = simulate_grn(**_sim_params(cfg), random_state=seed)
     pairs = labelled_pairs(dataset.tfs, dataset.gene_names, dataset.edge_names,
                            negatives=cfg.get("negatives", "balanced"), random_state=seed)
     return JobData(dataset.expression, pairs, f"sim.grn seed={seed}", dataset.tfs, dataset.edge_names)
 
 
+# ---------------------------------------------------------------------------------------------- paths
+
+
+def launch_dir() -> Path:
+    """The directory the user ran the command from (Hydra's ``runtime.cwd``; the process cwd
+    outside Hydra, which is the same since ``hydra.job.chdir=false``)."""
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        return Path(HydraConfig.get().runtime.cwd)
+    except (ImportError, ValueError):  # not inside a Hydra job
+        return Path(os.getcwd())
+
+
+def resolve_path(value, key: str, kind: str, required: bool = True) -> Optional[Path]:
+    """``data.<key>`` as an absolute path (relative ones against :func:`launch_dir`); a one-line
+    error when it is required but not set."""
+    if value is None or str(value).strip() in ("", "???"):
+        if required:
+            raise ValueError(f"data={kind} needs data.{key}=... (see docs/real-data.md)")
+        return None
+    path = Path(str(value)).expanduser()
+    return path if path.is_absolute() else launch_dir() / path
+
+
+# ---------------------------------------------------------------------------------------------- real data
+
+
+def _network_pairs(dataset, cfg: dict, seed: int, kind: str) -> JobData:
+    """Labelled pairs of a network-bearing :class:`deepdrim.io.Dataset` (TFs = its regulators)."""
+    genes = list(dataset.expression.columns)
+    edges = list(zip(dataset.edges["tf"], dataset.edges["target"]))
+    tfs = list(dataset.tfs)
+    if not edges:
+        raise ValueError(f"{dataset.source}: the network has no edges between genes of the expression")
+    n_targets = dataset.edges.groupby("tf")["target"].nunique()
+    full = n_targets[n_targets >= len(genes) - 1]
+    if len(full):
+        raise ValueError(f"TF {full.index[0]!r} regulates every other gene: no negative pair is possible "
+                         f"({len(full)} such TF(s)); remove it from the network")
+    pairs = labelled_pairs(tfs, genes, edges, negatives=cfg.get("negatives", "balanced"), random_state=seed)
+    if len(np.unique(pairs.labels)) < 2:
+        raise ValueError(f"{dataset.source}: the network gives only one class of pairs")
+    log.info("%s: %d TFs, %d labelled pairs (%d positive)", dataset.source, len(tfs), len(pairs),
+             int(pairs.labels.sum()))
+    return JobData(dataset.expression, pairs, f"{kind} {dataset.source}", tfs, edges)
+
+
+def _reference_pairs(dataset) -> JobData:
+    """The reference pair file's labels as given (label-2 rows already skipped by the reader)."""
+    genes = list(dataset.expression.columns)
+    index = {g: i for i, g in enumerate(genes)}
+    table = dataset.pairs
+    pairs = np.column_stack([table["tf"].map(index).to_numpy(), table["target"].map(index).to_numpy()]).astype(np.int64)
+    labels = table["label"].to_numpy(dtype=np.int64)
+    if len(np.unique(labels)) < 2:
+        raise ValueError(f"{dataset.source}: the pair file holds only label {int(labels[0])}; need 0 and 1")
+    conflicting = pd.Series(labels).groupby([pairs[:, 0], pairs[:, 1]]).nunique()
+    if (conflicting > 1).any():
+        raise ValueError(f"{dataset.source}: {int((conflicting > 1).sum())} pair(s) are labelled both 0 and 1")
+    keep = ~pd.DataFrame(pairs).duplicated().to_numpy()  # a pair listed twice would count twice
+    pairs, labels = pairs[keep], labels[keep]
+    edges = pairs[labels == 1]
+    reach = np.isfinite(reachability(len(genes), edges)[pairs[:, 0], pairs[:, 1]])
+    kind = np.where(labels == 1, "direct", np.where(reach, "transitive", "random"))
+    names = np.asarray(genes, dtype=object)
+    return JobData(dataset.expression, LabelledPairs(pairs, labels, kind), dataset.source,
+                   list(dict.fromkeys(names[pairs[:, 0]])), [(names[a], names[b]) for a, b in edges])
+
+
+def read(cfg: dict, seed: int) -> JobData:
+    """A real-data kind (beeline, h5ad, reference) as :class:`JobData`."""
+    from deepdrim import io
+
+    kind = cfg.get("kind")
+    path = resolve_path(cfg.get("path"), "path", kind)
+    if kind == "beeline":
+        return _network_pairs(io.read_beeline(path), cfg, seed, kind)
+    if kind == "h5ad":
+        network = resolve_path(cfg.get("network"), "network", kind)
+        return _network_pairs(io.read_h5ad(path, network, layer=cfg.get("layer")), cfg, seed, kind)
+    divide = resolve_path(cfg.get("divide"), "divide", kind, required=False)
+    return _reference_pairs(io.read_reference(path, resolve_path(cfg.get("pairs"), "pairs", kind), divide))
+
+
 def load(cfg: dict, seed: int) -> JobData:
-    """Dispatch on ``data.kind``."""
+    """Dispatch on ``data.kind``; input errors (missing files included) become ``ValueError``."""
     kind = cfg.get("kind", "sim")
     if kind == "sim":
         return simulated(cfg, seed)
-    raise ValueError(f"unknown data kind {kind!r}; known: {', '.join(DATA_KINDS)}")
+    if kind not in DATA_KINDS:
+        raise ValueError(f"unknown data kind {kind!r}; known: {', '.join(DATA_KINDS)}")
+    try:
+        return read(cfg, seed)
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError) as error:
+        raise ValueError(str(error).splitlines()[0] if str(error) else type(error).__name__) from None
+
+
+# ---------------------------------------------------------------------------------------------- export
+
+
+def write_beeline(folder: Path, expression: pd.DataFrame, edges, signs=None, pseudotime=None) -> Path:
+    """Write a BEELINE folder (``ExpressionData.csv`` genes x cells, ``refNetwork.csv``, and
+    ``PseudoTime.csv`` when given), each file atomically: e.g. the simulation for a user's tools."""
+    from experiments.artifacts import write_csv
+
+    folder = Path(folder)
+    edges = list(edges)
+    signs = np.ones(len(edges), dtype=int) if signs is None else np.asarray(signs)
+    cells = [f"cell{i}" for i in range(len(expression))] if isinstance(expression.index, pd.RangeIndex) \
+        else [str(c) for c in expression.index]
+    genes_by_cells = pd.DataFrame(expression.to_numpy().T, index=[str(g) for g in expression.columns], columns=cells)
+    write_csv(genes_by_cells.reset_index(names=""), folder / "ExpressionData.csv")
+    network = pd.DataFrame({"Gene1": [a for a, _ in edges], "Gene2": [b for _, b in edges],
+                            "Type": np.where(signs < 0, "-", "+")})
+    write_csv(network, folder / "refNetwork.csv")
+    if pseudotime is not None:
+        write_csv(pd.DataFrame({"": cells, "PseudoTime": np.asarray(pseudotime, dtype=float)}),
+                  folder / "PseudoTime.csv")
+    return folder
+
+
+def export_simulation(folder: Path, cfg: Optional[dict] = None, seed: int = 0) -> Path:
+    """The simulation of ``cfg`` (default: ``conf/data/sim.yaml``) as a BEELINE folder."""
+    from sim.grn import simulate_grn
+
+    if cfg is None:
+        from omegaconf import OmegaConf
+
+        cfg = OmegaConf.to_container(OmegaConf.load(Path(__file__).resolve().parents[1] / "conf/data/sim.yaml"))
+    dataset = simulate_grn(**_sim_params(cfg), random_state=seed)
+    return write_beeline(folder, dataset.expression, dataset.edge_names, dataset.signs, dataset.pseudotime)
