@@ -45,7 +45,9 @@ class DeepDRIM(ClassifierMixin, BaseEstimator):
     Defaults follow the reference: SGD with momentum 0.9 and Nesterov (``optimizer="adam"`` uses
     Adam at ``learning_rate`` instead, which converges in far fewer epochs), learning-rate decay 1e-6
     per step (``lr / (1 + decay * step)``), early stopping with patience 10 on a validation split
-    taken by TF (no TF on both sides), restoring the best epoch's weights.
+    taken by TF (no TF on both sides), restoring the best epoch's weights. ``min_epochs`` keeps
+    early stopping from ending a fit before that many epochs (small training sets can sit on the
+    0.693 loss plateau for several epochs before they learn).
     """
 
     def __init__(
@@ -55,6 +57,7 @@ class DeepDRIM(ClassifierMixin, BaseEstimator):
         batch_size: int = 32,
         learning_rate: float = 0.01,
         patience: int = 10,
+        min_epochs: int = 0,
         optimizer: str = "sgd",
         momentum: float = 0.9,
         nesterov: bool = True,
@@ -77,6 +80,7 @@ class DeepDRIM(ClassifierMixin, BaseEstimator):
         self.batch_size = batch_size
         self.learning_rate = learning_rate
         self.patience = patience
+        self.min_epochs = min_epochs
         self.optimizer = optimizer
         self.momentum = momentum
         self.nesterov = nesterov
@@ -102,6 +106,8 @@ class DeepDRIM(ClassifierMixin, BaseEstimator):
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
         if self.patience < 0:
             raise ValueError(f"patience must be >= 0, got {self.patience}")
+        if self.min_epochs < 0:
+            raise ValueError(f"min_epochs must be >= 0, got {self.min_epochs}")
         if not self.learning_rate > 0:
             raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
         if self.optimizer not in OPTIMIZERS:
@@ -282,7 +288,7 @@ class _EpochMonitor(keras.callbacks.Callback):
                 self.best_weights = model.get_weights()
             else:
                 self.wait += 1
-                if self.wait > self.estimator.patience:
+                if self.wait > self.estimator.patience and epoch + 1 >= self.estimator.min_epochs:
                     model.stop_training = True
         else:
             self.best_epoch = epoch

@@ -58,19 +58,19 @@ def _trajectory_profile(rng: np.random.Generator, t: np.ndarray, branch: np.ndar
 
 
 def simulate_grn(
-    n_tfs: int = 12,
-    n_genes: int = 100,
+    n_tfs: int = 16,
+    n_genes: int = 150,
     n_cells: int = 1000,
     n_master: int = 3,
     regulators_per_gene: tuple = (1, 3),
     repression_fraction: float = 0.3,
     confounder_fraction: float = 0.15,
-    noise_sd: float = 0.6,
-    mean_depth: float = 30.0,
+    noise_sd: float = 1.0,
+    mean_depth: float = 300.0,
     library_sd: float = 0.35,
     dispersion: float = 0.5,
-    dropout_midpoint: float = 0.5,
-    dropout_slope: float = 1.5,
+    dropout_midpoint: float = 5.0,
+    dropout_slope: float = 0.3,
     random_state=None,
 ) -> SimulatedDataset:
     """Simulate counts from a random GRN; see the module docstring for the generative model.
