@@ -110,3 +110,10 @@ def test_param_validation(tiny_dataset, params, message):
     data, pairs = tiny_dataset
     with pytest.raises(ValueError, match=message):
         tiny(**params).fit(data.counts, pairs.pairs, pairs.labels)
+
+
+def test_min_epochs_holds_off_early_stopping(tiny_dataset):
+    data, pairs = tiny_dataset
+    model = tiny(epochs=30, patience=0, min_epochs=6, learning_rate=0.05, optimizer="adam")
+    model.fit(data.counts, pairs.pairs, pairs.labels)
+    assert 6 <= len(model.history_["loss"]) < 30
