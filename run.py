@@ -13,6 +13,11 @@ from omegaconf import DictConfig  # noqa: E402
 # task name -> module whose run(cfg, output_dir, overrides) does the job and returns its metrics
 TASKS = {
     "cv": "experiments.cv_job",
+    "fig1_ggm": "experiments.ggm_study",  # paper Fig. 1: GGM neighbor-image study (experiment=fig1_ggm)
+    "predict": "experiments.predict_job",  # rank every candidate edge (train, or model_path=)
+    "compare": "experiments.compare",  # Wilcoxon comparison of a multirun's methods
+    "search": "experiments.search",  # Optuna hyperparameter search (search=optuna)
+    "report": "experiments.report",  # HTML report of the paper's figures from the MLflow store
 }
 
 
@@ -30,6 +35,22 @@ def run(cfg: DictConfig) -> dict:
     return importlib.import_module(TASKS[cfg.task]).run(cfg, output_dir, overrides)
 
 
+def check_presets(argv: list[str]) -> None:
+    """Exit with one line (status 2) when ``experiment=`` names a preset that does not exist;
+    Hydra's own message is a multi-line config-search dump."""
+    from pathlib import Path
+
+    known = sorted(p.stem for p in (Path(__file__).resolve().parent / "conf" / "experiment").glob("*.yaml"))
+    for arg in argv:
+        key, _, value = arg.partition("=")
+        if key.lstrip("+~") != "experiment" or not value or value == "null":
+            continue
+        for name in value.split(","):
+            if name not in known:
+                print(f"error: unknown experiment preset {name!r}; existing: {', '.join(known)}", file=sys.stderr)
+                sys.exit(2)
+
+
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> float:
     try:
@@ -41,4 +62,5 @@ def main(cfg: DictConfig) -> float:
 
 
 if __name__ == "__main__":
+    check_presets(sys.argv[1:])
     main()

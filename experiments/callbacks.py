@@ -1,50 +1,236 @@
-"""Hydra callbacks: one parent MLflow run around a multirun, with every job nested under it."""
+"""Hydra callbacks: one parent MLflow run around a multirun, with every job nested under it.
+
+Before anything is written, every value the sweep will give a checkable knob (``cells``,
+``drop_prob``, ``drop_cutoff``, ``train_fraction``, the GGM study's keys) is checked: a bad one
+is a one-line ``error: ...`` and exit status 2, as ``run.py`` does for a single job. A parent left
+RUNNING by a killed multirun (its process gone) is marked KILLED, with its RUNNING jobs, when the
+next multirun of the experiment starts. At the end the study figure covers every configuration of
+the sweep, including those skipped because an earlier run of the same configuration FINISHED.
+"""
 from __future__ import annotations
 
+import atexit
+import copy
+import logging
 import os
-from typing import Any
+import socket
+import sys
+import time
+from pathlib import Path
+from typing import Any, Optional
 
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from experiments import tracking
 
+log = logging.getLogger(__name__)
+
+
+def _sweep_values(config: DictConfig) -> dict[str, list]:
+    """Every value each top-level or dotted key takes in the sweep: the preset's
+    ``hydra.sweeper.params`` and the command line's sweeps (discrete sweeps only)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    lines = [f"{k}={v}" for k, v in (config.hydra.sweeper.get("params") or {}).items()]
+    lines += list(config.hydra.overrides.task)
+    values: dict[str, list] = {}
+    for override in OverridesParser.create().parse_overrides(lines):
+        if override.is_discrete_sweep() and override.package is None:
+            try:
+                values[override.key_or_group] = list(override.sweep_iterator())
+            except Exception:  # noqa: BLE001 - a sweep we cannot enumerate is left to the job
+                continue
+    return values
+
+
+def _check_job(cfg: DictConfig) -> None:
+    """The task's cheap input checks on one job's values (``ValueError``: one line)."""
+    task = cfg.get("task", "cv")
+    if task == "fig1_ggm":
+        from experiments import ggm_study
+
+        ggm_study.check(cfg)
+    elif task == "cv":
+        from experiments import degrade
+
+        data = cfg.get("data") or {}
+        simulated = data.get("kind", "sim") == "sim"
+        degrade.check(cfg, int(data.n_cells) if simulated and data.get("n_cells") else 10**12)
+        neighbors, n_genes = cfg.get("neighbors"), data.get("n_genes") if simulated else None
+        if isinstance(neighbors, int) and neighbors and n_genes and neighbors >= n_genes - 1:
+            raise ValueError(f"neighbors={neighbors} needs at least {neighbors + 2} genes; the data has {n_genes}")
+
+
+def check_sweep(config: DictConfig) -> None:
+    """``ValueError`` for the first bad value any job of the sweep would get, before it starts.
+    Each swept value is checked on its own against the rest of the config (the checks are per
+    knob); config group sweeps (``data=a,b``) and anything uncheckable are left to the jobs."""
+    task_cfg = OmegaConf.masked_copy(config, [k for k in config if k != "hydra"])
+    groups = set(config.hydra.runtime.get("choices") or {})
+    jobs = [task_cfg]
+    for key, values in _sweep_values(config).items():
+        if key in groups or key.startswith("hydra"):
+            continue
+        for value in values:
+            job = copy.deepcopy(task_cfg)
+            try:
+                OmegaConf.update(job, key, value, force_add=True)
+            except Exception:  # noqa: BLE001 - not a plain value
+                break
+            jobs.append(job)
+    for job in jobs:
+        try:
+            _check_job(job)
+        except ValueError:
+            raise
+        except Exception:  # noqa: BLE001 - not checkable here: the job itself will tell
+            continue
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def close_dead_parents(client, experiment_id: str) -> int:
+    """Mark RUNNING multirun parents whose process (this host) is gone as KILLED, with their RUNNING jobs."""
+    host = socket.gethostname()
+    parents = tracking.with_retry(client.search_runs, [experiment_id],
+                                  filter_string="tags.kind = 'multirun' and attributes.status = 'RUNNING'")
+    closed = 0
+    for parent in parents:
+        pid = parent.data.tags.get("pid", "")
+        if parent.data.tags.get("host") != host or not pid.isdigit() or _alive(int(pid)):
+            continue
+        jobs = tracking.with_retry(client.search_runs, [experiment_id], filter_string=(
+            f"tags.mlflow.parentRunId = '{parent.info.run_id}' and attributes.status = 'RUNNING'"))
+        for run in [*jobs, parent]:
+            tracking.with_retry(client.set_tag, run.info.run_id, "error",
+                                "process ended without closing the run (killed)")
+            tracking.with_retry(client.set_terminated, run.info.run_id, status="KILLED")
+        closed += 1
+    return closed
+
+
+def _job_hash(path: Path) -> Optional[str]:
+    """Config hash of a job from its saved ``.hydra/config.yaml`` (what the job computed)."""
+    try:
+        return tracking.config_hash(OmegaConf.to_container(OmegaConf.load(path), resolve=True))
+    except Exception:  # noqa: BLE001 - unreadable or unresolvable: that job is just not reused
+        return None
+
+
+def sweep_runs(client, experiment_id: str, sweep_dir: Path, children: list, since: float = 0.0) -> list:
+    """The children plus, for every job of this sweep without a FINISHED child (skipped because
+    an earlier run of its configuration FINISHED), that newest earlier FINISHED run. The sweep's
+    jobs are the ``<sweep_dir>/*/.hydra/config.yaml`` Hydra wrote since ``since`` (epoch seconds),
+    so a reused sweep folder's older job folders do not count."""
+    saved = [p for p in Path(sweep_dir).glob("*/.hydra/config.yaml") if p.stat().st_mtime >= since]
+    hashes = {h for h in (_job_hash(p) for p in saved) if h}
+    have = {run.data.tags.get(tracking.HASH_TAG) for run in children if run.info.status == "FINISHED"}
+    missing = hashes - have
+    if not missing:
+        return list(children)
+    earlier = tracking.with_retry(client.search_runs, [experiment_id],
+                                  filter_string="attributes.status = 'FINISHED'",
+                                  order_by=["attributes.start_time DESC"], max_results=50000)
+    reused: dict[str, Any] = {}
+    for run in earlier:
+        chash = run.data.tags.get(tracking.HASH_TAG)
+        if chash in missing and chash not in reused:
+            reused[chash] = run
+    return [*children, *reused.values()]
+
 
 class MLflowParentRun(Callback):
-    """Opens a parent run at multirun start (its id passed to jobs through the environment) and
-    closes it at the end: FINISHED, or FAILED when a job failed."""
+    """Opens a parent run at multirun start (its id passed to jobs through the environment, which
+    joblib's worker processes inherit) and closes it at the end: FINISHED, or FAILED when a job
+    failed; KILLED/FAILED (or deleted when no job logged a run) if the process exits mid-sweep."""
 
     def __init__(self) -> None:
-        self.run_id = None
+        self.run_id: Optional[str] = None
+        self.uri: Optional[str] = None
+        self.started = 0.0
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         from mlflow.tracking import MlflowClient
 
+        try:
+            check_sweep(config)
+        except ValueError as error:  # bad input: one line, exit 2, nothing written
+            print(f"error: {error}", file=sys.stderr)
+            sys.exit(2)
         track = config.tracking
         experiment_id = tracking.setup(track.uri, track.artifact_root, track.experiment)
+        self.uri = tracking.resolve_uri(track.uri)
+        client = MlflowClient(self.uri)
+        close_dead_parents(client, experiment_id)
         overrides = " ".join(config.hydra.overrides.task)
         run = tracking.with_retry(
-            MlflowClient().create_run, experiment_id,
+            client.create_run, experiment_id,
             run_name=f"multirun: {overrides}" if overrides else "multirun",
-            tags={"kind": "multirun", "hydra_overrides": overrides, "sweep_dir": str(config.hydra.sweep.dir)})
+            tags={"kind": "multirun", "hydra_overrides": overrides, "sweep_dir": str(config.hydra.sweep.dir),
+                  "study": str(config.get("study") or "adhoc"), "pid": str(os.getpid()),
+                  "host": socket.gethostname()})
+        self.started = time.time() - 1.0
         self.run_id = run.info.run_id  # stays RUNNING until the sweep ends
         os.environ[tracking.PARENT_RUN_ENV] = self.run_id
+        atexit.register(self._abandoned)
+
+    def _abandoned(self) -> None:
+        """At interpreter exit without ``on_multirun_end`` (a job's bad input, Ctrl-C, a crash):
+        delete the parent when no job logged a run, else mark it FAILED."""
+        if self.run_id is None:
+            return
+        from mlflow.tracking import MlflowClient
+
+        run_id, self.run_id = self.run_id, None
+        try:
+            client = MlflowClient(self.uri)
+            if not self._children_of(client, run_id):
+                tracking.with_retry(client.delete_run, run_id)
+            else:
+                tracking.with_retry(client.set_tag, run_id, "error", "multirun ended before all jobs ran")
+                tracking.with_retry(client.set_terminated, run_id, status="FAILED")
+        except Exception as error:  # noqa: BLE001 - exiting anyway; the next start closes it
+            log.warning("could not close the multirun's parent run %s: %s", run_id, error)
+
+    @staticmethod
+    def _children_of(client, run_id: str) -> list:
+        experiment_id = client.get_run(run_id).info.experiment_id
+        return tracking.with_retry(client.search_runs, [experiment_id],
+                                   filter_string=f"tags.mlflow.parentRunId = '{run_id}'")
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         if self.run_id is None:
             return
         from mlflow.tracking import MlflowClient
 
-        client = MlflowClient(tracking.resolve_uri(config.tracking.uri))
-        children = tracking.with_retry(
-            client.search_runs, [client.get_run(self.run_id).info.experiment_id],
-            filter_string=f"tags.mlflow.parentRunId = '{self.run_id}'")
-        failed = sum(run.info.status != "FINISHED" for run in children)
-        from pathlib import Path
-
         from experiments.summaries import summarise
 
-        tracking.with_retry(summarise, client, self.run_id, children, config, Path(config.hydra.sweep.dir))
-        tracking.with_retry(client.set_tag, self.run_id, "jobs", f"{len(children) - failed} finished, {failed} not")
-        tracking.with_retry(client.set_terminated, self.run_id, status="FAILED" if failed else "FINISHED")
-        os.environ.pop(tracking.PARENT_RUN_ENV, None)
+        run_id, self.run_id = self.run_id, None
+        client = MlflowClient(tracking.resolve_uri(config.tracking.uri))
+        status = "FAILED"
+        try:
+            children = self._children_of(client, run_id)
+            failed = sum(run.info.status != "FINISHED" for run in children)
+            experiment_id = client.get_run(run_id).info.experiment_id
+            sweep_dir = Path(config.hydra.sweep.dir)
+            runs = sweep_runs(client, experiment_id, sweep_dir, children, self.started)
+            tracking.with_retry(client.set_tag, run_id, "jobs",
+                                f"{len(children) - failed} finished, {failed} not, "
+                                f"{len(runs) - len(children)} reused from earlier runs")
+            tracking.with_retry(summarise, client, run_id, runs, config, sweep_dir)
+            status = "FAILED" if failed else "FINISHED"
+        except Exception as error:
+            tracking.with_retry(client.set_tag, run_id, "error", f"{type(error).__name__}: {error}"[:5000])
+            raise
+        finally:
+            tracking.with_retry(client.set_terminated, run_id, status=status)
+            os.environ.pop(tracking.PARENT_RUN_ENV, None)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from pathlib import Path
 
@@ -68,7 +69,9 @@ def cross_validate(cfg: DictConfig, data: job_data.JobData, on_epoch=None) -> pd
     label = f"CV {method}" + (f" neighbors={estimator_params(cfg)['n_neighbors']}" if supervised else "")
     if not supervised:  # scored once over all pairs, so GENIE3/GRNBoost2 regress on every TF
         scores = BASELINES[method](expression, pairs, random_state=int(cfg.seed))
-    with tqdm(total=total, desc=label, unit="epoch" if supervised else "fold", leave=False) as bar:
+    refresh = 0.5 if sys.stderr.isatty() else 30.0  # a log file gets a line every 30 s, not every epoch
+    with tqdm(total=total, desc=label, unit="epoch" if supervised else "fold", leave=False,
+              mininterval=refresh) as bar:
         for k, (train, test) in enumerate(folds):
             fold_of[test] = k
             if not supervised:

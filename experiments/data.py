@@ -119,7 +119,8 @@ def _network_pairs(dataset, cfg: dict, seed: int, kind: str) -> JobData:
 
 
 def _reference_pairs(dataset) -> JobData:
-    """The reference pair file's labels as given (label-2 rows already skipped by the reader)."""
+    """The reference pair file's labels as given (the reader already skipped label-2 rows and
+    kept the first of repeated pairs)."""
     genes = list(dataset.expression.columns)
     index = {g: i for i, g in enumerate(genes)}
     table = dataset.pairs
@@ -127,11 +128,6 @@ def _reference_pairs(dataset) -> JobData:
     labels = table["label"].to_numpy(dtype=np.int64)
     if len(np.unique(labels)) < 2:
         raise ValueError(f"{dataset.source}: the pair file holds only label {int(labels[0])}; need 0 and 1")
-    conflicting = pd.Series(labels).groupby([pairs[:, 0], pairs[:, 1]]).nunique()
-    if (conflicting > 1).any():
-        raise ValueError(f"{dataset.source}: {int((conflicting > 1).sum())} pair(s) are labelled both 0 and 1")
-    keep = ~pd.DataFrame(pairs).duplicated().to_numpy()  # a pair listed twice would count twice
-    pairs, labels = pairs[keep], labels[keep]
     edges = pairs[labels == 1]
     reach = np.isfinite(reachability(len(genes), edges)[pairs[:, 0], pairs[:, 1]])
     kind = np.where(labels == 1, "direct", np.where(reach, "transitive", "random"))

@@ -118,6 +118,8 @@ def run(cfg: DictConfig, output_dir: Path, overrides: str = "") -> dict[str, flo
     expression = data.expression.to_numpy()
     n_genes = expression.shape[1]
     tfs = candidate_tfs(data)
+    log.info("%s: ranking %d TFs x %d genes (%d candidate pairs)", data.source, len(tfs), n_genes,
+             len(tfs) * (n_genes - 1))
     with tracking.tracked_run(experiment_id, cfg.tracking.run_name or shown or "predict", params, tags):
         files = [artifacts.write_text(OmegaConf.to_yaml(cfg, resolve=True), output_dir / "config.yaml")]
         metrics: dict[str, float] = {}

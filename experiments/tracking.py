@@ -58,8 +58,9 @@ def flatten(config: dict, prefix: str = "") -> dict[str, object]:
 
 
 def config_hash(config: dict) -> str:
-    """Identity of a configuration: sha256 of the resolved config without volatile keys."""
-    stable = {k: v for k, v in config.items() if k not in VOLATILE_KEYS}
+    """Identity of a configuration: sha256 of the resolved config without volatile keys (and
+    without top-level keys left null, so adding an optional key does not re-run old work)."""
+    stable = {k: v for k, v in config.items() if k not in VOLATILE_KEYS and v is not None}
     return hashlib.sha256(json.dumps(stable, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 

@@ -1,0 +1,129 @@
+"""The GGM study (paper Fig. 1): its inputs equal the library's images, its folds and FP
+bookkeeping are right, bad configs fail in one line, and a tiny study logs its metrics."""
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hydra import compose, initialize_config_dir
+from mlflow.tracking import MlflowClient
+from omegaconf import OmegaConf
+
+from deepdrim.images import pair_images
+from experiments import ggm_study
+from sim.ggm import augmented_images, classify_pairs, primary_images, sample_ggm_dataset
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY_NET = ["model.conv_filters=[4,4,4]", "model.embedding=8", "model.dense_units=[8]", "training.epochs=2",
+            "training.min_epochs=0", "training.patience=1"]
+
+
+def _ggm(**kw):
+    return OmegaConf.create({"n_datasets": 12, "n_genes": 4, "n_cells": 200, "n_folds": 3, "neighbors": 2, **kw})
+
+
+def _compose(tmp_path, *overrides):
+    with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
+        return compose("config", overrides=["experiment=fig1_ggm", "scale=quick",
+                                             f"tracking.uri=sqlite:///{tmp_path / 'm.db'}", *overrides])
+
+
+def test_simulate_pairs_labels_and_kinds():
+    samples = ggm_study.simulate(_ggm(), seed=3)
+    assert samples.values.shape == (12, 200, 4)
+    assert samples.labels.tolist() == [1, 0] * 12
+    assert samples.dataset.tolist() == np.repeat(np.arange(12), 2).tolist()
+    again = ggm_study.simulate(_ggm(), seed=3)
+    assert np.array_equal(samples.values, again.values) and np.array_equal(samples.pairs, again.pairs)
+    # the same draw as sim.ggm with dataset k's own seed, and kinds from the precision's graph
+    first = sample_ggm_dataset(4, 200, np.random.default_rng(np.random.SeedSequence(3).spawn(12)[0]))
+    assert np.array_equal(samples.values[0], first.expression)
+    assert tuple(samples.pairs[0]) == first.positive_pair and tuple(samples.pairs[1]) == first.negative_pair
+    assert samples.kinds[1] == classify_pairs(first.precision, [first.negative_pair])[0]
+    assert set(samples.kinds[1::2]) <= {"transitive", "random"} and set(samples.kinds[::2]) == {"direct"}
+
+
+@pytest.mark.parametrize("n_genes, n_neighbors", [(4, 1), (4, 2), (3, 1), (6, 3)])
+def test_deepdrim_images_equal_pair_images_per_dataset(n_genes, n_neighbors):
+    samples = ggm_study.simulate(_ggm(n_genes=n_genes, n_datasets=15), seed=n_genes)
+    got = ggm_study.deepdrim_images(samples.values, samples.dataset, samples.pairs, n_neighbors)
+    want = np.concatenate([pair_images(samples.values[d], [tuple(p)], n_neighbors=n_neighbors, transform="none")
+                           for d, p in zip(samples.dataset, samples.pairs)])
+    assert got.shape == (30, 2 * n_neighbors + 3, 32, 32) and got.dtype == np.float32
+    np.testing.assert_array_equal(got, want)
+
+
+def test_arm_inputs_are_the_papers_images():
+    samples = ggm_study.simulate(_ggm(), seed=0)
+    inputs = ggm_study.arm_inputs(samples, n_neighbors=2)
+    assert list(inputs) == ["primary", "augmented", "deepdrim"]
+    np.testing.assert_array_equal(inputs["primary"][:, 0], primary_images(samples.values[samples.dataset],
+                                                                          samples.pairs))
+    np.testing.assert_array_equal(inputs["augmented"][:, 0], augmented_images(samples.values[samples.dataset],
+                                                                              samples.pairs))
+    assert inputs["augmented"].shape == (24, 1, 96, 96) and inputs["deepdrim"].shape == (24, 7, 32, 32)
+    five = ggm_study.simulate(_ggm(n_genes=5), seed=0)
+    assert list(ggm_study.arm_inputs(five, n_neighbors=2)) == ["primary", "deepdrim"]  # augmented: 4 genes only
+
+
+def test_dataset_folds_keep_a_datasets_pairs_together():
+    fold = ggm_study.dataset_folds(23, 5, seed=1)
+    assert sorted(np.bincount(fold).tolist()) == [4, 4, 5, 5, 5]
+    assert np.array_equal(fold, ggm_study.dataset_folds(23, 5, seed=1))
+    assert not np.array_equal(fold, ggm_study.dataset_folds(23, 5, seed=2))
+
+
+def test_study_metrics_counts_false_positives_by_kind():
+    predictions = pd.DataFrame({
+        "label": [1, 0, 1, 0, 1, 0, 1, 0], "fold": [0, 0, 0, 0, 1, 1, 1, 1],
+        "kind": ["direct", "transitive", "direct", "random", "direct", "transitive", "direct", "transitive"],
+        "primary": [0.9, 0.8, 0.7, 0.6, 0.9, 0.7, 0.4, 0.55],    # FPs: t, r, t, t
+        "augmented": [0.9, 0.2, 0.7, 0.6, 0.9, 0.3, 0.4, 0.55],  # FPs: r, t
+        "deepdrim": [0.9, 0.1, 0.7, 0.1, 0.9, 0.1, 0.4, 0.1],    # none
+    })
+    m = ggm_study.study_metrics(predictions)
+    assert (m["primary/fp"], m["primary/fp_random"], m["primary/fp_transitive"]) == (4, 1, 3)
+    assert (m["augmented/fp"], m["augmented/fp_random"], m["augmented/fp_transitive"]) == (2, 1, 1)
+    assert m["fp_reduction/augmented"] == pytest.approx(0.5)
+    assert m["fp_reduction/augmented_transitive"] == pytest.approx(2 / 3)
+    assert m["fp_reduction/deepdrim"] == pytest.approx(1.0)
+    assert m["primary/auroc"] == pytest.approx(10.5 / 16) and m["deepdrim/auroc"] == pytest.approx(1.0)
+    assert m["n_negative_transitive"] == 3 and m["n_negative_random"] == 1
+    assert "primary/fold1/auroc" in m
+
+
+@pytest.mark.parametrize("override, message", [
+    ("ggm.n_genes=2", "at least 3 genes"),
+    ("ggm.neighbors=3", "ggm.neighbors=3 is more than the 2 other genes"),
+    ("ggm.margin=0", "cannot be made positive definite"),
+    ("ggm.n_datasets=5", "too few for 5 folds"),
+])
+def test_check_rejects_bad_configs_in_one_line(tmp_path, override, message):
+    cfg = _compose(tmp_path, override)
+    with pytest.raises(ValueError, match=message) as error:
+        ggm_study.run(cfg, tmp_path / "out")
+    assert "\n" not in str(error.value)
+    assert not (tmp_path / "m.db").exists() and not (tmp_path / "out").exists()
+
+
+def test_tiny_study_logs_its_metrics(tmp_path):
+    cfg = _compose(tmp_path, "ggm.n_datasets=30", "ggm.n_cells=150", "ggm.n_folds=3", *TINY_NET)
+    metrics = ggm_study.run(cfg, tmp_path / "out", "seed=0")
+    client = MlflowClient(f"sqlite:///{tmp_path / 'm.db'}")
+    runs = client.search_runs([client.get_experiment_by_name("fig1_ggm").experiment_id])
+    assert len(runs) == 1 and runs[0].info.status == "FINISHED"
+    logged = runs[0].data.metrics
+    for arm in ("primary", "augmented", "deepdrim"):
+        assert 0 <= logged[f"{arm}/auroc"] <= 1
+        assert logged[f"{arm}/fp"] == logged[f"{arm}/fp_random"] + logged[f"{arm}/fp_transitive"]
+    for name in ("fp_reduction/augmented", "fp_reduction/augmented_transitive", "fp_reduction/deepdrim"):
+        assert name in metrics
+    assert runs[0].data.params["ggm.n_datasets"] == "30" and runs[0].data.params["seed"] == "0"
+    assert "data.n_genes" not in runs[0].data.params  # the cv task's keys are not this study's params
+    artifacts = {a.path for a in client.list_artifacts(runs[0].info.run_id)}
+    assert {"config.yaml", "predictions.csv", "roc.png", "pr.png"} <= artifacts
+    predictions = pd.read_csv(tmp_path / "out" / "predictions.csv")
+    assert len(predictions) == 60 and predictions[["primary", "augmented", "deepdrim"]].notna().all().all()
+    # the same configuration again is skipped: still one run
+    ggm_study.run(cfg, tmp_path / "again", "seed=0")
+    assert len(client.search_runs([runs[0].info.experiment_id])) == 1

@@ -1,0 +1,117 @@
+"""task=predict: every candidate edge ranked into rankedEdges.csv, the model saved and reusable."""
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hydra import compose, initialize_config_dir
+from mlflow.tracking import MlflowClient
+
+from experiments import data as job_data
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY_SIM = dict(kind="sim", n_tfs=6, n_genes=30, n_cells=120, n_master=2)
+TINY_MODEL = ["training.epochs=1", "model.conv_filters=[4,4,4]", "model.embedding=8", "model.dense_units=[8,4]",
+              "neighbors=2"]
+
+
+def _compose(db: Path, *overrides):
+    with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
+        return compose("config", overrides=["task=predict", *TINY_MODEL, f"tracking.uri=sqlite:///{db}", *overrides])
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A BEELINE folder of the tiny simulation and one trained predict run on it."""
+    from experiments import predict_job
+
+    root = tmp_path_factory.mktemp("predict")
+    folder = job_data.export_simulation(root / "beeline", TINY_SIM, seed=0)
+    cfg = _compose(root / "m.db", "data=beeline", f"data.path={folder}")
+    metrics = predict_job.run(cfg, root / "out", "task=predict data=beeline")
+    return root, folder, cfg, metrics
+
+
+def _ranked(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path, sep="\t", dtype={"Gene1": str, "Gene2": str})
+
+
+def test_ranked_edges_cover_every_candidate_in_beeline_layout(trained):
+    root, folder, _, metrics = trained
+    text = (root / "out" / "rankedEdges.csv").read_text()
+    assert text.startswith("Gene1\tGene2\tEdgeWeight\n") and "\r" not in text
+    ranked = _ranked(root / "out" / "rankedEdges.csv")
+    genes = pd.read_csv(folder / "ExpressionData.csv", index_col=0).index.astype(str)
+    tfs = pd.read_csv(folder / "refNetwork.csv")["Gene1"].unique()
+    # each TF of the truth against every other gene, exactly once, no self pair
+    expected = {(t, g) for t in tfs for g in genes if g != t}
+    assert len(ranked) == len(expected) == metrics["n_candidates"]
+    assert set(zip(ranked.Gene1, ranked.Gene2)) == expected
+    assert np.all(np.diff(ranked.EdgeWeight.to_numpy()) <= 0)  # weight descending
+    assert ranked.EdgeWeight.between(0, 1).all()
+    assert {"labelled/auroc", "best_epoch", "wall_seconds"} <= set(metrics)
+
+
+def test_model_saved_and_logged_to_mlflow(trained):
+    root, *_ = trained
+    assert sorted(p.name for p in (root / "out" / "model").iterdir()) == ["deepdrim.json", "model.keras"]
+    client = MlflowClient(f"sqlite:///{root / 'm.db'}")
+    run = client.search_runs([client.get_experiment_by_name("deepdrim").experiment_id],
+                             filter_string="tags.task = 'predict'")[0]
+    assert run.info.status == "FINISHED"
+    names = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert {"rankedEdges.csv", "config.yaml", "model"} <= names
+    assert {a.path for a in client.list_artifacts(run.info.run_id, "model")} == {"model/deepdrim.json",
+                                                                                  "model/model.keras"}
+
+
+def test_model_path_scores_like_the_in_memory_model(trained):
+    from experiments import predict_job
+
+    root, folder, cfg, _ = trained
+    # no training: the scores come from the saved model
+    reload = _compose(root / "m.db", "data=beeline", f"data.path={folder}", f"model_path={root / 'out' / 'model'}")
+    metrics = predict_job.run(reload, root / "out2", "model_path")
+    assert "best_epoch" not in metrics
+    first, second = _ranked(root / "out" / "rankedEdges.csv"), _ranked(root / "out2" / "rankedEdges.csv")
+    merged = first.merge(second, on=["Gene1", "Gene2"], suffixes=("", "_loaded"))
+    assert len(merged) == len(first) == len(second)
+    np.testing.assert_allclose(merged.EdgeWeight_loaded, merged.EdgeWeight, rtol=0, atol=1e-6)
+
+
+def test_baseline_predict_scores_candidates_with_the_baseline(trained):
+    from deepdrim.baselines import pcc
+    from experiments import predict_job
+
+    root, folder, _, _ = trained
+    cfg = _compose(root / "m.db", "data=beeline", f"data.path={folder}", "method=pcc")
+    predict_job.run(cfg, root / "pcc", "method=pcc")
+    ranked = _ranked(root / "pcc" / "rankedEdges.csv")
+    data = job_data.load({"kind": "beeline", "path": str(folder)}, seed=0)
+    expected = pcc(data.expression, list(zip(ranked.Gene1, ranked.Gene2)))
+    np.testing.assert_allclose(ranked.EdgeWeight, expected, rtol=1e-12)
+    assert not (root / "pcc" / "model").exists()
+
+
+@pytest.mark.parametrize("case", ["not_a_model", "other_genes"])
+def test_bad_model_path_is_one_line_exit_2_and_writes_nothing(trained, tmp_path, case):
+    root, folder, _, _ = trained
+    if case == "not_a_model":
+        model = tmp_path / "empty"
+        model.mkdir()
+        message = f"error: {model} is not a saved DeepDRIM model"
+        data = folder
+    else:  # a dataset with other genes than the model was trained on
+        model = root / "out" / "model"
+        data = job_data.export_simulation(tmp_path / "other", {**TINY_SIM, "n_genes": 25}, seed=1)
+        message = f"error: the model at {model} was trained on other genes"
+    db = tmp_path / "mlflow.db"
+    cmd = [sys.executable, str(ROOT / "run.py"), "task=predict", "data=beeline", f"data.path={data}",
+           f"model_path={model}", f"tracking.uri=sqlite:///{db}", f"hydra.run.dir={tmp_path / 'out'}"]
+    done = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert done.stderr.strip().splitlines()[-1].startswith(message)
+    assert "Traceback" not in done.stderr
+    assert not db.exists() and not (tmp_path / "out" / "rankedEdges.csv").exists()

@@ -1,0 +1,188 @@
+"""task=report: the HTML report from a store holding runs of every kind (logged directly with the
+params, metrics, tags and artifacts the jobs write), from one holding none of them, and errors."""
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+
+from experiments import report
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def empty_store(tmp_path_factory):
+    """A migrated MLflow sqlite store without runs (creating one costs ~10 s, copying it nothing)."""
+    db = tmp_path_factory.mktemp("store") / "mlflow.db"
+    MlflowClient(f"sqlite:///{db}").search_experiments()
+    return db
+
+
+@pytest.fixture(scope="module")
+def populated(tmp_path_factory, empty_store):
+    """A store with runs of every kind (artifacts beside it), and the run ids per panel."""
+    folder = tmp_path_factory.mktemp("populated")
+    client, _ = _client(folder, empty_store)
+    return folder / "mlflow.db", populate(client, folder)
+
+
+def _client(tmp_path, template):
+    shutil.copy(template, tmp_path / "mlflow.db")
+    return MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}"), f"sqlite:///{tmp_path / 'mlflow.db'}"
+
+
+def _experiment(client, name, tmp_path):
+    found = client.get_experiment_by_name(name)
+    if found:
+        return found.experiment_id
+    return client.create_experiment(name, artifact_location=(tmp_path / "artifacts" / name).as_uri())
+
+
+def _run(client, experiment_id, params=None, metrics=None, tags=None, files=None, tmp_path=None):
+    run = client.create_run(experiment_id, tags=tags or {})
+    run_id = run.info.run_id
+    for key, value in (params or {}).items():
+        client.log_param(run_id, key, value)
+    for key, value in (metrics or {}).items():
+        client.log_metric(run_id, key, value)
+    for name, frame in (files or {}).items():
+        path = tmp_path / "files" / run_id / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        frame.to_csv(path, index=False)
+        client.log_artifact(run_id, str(path))
+    client.set_terminated(run_id, "FINISHED")
+    return run_id
+
+
+def _per_tf(shift, n=8):
+    rng = np.random.default_rng(int(shift * 100))
+    return pd.DataFrame({"tf": [f"TF{i}" for i in range(n)], "n_pairs": 10, "n_positive": 5,
+                         "auroc": np.clip(0.6 + shift + rng.normal(0, 0.05, n), 0, 1),
+                         "auprc": np.clip(0.6 + shift + rng.normal(0, 0.05, n), 0, 1)})
+
+
+def populate(client, tmp_path) -> dict:
+    """Runs of every kind the report reads; returns panel key -> the run ids it must name."""
+    ids = {}
+    exp = _experiment(client, "fig1_ggm", tmp_path)
+    ids["fig1b"] = [_run(client, exp, {"seed": seed, "ggm.n_datasets": 100, "ggm.n_genes": 4}, {
+        "primary/fp": 20 + seed, "primary/fp_random": 8 + seed, "primary/fp_transitive": 12,
+        "augmented/fp": 12, "augmented/fp_random": 6, "augmented/fp_transitive": 6,
+        "deepdrim/fp": 10, "deepdrim/fp_random": 5, "deepdrim/fp_transitive": 5,
+        "fp_reduction/augmented": 0.4, "fp_reduction/augmented_transitive": 0.5,
+        "fp_reduction/deepdrim": 0.5, "fp_reduction/deepdrim_transitive": 0.58},
+        {"study": "fig1_ggm", "task": "fig1_ggm"}) for seed in (0, 1)]
+    for study, (_, knob, group, _) in report.FIG4.items():
+        exp = _experiment(client, study, tmp_path)
+        ids[study] = []
+        for value in {"cells": (100, 500), "neighbors": (0, 10)}.get(knob, (0.2, 0.8)):
+            for seed in (0, 1):
+                params = {"neighbors": 10, knob: value, "seed": seed, "method": "deepdrim"}
+                if group:
+                    params[group] = 0.5
+                ids[study].append(_run(client, exp, params, {"auroc": 0.6 + 0.1 * seed, "auprc": 0.55 + 0.1 * seed},
+                                       {"study": study, "task": "cv", "method": "deepdrim"}))
+    exp = _experiment(client, "deepdrim", tmp_path)
+    parent = _run(client, exp, tags={"kind": "multirun"})
+    children = [_run(client, exp, {"method": m, "neighbors": 10}, {"auroc": 0.7, "epr": 1.5},
+                     {"task": "cv", "method": m, "mlflow.parentRunId": parent}, {"per_tf_metrics.csv": _per_tf(s)},
+                     tmp_path) for m, s in (("deepdrim", 0.2), ("pcc", 0.0))]
+    per_tf = pd.concat([_per_tf(s).assign(method=m, label=label, run_id=r) for (m, s, label), r in
+                        zip((("deepdrim", 0.2, "DeepDRIM"), ("pcc", 0.0, "PCC")), children)])
+    table = pd.DataFrame({"method": ["deepdrim", "pcc"], "label": ["DeepDRIM", "PCC"], "median_auroc": [0.8, 0.6],
+                          "median_auprc": [0.8, 0.6], "epr": [1.5, 1.1], "p_auroc": [np.nan, 0.0078],
+                          "p_auprc": [np.nan, 0.0156], "n_tfs": [8, 8], "run_id": children})
+    client.log_artifact(parent, str(_csv(table, tmp_path / "cmp" / "comparison.csv")))
+    client.log_artifact(parent, str(_csv(per_tf, tmp_path / "cmp" / "comparison_per_tf.csv")))
+    ids["comparison"] = [parent, *children]
+    exp = _experiment(client, "search", tmp_path)
+    study = _run(client, exp, metrics={"best_value": 0.8, "test/auroc": 0.75, "test/auprc": 0.74},
+                 tags={"kind": "search", "optuna_study": "s", "metric": "val_auprc", "direction": "maximize",
+                       "best.learning_rate": "0.01", "rerun_command": "python run.py training.learning_rate=0.01"})
+    trials = [_run(client, exp, {"learning_rate": 0.01 * (n + 1)}, metrics,
+                   {"kind": "search-trial", "trial_number": str(n), "state": state, "mlflow.parentRunId": study})
+              for n, (state, metrics) in enumerate((("COMPLETE", {"objective": 0.7}), ("COMPLETE", {"objective": 0.8}),
+                                                    ("PRUNED", {"reported/val_auprc": 0.4})))]
+    best = _run(client, exp, {"training.learning_rate": 0.02}, {"auroc": 0.75, "auprc": 0.74},
+                {"kind": "search-best", "trial_number": "1", "mlflow.parentRunId": study})
+    ids["search"] = [study, *trials, best]
+    return ids
+
+
+def _csv(frame, path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(path, index=False)
+    return path
+
+
+def test_report_renders_every_panel_and_names_its_runs(tmp_path, populated):
+    client, uri = _client(tmp_path, populated[0])
+    expected = populated[1]
+    page, panels = report.build(uri, tmp_path / "out")
+    text = page.read_text()
+    assert [p.key for p in panels] == ["fig1b", *report.FIG4, "comparison", "search"]
+    assert text.count("data:image/png;base64,") == 7 and "no runs" not in text
+    sources = json.loads((tmp_path / "out" / "sources.json").read_text())
+    for key, run_ids in expected.items():
+        assert set(sources[key]["runs"]) == set(run_ids), key
+        assert all(run_id in text for run_id in run_ids)
+        assert (tmp_path / "out" / sources[key]["png"]).stat().st_size > 1000
+    assert "paper" in text and "0.789" in text and "40.4%" in text
+    fig1b = next(p for p in panels if p.key == "fig1b").tables[0][1]
+    primary_random = fig1b[(fig1b.arm == "primary") & (fig1b.fp == "random")].iloc[0]
+    assert primary_random["mean"] == pytest.approx(8.5) and primary_random["ci95"] == pytest.approx(6.353, rel=1e-3)
+    fig4a = next(p for p in panels if p.key == "fig4a_cells").tables[0][1]
+    assert list(fig4a["x"]) == [100, 500] and fig4a["mean auroc"].tolist() == pytest.approx([0.65, 0.65])
+    logged = client.search_runs([client.get_experiment_by_name("report").experiment_id])
+    assert len(logged) == 1 and logged[0].info.status == "FINISHED"
+    names = {a.path for a in client.list_artifacts(logged[0].info.run_id)}
+    assert {"report.html", "sources.json", "fig1b_false_positives.png", "search_summary.png"} <= names
+
+
+def test_comparison_is_recomputed_from_cv_runs_without_a_comparison(tmp_path, empty_store):
+    client, uri = _client(tmp_path, empty_store)
+    exp = _experiment(client, "deepdrim", tmp_path)
+    runs = [_run(client, exp, {"method": m, "neighbors": 10}, {"auroc": 0.7}, {"task": "cv", "method": m},
+                 {"per_tf_metrics.csv": _per_tf(s)}, tmp_path) for m, s in (("deepdrim", 0.2), ("pcc", 0.0))]
+    _, panels = report.build(uri, tmp_path / "out", log_run=False)
+    panel = next(p for p in panels if p.key == "comparison")
+    assert panel.png is not None and set(panel.run_ids) == set(runs) and "recomputed" in panel.note
+    table = panel.tables[0][1].set_index("label")
+    assert table.loc["PCC", "p_auroc"] == pytest.approx(0.0078125)  # 8 TFs, all better: 2 / 2^8
+    assert not client.get_experiment_by_name("report")
+
+
+def test_report_from_a_store_without_any_study_says_so(tmp_path, empty_store):
+    client, uri = _client(tmp_path, empty_store)
+    _run(client, _experiment(client, "other", tmp_path), {"x": 1}, {"y": 2.0})
+    page, panels = report.build(uri, tmp_path / "out")
+    text = page.read_text()
+    assert all(p.png is None for p in panels) and "data:image/png" not in text
+    assert text.count('class="none">no runs') == len(panels)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["report.html", "sources.json"]
+
+
+def test_missing_or_empty_store_is_a_one_line_error(tmp_path, empty_store, capsys):
+    with pytest.raises(ValueError, match=r"^no MLflow store at .*missing\.db: run some jobs first"):
+        report.build(f"sqlite:///{tmp_path / 'missing.db'}", tmp_path / "out")
+    assert not (tmp_path / "missing.db").exists() and not (tmp_path / "out").exists()
+    _, uri = _client(tmp_path, empty_store)
+    with pytest.raises(ValueError, match=r"^the MLflow store .* has no runs"):
+        report.build(uri, tmp_path / "out")
+    assert report.main(["--tracking-uri", f"sqlite:///{tmp_path / 'missing.db'}"]) == 2
+    assert capsys.readouterr().err.startswith("error: no MLflow store at")
+
+
+def test_run_py_task_report(tmp_path, populated):
+    _, uri = _client(tmp_path, populated[0])
+    cmd = [sys.executable, str(ROOT / "run.py"), "task=report", f"tracking.uri={uri}",
+           f"hydra.run.dir={tmp_path / 'out'}"]
+    done = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (tmp_path / "out" / "report.html").is_file() and "report:" in done.stdout

@@ -1,0 +1,91 @@
+"""Resume after kill -9: re-running the same study command runs only the configurations without a
+FINISHED run, leaves nothing RUNNING, counts nothing twice; and two joblib workers share one store."""
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+
+from tests.test_studies import TINY
+
+ROOT = Path(__file__).resolve().parents[1]
+EXPERIMENT = "fig4d_train_fraction"
+
+
+def _command(tmp_path, *extra):
+    return [sys.executable, str(ROOT / "run.py"), "-m", f"experiment={EXPERIMENT}", "scale=quick",
+            "train_fraction=0.4,0.7,1.0", "seed=0", *TINY, f"tracking.uri=sqlite:///{tmp_path / 'mlflow.db'}",
+            f"hydra.sweep.dir={tmp_path / 'multirun'}", *extra]
+
+
+def _runs(tmp_path):
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name(EXPERIMENT) if (tmp_path / "mlflow.db").exists() else None
+    if experiment is None:
+        return client, [], []
+    runs = client.search_runs([experiment.experiment_id])
+    parents = [r for r in runs if r.data.tags.get("kind") == "multirun"]
+    return client, parents, [r for r in runs if r.data.tags.get("kind") != "multirun"]
+
+
+def _finished_per_config(jobs):
+    counts = {}
+    for run in jobs:
+        if run.info.status == "FINISHED":
+            counts[run.data.tags["config_hash"]] = counts.get(run.data.tags["config_hash"], 0) + 1
+    return counts
+
+
+def test_kill_9_then_rerun_completes_each_configuration_once(tmp_path):
+    proc = subprocess.Popen(_command(tmp_path), cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    try:
+        while time.time() < deadline and proc.poll() is None:
+            try:
+                if _finished_per_config(_runs(tmp_path)[2]):
+                    break
+            except Exception:  # noqa: BLE001 - the store is being created
+                pass
+            time.sleep(0.3)
+        assert proc.poll() is None, "the sweep ended before it could be killed"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    _, parents, jobs = _runs(tmp_path)
+    assert [p.info.status for p in parents] == ["RUNNING"]  # the killed process could not close it
+    finished_before = _finished_per_config(jobs)
+    assert 1 <= len(finished_before) < 3
+
+    done = subprocess.run(_command(tmp_path), cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("[skip]") == len(finished_before)
+    client, parents, jobs = _runs(tmp_path)
+    assert not [r for r in parents + jobs if r.info.status == "RUNNING"]
+    counts = _finished_per_config(jobs)
+    assert len(counts) == 3 and set(counts.values()) == {1}  # every configuration exactly once
+    assert all(r.info.status in ("FINISHED", "KILLED") for r in jobs)
+    old, new = sorted(parents, key=lambda r: r.info.start_time)
+    assert old.info.status == "KILLED" and new.info.status == "FINISHED"
+    assert f"{len(finished_before)} reused" in new.data.tags["jobs"]
+    table = pd.read_csv(client.download_artifacts(new.info.run_id, f"{EXPERIMENT}.csv", str(tmp_path)))
+    assert table.train_fraction.tolist() == [0.4, 0.7, 1.0]  # the figure covers reused and new runs alike
+
+
+@pytest.mark.slow
+def test_two_joblib_workers_share_one_store(tmp_path):
+    done = subprocess.run(_command(tmp_path, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2"), cwd=tmp_path,
+                          capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    client, parents, jobs = _runs(tmp_path)
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+    assert len(jobs) == 3 and all(r.info.status == "FINISHED" for r in jobs)
+    assert set(_finished_per_config(jobs).values()) == {1}
+    assert {r.data.tags["mlflow.parentRunId"] for r in jobs} == {parents[0].info.run_id}
+    assert {"fig4d_train_fraction.png"} <= {a.path for a in client.list_artifacts(parents[0].info.run_id)}

@@ -1,0 +1,253 @@
+"""task=search: a real tiny search into a temporary store, then pruning, resume, shared work and
+bad input with a stand-in estimator whose validation metric the test chooses."""
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pytest
+from hydra import compose, initialize_config_dir
+from mlflow.tracking import MlflowClient
+from optuna.trial import TrialState
+
+from experiments import cv_job, search
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ["data.n_tfs=6", "data.n_genes=30", "data.n_cells=120", "data.n_master=2", "cv.n_folds=2",
+        "model.conv_filters=[4,4,4]", "model.embedding=8", "model.dense_units=[8,4]"]
+SMALL_SPACE = ["search.space.epochs.low=1", "search.space.epochs.high=2", "search.space.patience.low=1",
+               "search.space.patience.high=2", "search.space.dense_width.choices=[4,8]",
+               "search.space.neighbors.choices=[0,1]"]
+
+
+@pytest.fixture(scope="module")
+def empty_store(tmp_path_factory):
+    """A migrated, empty MLflow sqlite store: creating one costs ~10 s, copying it nothing."""
+    db = tmp_path_factory.mktemp("store") / "mlflow.db"
+    MlflowClient(f"sqlite:///{db}").search_experiments()
+    return db
+
+
+@pytest.fixture(autouse=True)
+def _store(tmp_path, empty_store):
+    shutil.copy(empty_store, tmp_path / "mlflow.db")
+
+
+def _compose(tmp_path, *overrides):
+    with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
+        return compose("config", overrides=["search=optuna", *TINY, *SMALL_SPACE,
+                                            f"tracking.uri=sqlite:///{tmp_path / 'mlflow.db'}", *overrides])
+
+
+def _runs(tmp_path):
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    runs = client.search_runs([client.get_experiment_by_name("search").experiment_id])
+    by_kind = {}
+    for run in runs:
+        by_kind.setdefault(run.data.tags.get("kind"), []).append(run)
+    return client, by_kind
+
+
+def _study(tmp_path, name="deepdrim-sim"):
+    return optuna.load_study(study_name=name, storage=f"sqlite:///{tmp_path / 'optuna.db'}")
+
+
+class FakeDeepDRIM:
+    """Stands in for DeepDRIM: per-epoch logs whose validation metric ``quality(fit_index)`` sets;
+    records the pairs every fit saw."""
+
+    fits: list = []
+    quality = staticmethod(lambda index: 0.8)
+    epoch_seconds = 0.0
+
+    def __init__(self, **params):
+        self.params = params
+
+    def _check_params(self):
+        return None
+
+    def fit(self, expression, pairs, labels, *, epoch_callback=None):
+        index = len(FakeDeepDRIM.fits)
+        FakeDeepDRIM.fits.append(np.asarray(pairs))
+        value = FakeDeepDRIM.quality(index)
+        self.history_ = {"loss": [], "val_loss": [], "val_auroc": [], "val_auprc": []}
+        for epoch in range(int(self.params["epochs"])):
+            time.sleep(FakeDeepDRIM.epoch_seconds)
+            logs = {"loss": 0.5, "val_loss": 0.5 - 0.01 * epoch, "val_auroc": value, "val_auprc": value}
+            for key, item in logs.items():
+                self.history_[key].append(item)
+            if epoch_callback is not None:
+                epoch_callback(epoch, logs)
+        self.best_epoch_ = len(self.history_["loss"]) - 1
+        return self
+
+    def predict_proba(self, pairs, expression=None):
+        return np.random.default_rng(0).random(len(pairs))
+
+
+@pytest.fixture()
+def fake(monkeypatch):
+    FakeDeepDRIM.fits = []
+    FakeDeepDRIM.quality = staticmethod(lambda index: 0.8)
+    FakeDeepDRIM.epoch_seconds = 0.0
+    monkeypatch.setattr(search, "DeepDRIM", FakeDeepDRIM)
+    monkeypatch.setattr(cv_job, "DeepDRIM", FakeDeepDRIM)
+    monkeypatch.setattr(search, "study_figures", lambda study, out, seed: ([], {}))  # drawn in the real test
+    return FakeDeepDRIM
+
+
+def test_three_trial_search_logs_study_runs_and_best(tmp_path, capsys):
+    cfg = _compose(tmp_path, "search.n_trials=3")
+    result = search.run(cfg, tmp_path / "out", "search=optuna search.n_trials=3 data.n_tfs=6")
+    study = _study(tmp_path)
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 3
+    client, runs = _runs(tmp_path)
+    (parent,), trials, (best_run,) = runs["search"], runs["search-trial"], runs["search-best"]
+    assert parent.info.status == "FINISHED" and len(trials) == 3
+    for run in trials:
+        trial = study.trials[int(run.data.tags["trial_number"])]
+        assert run.data.tags["mlflow.parentRunId"] == parent.info.run_id and run.data.tags["state"] == "COMPLETE"
+        assert run.data.params["learning_rate"] == str(trial.params["learning_rate"])
+        # the objective is the mean over the training folds of the metric at the best epoch
+        folds = [run.data.metrics[f"fold{k}/best_val_auprc"] for k in range(2)]
+        assert run.data.metrics["objective"] == pytest.approx(np.mean(folds)) == pytest.approx(trial.value)
+        epochs = len(client.get_metric_history(run.info.run_id, "fold0/val_auprc"))
+        assert epochs == run.data.metrics["fold0/epochs_run"] >= 1
+    best = study.best_trial
+    assert parent.data.tags["best_trial"] == str(best.number)
+    assert {k[5:]: v for k, v in parent.data.tags.items() if k.startswith("best.")} == \
+        {k: str(v) for k, v in best.params.items()}
+    assert best_run.data.tags["trial_number"] == str(best.number)
+    assert best_run.data.params["training.learning_rate"] == str(best.params["learning_rate"])
+    assert 0 <= parent.data.metrics["test/auroc"] <= 1 and result["auroc"] == parent.data.metrics["test/auroc"]
+    assert {a.path for a in client.list_artifacts(best_run.info.run_id)} >= {"per_tf_metrics.csv", "predictions.csv"}
+    assert {a.path for a in client.list_artifacts(parent.info.run_id)} >= {
+        "optimization_history.png", "param_importances.png", "parallel_coordinate.png", "best_params.json",
+        "trials.csv", "summary.json"}
+    # the printed command is a normal job with the best values
+    command = capsys.readouterr().out.split("re-run the best configuration as a normal job:\n")[1].split("\n")[0]
+    tokens = command.strip().split()
+    assert tokens[:3] == ["python", "run.py", "data.n_tfs=6"] and not any("search" in t for t in tokens)
+    with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
+        rerun = compose("config", overrides=[t.strip("'") for t in tokens[2:]])
+    assert rerun.task == "cv" and rerun.training.learning_rate == best.params["learning_rate"]
+    assert rerun.model.dense_units[0] == best.params["dense_width"] and rerun.neighbors == best.params["neighbors"]
+
+
+def test_search_never_trains_or_scores_on_the_test_folds(tmp_path, fake):
+    cfg = _compose(tmp_path, "search.n_trials=2", "search.evaluate_best=false")
+    search.run(cfg, tmp_path / "out")
+    from deepdrim.cv import tf_aware_folds
+    from experiments import data as job_data
+
+    data = job_data.load(dict(cfg.data), 0)
+    pairs = data.pairs.pairs
+    folds = tf_aware_folds(pairs, 2, random_state=0)
+    assert len(fake.fits) == 4  # 2 trials x 2 folds, in fold order
+    for index, seen in enumerate(fake.fits):
+        test_tfs = set(pairs[folds[index % 2][1], 0])
+        assert not test_tfs & set(seen[:, 0])
+
+
+def test_pruning_marks_the_bad_trial(tmp_path, fake):
+    fake.quality = staticmethod(lambda index: 0.9 if index < 2 else 0.1)  # trial 0 good, then bad
+    cfg = _compose(tmp_path, "search.n_trials=3", "search.pruner.n_startup_trials=1",
+                   "search.pruner.n_warmup_steps=0", "search.space.epochs.low=3", "search.space.epochs.high=4")
+    result = search.run(cfg, tmp_path / "out")
+    study = _study(tmp_path)
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE, TrialState.PRUNED, TrialState.PRUNED]
+    assert len(fake.fits) == 2 + 1 + 1 + 2  # trial 0, one fold of each pruned trial, best-on-test
+    client, runs = _runs(tmp_path)
+    pruned = [r for r in runs["search-trial"] if r.data.tags["state"] == "PRUNED"]
+    assert len(pruned) == 2 and all(r.info.status == "KILLED" for r in pruned)
+    for run in pruned:  # stopped at the first reported epoch
+        assert len(client.get_metric_history(run.info.run_id, "reported/val_auprc")) == 1
+        assert "pruned at fold 0 epoch 0" in run.data.tags["pruned"]
+    assert result["n_pruned"] == 2 and runs["search"][0].data.metrics["n_pruned"] == 2
+
+
+def test_resume_runs_only_missing_trials_and_reruns_a_dead_workers_trial(tmp_path, fake):
+    search.run(_compose(tmp_path, "search.n_trials=2"), tmp_path / "a")
+    assert len(fake.fits) == 2 * 2 + 2  # trials + best-on-test
+    # a worker that died mid-trial left a RUNNING trial behind
+    stale = _study(tmp_path).ask()
+    stale.set_user_attr("worker", f"{search.socket.gethostname()}:999999999:1")
+    fake.fits.clear()
+    search.run(_compose(tmp_path, "search.n_trials=4"), tmp_path / "b")
+    study = _study(tmp_path)
+    states = [t.state for t in study.trials]
+    assert states.count(TrialState.COMPLETE) == 4 and study.trials[stale.number].state == TrialState.FAIL
+    assert len(fake.fits) == 2 * 2  # the two missing trials; best trial 0 unchanged, its test run reused
+    _, runs = _runs(tmp_path)
+    assert len(runs["search"]) == 1 and len(runs["search-trial"]) == 4
+    fake.fits.clear()
+    search.run(_compose(tmp_path, "search.n_trials=4"), tmp_path / "c")  # nothing missing
+    assert len(fake.fits) == 0
+    assert len(_study(tmp_path).trials) == 5 and len(_runs(tmp_path)[1]["search-trial"]) == 4
+
+
+def test_two_workers_share_a_study_without_lost_or_extra_trials(tmp_path, fake):
+    fake.epoch_seconds = 0.02
+    errors = []
+    cfg = _compose(tmp_path, "search.n_trials=6")  # Hydra's compose is not thread-safe
+
+    def worker(name):
+        try:
+            search.run(cfg.copy(), tmp_path / name)
+        except Exception as error:  # noqa: BLE001 - reported by the assertion below
+            errors.append(error)
+
+    threads = [threading.Thread(target=worker, args=(name,)) for name in ("w1", "w2")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not errors
+    study = _study(tmp_path)
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 6
+    _, runs = _runs(tmp_path)
+    assert sorted(int(r.data.tags["trial_number"]) for r in runs["search-trial"]) == list(range(6))
+    assert len(runs["search"]) == 1 and runs["search"][0].info.status == "FINISHED"
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["~search.space"], "search.space is empty"),
+    (["search.space.learning_rate.low=0.1", "search.space.learning_rate.high=0.01"],
+     "search.space.learning_rate: low (0.1) must be < high (0.01)"),
+    (["search.n_trials=0"], "search.n_trials must be an integer >= 1, got 0"),
+    (["search.space.epochs.path=training.nope"], "path 'training.nope' is not a key"),
+    (["search.space.neighbors.choices=[0,40]"], "search.space.neighbors=40: neighbors=40 needs at least"),
+    (["search.pruner.name=asha"], "search.pruner.name must be one of median, hyperband, none"),
+])
+def test_bad_search_input_is_one_line(tmp_path, fake, overrides, message):
+    with pytest.raises(ValueError) as error:
+        search.run(_compose(tmp_path, *overrides), tmp_path / "out")
+    assert message in str(error.value) and "\n" not in str(error.value)
+    assert not (tmp_path / "optuna.db").exists()
+
+
+def test_existing_study_with_another_space_is_refused(tmp_path, fake):
+    search.run(_compose(tmp_path, "search.n_trials=1"), tmp_path / "a")
+    with pytest.raises(ValueError, match=r"study 'deepdrim-sim' .* different search space; pick a new name, "
+                                         r"e\.g\. search\.study_name=deepdrim-sim-2$"):
+        search.run(_compose(tmp_path, "search.n_trials=2", "search.space.epochs.high=3"), tmp_path / "b")
+    search.run(_compose(tmp_path, "search.n_trials=1", "search.space.epochs.high=3",
+                        "search.study_name=deepdrim-sim-2"), tmp_path / "c")
+    assert len(_study(tmp_path, "deepdrim-sim-2").trials) == 1
+
+
+def test_hyperband_pruner_spans_all_folds(tmp_path):
+    pruner = search.make_pruner(_compose(tmp_path, "search.pruner.name=hyperband"), 30)
+    assert isinstance(pruner, optuna.pruners.HyperbandPruner) and pruner._max_resource == 30
+
+
+def test_run_py_prints_one_line_error_and_exits_2(tmp_path):
+    cmd = [sys.executable, str(ROOT / "run.py"), "search=optuna", "search.n_trials=0",
+           f"tracking.uri=sqlite:///{tmp_path / 'mlflow.db'}", f"hydra.run.dir={tmp_path / 'out'}"]
+    done = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1] == "error: search.n_trials must be an integer >= 1, got 0"
