@@ -98,7 +98,8 @@ def sweep_figure(runs: list[Run], study: str, out_dir: Path) -> list[Path]:
             if part[f"pcc_{metric}_mean"].notna().any():  # the Pearson |r| ranking of the same pairs
                 ax.plot(part[x_key], part[f"pcc_{metric}_mean"], ls="--", lw=1, color=drawn.get_color(),
                         label=f"Pearson |r|{', ' + label if line_key else ''}")
-    seeds = f"{int(table.n_seeds.min())}-{int(table.n_seeds.max())}" if len(table) else "0"
+    low, high = (int(table.n_seeds.min()), int(table.n_seeds.max())) if len(table) else (0, 0)
+    seeds = str(high) if low == high else f"{low}-{high}"
     for ax, metric in zip(axes, ("AUROC", "AUPRC")):
         ax.axhline(0.5, ls=":", c="grey", lw=1)
         ax.set(xlabel=x_label, ylabel=metric, title=f"{metric} (mean, 95% CI over {seeds} seeds)")

@@ -31,7 +31,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
-import mlflow
 import numpy as np
 import optuna
 from mlflow.entities import Metric, Param as MlflowParam, RunTag

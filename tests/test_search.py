@@ -101,12 +101,14 @@ def fake(monkeypatch):
 
 
 def test_three_trial_search_logs_study_runs_and_best(tmp_path, capsys):
-    cfg = _compose(tmp_path, "search.n_trials=3")
-    result = search.run(cfg, tmp_path / "out", "search=optuna search.n_trials=3 data.n_tfs=6")
+    """The real estimator, tiny: study, nested runs, best params, figures, the re-run command."""
+    cfg = _compose(tmp_path, "search.n_trials=3", "search.evaluate_best=false")  # that: a test below
+    search.run(cfg, tmp_path / "out", "search=optuna search.n_trials=3 data.n_tfs=6")
     study = _study(tmp_path)
     assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 3
     client, runs = _runs(tmp_path)
-    (parent,), trials, (best_run,) = runs["search"], runs["search-trial"], runs["search-best"]
+    (parent,), trials = runs["search"], runs["search-trial"]
+    assert "search-best" not in runs
     assert parent.info.status == "FINISHED" and len(trials) == 3
     for run in trials:
         trial = study.trials[int(run.data.tags["trial_number"])]
@@ -121,10 +123,7 @@ def test_three_trial_search_logs_study_runs_and_best(tmp_path, capsys):
     assert parent.data.tags["best_trial"] == str(best.number)
     assert {k[5:]: v for k, v in parent.data.tags.items() if k.startswith("best.")} == \
         {k: str(v) for k, v in best.params.items()}
-    assert best_run.data.tags["trial_number"] == str(best.number)
-    assert best_run.data.params["training.learning_rate"] == str(best.params["learning_rate"])
-    assert 0 <= parent.data.metrics["test/auroc"] <= 1 and result["auroc"] == parent.data.metrics["test/auroc"]
-    assert {a.path for a in client.list_artifacts(best_run.info.run_id)} >= {"per_tf_metrics.csv", "predictions.csv"}
+    assert parent.data.metrics["best_value"] == pytest.approx(best.value)
     assert {a.path for a in client.list_artifacts(parent.info.run_id)} >= {
         "optimization_history.png", "param_importances.png", "parallel_coordinate.png", "best_params.json",
         "trials.csv", "summary.json"}
@@ -136,6 +135,22 @@ def test_three_trial_search_logs_study_runs_and_best(tmp_path, capsys):
         rerun = compose("config", overrides=[t.strip("'") for t in tokens[2:]])
     assert rerun.task == "cv" and rerun.training.learning_rate == best.params["learning_rate"]
     assert rerun.model.dense_units[0] == best.params["dense_width"] and rerun.neighbors == best.params["neighbors"]
+
+
+def test_best_trial_is_evaluated_once_on_the_outer_test_folds(tmp_path, fake):
+    fake.quality = staticmethod(lambda index: [0.6, 0.6, 0.9, 0.9][index] if index < 4 else 0.5)
+    result = search.run(_compose(tmp_path, "search.n_trials=2"), tmp_path / "out")
+    best = _study(tmp_path).best_trial
+    assert best.number == 1 and len(fake.fits) == 2 * 2 + 2  # two trials, then the best once per fold
+    client, runs = _runs(tmp_path)
+    (parent,), (best_run,) = runs["search"], runs["search-best"]
+    assert best_run.data.tags["trial_number"] == "1" and best_run.data.tags["mlflow.parentRunId"] == parent.info.run_id
+    assert best_run.data.params["training.learning_rate"] == str(best.params["learning_rate"])
+    assert best_run.data.params["model.dense_units"] == str([best.params["dense_width"], 4])
+    assert 0 <= best_run.data.metrics["auroc"] <= 1
+    assert parent.data.metrics["test/auroc"] == best_run.data.metrics["auroc"] == result["auroc"]
+    assert parent.data.tags["best_on_test_run_id"] == best_run.info.run_id
+    assert {a.path for a in client.list_artifacts(best_run.info.run_id)} >= {"per_tf_metrics.csv", "predictions.csv"}
 
 
 def test_search_never_trains_or_scores_on_the_test_folds(tmp_path, fake):
