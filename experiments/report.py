@@ -30,7 +30,7 @@ from mlflow.tracking import MlflowClient
 
 from experiments import artifacts, tracking  # noqa: I001 - artifacts selects the Agg backend first
 import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
+from matplotlib.ticker import MaxNLocator, ScalarFormatter  # noqa: E402
 
 PAPER_FP_REDUCTION = {"overall": 0.404, "transitive": 0.554}  # Fig. 1B: augmented vs primary image
 PAPER_MEDIAN = {"auroc": 0.789, "auprc": 0.809}  # headline DeepDRIM medians on the paper's real data
@@ -157,7 +157,8 @@ def fig1b_panel(client: MlflowClient, out: Path) -> Panel:
             values = [r.data.metrics.get(f"{arm}/fp_{kind}", np.nan) for r in runs]
             mean, half = ci95(values)
             x = i + (j - 0.5) * 0.38
-            ax_fp.bar(x, mean, 0.36, yerr=half, capsize=3, color=("tab:gray", "tab:orange")[j],
+            below = min(half, mean) if np.isfinite(mean) else half  # a count is never negative
+            ax_fp.bar(x, mean, 0.36, yerr=[[below], [half]], capsize=3, color=("tab:gray", "tab:orange")[j],
                       label=kind if i == 0 else None)
             ax_fp.scatter(np.full(len(values), x), values, s=10, color="k", zorder=3)
             rows.append({"arm": arm, "fp": kind, "mean": mean, "ci95": half, "n_seeds": int(np.isfinite(values).sum())})
@@ -220,6 +221,9 @@ def fig4_panel(client: MlflowClient, out: Path, study: str) -> Panel:
         ax.set(xlabel=knob, ylabel=f"{metric.upper()} (mean, 95% CI over seeds)", ylim=(0, 1.02))
         if log_x:
             ax.set_xscale("log")
+            ax.minorticks_off()
+        ax.set_xticks(sorted(frame.x.unique()))
+        ax.xaxis.set_major_formatter(ScalarFormatter())
         ax.legend(fontsize=7)
     fig.suptitle(f"{title} - study {study}, {len(runs)} run(s)")
     _footer(fig, panel.run_ids)
@@ -305,8 +309,8 @@ def comparison_panel(client: MlflowClient, out: Path) -> Panel:
         ax.set_xlim(0.3, len(labels) + 0.5)
         ax.set_ylabel(f"per-TF {metric.upper()}")
         ax.legend(fontsize=7, loc="lower left")
-    fig.suptitle(f"Method comparison ({source}); two-sided Wilcoxon signed-rank p vs DeepDRIM, paired by TF",
-                 fontsize=9)
+    fig.suptitle("\n".join(textwrap.wrap(f"Method comparison ({source}); two-sided Wilcoxon signed-rank p vs "
+                                         "DeepDRIM, paired by TF", 110)), fontsize=9)
     _footer(fig, panel.run_ids)
     panel.png = artifacts.save_figure(fig, out / "method_comparison.png")
     panel.note = f"source: {source}"
