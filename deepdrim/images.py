@@ -18,6 +18,8 @@ PSEUDO_COUNT = 0.01  # paper eq. 1
 HIST_FLOOR = 1e-4  # paper eq. 2
 NEIGHBOR_SCORES = ("covariance", "correlation")
 TRANSFORMS = ("log", "none")
+_CHUNK_ELEMENTS = 1 << 16  # elements per vectorised block: temporaries stay in the L2 cache
+_HISTOGRAM_CHUNK = 1 << 17  # image x cell entries per bincount
 
 
 def log_expression(counts) -> np.ndarray:
@@ -50,10 +52,21 @@ def bin_codes(values: np.ndarray, n_bins: int = 32) -> np.ndarray:
     constant = low == high
     low = np.where(constant, low - 0.5, low)
     high = np.where(constant, high + 0.5, high)
-    edges = np.linspace(low, high, n_bins + 1, axis=1)  # genes x (n_bins + 1)
-    codes = np.zeros(values.shape, dtype=np.uint8)
-    for k in range(1, n_bins):  # loop over bin edges, vectorised over cells and genes
-        codes += values >= edges[:, k]
+    # numpy's edges are np.linspace(low, high, n_bins + 1) = k * step + low; the code of a value is
+    # the number of inner edges <= value: a first guess from the bin width, then one exact
+    # correction step against the edges, in blocks of genes so the temporaries stay small
+    step = (high - low) / n_bins
+    scale = (1.0 / step).astype(np.float32)
+    codes = np.empty(values.shape, dtype=np.uint8)
+    block = max(1, _CHUNK_ELEMENTS // max(values.shape[0], 1))
+    for start in range(0, values.shape[1], block):
+        cols = slice(start, start + block)
+        part = values[:, cols]
+        guess = (part - low[cols].astype(np.float32)) * scale[cols]  # float32: only a guess
+        code = np.floor(np.clip(guess, 0, n_bins - 1), dtype=np.float64)
+        code -= part < code * step[cols] + low[cols]
+        code += (code < n_bins - 1) & (part >= (code + 1) * step[cols] + low[cols])
+        codes[:, cols] = code
     return codes
 
 
@@ -65,27 +78,65 @@ def normalise_histogram(counts: np.ndarray, n_cells: int) -> np.ndarray:
     return (np.log10(counts / float(n_cells) + HIST_FLOOR) / 4.0 + 1.0).astype(np.float32)
 
 
+def _histogram_chunks(codes: np.ndarray, genes_u: np.ndarray, genes_v: np.ndarray, n_bins: int, gene_major: bool):
+    """Yield ``(start, stop, counts)``: raw joint-histogram counts (flat, int64) of consecutive
+    chunks of the image list, each one ``np.bincount`` over ``k * n_bins**2 + code_v * n_bins + code_u``."""
+    rows = codes if gene_major else codes.T
+    n_images, n_cells = genes_u.shape[0], rows.shape[1]
+    area = n_bins * n_bins
+    dtype = np.int32 if n_images * area < 2**31 else np.intp
+    chunk = max(1, _HISTOGRAM_CHUNK // max(n_cells, 1))
+    offsets = (np.arange(min(chunk, n_images), dtype=dtype) * area)[:, None]
+    pixel = np.empty((min(chunk, n_images), n_cells), dtype=dtype)
+    for start in range(0, n_images, chunk):
+        stop = min(n_images, start + chunk)
+        part = pixel[: stop - start]
+        np.multiply(rows[genes_v[start:stop]], n_bins, out=part, dtype=dtype)
+        part += offsets[: stop - start]
+        part += rows[genes_u[start:stop]]
+        yield start, stop, np.bincount(part.ravel(), minlength=(stop - start) * area)
+
+
 def histogram_images(codes: np.ndarray, genes_u: np.ndarray, genes_v: np.ndarray, n_bins: int = 32, *,
                      gene_major: bool = False) -> np.ndarray:
     """Raw joint-histogram counts (int64) of the gene pairs (u_k, v_k), shape (K, n_bins, n_bins), [v, u].
 
     ``codes`` is cells x genes from :func:`bin_codes` (or its transpose, genes x cells, with
-    ``gene_major=True``: the fast layout, rows are copied whole). One ``np.bincount`` over
-    ``k * n_bins**2 + code_v * n_bins + code_u`` in image-major order, which keeps each image's
-    counts in cache.
+    ``gene_major=True``: the fast layout, rows are copied whole). Images are counted in chunks,
+    one ``np.bincount`` each, so the index array stays in cache.
     """
     genes_u = np.asarray(genes_u, dtype=np.intp)
     genes_v = np.asarray(genes_v, dtype=np.intp)
-    n_images = genes_u.shape[0]
-    if n_images == 0:
-        return np.zeros((0, n_bins, n_bins), dtype=np.int64)
-    rows = codes if gene_major else codes.T
-    pixel = rows[genes_v].astype(np.intp)
-    pixel *= n_bins
-    pixel += rows[genes_u]
-    pixel += (np.arange(n_images, dtype=np.intp) * (n_bins * n_bins))[:, None]
-    hist = np.bincount(pixel.ravel(), minlength=n_images * n_bins * n_bins)
-    return hist.reshape(n_images, n_bins, n_bins)
+    hist = np.zeros((genes_u.shape[0], n_bins * n_bins), dtype=np.int64)
+    for start, stop, counts in _histogram_chunks(codes, genes_u, genes_v, n_bins, gene_major):
+        hist[start:stop] = counts.reshape(stop - start, -1)
+    return hist.reshape(-1, n_bins, n_bins)
+
+
+def normalised_images(codes: np.ndarray, genes_u: np.ndarray, genes_v: np.ndarray, lut: np.ndarray,
+                      out: np.ndarray, n_bins: int = 32) -> np.ndarray:
+    """Eq.-2 images of the pairs (u_k, v_k) written into ``out`` (C-contiguous float32, K x n_bins x
+    n_bins); ``codes`` is genes x cells, ``lut`` is :func:`histogram_lookup` of the cell count."""
+    area = n_bins * n_bins
+    flat = out.reshape(-1)
+    genes_u = np.asarray(genes_u, dtype=np.intp)
+    genes_v = np.asarray(genes_v, dtype=np.intp)
+    for start, stop, counts in _histogram_chunks(codes, genes_u, genes_v, n_bins, True):
+        # counts <= n_cells < len(lut): mode="clip" only skips the bounds check
+        np.take(lut, counts, out=flat[start * area : stop * area], mode="clip")
+    return out
+
+
+def self_images(codes: np.ndarray, genes: np.ndarray, lut: np.ndarray, n_bins: int = 32) -> np.ndarray:
+    """Images (g, g) from 1-D histograms: a gene against itself puts every cell on the diagonal,
+    so the image is eq. 2 of its own bin counts there and 0 (an empty bin) elsewhere."""
+    rows = codes[np.asarray(genes, dtype=np.intp)].astype(np.intp)
+    rows += (np.arange(len(rows), dtype=np.intp) * n_bins)[:, None]
+    counts = np.bincount(rows.ravel(), minlength=len(rows) * n_bins).reshape(len(rows), n_bins)
+    out = np.zeros((len(rows), n_bins, n_bins), dtype=np.float32)
+    diagonal = np.arange(n_bins)
+    out[:, diagonal, diagonal] = lut[counts]
+    return out
 
 
 def histogram_lookup(n_cells: int) -> np.ndarray:
@@ -134,9 +185,14 @@ class PairImageBuilder:
     0 = (a, b); 1 = (a, a); 2 = (b, b); 3..n+2 = (a, a_i) for a's neighbors in decreasing
     score; n+3..2n+2 = (b_j, b) for b's neighbors in decreasing score. Neighbors of a gene are
     the n genes other than a and b with the highest *positive* score (covariance by default);
-    missing slots are all-zero images. Per gene, the self image and the images against its
-    n+1 best candidates are computed once and cached (memory grows with genes, not pairs).
+    missing slots are all-zero images. What repeats across pairs is cached per gene: its n+1
+    best candidates, its self image, and the images (g, c) / (c, g) against its candidates, each
+    computed the first time a batch reads it, and once per unordered gene pair ((c, g) is the
+    transpose of (g, c)). Memory grows with genes, not pairs; a batch is then one ``np.take``
+    from the cache into the output.
     """
+
+    _ZERO_ROW = 0  # row 0 of the cache is the all-zero image of a missing neighbor
 
     def __init__(
         self,
@@ -164,11 +220,15 @@ class PairImageBuilder:
         self.codes = np.ascontiguousarray(  # genes x cells: one row per gene
             bin_codes(transform_expression(values, transform), self.n_bins).T)
         self._lut = histogram_lookup(self.n_cells)
-        # gene -> row in the caches; filled lazily for the genes that pairs use
-        self._row = np.full(self.n_genes, -1, dtype=np.int64)
-        self._candidates = np.zeros((0, self.n_neighbors + 1), dtype=np.int64)
-        self._stack = np.zeros((0, self.n_neighbors + 2, self.n_bins, self.n_bins), dtype=np.float32)
-        self._stack_t = self._stack  # the same images transposed, for the (b_j, b) group
+        # the cache: image rows, filled lazily with what batches read
+        self._images = np.zeros((1, self.n_bins, self.n_bins), dtype=np.float32)
+        self._used = 1
+        self._self_row = np.full(self.n_genes, -1, dtype=np.int64)
+        slots = (self.n_genes, self.n_neighbors + 1)
+        self._candidates = np.full(slots, -1, dtype=np.int64)  # n+1 best candidates, -1 = none
+        self._has_candidates = np.zeros(self.n_genes, dtype=bool)
+        # cache row of image (g, c_j) and of image (c_j, g); -1 = not computed yet
+        self._rows = {True: np.full(slots, -1, dtype=np.int64), False: np.full(slots, -1, dtype=np.int64)}
 
     @property
     def n_channels(self) -> int:
@@ -178,56 +238,129 @@ class PairImageBuilder:
         """Validated (P, 2) int64 gene indices from indices or gene-name tuples."""
         return check_pairs(pairs, self.n_genes, self.gene_names)
 
-    def _ensure_cached(self, genes: np.ndarray) -> None:
-        new = np.unique(genes[self._row[genes] < 0])
-        if new.size == 0:
-            return
-        n = self.n_neighbors
-        candidates = top_positive_neighbors(neighbor_scores(self._values, new, self.neighbor_score), new, n + 1)
-        # stack per gene: [self image, image (g, c_1), ..., image (g, c_{n+1})]; missing -> zeros
-        partners = np.concatenate([new[:, None], np.where(candidates < 0, new[:, None], candidates)], axis=1)
-        counts = histogram_images(self.codes, np.repeat(new, n + 2), partners.ravel(), self.n_bins, gene_major=True)
-        stack = self._lut[counts].reshape(len(new), n + 2, self.n_bins, self.n_bins)
-        stack[:, 1:][candidates < 0] = 0.0
-        self._row[new] = np.arange(len(new)) + len(self._candidates)
-        self._candidates = np.concatenate([self._candidates, candidates])
-        self._stack = np.concatenate([self._stack, stack])
-        self._stack_t = np.concatenate([self._stack_t, stack.transpose(0, 1, 3, 2)])
+    def _reserve(self, rows: int) -> None:
+        """Room for ``rows`` more cache rows after the used ones (grows geometrically)."""
+        needed = self._used + rows
+        if needed > len(self._images):
+            grown = np.empty((max(needed, 2 * len(self._images)), self.n_bins, self.n_bins), dtype=np.float32)
+            grown[: self._used] = self._images[: self._used]
+            self._images = grown
 
-    def _neighbor_rows(self, genes: np.ndarray, partners: np.ndarray) -> np.ndarray:
-        """(P, n) flat rows into the cache stack of images (g, g_i) for the n best candidates of
-        g other than its partner, in decreasing score."""
+    def _ensure_candidates(self, genes: np.ndarray) -> None:
+        new = np.unique(genes[~self._has_candidates[genes]])
+        if new.size:
+            scores = neighbor_scores(self._values, new, self.neighbor_score)
+            candidates = top_positive_neighbors(scores, new, self.n_neighbors + 1)
+            self._candidates[new] = candidates
+            self._has_candidates[new] = True
+            for rows in self._rows.values():
+                rows[new] = np.where(candidates < 0, self._ZERO_ROW, -1)
+
+    def _ensure_self(self, genes: np.ndarray) -> None:
+        new = np.unique(genes[self._self_row[genes] < 0])
+        if new.size:
+            self._reserve(new.size)
+            self._images[self._used : self._used + new.size] = self_images(self.codes, new, self._lut, self.n_bins)
+            self._self_row[new] = self._used + np.arange(new.size)
+            self._used += new.size
+
+    def _slots(self, genes: np.ndarray, partners: np.ndarray) -> np.ndarray:
+        """(P, n) candidate slots of g's n neighbors: its n best candidates other than its partner,
+        in decreasing score."""
         n = self.n_neighbors
-        rows = self._row[genes]
-        candidates = self._candidates[rows]  # (P, n+1)
-        hit = candidates == partners[:, None]
+        hit = self._candidates[genes] == partners[:, None]
         skip_at = np.where(hit.any(axis=1), hit.argmax(axis=1), n + 1)
         slots = np.arange(n)[None, :]
-        take = slots + (slots >= skip_at[:, None])  # skip the partner, keep order
-        return rows[:, None] * (n + 2) + 1 + take
+        return slots + (slots >= skip_at[:, None])
+
+    def _ensure_neighbor_images(self, requests: Sequence[tuple[np.ndarray, np.ndarray, bool]]) -> None:
+        """Compute the not yet cached images (gene, slot) of the requests ``(genes, slots, gene_first)``;
+        an unordered gene pair is counted once, its other orientation is a transposed copy."""
+        n_slots = self.n_neighbors + 1
+        keys, gene_u, gene_v = [], [], []
+        for genes, slots, gene_first in requests:
+            flat = (genes[:, None] * n_slots + slots).ravel()
+            flat = np.unique(flat[self._rows[gene_first].ravel()[flat] < 0])
+            gene, partner = flat // n_slots, self._candidates.ravel()[flat]
+            keys.append(flat * 2 + gene_first)
+            gene_u.append(gene if gene_first else partner)
+            gene_v.append(partner if gene_first else gene)
+        keys, gene_u, gene_v = (np.concatenate(x) for x in (keys, gene_u, gene_v))
+        if keys.size == 0:
+            return
+        flipped = gene_u > gene_v
+        unordered = np.where(flipped, gene_v * self.n_genes + gene_u, gene_u * self.n_genes + gene_v)
+        _, home, which = np.unique(unordered, return_index=True, return_inverse=True)
+        which = which.ravel()
+        # one histogram per unordered pair, in the orientation of its first request
+        self._reserve(home.size + keys.size)
+        first = self._used
+        normalised_images(self.codes, gene_u[home], gene_v[home], self._lut,
+                          self._images[first : first + home.size], self.n_bins)
+        self._used += home.size
+        row = first + which
+        # requests in the other orientation: transposed copies of their home image
+        other = np.flatnonzero(flipped != flipped[home][which])
+        if other.size:
+            source = self._images[row[other]]
+            self._images[self._used : self._used + other.size] = source.transpose(0, 2, 1)
+            row[other] = self._used + np.arange(other.size)
+            self._used += other.size
+        side = keys % 2 == 1
+        for gene_first in (True, False):
+            chosen = side == gene_first
+            self._rows[gene_first].ravel()[keys[chosen] // 2] = row[chosen]
+
+    def _primary_rows(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Cache rows holding the images (a, b): cached already when b is one of a's candidates or
+        a one of b's; the rest are computed into scratch rows after the cache, so that one take
+        assembles the batch."""
+        rows = np.full(len(a), -1, dtype=np.int64)
+        for genes, partners, gene_first in ((a, b, True), (b, a, False)):
+            hit = self._candidates[genes] == partners[:, None]
+            slot = hit.argmax(axis=1)
+            cached = self._rows[gene_first][genes, slot]
+            found = hit.any(axis=1) & (cached > self._ZERO_ROW) & (rows < 0)
+            rows[found] = cached[found]
+        todo = np.flatnonzero(rows < 0)
+        self._reserve(todo.size)
+        scratch = self._images[self._used : self._used + todo.size]
+        normalised_images(self.codes, a[todo], b[todo], self._lut, scratch, self.n_bins)
+        rows[todo] = self._used + np.arange(todo.size)
+        return rows
 
     def build(self, pairs, out: Optional[np.ndarray] = None) -> np.ndarray:
         """Image tensor (P, 2n+3, n_bins, n_bins) float32 for already validated (P, 2) indices,
         written into ``out`` when given."""
         pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
         a, b = pairs[:, 0], pairs[:, 1]
-        n = self.n_neighbors
+        n, p = self.n_neighbors, len(pairs)
+        shape = (p, self.n_channels, self.n_bins, self.n_bins)
         if out is None:
-            out = np.empty((len(pairs), self.n_channels, self.n_bins, self.n_bins), dtype=np.float32)
-        out[:, 0] = self._lut[histogram_images(self.codes, a, b, self.n_bins, gene_major=True)]
+            out = np.empty(shape, dtype=np.float32)
+        elif out.shape != shape or out.dtype != np.float32:
+            raise ValueError(f"out must be float32 of shape {shape}, got {out.dtype} {out.shape}")
+        direct = out.flags.c_contiguous
         if n == 0:
+            target = out.reshape(p, self.n_bins, self.n_bins) if direct else np.empty(shape[:1] + shape[2:], np.float32)
+            normalised_images(self.codes, a, b, self._lut, target, self.n_bins)
+            if not direct:
+                out[:, 0] = target
             return out
-        self._ensure_cached(pairs.ravel())
-        flat = self._stack.reshape(-1, self.n_bins, self.n_bins)
-        flat_t = self._stack_t.reshape(-1, self.n_bins, self.n_bins)
-        # np.take into each channel's view: no temporaries (a loop over channels, not pairs)
-        np.take(flat, self._row[a] * (n + 2), axis=0, out=out[:, 1], mode="clip")
-        np.take(flat, self._row[b] * (n + 2), axis=0, out=out[:, 2], mode="clip")
-        left, right = self._neighbor_rows(a, b), self._neighbor_rows(b, a)
-        for i in range(n):
-            np.take(flat, left[:, i], axis=0, out=out[:, 3 + i], mode="clip")
-            # (b_j, b) is the transpose of the cached (b, b_j)
-            np.take(flat_t, right[:, i], axis=0, out=out[:, n + 3 + i], mode="clip")
+        self._ensure_candidates(pairs.ravel())
+        self._ensure_self(pairs.ravel())
+        slots_a, slots_b = self._slots(a, b), self._slots(b, a)
+        self._ensure_neighbor_images([(a, slots_a, True), (b, slots_b, False)])
+        rows = np.empty((p, self.n_channels), dtype=np.intp)
+        rows[:, 0] = self._primary_rows(a, b)
+        rows[:, 1] = self._self_row[a]
+        rows[:, 2] = self._self_row[b]
+        rows[:, 3 : n + 3] = np.take_along_axis(self._rows[True][a], slots_a, axis=1)
+        rows[:, n + 3 :] = np.take_along_axis(self._rows[False][b], slots_b, axis=1)
+        flat = out.reshape(-1, self.n_bins, self.n_bins) if direct else np.empty((rows.size,) + shape[2:], np.float32)
+        np.take(self._images, rows.ravel(), axis=0, out=flat, mode="clip")  # rows < len(self._images)
+        if not direct:
+            out[...] = flat.reshape(shape)
         return out
 
     def iter_batches(self, pairs, batch_size: int = 256) -> Iterator[np.ndarray]:
@@ -270,6 +403,8 @@ __all__: Sequence[str] = [
     "normalise_histogram",
     "histogram_images",
     "histogram_lookup",
+    "normalised_images",
+    "self_images",
     "neighbor_scores",
     "top_positive_neighbors",
     "PairImageBuilder",

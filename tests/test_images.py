@@ -69,6 +69,85 @@ def test_bin_codes_match_numpy_edges():
         np.testing.assert_array_equal(codes[:, g], expected)
 
 
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10_000), n_cells=st.integers(2, 200), levels=st.integers(1, 12),
+       n_bins=st.sampled_from([2, 7, 32]))
+def test_bin_codes_equal_histogram2d_assignment(seed, n_cells, levels, n_bins):
+    # few distinct values put many cells exactly on bin edges, where the rule matters
+    rng = np.random.default_rng(seed)
+    values = (rng.integers(0, levels, size=(n_cells, 4)) * rng.uniform(0.1, 3.0, size=4)).astype(np.float32)
+    codes = bin_codes(values, n_bins)
+    for g in range(4):
+        expected = np.histogram2d(values[:, g], values[:, g], bins=n_bins)[0].diagonal()
+        np.testing.assert_array_equal(np.bincount(codes[:, g], minlength=n_bins), expected)
+
+
+@pytest.mark.parametrize("n_bins", [7, 32])
+def test_bin_codes_at_and_beside_every_edge(n_bins):
+    # float32 values on each bin edge and one ulp either side: the cases a width-based guess gets
+    # wrong in both directions (caught by the exact correction against numpy's edges)
+    rng = np.random.default_rng(n_bins)
+    columns = []
+    for _ in range(20):
+        low = np.float32(rng.uniform(-3, 3))
+        high = np.float32(low + rng.uniform(1e-3, 10))
+        edges = np.linspace(np.float64(low), np.float64(high), n_bins + 1).astype(np.float32)
+        near = np.concatenate([edges, np.nextafter(edges, np.float32(np.inf)), np.nextafter(edges, np.float32(-np.inf))])
+        columns.append(np.clip(np.concatenate([[low, high], near]), low, high).astype(np.float32))
+    values = np.column_stack(columns)
+    codes = bin_codes(values, n_bins)
+    for g in range(values.shape[1]):
+        edges = np.linspace(values[:, g].min(), values[:, g].max(), n_bins + 1)
+        expected = np.clip(np.searchsorted(edges, values[:, g], side="right") - 1, 0, n_bins - 1)
+        np.testing.assert_array_equal(codes[:, g], expected)
+        hist = np.histogram2d(values[:, g], values[:, g], bins=n_bins)[0].diagonal()
+        np.testing.assert_array_equal(np.bincount(codes[:, g], minlength=n_bins), hist)
+
+
+def reference_pair_images(counts, pairs, n):
+    """The paper's recipe image by image: one histogram2d per image, neighbors ranked per pair."""
+    x = log_expression(counts)
+    cov = np.cov(counts, rowvar=False)
+
+    def best(g, exclude):
+        order = [i for i in np.argsort(-cov[g], kind="stable") if i not in exclude and cov[g, i] > 0]
+        return order[:n]
+
+    out = np.zeros((len(pairs), 2 * n + 3, 32, 32))
+    for k, (a, b) in enumerate(pairs):
+        out[k, 0], out[k, 1], out[k, 2] = (reference_image(x[:, a], x[:, b]), reference_image(x[:, a], x[:, a]),
+                                           reference_image(x[:, b], x[:, b]))
+        for i, g in enumerate(best(a, {a, b})):
+            out[k, 3 + i] = reference_image(x[:, a], x[:, g])
+        for j, g in enumerate(best(b, {a, b})):
+            out[k, 3 + n + j] = reference_image(x[:, g], x[:, b])
+    return out
+
+
+def test_every_pair_and_batching_equal_the_reference_recipe():
+    # all ordered pairs of 9 genes: partners among the candidates, both orientations of the same
+    # gene pair (cached once, transposed), genes with fewer positive covariates than n (zeros)
+    counts = _constructed_expression(n_cells=150, seed=7)[:, :9]
+    pairs = np.array([(i, j) for i in range(9) for j in range(9) if i != j])
+    expected = reference_pair_images(counts, pairs, n=4)
+    np.testing.assert_allclose(pair_images(counts, pairs, n_neighbors=4), expected, atol=1e-6)
+    builder = PairImageBuilder(counts, n_neighbors=4)
+    streamed = np.concatenate(list(builder.iter_batches(pairs[::-1], batch_size=5)))[::-1]
+    np.testing.assert_allclose(streamed, expected, atol=1e-6)
+
+
+def test_build_into_a_given_output():
+    counts = _constructed_expression(seed=2)
+    builder = PairImageBuilder(counts, n_neighbors=2)
+    pairs = np.array([[0, 1], [2, 3], [4, 0]])
+    wide = np.full((3, 9, 32, 32), -1.0, dtype=np.float32)
+    builder.build(pairs, out=wide[:, ::-1][:, ::-1][:, 1:8])  # a non-contiguous view
+    np.testing.assert_array_equal(wide[:, 1:8], pair_images(counts, pairs, n_neighbors=2))
+    assert (wide[:, [0, 8]] == -1).all()
+    with pytest.raises(ValueError, match="out must be float32"):
+        builder.build(pairs, out=np.zeros((3, 7, 32, 32)))
+
+
 def _constructed_expression(n_cells=400, seed=0):
     """Genes 0 and 1 are the pair; gene 2..6 covary with gene 0 with decreasing strength, gene 7
     covaries negatively with gene 0, gene 8 with gene 1 only, gene 9 is noise."""
