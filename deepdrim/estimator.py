@@ -45,9 +45,10 @@ class DeepDRIM(ClassifierMixin, BaseEstimator):
     Defaults follow the reference: SGD with momentum 0.9 and Nesterov (``optimizer="adam"`` uses
     Adam at ``learning_rate`` instead, which converges in far fewer epochs), learning-rate decay 1e-6
     per step (``lr / (1 + decay * step)``), early stopping with patience 10 on a validation split
-    taken by TF (no TF on both sides), restoring the best epoch's weights. ``min_epochs`` keeps
-    early stopping from ending a fit before that many epochs (small training sets can sit on the
-    0.693 loss plateau for several epochs before they learn).
+    taken by TF (no TF on both sides), restoring the best epoch's weights. ``min_epochs``: the
+    first ``min_epochs - 1`` epochs can neither be the best epoch nor count towards patience, so a
+    fit runs at least ``min_epochs`` epochs and never returns a model from the 0.693 loss plateau
+    (small training sets sit there for several epochs, where the validation score is noise).
     """
 
     def __init__(
@@ -281,16 +282,19 @@ class _EpochMonitor(keras.callbacks.Callback):
             record.update(val_loss=np.nan, val_auroc=np.nan, val_auprc=np.nan)
         for key, value in record.items():
             self.history[key].append(value)
-        if len(self.val_labels):
+        # epochs before min_epochs are the loss plateau: their validation score is noise, so they
+        # neither become the best epoch nor count towards patience
+        eligible = epoch + 1 >= min(int(self.estimator.min_epochs), int(self.estimator.epochs))
+        if len(self.val_labels) and eligible:
             value = record[self.estimator.monitor]
             if self._improved(value):
                 self.best_value, self.best_epoch, self.wait = value, epoch, 0
                 self.best_weights = model.get_weights()
             else:
                 self.wait += 1
-                if self.wait > self.estimator.patience and epoch + 1 >= self.estimator.min_epochs:
+                if self.wait > self.estimator.patience:
                     model.stop_training = True
-        else:
+        elif not len(self.val_labels):
             self.best_epoch = epoch
         if self.epoch_callback is not None:
             self.epoch_callback(epoch, record)

@@ -58,8 +58,8 @@ def _trajectory_profile(rng: np.random.Generator, t: np.ndarray, branch: np.ndar
 
 
 def simulate_grn(
-    n_tfs: int = 16,
-    n_genes: int = 150,
+    n_tfs: int = 24,
+    n_genes: int = 250,
     n_cells: int = 1000,
     n_master: int = 3,
     regulators_per_gene: tuple = (1, 3),

@@ -117,3 +117,23 @@ def test_min_epochs_holds_off_early_stopping(tiny_dataset):
     model = tiny(epochs=30, patience=0, min_epochs=6, learning_rate=0.05, optimizer="adam")
     model.fit(data.counts, pairs.pairs, pairs.labels)
     assert 6 <= len(model.history_["loss"]) < 30
+
+
+@pytest.mark.parametrize("min_epochs, expected_best", [(0, 0), (3, 4)])
+def test_best_epoch_is_chosen_from_min_epochs_on(min_epochs, expected_best):
+    # scripted validation scores: epoch 0 is the luckiest (AUROC 1.0, a plateau fluke), epoch 4
+    # the best once the plateau epochs 0..min_epochs-2 are excluded
+    import keras
+
+    from deepdrim.estimator import _EpochMonitor
+
+    labels = np.array([0, 1, 0, 1])
+    good, bad, mid = [0.1, 0.9, 0.2, 0.8], [0.9, 0.1, 0.8, 0.2], [0.1, 0.9, 0.95, 0.8]
+    scores = iter(np.array(p) for p in [good, bad, bad, bad, mid, bad])
+    estimator = DeepDRIM(epochs=6, min_epochs=min_epochs, patience=10, monitor="val_auroc")
+    estimator._predict_pairs = lambda model, builder, pairs: next(scores)
+    monitor = _EpochMonitor(estimator, None, np.zeros((4, 2), dtype=np.int64), labels, None)
+    monitor.set_model(keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)]))
+    for epoch in range(6):
+        monitor.on_epoch_end(epoch, {"loss": 0.69})
+    assert monitor.best_epoch == expected_best
