@@ -2,8 +2,9 @@
 
 The reference (the paper's scripts) calls ``numpy.histogram2d`` once per image, for every image
 of every pair, and picks neighbors per pair. Both build the default dataset's labelled pairs at
-``n_neighbors=10`` (23 images per pair); the script checks they agree and prints images/second
-and the ratio, for ``pair_images`` on one thread and on two (``n_jobs``).
+``n_neighbors=10`` (23 images per pair), for two workloads: the balanced labelled pairs a CV job
+trains on and every TF x gene candidate that ``task=predict`` scores. The script checks they
+agree and prints images/second and the ratio of each.
 
     .venv/bin/python benchmarks/bench_images.py [--pairs N] [--repeats R]
 """
@@ -16,6 +17,7 @@ import numpy as np
 
 from deepdrim.images import log_expression, pair_images
 from deepdrim.pairs import labelled_pairs
+from experiments.predict_job import candidate_chunks
 from sim.grn import simulate_grn
 
 
@@ -74,7 +76,7 @@ def main() -> None:
     n = 10
     training = labelled_pairs(data.tfs, data.gene_names, data.edge_names, random_state=0).pairs
     tf_index = np.flatnonzero(np.isin(data.gene_names, data.tfs))
-    candidates = np.array([(tf, g) for tf in tf_index for g in range(len(data.gene_names)) if g != tf])
+    candidates = np.concatenate(list(candidate_chunks(tf_index, len(data.gene_names))))  # as task=predict
     if args.pairs:
         training, candidates = training[: args.pairs], candidates[: args.pairs]
     print(f"dataset: {data.counts.shape[0]} cells x {data.counts.shape[1]} genes, n_neighbors={n}")

@@ -81,11 +81,13 @@ def normalise_histogram(counts: np.ndarray, n_cells: int) -> np.ndarray:
 def _histogram_chunks(codes: np.ndarray, genes_u: np.ndarray, genes_v: np.ndarray, n_bins: int, gene_major: bool):
     """Yield ``(start, stop, counts)``: raw joint-histogram counts (flat, int64) of consecutive
     chunks of the image list, each one ``np.bincount`` over ``k * n_bins**2 + code_v * n_bins + code_u``."""
+    genes_u = np.asarray(genes_u, dtype=np.intp)
+    genes_v = np.asarray(genes_v, dtype=np.intp)
     rows = codes if gene_major else codes.T
     n_images, n_cells = genes_u.shape[0], rows.shape[1]
     area = n_bins * n_bins
-    dtype = np.int32 if n_images * area < 2**31 else np.intp
     chunk = max(1, _HISTOGRAM_CHUNK // max(n_cells, 1))
+    dtype = np.int32 if min(chunk, n_images) * area < 2**31 else np.intp  # offsets restart per chunk
     offsets = (np.arange(min(chunk, n_images), dtype=dtype) * area)[:, None]
     pixel = np.empty((min(chunk, n_images), n_cells), dtype=dtype)
     for start in range(0, n_images, chunk):
@@ -105,9 +107,7 @@ def histogram_images(codes: np.ndarray, genes_u: np.ndarray, genes_v: np.ndarray
     ``gene_major=True``: the fast layout, rows are copied whole). Images are counted in chunks,
     one ``np.bincount`` each, so the index array stays in cache.
     """
-    genes_u = np.asarray(genes_u, dtype=np.intp)
-    genes_v = np.asarray(genes_v, dtype=np.intp)
-    hist = np.zeros((genes_u.shape[0], n_bins * n_bins), dtype=np.int64)
+    hist = np.zeros((len(genes_u), n_bins * n_bins), dtype=np.int64)
     for start, stop, counts in _histogram_chunks(codes, genes_u, genes_v, n_bins, gene_major):
         hist[start:stop] = counts.reshape(stop - start, -1)
     return hist.reshape(-1, n_bins, n_bins)
@@ -119,8 +119,6 @@ def normalised_images(codes: np.ndarray, genes_u: np.ndarray, genes_v: np.ndarra
     n_bins); ``codes`` is genes x cells, ``lut`` is :func:`histogram_lookup` of the cell count."""
     area = n_bins * n_bins
     flat = out.reshape(-1)
-    genes_u = np.asarray(genes_u, dtype=np.intp)
-    genes_v = np.asarray(genes_v, dtype=np.intp)
     for start, stop, counts in _histogram_chunks(codes, genes_u, genes_v, n_bins, True):
         # counts <= n_cells < len(lut): mode="clip" only skips the bounds check
         np.take(lut, counts, out=flat[start * area : stop * area], mode="clip")
@@ -264,14 +262,16 @@ class PairImageBuilder:
             self._self_row[new] = self._used + np.arange(new.size)
             self._used += new.size
 
-    def _slots(self, genes: np.ndarray, partners: np.ndarray) -> np.ndarray:
-        """(P, n) candidate slots of g's n neighbors: its n best candidates other than its partner,
-        in decreasing score."""
-        n = self.n_neighbors
+    def _partner_slot(self, genes: np.ndarray, partners: np.ndarray) -> np.ndarray:
+        """(P,) slot of each partner among its gene's n+1 candidates; n+1 where it is not one."""
         hit = self._candidates[genes] == partners[:, None]
-        skip_at = np.where(hit.any(axis=1), hit.argmax(axis=1), n + 1)
-        slots = np.arange(n)[None, :]
-        return slots + (slots >= skip_at[:, None])
+        return np.where(hit.any(axis=1), hit.argmax(axis=1), self.n_neighbors + 1)
+
+    def _slots(self, partner_slot: np.ndarray) -> np.ndarray:
+        """(P, n) candidate slots of g's n neighbors: its n best candidates other than its partner
+        (at ``partner_slot``), in decreasing score."""
+        slots = np.arange(self.n_neighbors)[None, :]
+        return slots + (slots >= partner_slot[:, None])
 
     def _ensure_neighbor_images(self, requests: Sequence[tuple[np.ndarray, np.ndarray, bool]]) -> None:
         """Compute the not yet cached images (gene, slot) of the requests ``(genes, slots, gene_first)``;
@@ -311,16 +311,15 @@ class PairImageBuilder:
             chosen = side == gene_first
             self._rows[gene_first].ravel()[keys[chosen] // 2] = row[chosen]
 
-    def _primary_rows(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        """Cache rows holding the images (a, b): cached already when b is one of a's candidates or
-        a one of b's; the rest are computed into scratch rows after the cache, so that one take
-        assembles the batch."""
+    def _primary_rows(self, a: np.ndarray, b: np.ndarray, slot_of_b: np.ndarray, slot_of_a: np.ndarray) -> np.ndarray:
+        """Cache rows holding the images (a, b): cached already when b is one of a's candidates
+        (``slot_of_b`` <= n) or a one of b's; the rest are computed into scratch rows after the
+        cache, so that one take assembles the batch."""
         rows = np.full(len(a), -1, dtype=np.int64)
-        for genes, partners, gene_first in ((a, b, True), (b, a, False)):
-            hit = self._candidates[genes] == partners[:, None]
-            slot = hit.argmax(axis=1)
-            cached = self._rows[gene_first][genes, slot]
-            found = hit.any(axis=1) & (cached > self._ZERO_ROW) & (rows < 0)
+        for genes, slot, gene_first in ((a, slot_of_b, True), (b, slot_of_a, False)):
+            listed = slot <= self.n_neighbors
+            cached = self._rows[gene_first][genes, np.minimum(slot, self.n_neighbors)]
+            found = listed & (cached > self._ZERO_ROW) & (rows < 0)
             rows[found] = cached[found]
         todo = np.flatnonzero(rows < 0)
         self._reserve(todo.size)
@@ -349,10 +348,11 @@ class PairImageBuilder:
             return out
         self._ensure_candidates(pairs.ravel())
         self._ensure_self(pairs.ravel())
-        slots_a, slots_b = self._slots(a, b), self._slots(b, a)
+        slot_of_b, slot_of_a = self._partner_slot(a, b), self._partner_slot(b, a)
+        slots_a, slots_b = self._slots(slot_of_b), self._slots(slot_of_a)
         self._ensure_neighbor_images([(a, slots_a, True), (b, slots_b, False)])
         rows = np.empty((p, self.n_channels), dtype=np.intp)
-        rows[:, 0] = self._primary_rows(a, b)
+        rows[:, 0] = self._primary_rows(a, b, slot_of_b, slot_of_a)
         rows[:, 1] = self._self_row[a]
         rows[:, 2] = self._self_row[b]
         rows[:, 3 : n + 3] = np.take_along_axis(self._rows[True][a], slots_a, axis=1)
