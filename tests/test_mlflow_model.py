@@ -1,0 +1,94 @@
+"""A trained DeepDRIM logged as an MLflow pyfunc model scores like DeepDRIM.load, by gene names."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.conftest import TINY_MODEL
+
+
+@pytest.fixture(scope="module")
+def fitted(tiny_dataset):
+    from deepdrim.estimator import DeepDRIM
+
+    data, pairs = tiny_dataset
+    est = DeepDRIM(n_neighbors=2, epochs=1, random_state=0, **TINY_MODEL)
+    return est.fit(data.expression, pairs.pairs, pairs.labels)
+
+
+@pytest.fixture()
+def store(tmp_path):
+    import mlflow
+
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'm.db'}")
+    experiment = mlflow.create_experiment("models", artifact_location=(tmp_path / "art").as_uri())
+    yield experiment
+    mlflow.set_tracking_uri(None)
+
+
+def test_pyfunc_scores_equal_deepdrim_load(fitted, tiny_dataset, store, tmp_path):
+    import mlflow
+
+    from deepdrim.estimator import DeepDRIM
+    from experiments.mlflow_model import SIGNATURE, link_probabilities, log_deepdrim_model, resolve_model_path
+
+    data, pairs = tiny_dataset
+    with mlflow.start_run(experiment_id=store) as run:
+        info = log_deepdrim_model(fitted, data.expression, registered_model_name="deepdrim-tiny")
+    assert info.run_id == run.info.run_id and info.name == "model"
+    assert info.signature == SIGNATURE and info.metadata["genes"] == data.expression.shape[1]
+
+    genes = np.asarray(data.expression.columns)
+    table = pd.DataFrame({"tf": genes[pairs.pairs[:, 0]], "target": genes[pairs.pairs[:, 1]]})
+    scored = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/model").predict(table)
+    assert list(scored.columns) == ["probability"] and len(scored) == len(table)
+
+    folder = resolve_model_path(f"runs:/{run.info.run_id}/model", dst_path=tmp_path / "dl")
+    expected = link_probabilities(DeepDRIM.load(folder, expression=data.expression).predict_proba(pairs.pairs))
+    np.testing.assert_allclose(scored["probability"].to_numpy(), expected, rtol=1e-6)
+    assert not np.allclose(expected, expected[0])  # a real ranking, not a constant
+
+    # the registry version resolves to the same folder content, and a local folder passes through
+    registered = resolve_model_path("models:/deepdrim-tiny/1", dst_path=tmp_path / "reg")
+    assert (registered / "deepdrim.json").read_text() == (folder / "deepdrim.json").read_text()
+    assert resolve_model_path(folder) == folder
+    assert resolve_model_path(folder.name, base=folder.parent) == folder
+
+
+def test_pyfunc_rejects_unknown_genes(fitted, tiny_dataset, store):
+    import mlflow
+
+    from experiments.mlflow_model import log_deepdrim_model
+
+    data, _ = tiny_dataset
+    with mlflow.start_run(experiment_id=store):
+        info = log_deepdrim_model(fitted, data.expression)
+    model = mlflow.pyfunc.load_model(info.model_uri)
+    gene = str(data.expression.columns[0])
+    with pytest.raises(Exception, match="not in the model's expression"):
+        model.predict(pd.DataFrame({"tf": [gene], "target": ["NO_SUCH_GENE"]}))
+
+
+def test_link_probabilities_takes_column_one_of_two():
+    from experiments.mlflow_model import link_probabilities
+
+    np.testing.assert_array_equal(link_probabilities(np.array([[0.8, 0.2], [0.1, 0.9]])), [0.2, 0.9])
+    np.testing.assert_array_equal(link_probabilities([0.3, 0.7]), [0.3, 0.7])
+    with pytest.raises(ValueError, match="expected"):
+        link_probabilities(np.zeros((2, 3)))
+
+
+def test_log_rejects_other_genes(fitted, tiny_dataset):
+    from experiments.mlflow_model import log_deepdrim_model
+
+    data, _ = tiny_dataset
+    with pytest.raises(ValueError, match="differ"):
+        log_deepdrim_model(fitted, data.expression.iloc[:, ::-1])
+    with pytest.raises(TypeError, match="expression"):
+        log_deepdrim_model(fitted, data.expression.to_numpy())
+
+
+def test_resolve_bad_uri_is_one_line(store):
+    from experiments.mlflow_model import resolve_model_path
+
+    with pytest.raises(ValueError, match="cannot download"):
+        resolve_model_path("runs:/0123456789abcdef/model")
