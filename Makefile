@@ -4,7 +4,10 @@ PYTHON ?= python3.11
 VENV := .venv
 STAMP := $(VENV)/.deps-installed
 
-.PHONY: run test test-slow bench ui
+.PHONY: run test test-slow bench ui server dashboard
+SERVER_PORT ?= 5001
+DASHBOARD_PORT ?= 8080
+OPTUNA_STORAGE ?= sqlite:///mlflow/optuna.db
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -28,3 +31,14 @@ bench: $(STAMP)
 
 ui: $(STAMP)
 	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///mlflow/mlflow.db --port 5000
+
+# Shared tracking server (docs/scale-out.md): sqlite mlflow/server.db + proxied artifacts in
+# mlflow/server-artifacts on 127.0.0.1:$(SERVER_PORT); jobs log with tracking.uri=http://127.0.0.1:$(SERVER_PORT).
+# ARGS="--host 0.0.0.0 --backend-store-uri postgresql://..." serves other machines / many writers.
+server: $(STAMP)
+	$(VENV)/bin/python -m experiments.tracking_server --port $(SERVER_PORT) $(ARGS)
+
+# Optuna dashboard on the search's storage (default: the sqlite study of task=search; a journal
+# file works too: make dashboard OPTUNA_STORAGE=/shared/optuna.log).
+dashboard: $(STAMP)
+	$(VENV)/bin/optuna-dashboard --host 127.0.0.1 --port $(DASHBOARD_PORT) $(OPTUNA_STORAGE)
