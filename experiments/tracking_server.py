@@ -92,7 +92,7 @@ def wait_healthy(url: str, timeout: float = 120.0, process: Optional[subprocess.
     raise RuntimeError(f"mlflow server at {url} did not answer within {timeout:.0f} s")
 
 
-def stop(process: subprocess.Popen, timeout: float = 20.0) -> None:
+def stop(process: subprocess.Popen, timeout: float = 10.0) -> None:
     """SIGTERM to the server's process group (it and its workers), SIGKILL after ``timeout``."""
     if process.poll() is not None:
         return
