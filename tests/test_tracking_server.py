@@ -62,3 +62,17 @@ def test_run_through_server_reads_back(mlflow_server, tiny_dataset, tmp_path):  
                                    rtol=1e-6)
     finally:
         mlflow.set_tracking_uri(None)
+
+
+def test_make_server_execs_mlflow_server(monkeypatch, capsys):
+    from experiments import tracking_server
+
+    calls = []
+    monkeypatch.setattr(tracking_server.os, "execv", lambda path, argv: calls.append((path, argv)))
+    tracking_server.main(["--port", "5099", "--backend-store-uri", "postgresql://u:p@db:5432/mlflow",
+                          "--artifacts-destination", "s3://bucket/mlflow"])
+    (path, argv), = calls
+    assert path == argv[0] and "server" in argv and "--serve-artifacts" in argv
+    assert argv[argv.index("--backend-store-uri") + 1] == "postgresql://u:p@db:5432/mlflow"
+    assert argv[argv.index("--artifacts-destination") + 1] == "s3://bucket/mlflow"
+    assert "tracking.uri=http://127.0.0.1:5099" in capsys.readouterr().out
