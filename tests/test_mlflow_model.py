@@ -15,12 +15,14 @@ def fitted(tiny_dataset):
     return est.fit(data.expression, pairs.pairs, pairs.labels)
 
 
-@pytest.fixture()
-def store(tmp_path):
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    """One sqlite store for the module (creating one runs MLflow's migrations: seconds)."""
     import mlflow
 
-    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'm.db'}")
-    experiment = mlflow.create_experiment("models", artifact_location=(tmp_path / "art").as_uri())
+    root = tmp_path_factory.mktemp("store")
+    mlflow.set_tracking_uri(f"sqlite:///{root / 'm.db'}")
+    experiment = mlflow.create_experiment("models", artifact_location=(root / "art").as_uri())
     yield experiment
     mlflow.set_tracking_uri(None)
 

@@ -7,11 +7,12 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 
-@pytest.fixture()
-def client(tmp_path):
+@pytest.fixture(scope="module")
+def client(tmp_path_factory):
+    """One sqlite store for the module (creating one runs MLflow's migrations: seconds)."""
     import mlflow
 
-    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    uri = f"sqlite:///{tmp_path_factory.mktemp('store') / 'm.db'}"
     mlflow.set_tracking_uri(uri)
     yield MlflowClient(uri)
     mlflow.set_tracking_uri(None)
