@@ -94,3 +94,37 @@ def test_resolve_bad_uri_is_one_line(store):
 
     with pytest.raises(ValueError, match="cannot download"):
         resolve_model_path("runs:/0123456789abcdef/model")
+
+
+@pytest.mark.slow
+def test_loads_in_a_fresh_process_without_the_project(fitted, tiny_dataset, store, tmp_path):
+    """The model carries its wrapper (pickled by value) and the deepdrim package (code_paths)."""
+    import os
+    import subprocess
+    import sys
+
+    import mlflow
+
+    from experiments.mlflow_model import link_probabilities, log_deepdrim_model
+
+    data, pairs = tiny_dataset
+    with mlflow.start_run(experiment_id=store) as run:
+        log_deepdrim_model(fitted, data.expression)
+    genes = np.asarray(data.expression.columns)
+    pd.DataFrame({"tf": genes[pairs.pairs[:10, 0]], "target": genes[pairs.pairs[:10, 1]]}).to_csv(
+        tmp_path / "pairs.csv", index=False)
+    script = (
+        "import sys, mlflow, pandas as pd\n"
+        f"mlflow.set_tracking_uri({mlflow.get_tracking_uri()!r})\n"
+        f"model = mlflow.pyfunc.load_model('runs:/{run.info.run_id}/model')\n"
+        "import deepdrim\n"
+        "print('DEEPDRIM', deepdrim.__file__, 'EXPERIMENTS', 'experiments' in sys.modules)\n"
+        "print('SCORES', ' '.join(map(repr, model.predict(pd.read_csv('pairs.csv'))['probability'])))\n")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = dict(line.split(" ", 1) for line in done.stdout.splitlines() if line.startswith(("DEEPDRIM", "SCORES")))
+    assert "/code/deepdrim/" in lines["DEEPDRIM"] and lines["DEEPDRIM"].endswith("EXPERIMENTS False")
+    scores = np.array([float(s) for s in lines["SCORES"].split()])
+    np.testing.assert_allclose(scores, link_probabilities(fitted.predict_proba(pairs.pairs[:10])), rtol=1e-6)
