@@ -48,7 +48,7 @@ def _check_job(cfg: DictConfig) -> None:
     """The task's cheap input checks on one job's values (``ValueError``: one line)."""
     task = cfg.get("task", "cv")
     if task == "fig1_ggm":
-        from experiments import ggm_study
+        from experiments.tasks import fig1_ggm as ggm_study
 
         ggm_study.check(cfg)
     elif task == "cv":

@@ -15,7 +15,7 @@ def summarise(client: MlflowClient, parent_run_id: str, children: list[Run], con
     finished = [run for run in children if run.info.status == "FINISHED"]
     written: list[Path] = []
     if len({run.data.tags.get("method") for run in finished}) > 1:
-        from experiments.compare import compare_runs
+        from experiments.tasks.compare import compare_runs
 
         written += compare_runs(finished, out_dir)
     if config.get("study"):

@@ -1,0 +1,483 @@
+"""``task=report`` / ``python -m experiments.report``: the paper's figures from the MLflow store.
+
+Reads the runs the studies, comparisons and searches left (never re-runs anything) and writes one
+self-contained ``report.html`` (figures base64-embedded) plus the PNGs and ``sources.json`` (the
+run ids behind each panel) into the output folder, then logs them as artifacts of a ``report``
+run. Panels: Fig. 1B (false positives per arm, GGM study), Fig. 4 A-D (AUROC/AUPRC vs the swept
+knob, mean and 95% CI over seeds), the method comparison (per-TF box plots, Wilcoxon p-values)
+and the newest hyperparameter search. A panel without runs says so instead of failing. The
+paper's numbers are drawn as markers labelled "paper" (its real data, not ours).
+"""
+from __future__ import annotations
+
+import argparse
+import base64
+import html
+import json
+import os
+import sys
+import tempfile
+import textwrap
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+import pandas as pd
+from mlflow.entities import Run
+from mlflow.tracking import MlflowClient
+
+from experiments import artifacts, tracking  # noqa: I001 - artifacts selects the Agg backend first
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator, ScalarFormatter  # noqa: E402
+
+PAPER_FP_REDUCTION = {"overall": 0.404, "transitive": 0.554}  # Fig. 1B: augmented vs primary image
+PAPER_MEDIAN = {"auroc": 0.789, "auprc": 0.809}  # headline DeepDRIM medians on the paper's real data
+ARMS = ("primary", "augmented", "deepdrim")
+FIG4 = {  # study -> (panel title, x knob, group knob or None, log x)
+    "fig4a_cells": ("Fig. 4A: number of cells", "cells", None, True),
+    "fig4b_dropout": ("Fig. 4B: dropout (BoolODE cutoff x probability)", "drop_cutoff", "drop_prob", False),
+    "fig4c_neighbors": ("Fig. 4C: number of neighbors n (0 = CNNC)", "neighbors", None, False),
+    "fig4d_train_fraction": ("Fig. 4D: training fraction", "train_fraction", None, False),
+}
+REPORT_EXPERIMENT = "report"
+
+
+@dataclass
+class Panel:
+    """One report section: its PNG (None when there were no runs), the runs behind it, notes."""
+
+    key: str
+    title: str
+    png: Optional[Path] = None
+    run_ids: list = field(default_factory=list)
+    note: str = ""
+    tables: list = field(default_factory=list)  # (caption, DataFrame)
+
+
+# ---------------------------------------------------------------------------- the store
+def store_path(uri: str) -> Optional[Path]:
+    """The sqlite file of a ``sqlite:///`` URI (relative to the project root), else None."""
+    prefix = "sqlite:///"
+    if not uri.startswith(prefix):
+        return None
+    path = Path(uri[len(prefix):])
+    return path if path.is_absolute() else tracking.PROJECT_ROOT / path
+
+
+def open_store(uri: str) -> MlflowClient:
+    """A client on an existing, non-empty store; one-line ValueError otherwise."""
+    path = store_path(uri)
+    if path is not None and not path.is_file():
+        raise ValueError(f"no MLflow store at {path}: run some jobs first (python run.py) or set tracking.uri")
+    client = MlflowClient(tracking.resolve_uri(uri))
+    experiments = [e.experiment_id for e in tracking.with_retry(client.search_experiments)]
+    if not experiments or not tracking.with_retry(client.search_runs, experiments, max_results=1):
+        raise ValueError(f"the MLflow store {uri} has no runs: run some jobs first (python run.py)")
+    return client
+
+
+def search_all(client: MlflowClient, filter_string: str) -> list[Run]:
+    """Every run of every active experiment matching the filter, newest first."""
+    experiments = [e.experiment_id for e in tracking.with_retry(client.search_experiments)]
+    runs, token = [], None
+    while True:
+        page = tracking.with_retry(client.search_runs, experiments, filter_string=filter_string,
+                                   order_by=["attributes.start_time DESC"], max_results=1000, page_token=token)
+        runs.extend(page)
+        token = page.token
+        if not token:
+            return runs
+
+
+def newest_per_config(runs: list[Run], keys: tuple) -> list[Run]:
+    """One run per value of the params ``keys`` (+ method tag): the newest (runs come newest first)."""
+    seen, kept = set(), []
+    for run in runs:
+        key = tuple(run.data.params.get(k) for k in keys) + (run.data.tags.get("method"),)
+        if key not in seen:
+            seen.add(key)
+            kept.append(run)
+    return kept
+
+
+# ---------------------------------------------------------------------------- drawing helpers
+def ci95(values) -> tuple[float, float]:
+    """Mean and half-width of the 95% t-interval (0 for a single value)."""
+    from scipy.stats import t
+
+    values = np.asarray([v for v in values if np.isfinite(v)], dtype=float)
+    if len(values) == 0:
+        return float("nan"), float("nan")
+    if len(values) == 1:
+        return float(values[0]), 0.0
+    return float(values.mean()), float(t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values)))
+
+
+def _footer(fig, run_ids: list) -> None:
+    """Name the runs a figure came from at its bottom (short ids; full ids in the HTML)."""
+    text = f"MLflow runs ({len(run_ids)}): " + " ".join(r[:8] for r in run_ids)
+    fig.text(0.01, -0.02, "\n".join(textwrap.wrap(text, 150)), fontsize=6, va="top", family="monospace")
+
+
+def _number(value) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def _method_label(run: Run, by_neighbors: bool = True) -> str:
+    """DeepDRIM / CNNC / a baseline; DeepDRIM with neighbors=0 apart unless ``by_neighbors`` is off
+    (Fig. 4C sweeps neighbors: one line)."""
+    method = run.data.tags.get("method") or run.data.params.get("method") or "deepdrim"
+    if by_neighbors and method == "deepdrim" and run.data.params.get("neighbors") == "0":
+        return "DeepDRIM (neighbors=0)"
+    return {"deepdrim": "DeepDRIM", "cnnc": "CNNC"}.get(method, method)
+
+
+# ---------------------------------------------------------------------------- panels
+def fig1b_panel(client: MlflowClient, out: Path) -> Panel:
+    """False positives at 0.5, random vs transitive, per arm (mean, 95% CI over seeds) and the
+    FP reduction vs the primary image, with the paper's 40.4% / 55.4%."""
+    panel = Panel("fig1b", "Fig. 1B: false positives, random vs transitive, per arm (GGM study)")
+    runs = newest_per_config(search_all(client, "tags.study = 'fig1_ggm' and attributes.status = 'FINISHED'"),
+                             ("seed", "ggm.n_datasets", "ggm.n_genes"))
+    runs = [r for r in runs if "primary/fp" in r.data.metrics]
+    if not runs:
+        panel.note = "no runs: run python run.py -m experiment=fig1_ggm"
+        return panel
+    panel.run_ids = [r.info.run_id for r in runs]
+    arms = [a for a in ARMS if any(f"{a}/fp" in r.data.metrics for r in runs)]
+    fig, (ax_fp, ax_red) = plt.subplots(1, 2, figsize=(11, 4.2))
+    rows = []
+    for i, arm in enumerate(arms):
+        for j, kind in enumerate(("random", "transitive")):
+            values = [r.data.metrics.get(f"{arm}/fp_{kind}", np.nan) for r in runs]
+            mean, half = ci95(values)
+            x = i + (j - 0.5) * 0.38
+            below = min(half, mean) if np.isfinite(mean) else half  # a count is never negative
+            ax_fp.bar(x, mean, 0.36, yerr=[[below], [half]], capsize=3, color=("tab:gray", "tab:orange")[j],
+                      label=kind if i == 0 else None)
+            ax_fp.scatter(np.full(len(values), x), values, s=10, color="k", zorder=3)
+            rows.append({"arm": arm, "fp": kind, "mean": mean, "ci95": half, "n_seeds": int(np.isfinite(values).sum())})
+    ax_fp.set_xticks(range(len(arms)), arms)
+    ax_fp.set(ylabel="false positives at 0.5 (mean, 95% CI over seeds)", title="false positives per arm")
+    ax_fp.legend(fontsize=8)
+    reduced = [a for a in arms if a != "primary"]
+    for i, arm in enumerate(reduced):
+        for j, (kind, key) in enumerate((("overall", f"fp_reduction/{arm}"),
+                                         ("transitive", f"fp_reduction/{arm}_transitive"))):
+            values = [r.data.metrics.get(key, np.nan) for r in runs]
+            mean, half = ci95(values)
+            x = i + (j - 0.5) * 0.38
+            ax_red.bar(x, 100 * mean, 0.36, yerr=100 * half, capsize=3, color=("tab:blue", "tab:orange")[j],
+                       label=f"ours: {kind}" if i == 0 else None)
+            rows.append({"arm": arm, "fp": f"reduction vs primary ({kind}) %", "mean": 100 * mean,
+                         "ci95": 100 * half, "n_seeds": int(np.isfinite(values).sum())})
+            if arm == "augmented":
+                ax_red.scatter(x, 100 * PAPER_FP_REDUCTION[kind], marker="*", s=160, color="red", zorder=4,
+                               label="paper (augmented vs primary): 40.4% / 55.4%" if j == 0 else None)
+                ax_red.annotate(f"paper {100 * PAPER_FP_REDUCTION[kind]:.1f}%", (x, 100 * PAPER_FP_REDUCTION[kind]),
+                                textcoords="offset points", xytext=(0, 8), ha="center", fontsize=7, color="red")
+    ax_red.axhline(0, color="k", lw=0.8)
+    ax_red.set_xticks(range(len(reduced)), [f"{a} vs primary" for a in reduced])
+    ax_red.set(ylabel="FP reduction vs primary image (%)", title="reduction of false positives")
+    ax_red.legend(fontsize=7, loc="lower right")
+    fig.suptitle(f"Fig. 1B (GGM): {len(runs)} run(s), seeds {sorted({r.data.params.get('seed') for r in runs})}")
+    _footer(fig, panel.run_ids)
+    panel.png = artifacts.save_figure(fig, out / "fig1b_false_positives.png")
+    panel.tables.append(("mean and 95% CI half-width over seeds", pd.DataFrame(rows)))
+    return panel
+
+
+def fig4_panel(client: MlflowClient, out: Path, study: str) -> Panel:
+    """AUROC and AUPRC vs the study's knob: mean over seeds with a 95% CI band, seeds as dots."""
+    title, knob, group, log_x = FIG4[study]
+    panel = Panel(study, title)
+    runs = newest_per_config(search_all(client, f"tags.study = '{study}' and attributes.status = 'FINISHED'"),
+                             (knob, group or knob, "seed", "method"))
+    runs = [r for r in runs if "auroc" in r.data.metrics and np.isfinite(_number(r.data.params.get(knob)))]
+    if not runs:
+        panel.note = f"no runs: run python run.py -m experiment={study}"
+        return panel
+    panel.run_ids = [r.info.run_id for r in runs]
+    frame = pd.DataFrame([{"x": _number(r.data.params.get(knob)), "seed": r.data.params.get("seed"),
+                           "group": (f"{group}={r.data.params.get(group)}" if group else _method_label(r, False)),
+                           "auroc": r.data.metrics.get("auroc"), "auprc": r.data.metrics.get("auprc")} for r in runs])
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    rows = []
+    for ax, metric in zip(axes, ("auroc", "auprc")):
+        for name, part in frame.groupby("group"):
+            stats = [(x, *ci95(p[metric]), len(p)) for x, p in part.groupby("x")]
+            xs, means, halves = (np.array([s[i] for s in stats]) for i in range(3))
+            line, = ax.plot(xs, means, marker="o", label=name)
+            ax.fill_between(xs, means - halves, means + halves, color=line.get_color(), alpha=0.2)
+            ax.scatter(part.x, part[metric], s=8, color=line.get_color(), alpha=0.6)
+            rows += [{"group": name, "x": s[0], "metric": metric, "mean": s[1], "ci95": s[2], "n_seeds": s[3]}
+                     for s in stats]
+        ax.axhline(0.5, ls=":", c="grey", lw=1)
+        ax.set(xlabel=knob, ylabel=f"{metric.upper()} (mean, 95% CI over seeds)", ylim=(0, 1.02))
+        if log_x:
+            ax.set_xscale("log")
+            ax.minorticks_off()
+        ax.set_xticks(sorted(frame.x.unique()))
+        ax.xaxis.set_major_formatter(ScalarFormatter())
+        ax.legend(fontsize=7)
+    fig.suptitle(f"{title} - study {study}, {len(runs)} run(s)")
+    _footer(fig, panel.run_ids)
+    panel.png = artifacts.save_figure(fig, out / f"{study}.png")
+    table = pd.DataFrame(rows).pivot_table(index=["group", "x", "n_seeds"], columns="metric",
+                                           values=["mean", "ci95"]).reset_index()
+    table.columns = [" ".join(str(c) for c in col if c != "").strip() for col in table.columns]
+    panel.tables.append(("mean and 95% CI half-width over seeds", table))
+    return panel
+
+
+def _download(client: MlflowClient, run_id: str, path: str, into: Path) -> Optional[Path]:
+    try:
+        return Path(client.download_artifacts(run_id, path, str(into)))
+    except Exception:  # noqa: BLE001 - a run without that artifact
+        return None
+
+
+def comparison_data(client: MlflowClient, tmp: Path) -> tuple[pd.DataFrame, pd.DataFrame, list, str]:
+    """(per-TF table with a label column, comparison table, run ids, source) from the newest run
+    that logged ``comparison.csv`` (a multirun parent or a compare run), else recomputed from the
+    newest FINISHED cv run per method label."""
+    candidates = [r for f in ("tags.kind = 'multirun'", "tags.task = 'compare'")
+                  for r in search_all(client, f"{f} and attributes.status = 'FINISHED'")]
+    for run in sorted(candidates, key=lambda r: -r.info.start_time):
+        names = {a.path for a in client.list_artifacts(run.info.run_id)}
+        if {"comparison.csv", "comparison_per_tf.csv"} <= names:
+            table = pd.read_csv(_download(client, run.info.run_id, "comparison.csv", tmp / "c"))
+            per_tf = pd.read_csv(_download(client, run.info.run_id, "comparison_per_tf.csv", tmp / "c"))
+            ids = [run.info.run_id] + [i for i in table.get("run_id", pd.Series(dtype=str)).astype(str)]
+            return per_tf, table, ids, f"comparison.csv of run {run.info.run_id} ({run.info.run_name})"
+    from experiments.tasks import compare
+
+    runs = [r for r in search_all(client, "tags.task = 'cv' and attributes.status = 'FINISHED'")
+            if r.data.tags.get("method")]
+    newest: dict = {}
+    for run in runs:
+        newest.setdefault(_method_label(run), run)
+    if len(newest) < 2:
+        return pd.DataFrame(), pd.DataFrame(), [r.info.run_id for r in newest.values()], ""
+    import mlflow
+
+    mlflow.set_tracking_uri(client.tracking_uri)  # compare.fetch uses the default client
+    fetched = compare.fetch(list(newest.values()))
+    if len(fetched) < 2:
+        return pd.DataFrame(), pd.DataFrame(), [r.run_id for r in fetched], ""
+    table = compare.comparison_table(fetched)
+    per_tf = pd.concat([r.per_tf.assign(method=r.method, label=r.label, run_id=r.run_id) for r in fetched])
+    return per_tf, table, [r.run_id for r in fetched], "recomputed from the newest cv run per method (Wilcoxon)"
+
+
+def comparison_panel(client: MlflowClient, out: Path) -> Panel:
+    """Per-TF AUROC and AUPRC box plots per method, Wilcoxon p vs DeepDRIM, paper medians marked."""
+    panel = Panel("comparison", "Method comparison: per-TF AUROC / AUPRC (Wilcoxon signed-rank vs DeepDRIM)")
+    with tempfile.TemporaryDirectory(prefix="report.") as tmp:
+        per_tf, table, ids, source = comparison_data(client, Path(tmp))
+    if per_tf.empty:
+        panel.note = ("no runs: needs cv runs of two or more methods, e.g. "
+                      "python run.py -m method=deepdrim,cnnc,pcc,genie3")
+        return panel
+    panel.run_ids = list(dict.fromkeys(ids))
+    if "label" not in per_tf:
+        per_tf["label"] = per_tf["method"]
+    labels = list(dict.fromkeys(per_tf["label"]))
+    p_of = {}
+    if "label" in table and "p_auroc" in table:
+        p_of = {row["label"]: (row.get("p_auroc"), row.get("p_auprc")) for _, row in table.iterrows()}
+    fig, axes = plt.subplots(1, 2, figsize=(max(10.0, 1.4 * len(labels) + 3), 4.8))
+    rng = np.random.default_rng(0)  # jitter of the dots only
+    for m, (ax, metric) in enumerate(zip(axes, ("auroc", "auprc"))):
+        values = [per_tf.loc[per_tf["label"] == label, metric].dropna().to_numpy() for label in labels]
+        ax.boxplot(values, widths=0.6, showfliers=False)
+        for i, v in enumerate(values, 1):
+            ax.scatter(i + rng.uniform(-0.15, 0.15, len(v)), v, s=8, alpha=0.5, color="tab:blue", zorder=3)
+            p = p_of.get(labels[i - 1], (np.nan, np.nan))[m]
+            text = "ref" if labels[i - 1].startswith("DeepDRIM") and not np.isfinite(_number(p)) else (
+                f"p={_number(p):.2g}" if np.isfinite(_number(p)) else "p n/a")
+            ax.text(i, 1.01, text, ha="center", va="bottom", fontsize=7, transform=ax.get_xaxis_transform())
+        ax.axhline(PAPER_MEDIAN[metric], color="red", ls="--", lw=1)
+        ax.scatter([0.5], [PAPER_MEDIAN[metric]], marker="*", s=150, color="red", zorder=4, clip_on=False,
+                   label=f"paper: DeepDRIM median {metric.upper()} {PAPER_MEDIAN[metric]} (its real data)")
+        ax.set_xticks(range(1, len(labels) + 1), labels, rotation=35, ha="right", fontsize=8)
+        ax.set_xlim(0.3, len(labels) + 0.5)
+        ax.set_ylabel(f"per-TF {metric.upper()}")
+        ax.legend(fontsize=7, loc="lower left")
+    fig.suptitle("\n".join(textwrap.wrap(f"Method comparison ({source}); two-sided Wilcoxon signed-rank p vs "
+                                         "DeepDRIM, paired by TF", 110)), fontsize=9)
+    _footer(fig, panel.run_ids)
+    panel.png = artifacts.save_figure(fig, out / "method_comparison.png")
+    panel.note = f"source: {source}"
+    keep = [c for c in ("label", "median_auroc", "median_auprc", "epr", "p_auroc", "p_auprc", "n_tfs", "run_id")
+            if c in table]
+    if keep:
+        panel.tables.append(("comparison table", table[keep]))
+    return panel
+
+
+def search_panel(client: MlflowClient, out: Path) -> Panel:
+    """The newest search: objective per trial (pruned trials marked), best so far, best params and
+    the best trial's one evaluation on the outer test folds."""
+    panel = Panel("search", "Hyperparameter search (newest Optuna study)")
+    parents = search_all(client, "tags.kind = 'search'")
+    if not parents:
+        panel.note = "no runs: run python run.py search=optuna"
+        return panel
+    parent = parents[0]
+    pid = parent.info.run_id
+    experiment = parent.info.experiment_id
+    children = tracking.with_retry(client.search_runs, [experiment], filter_string=f"tags.mlflow.parentRunId = '{pid}'",
+                                   max_results=5000)
+    trials = sorted((r for r in children if r.data.tags.get("kind") == "search-trial"),
+                    key=lambda r: int(r.data.tags.get("trial_number", 0)))
+    best_runs = [r for r in children if r.data.tags.get("kind") == "search-best" and r.info.status == "FINISHED"]
+    panel.run_ids = [pid] + [r.info.run_id for r in trials] + [r.info.run_id for r in best_runs]
+    metric = parent.data.tags.get("metric", "objective")
+    direction = parent.data.tags.get("direction", "maximize")
+    fig, ax = plt.subplots(figsize=(8, 4.2))
+    done = [(int(r.data.tags["trial_number"]), r.data.metrics["objective"]) for r in trials
+            if r.data.tags.get("state") == "COMPLETE" and "objective" in r.data.metrics]
+    pruned = [(int(r.data.tags["trial_number"]), r.data.metrics.get(f"reported/{metric}", np.nan)) for r in trials
+              if r.data.tags.get("state") == "PRUNED"]
+    if done:
+        xs, ys = zip(*done)
+        ax.scatter(xs, ys, label="complete trial", color="tab:blue", zorder=3)
+        best = (np.maximum if direction == "maximize" else np.minimum).accumulate(np.array(ys))
+        ax.step(xs, best, where="post", color="tab:red", label="best so far")
+    if pruned:
+        xs, ys = zip(*pruned)
+        ax.scatter(xs, ys, marker="x", color="grey", label="pruned (last reported epoch value)", zorder=3)
+    test = {k[5:]: v for k, v in parent.data.metrics.items() if k.startswith("test/")}
+    for name, color in (("auprc", "tab:green"), ("auroc", "tab:purple")):
+        if name in test:
+            ax.axhline(test[name], color=color, ls="--", lw=1, label=f"best config on outer test folds: {name} "
+                                                                     f"{test[name]:.3f}")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set(xlabel="trial", ylabel=f"{metric} (mean over outer training folds)",
+           title=f"study {parent.data.tags.get('optuna_study')}: {len(done)} complete, {len(pruned)} pruned")
+    ax.legend(fontsize=7)
+    _footer(fig, panel.run_ids)
+    panel.png = artifacts.save_figure(fig, out / "search_summary.png")
+    best_params = {k[5:]: v for k, v in parent.data.tags.items() if k.startswith("best.")}
+    rows = [{"item": f"best {k}", "value": v} for k, v in best_params.items()]
+    rows += [{"item": f"best {metric} (inner validation)", "value": parent.data.metrics.get("best_value")}]
+    rows += [{"item": f"outer test {k}", "value": v} for k, v in sorted(test.items())]
+    rows += [{"item": "re-run command", "value": parent.data.tags.get("rerun_command", "")}]
+    panel.tables.append(("best trial", pd.DataFrame(rows)))
+    panel.note = (f"parent run {pid} ({parent.info.status}); {len(parents)} search(es) in the store, "
+                  f"the newest shown")
+    return panel
+
+
+# ---------------------------------------------------------------------------- HTML
+def _img(path: Path) -> str:
+    data = base64.b64encode(Path(path).read_bytes()).decode()
+    return f'<img alt="{html.escape(path.name)}" src="data:image/png;base64,{data}">'
+
+
+def render_html(panels: list[Panel], uri: str, generated: str) -> str:
+    """One self-contained page: every figure inline, the runs behind it under it."""
+    parts = [f"""<!doctype html><html><head><meta charset="utf-8"><title>deepdrim-suite report</title>
+<style>body{{font-family:sans-serif;max-width:1200px;margin:2em auto;color:#222}} img{{max-width:100%}}
+table{{border-collapse:collapse;font-size:12px;margin:.5em 0}} td,th{{border:1px solid #ccc;padding:2px 6px}}
+.runs{{font-family:monospace;font-size:11px;color:#555;word-break:break-all}} .none{{color:#a00}}</style></head><body>
+<h1>deepdrim-suite report</h1><p>MLflow store <code>{html.escape(uri)}</code>, generated {html.escape(generated)}.
+Markers labelled <b>paper</b> are the DeepDRIM paper's numbers (Fig. 1B reductions 40.4% / 55.4%;
+median AUROC 0.789 and AUPRC 0.809 on its real data), not results of these runs.</p>"""]
+    parts.append("<ul>" + "".join(f'<li><a href="#{p.key}">{html.escape(p.title)}</a>'
+                                  f'{" - no runs" if p.png is None else ""}</li>' for p in panels) + "</ul>")
+    for p in panels:
+        parts.append(f'<h2 id="{p.key}">{html.escape(p.title)}</h2>')
+        if p.png is None:
+            parts.append(f'<p class="none">{html.escape(p.note or "no runs")}</p>')
+            continue
+        parts.append(_img(p.png))
+        if p.note:
+            parts.append(f"<p>{html.escape(p.note)}</p>")
+        for caption, frame in p.tables:
+            parts.append(f"<p><i>{html.escape(caption)}</i></p>" + frame.to_html(index=False, float_format=lambda v: f"{v:.4g}"))
+        parts.append(f'<p class="runs">MLflow runs ({len(p.run_ids)}): {html.escape(" ".join(p.run_ids))}</p>')
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+PANELS: list[tuple[str, Callable]] = [
+    ("fig1b", fig1b_panel),
+    *[(study, (lambda s: lambda client, out: fig4_panel(client, out, s))(study)) for study in FIG4],
+    ("comparison", comparison_panel),
+    ("search", search_panel),
+]
+
+
+def build(uri: str, output_dir: Path, log_run: bool = True,
+          artifact_root: str = "mlflow/artifacts") -> tuple[Path, list[Panel]]:
+    """Write report.html, the PNGs and sources.json into ``output_dir``; log them to a
+    ``report`` run unless ``log_run`` is False. Returns the HTML path and the panels."""
+    client = open_store(uri)
+    out = Path(output_dir)
+    os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"  # no bar per downloaded CSV
+    panels = []
+    for key, make in PANELS:
+        try:
+            panels.append(make(client, out))
+        except Exception as error:  # noqa: BLE001 - one broken panel must not sink the report
+            plt.close("all")
+            panels.append(Panel(key, key, note=f"panel failed: {type(error).__name__}: {str(error)[:300]}"))
+    generated = time.strftime("%Y-%m-%d %H:%M:%S")
+    page = artifacts.write_text(render_html(panels, uri, generated), out / "report.html")
+    sources = {p.key: {"title": p.title, "png": p.png.name if p.png else None, "runs": p.run_ids, "note": p.note}
+               for p in panels}
+    files = [page, artifacts.write_text(json.dumps(sources, indent=2), out / "sources.json")]
+    files += [p.png for p in panels if p.png is not None]
+    if log_run:
+        experiment_id = tracking.setup(uri, artifact_root, REPORT_EXPERIMENT)
+        run = tracking.with_retry(client.create_run, experiment_id, run_name=f"report {generated}",
+                                  tags={"kind": "report", "task": "report", "output_dir": str(out)})
+        for name, count in (("n_panels_drawn", sum(p.png is not None for p in panels)),
+                            ("n_panels_empty", sum(p.png is None for p in panels))):
+            tracking.with_retry(client.log_metric, run.info.run_id, name, count)
+        for path in files:
+            tracking.with_retry(client.log_artifact, run.info.run_id, str(path))
+        tracking.with_retry(client.set_terminated, run.info.run_id, status="FINISHED")
+    return page, panels
+
+
+def _print(page: Path, panels: list[Panel]) -> None:
+    for p in panels:
+        state = f"{len(p.run_ids)} run(s)" if p.png is not None else (p.note or "no runs")
+        print(f"  {p.key:22s} {state}")
+    print(f"report: {page}")
+
+
+def run(cfg, output_dir: Path, overrides: str = "") -> dict[str, float]:
+    """The ``task=report`` job: the report of ``tracking.uri`` into the job's output folder."""
+    page, panels = build(str(cfg.tracking.uri), Path(output_dir), artifact_root=str(cfg.tracking.artifact_root))
+    _print(page, panels)
+    return {"n_panels_drawn": float(sum(p.png is not None for p in panels)),
+            "n_panels_empty": float(sum(p.png is None for p in panels))}
+
+
+def main(argv: Optional[list] = None) -> int:
+    """``python -m experiments.report [--tracking-uri URI] [--output-dir DIR] [--no-log]``."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tracking-uri", default="sqlite:///mlflow/mlflow.db")
+    parser.add_argument("--output-dir", default=f"outputs/report-{time.strftime('%Y-%m-%d_%H-%M-%S')}")
+    parser.add_argument("--no-log", action="store_true", help="do not log a report run to the store")
+    args = parser.parse_args(argv)
+    try:
+        page, panels = build(args.tracking_uri, Path(args.output_dir), log_run=not args.no_log)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    _print(page, panels)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
