@@ -3,6 +3,7 @@ cell subsampling -> MAGIC imputation -> BoolODE dropout (the training fraction a
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Optional
 
 import numpy as np
 import pandas as pd
@@ -18,15 +19,16 @@ def _unit(name: str, value) -> float:
     return float(value)
 
 
-def check(cfg: DictConfig, n_template_cells: int) -> None:
-    """One-line errors for the degradation knobs, before anything runs."""
+def check(cfg: DictConfig, n_template_cells: Optional[int] = None) -> None:
+    """One-line errors for the degradation knobs, before anything runs (``cells`` against the
+    template's size when it is known)."""
     cells = cfg.get("cells")
     if cells is not None:
         if isinstance(cells, bool) or not isinstance(cells, int):
             raise ValueError(f"cells must be an integer or null, got {cells!r}")
         if cells < 2:
             raise ValueError(f"cells must be at least 2, got {cells}")
-        if cells > n_template_cells:
+        if n_template_cells is not None and cells > n_template_cells:
             raise ValueError(f"cells={cells} is larger than the template ({n_template_cells} cells)")
     _unit("drop_prob", cfg.get("drop_prob", 0.0))
     _unit("drop_cutoff", cfg.get("drop_cutoff", 0.0))

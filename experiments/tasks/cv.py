@@ -5,6 +5,7 @@ import logging
 import sys
 import time
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 import pandas as pd
@@ -16,13 +17,12 @@ from deepdrim.cv import tf_aware_folds
 from deepdrim.estimator import DeepDRIM
 from deepdrim.io import write_ranked_edges
 from deepdrim.metrics import early_precision_ratio, per_tf_metrics, summary
-from experiments import artifacts, degrade, tracking
+from experiments import artifacts, checks, degrade, tracking
+from experiments.checks import METHODS, SUPERVISED  # noqa: F401 - public here since the cv_job days
 from experiments import data as job_data
 
 log = logging.getLogger(__name__)
 HEADLINE = ("auroc", "auprc", "median_tf_auroc", "median_tf_auprc")
-SUPERVISED = ("deepdrim", "cnnc")  # cnnc = DeepDRIM with the primary image only (neighbors=0)
-METHODS = SUPERVISED + tuple(BASELINES)
 
 
 def method_label(cfg: DictConfig) -> str:
@@ -39,8 +39,6 @@ def estimator_params(cfg: DictConfig) -> dict:
     for key in ("conv_filters", "dense_units"):
         params[key] = tuple(params[key])
     params["random_state"] = int(cfg.seed)
-    if cfg.get("method", "deepdrim") == "cnnc":
-        params["n_neighbors"] = 0
     return params
 
 
@@ -67,7 +65,7 @@ def cross_validate(cfg: DictConfig, data: job_data.JobData, on_epoch=None) -> pd
     expression = data.expression.to_numpy()
     supervised = method in SUPERVISED
     total = len(folds) * (int(cfg.training.epochs) if supervised else 1)
-    label = f"CV {method}" + (f" neighbors={estimator_params(cfg)['n_neighbors']}" if supervised else "")
+    label = f"CV {method}" + (f" neighbors={cfg.neighbors}" if supervised else "")
     if not supervised:  # scored once over all pairs, so GENIE3/GRNBoost2 regress on every TF
         scores = BASELINES[method](expression, pairs, random_state=int(cfg.seed))
     refresh = 0.5 if sys.stderr.isatty() else 30.0  # a log file gets a line every 30 s, not every epoch
@@ -107,19 +105,19 @@ def fold_metrics(predictions: pd.DataFrame, column: str = "score") -> dict[str, 
     return metrics
 
 
+def check(cfg: DictConfig, n_cells: Optional[int] = None, n_genes: Optional[int] = None) -> None:
+    """The job's knobs against the data's size where known (the sweep check knows it from the
+    simulation's config, :func:`validate` from the loaded data)."""
+    name = checks.method(cfg.get("method", "deepdrim"))
+    degrade.check(cfg, n_cells)
+    if name in SUPERVISED:
+        checks.neighbors(cfg.neighbors, n_genes, name)
+        DeepDRIM(**estimator_params(cfg))._check_params()
+
+
 def validate(cfg: DictConfig, data: job_data.JobData) -> None:
     """Everything checkable before a run starts (``ValueError`` with a one-line message)."""
-    method = cfg.get("method", "deepdrim")
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; known: {', '.join(METHODS)}")
-    degrade.check(cfg, data.expression.shape[0])
-    n_genes = data.expression.shape[1]
-    neighbors = cfg.neighbors
-    if not isinstance(neighbors, int) or neighbors < 0:
-        raise ValueError(f"neighbors must be a non-negative integer, got {neighbors!r}")
-    if neighbors and neighbors >= n_genes - 1:
-        raise ValueError(f"neighbors={neighbors} needs at least {neighbors + 2} genes; the data has {n_genes}")
-    DeepDRIM(**estimator_params(cfg))._check_params()
+    check(cfg, *data.expression.shape)
     n_tfs = len(np.unique(data.pairs.pairs[:, 0]))
     if n_tfs < int(cfg.cv.n_folds):
         raise ValueError(f"{cfg.cv.n_folds} TF-aware folds need at least {cfg.cv.n_folds} TFs; the data has {n_tfs}")

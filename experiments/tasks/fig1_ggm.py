@@ -9,7 +9,7 @@ dataset-level folds:
   primary image in the centre of a 3x3 grid with the pair's self images and its genes against the
   two other genes; 4-gene datasets only, the paper's setting);
 - ``deepdrim``: DeepDRIM itself (Network A + siamese Network B, ``build_model(n)``) on the primary
-  image plus its neighbor tensor, ``ggm.neighbors`` neighbors per gene (at most ``n_genes - 2``).
+  image plus its neighbor tensor, ``neighbors`` neighbors per gene (at most ``n_genes - 2``).
 
 Folds are over datasets: both pairs of a dataset fall in the same fold, so every fold holds exactly
 as many positives as negatives (stratified by construction). Images bin the Gaussian values as they
@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
-from experiments import artifacts, tracking
+from experiments import artifacts, checks, tracking
 
 ARMS = ("primary", "augmented", "deepdrim")
 ARM_LABELS = {"primary": "primary (32x32)", "augmented": "augmented (96x96)", "deepdrim": "DeepDRIM"}
@@ -48,28 +48,20 @@ class GGMSamples:
     kinds: np.ndarray
 
 
-def _int(name: str, value, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return value
-
-
 def check(cfg: DictConfig) -> None:
     """One-line ``ValueError`` for a bad GGM study config, before anything runs or is written."""
     ggm = cfg.get("ggm")
     if ggm is None:
         raise ValueError("task=fig1_ggm needs the ggm config: run it as experiment=fig1_ggm")
-    n_genes = _int("ggm.n_genes", ggm.get("n_genes"), 0)
+    n_genes = checks.integer("ggm.n_genes", ggm.get("n_genes"), 0)
     if n_genes < 3:
         raise ValueError(f"the GGM study needs at least 3 genes per dataset (p >= 3), got ggm.n_genes={n_genes}")
-    _int("ggm.n_cells", ggm.get("n_cells"), 2)
-    n_folds = _int("ggm.n_folds", ggm.get("n_folds"), 2)
-    n_datasets = _int("ggm.n_datasets", ggm.get("n_datasets"), 1)
+    checks.integer("ggm.n_cells", ggm.get("n_cells"), 2)
+    n_folds = checks.integer("ggm.n_folds", ggm.get("n_folds"), 2)
+    n_datasets = checks.integer("ggm.n_datasets", ggm.get("n_datasets"), 1)
     if n_datasets < 2 * n_folds:
         raise ValueError(f"ggm.n_datasets={n_datasets} is too few for {n_folds} folds (need at least {2 * n_folds})")
-    neighbors = _int("ggm.neighbors", ggm.get("neighbors"), 1)
-    if neighbors > n_genes - 2:
-        raise ValueError(f"ggm.neighbors={neighbors} is more than the {n_genes - 2} other genes of a pair")
+    checks.neighbors(cfg.get("neighbors"), n_genes, minimum=1)  # the DeepDRIM arm's neighbors per gene
     edge_prob = ggm.get("edge_prob", 0.5)
     if isinstance(edge_prob, bool) or not isinstance(edge_prob, (int, float)) or not 0 < edge_prob < 1:
         raise ValueError(f"ggm.edge_prob must be in (0, 1), got {edge_prob!r}")
@@ -77,9 +69,9 @@ def check(cfg: DictConfig) -> None:
     if isinstance(margin, bool) or not isinstance(margin, (int, float)) or not margin > 0:
         raise ValueError(f"a precision cannot be made positive definite with ggm.margin={margin!r}; it must be > 0")
     train = cfg.training
-    _int("training.epochs", train.get("epochs"), 1)
-    _int("training.batch_size", train.get("batch_size"), 1)
-    _int("training.patience", train.get("patience"), 0)
+    checks.integer("training.epochs", train.get("epochs"), 1)
+    checks.integer("training.batch_size", train.get("batch_size"), 1)
+    checks.integer("training.patience", train.get("patience"), 0)
     if train.get("optimizer", "sgd") not in ("sgd", "adam"):
         raise ValueError(f"training.optimizer must be sgd or adam, got {train.get('optimizer')!r}")
     if train.get("monitor", "val_loss") not in ("val_loss", "val_auroc", "val_auprc"):
@@ -266,7 +258,7 @@ def cross_validate(cfg: DictConfig, samples: GGMSamples, seed: int) -> pd.DataFr
 
     ggm = cfg.ggm
     n_folds, n_datasets = int(ggm.n_folds), samples.values.shape[0]
-    inputs = arm_inputs(samples, int(ggm.neighbors), int(cfg.model.get("n_bins", 32)))
+    inputs = arm_inputs(samples, int(cfg.neighbors), int(cfg.model.get("n_bins", 32)))
     fold_of_dataset = dataset_folds(n_datasets, n_folds, seed)
     fold = fold_of_dataset[samples.dataset]
     rng = np.random.default_rng([seed, 1])
@@ -281,7 +273,7 @@ def cross_validate(cfg: DictConfig, samples: GGMSamples, seed: int) -> pd.DataFr
     with tqdm(total=n_folds * len(inputs), desc="GGM CV", unit="fit", leave=False) as bar:
         for i, (arm, x) in enumerate(inputs.items()):
             keras.utils.set_random_seed(seed * 1000 + i)
-            model = _network(int(ggm.neighbors) if arm == "deepdrim" else 0, x.shape[-1], cfg)
+            model = _network(int(cfg.neighbors) if arm == "deepdrim" else 0, x.shape[-1], cfg)
             initial = model.get_weights()
             shuffle = np.random.default_rng([seed, 2, i])
             for k, (train, val, test) in enumerate(splits):
@@ -334,9 +326,9 @@ def study_metrics(predictions: pd.DataFrame) -> dict[str, float]:
 
 def _params(resolved: dict) -> dict:
     """What this study depends on, flattened for MLflow (not the cv task's data/degradation keys)."""
-    keep = ("task", "study", "seed", "ggm", "model", "training")
+    keep = ("task", "study", "seed", "neighbors", "ggm", "model", "training")
     params = tracking.flatten({k: v for k, v in resolved.items() if k in keep})
-    # fixed here (ggm.neighbors, covariance, values binned as they are), so not params of this study
+    # fixed here (= neighbors, covariance, values binned as they are), so not params of this study
     unused = ("model.n_neighbors", "model.neighbor_score", "model.transform")
     return {k: v for k, v in params.items() if k not in unused}
 

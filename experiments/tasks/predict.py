@@ -22,9 +22,10 @@ from deepdrim.baselines import BASELINES
 from deepdrim.estimator import DeepDRIM
 from deepdrim.io import write_ranked_edges
 from deepdrim.metrics import summary
-from experiments import degrade, tracking
+from experiments import checks, degrade, tracking
 from experiments import data as job_data
-from experiments.tasks.cv import METHODS, SUPERVISED, estimator_params, method_label, positive_scores
+from experiments.checks import SUPERVISED
+from experiments.tasks.cv import check, estimator_params, method_label, positive_scores
 
 log = logging.getLogger(__name__)
 #: candidate pairs scored per chunk (bounds the pair/score arrays in flight, not the output)
@@ -68,22 +69,15 @@ def load_model(cfg: DictConfig, data: job_data.JobData) -> DeepDRIM:
 
 def validate(cfg: DictConfig, data: job_data.JobData) -> None:
     """Everything checkable before a run starts (``ValueError`` with a one-line message)."""
-    method = cfg.get("method", "deepdrim")
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; known: {', '.join(METHODS)}")
+    method = checks.method(cfg.get("method", "deepdrim"))
     if cfg.get("model_path") and method not in SUPERVISED:
         raise ValueError(f"model_path scores with a saved DeepDRIM model; method={method} takes no model")
-    degrade.check(cfg, data.expression.shape[0])
     if not len(candidate_tfs(data)):
         raise ValueError("the data names no TF to rank targets for")
-    if method in SUPERVISED and not cfg.get("model_path"):
-        neighbors = estimator_params(cfg)["n_neighbors"]
-        if not isinstance(neighbors, int) or neighbors < 0:
-            raise ValueError(f"neighbors must be a non-negative integer, got {neighbors!r}")
-        if neighbors and neighbors >= data.expression.shape[1] - 1:
-            raise ValueError(f"neighbors={neighbors} needs at least {neighbors + 2} genes; "
-                             f"the data has {data.expression.shape[1]}")
-        DeepDRIM(**estimator_params(cfg))._check_params()
+    if cfg.get("model_path"):  # the saved model brings its own neighbors
+        degrade.check(cfg, data.expression.shape[0])
+    else:
+        check(cfg, *data.expression.shape)
 
 
 def score_candidates(score, tfs: np.ndarray, n_genes: int, label: str,
