@@ -21,7 +21,10 @@ def summarise(client: MlflowClient, parent_run_id: str, children: list[Run], con
     if config.get("study"):
         from experiments.figures import study_figure
 
-        written += study_figure(finished, str(config.study), out_dir)
+        from omegaconf import OmegaConf
+
+        spec = OmegaConf.to_container(config.figure) if config.get("figure") is not None else None
+        written += study_figure(finished, str(config.study), out_dir, spec)
     for path in written:
         client.log_artifact(parent_run_id, str(path))
     return written

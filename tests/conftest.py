@@ -32,6 +32,12 @@ def compose_config(*overrides, hydra: bool = False):
 
 
 @pytest.fixture(scope="session")
+def config():
+    """``config(*overrides, hydra=False)``: :func:`compose_config`, as a fixture."""
+    return compose_config
+
+
+@pytest.fixture(scope="session")
 def tiny():
     """The tiny overrides (a new list per use)."""
     return list(TINY)

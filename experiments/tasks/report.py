@@ -28,19 +28,11 @@ import pandas as pd
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
-from experiments import artifacts, tracking  # noqa: I001 - artifacts selects the Agg backend first
+from experiments import artifacts, figures, tracking  # noqa: I001 - artifacts selects the Agg backend first
 import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.ticker import MaxNLocator, ScalarFormatter  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
-PAPER_FP_REDUCTION = {"overall": 0.404, "transitive": 0.554}  # Fig. 1B: augmented vs primary image
 PAPER_MEDIAN = {"auroc": 0.789, "auprc": 0.809}  # headline DeepDRIM medians on the paper's real data
-ARMS = ("primary", "augmented", "deepdrim")
-FIG4 = {  # study -> (panel title, x knob, group knob or None, log x)
-    "fig4a_cells": ("Fig. 4A: number of cells", "cells", None, True),
-    "fig4b_dropout": ("Fig. 4B: dropout (BoolODE cutoff x probability)", "drop_cutoff", "drop_prob", False),
-    "fig4c_neighbors": ("Fig. 4C: number of neighbors n (0 = CNNC)", "neighbors", None, False),
-    "fig4d_train_fraction": ("Fig. 4D: training fraction", "train_fraction", None, False),
-}
 REPORT_EXPERIMENT = "report"
 
 
@@ -57,18 +49,9 @@ class Panel:
 
 
 # ---------------------------------------------------------------------------- the store
-def store_path(uri: str) -> Optional[Path]:
-    """The sqlite file of a ``sqlite:///`` URI (relative to the project root), else None."""
-    prefix = "sqlite:///"
-    if not uri.startswith(prefix):
-        return None
-    path = Path(uri[len(prefix):])
-    return path if path.is_absolute() else tracking.PROJECT_ROOT / path
-
-
 def open_store(uri: str) -> MlflowClient:
     """A client on an existing, non-empty store; one-line ValueError otherwise."""
-    path = store_path(uri)
+    path = tracking.sqlite_path(uri)
     if path is not None and not path.is_file():
         raise ValueError(f"no MLflow store at {path}: run some jobs first (python run.py) or set tracking.uri")
     client = MlflowClient(tracking.resolve_uri(uri))
@@ -91,11 +74,12 @@ def search_all(client: MlflowClient, filter_string: str) -> list[Run]:
             return runs
 
 
-def newest_per_config(runs: list[Run], keys: tuple) -> list[Run]:
-    """One run per value of the params ``keys`` (+ method tag): the newest (runs come newest first)."""
+def newest_per_config(runs: list[Run]) -> list[Run]:
+    """One run per configuration (its config hash tag; a run without one stands alone): the
+    newest, as runs come newest first."""
     seen, kept = set(), []
     for run in runs:
-        key = tuple(run.data.params.get(k) for k in keys) + (run.data.tags.get("method"),)
+        key = run.data.tags.get(tracking.HASH_TAG) or run.info.run_id
         if key not in seen:
             seen.add(key)
             kept.append(run)
@@ -103,18 +87,6 @@ def newest_per_config(runs: list[Run], keys: tuple) -> list[Run]:
 
 
 # ---------------------------------------------------------------------------- drawing helpers
-def ci95(values) -> tuple[float, float]:
-    """Mean and half-width of the 95% t-interval (0 for a single value)."""
-    from scipy.stats import t
-
-    values = np.asarray([v for v in values if np.isfinite(v)], dtype=float)
-    if len(values) == 0:
-        return float("nan"), float("nan")
-    if len(values) == 1:
-        return float(values[0]), 0.0
-    return float(values.mean()), float(t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values)))
-
-
 def _footer(fig, run_ids: list) -> None:
     """Name the runs a figure came from at its bottom (short ids; full ids in the HTML)."""
     text = f"MLflow runs ({len(run_ids)}): " + " ".join(r[:8] for r in run_ids)
@@ -138,100 +110,19 @@ def _method_label(run: Run, by_neighbors: bool = True) -> str:
 
 
 # ---------------------------------------------------------------------------- panels
-def fig1b_panel(client: MlflowClient, out: Path) -> Panel:
-    """False positives at 0.5, random vs transitive, per arm (mean, 95% CI over seeds) and the
-    FP reduction vs the primary image, with the paper's 40.4% / 55.4%."""
-    panel = Panel("fig1b", "Fig. 1B: false positives, random vs transitive, per arm (GGM study)")
-    runs = newest_per_config(search_all(client, "tags.study = 'fig1_ggm' and attributes.status = 'FINISHED'"),
-                             ("seed", "ggm.n_datasets", "ggm.n_genes"))
-    runs = [r for r in runs if "primary/fp" in r.data.metrics]
-    if not runs:
-        panel.note = "no runs: run python run.py -m experiment=fig1_ggm"
-        return panel
-    panel.run_ids = [r.info.run_id for r in runs]
-    arms = [a for a in ARMS if any(f"{a}/fp" in r.data.metrics for r in runs)]
-    fig, (ax_fp, ax_red) = plt.subplots(1, 2, figsize=(11, 4.2))
-    rows = []
-    for i, arm in enumerate(arms):
-        for j, kind in enumerate(("random", "transitive")):
-            values = [r.data.metrics.get(f"{arm}/fp_{kind}", np.nan) for r in runs]
-            mean, half = ci95(values)
-            x = i + (j - 0.5) * 0.38
-            below = min(half, mean) if np.isfinite(mean) else half  # a count is never negative
-            ax_fp.bar(x, mean, 0.36, yerr=[[below], [half]], capsize=3, color=("tab:gray", "tab:orange")[j],
-                      label=kind if i == 0 else None)
-            ax_fp.scatter(np.full(len(values), x), values, s=10, color="k", zorder=3)
-            rows.append({"arm": arm, "fp": kind, "mean": mean, "ci95": half, "n_seeds": int(np.isfinite(values).sum())})
-    ax_fp.set_xticks(range(len(arms)), arms)
-    ax_fp.set(ylabel="false positives at 0.5 (mean, 95% CI over seeds)", title="false positives per arm")
-    ax_fp.legend(fontsize=8)
-    reduced = [a for a in arms if a != "primary"]
-    for i, arm in enumerate(reduced):
-        for j, (kind, key) in enumerate((("overall", f"fp_reduction/{arm}"),
-                                         ("transitive", f"fp_reduction/{arm}_transitive"))):
-            values = [r.data.metrics.get(key, np.nan) for r in runs]
-            mean, half = ci95(values)
-            x = i + (j - 0.5) * 0.38
-            ax_red.bar(x, 100 * mean, 0.36, yerr=100 * half, capsize=3, color=("tab:blue", "tab:orange")[j],
-                       label=f"ours: {kind}" if i == 0 else None)
-            rows.append({"arm": arm, "fp": f"reduction vs primary ({kind}) %", "mean": 100 * mean,
-                         "ci95": 100 * half, "n_seeds": int(np.isfinite(values).sum())})
-            if arm == "augmented":
-                ax_red.scatter(x, 100 * PAPER_FP_REDUCTION[kind], marker="*", s=160, color="red", zorder=4,
-                               label="paper (augmented vs primary): 40.4% / 55.4%" if j == 0 else None)
-                ax_red.annotate(f"paper {100 * PAPER_FP_REDUCTION[kind]:.1f}%", (x, 100 * PAPER_FP_REDUCTION[kind]),
-                                textcoords="offset points", xytext=(0, 8), ha="center", fontsize=7, color="red")
-    ax_red.axhline(0, color="k", lw=0.8)
-    ax_red.set_xticks(range(len(reduced)), [f"{a} vs primary" for a in reduced])
-    ax_red.set(ylabel="FP reduction vs primary image (%)", title="reduction of false positives")
-    ax_red.legend(fontsize=7, loc="lower right")
-    fig.suptitle(f"Fig. 1B (GGM): {len(runs)} run(s), seeds {sorted({r.data.params.get('seed') for r in runs})}")
-    _footer(fig, panel.run_ids)
-    panel.png = artifacts.save_figure(fig, out / "fig1b_false_positives.png")
-    panel.tables.append(("mean and 95% CI half-width over seeds", pd.DataFrame(rows)))
-    return panel
-
-
-def fig4_panel(client: MlflowClient, out: Path, study: str) -> Panel:
-    """AUROC and AUPRC vs the study's knob: mean over seeds with a 95% CI band, seeds as dots."""
-    title, knob, group, log_x = FIG4[study]
-    panel = Panel(study, title)
-    runs = newest_per_config(search_all(client, f"tags.study = '{study}' and attributes.status = 'FINISHED'"),
-                             (knob, group or knob, "seed", "method"))
-    runs = [r for r in runs if "auroc" in r.data.metrics and np.isfinite(_number(r.data.params.get(knob)))]
-    if not runs:
+def study_panel(client: MlflowClient, out: Path, study: str, spec: dict) -> Panel:
+    """A study's figure (``experiments.figures``, as the multirun summary draws it) from the newest
+    FINISHED run of each of its configurations, with the numbers it plots."""
+    panel = Panel(study, spec.get("title", study))
+    runs = newest_per_config(search_all(client, f"tags.study = '{study}' and attributes.status = 'FINISHED'"))
+    paths = figures.study_figure(runs, study, out, spec)
+    if not paths:
         panel.note = f"no runs: run python run.py -m experiment={study}"
         return panel
-    panel.run_ids = [r.info.run_id for r in runs]
-    frame = pd.DataFrame([{"x": _number(r.data.params.get(knob)), "seed": r.data.params.get("seed"),
-                           "group": (f"{group}={r.data.params.get(group)}" if group else _method_label(r, False)),
-                           "auroc": r.data.metrics.get("auroc"), "auprc": r.data.metrics.get("auprc")} for r in runs])
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    rows = []
-    for ax, metric in zip(axes, ("auroc", "auprc")):
-        for name, part in frame.groupby("group"):
-            stats = [(x, *ci95(p[metric]), len(p)) for x, p in part.groupby("x")]
-            xs, means, halves = (np.array([s[i] for s in stats]) for i in range(3))
-            line, = ax.plot(xs, means, marker="o", label=name)
-            ax.fill_between(xs, means - halves, means + halves, color=line.get_color(), alpha=0.2)
-            ax.scatter(part.x, part[metric], s=8, color=line.get_color(), alpha=0.6)
-            rows += [{"group": name, "x": s[0], "metric": metric, "mean": s[1], "ci95": s[2], "n_seeds": s[3]}
-                     for s in stats]
-        ax.axhline(0.5, ls=":", c="grey", lw=1)
-        ax.set(xlabel=knob, ylabel=f"{metric.upper()} (mean, 95% CI over seeds)", ylim=(0, 1.02))
-        if log_x:
-            ax.set_xscale("log")
-            ax.minorticks_off()
-        ax.set_xticks(sorted(frame.x.unique()))
-        ax.xaxis.set_major_formatter(ScalarFormatter())
-        ax.legend(fontsize=7)
-    fig.suptitle(f"{title} - study {study}, {len(runs)} run(s)")
-    _footer(fig, panel.run_ids)
-    panel.png = artifacts.save_figure(fig, out / f"{study}.png")
-    table = pd.DataFrame(rows).pivot_table(index=["group", "x", "n_seeds"], columns="metric",
-                                           values=["mean", "ci95"]).reset_index()
-    table.columns = [" ".join(str(c) for c in col if c != "").strip() for col in table.columns]
-    panel.tables.append(("mean and 95% CI half-width over seeds", table))
+    panel.png = paths[0]
+    table = pd.read_csv(paths[1])
+    panel.run_ids = [r.info.run_id for r in figures.plotted_runs(runs, spec)]
+    panel.tables.append(("mean and 95% CI over seeds", table))
     return panel
 
 
@@ -381,6 +272,14 @@ def _img(path: Path) -> str:
     return f'<img alt="{html.escape(path.name)}" src="data:image/png;base64,{data}">'
 
 
+def _paper_text() -> str:
+    """The paper's reference values the report shows, from the presets and :data:`PAPER_MEDIAN`."""
+    items = [f"{study} {key} {value:.1%}" for study, spec in figures.study_specs().items()
+             for key, value in (spec.get("paper") or {}).items()]
+    items += [f"median {k.upper()} {v} on its real data" for k, v in PAPER_MEDIAN.items()]
+    return "; ".join(items)
+
+
 def render_html(panels: list[Panel], uri: str, generated: str) -> str:
     """One self-contained page: every figure inline, the runs behind it under it."""
     parts = [f"""<!doctype html><html><head><meta charset="utf-8"><title>deepdrim-suite report</title>
@@ -388,8 +287,8 @@ def render_html(panels: list[Panel], uri: str, generated: str) -> str:
 table{{border-collapse:collapse;font-size:12px;margin:.5em 0}} td,th{{border:1px solid #ccc;padding:2px 6px}}
 .runs{{font-family:monospace;font-size:11px;color:#555;word-break:break-all}} .none{{color:#a00}}</style></head><body>
 <h1>deepdrim-suite report</h1><p>MLflow store <code>{html.escape(uri)}</code>, generated {html.escape(generated)}.
-Markers labelled <b>paper</b> are the DeepDRIM paper's numbers (Fig. 1B reductions 40.4% / 55.4%;
-median AUROC 0.789 and AUPRC 0.809 on its real data), not results of these runs.</p>"""]
+Values labelled <b>paper</b> are the DeepDRIM paper's numbers ({html.escape(_paper_text())}),
+not results of these runs.</p>"""]
     parts.append("<ul>" + "".join(f'<li><a href="#{p.key}">{html.escape(p.title)}</a>'
                                   f'{" - no runs" if p.png is None else ""}</li>' for p in panels) + "</ul>")
     for p in panels:
@@ -407,23 +306,26 @@ median AUROC 0.789 and AUPRC 0.809 on its real data), not results of these runs.
     return "\n".join(parts)
 
 
-PANELS: list[tuple[str, Callable]] = [
-    ("fig1b", fig1b_panel),
-    *[(study, (lambda s: lambda client, out: fig4_panel(client, out, s))(study)) for study in FIG4],
-    ("comparison", comparison_panel),
-    ("search", search_panel),
-]
+def panels_to_draw() -> list[tuple[str, Callable]]:
+    """(key, make(client, out)) per report section: every study preset with a ``figure``, then the
+    method comparison and the newest search."""
+    studies = [(study, (lambda s, f: lambda client, out: study_panel(client, out, s, f))(study, spec))
+               for study, spec in figures.study_specs().items()]
+    return [*studies, ("comparison", comparison_panel), ("search", search_panel)]
 
 
 def build(uri: str, output_dir: Path, log_run: bool = True,
           artifact_root: str = "mlflow/artifacts") -> tuple[Path, list[Panel]]:
     """Write report.html, the PNGs and sources.json into ``output_dir``; log them to a
-    ``report`` run unless ``log_run`` is False. Returns the HTML path and the panels."""
+    ``report`` run (:func:`tracking.run_job`) unless ``log_run`` is False. Returns the HTML path
+    and the panels."""
+    from omegaconf import OmegaConf
+
     client = open_store(uri)
     out = Path(output_dir)
     os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"  # no bar per downloaded CSV
     panels = []
-    for key, make in PANELS:
+    for key, make in panels_to_draw():
         try:
             panels.append(make(client, out))
         except Exception as error:  # noqa: BLE001 - one broken panel must not sink the report
@@ -436,15 +338,12 @@ def build(uri: str, output_dir: Path, log_run: bool = True,
     files = [page, artifacts.write_text(json.dumps(sources, indent=2), out / "sources.json")]
     files += [p.png for p in panels if p.png is not None]
     if log_run:
-        experiment_id = tracking.setup(uri, artifact_root, REPORT_EXPERIMENT)
-        run = tracking.with_retry(client.create_run, experiment_id, run_name=f"report {generated}",
-                                  tags={"kind": "report", "task": "report", "output_dir": str(out)})
-        for name, count in (("n_panels_drawn", sum(p.png is not None for p in panels)),
-                            ("n_panels_empty", sum(p.png is None for p in panels))):
-            tracking.with_retry(client.log_metric, run.info.run_id, name, count)
-        for path in files:
-            tracking.with_retry(client.log_artifact, run.info.run_id, str(path))
-        tracking.with_retry(client.set_terminated, run.info.run_id, status="FINISHED")
+        cfg = OmegaConf.create({"tracking": {"uri": uri, "artifact_root": artifact_root,
+                                             "experiment": REPORT_EXPERIMENT, "run_name": f"report {generated}"}})
+        metrics = {"n_panels_drawn": float(sum(p.png is not None for p in panels)),
+                   "n_panels_empty": float(sum(p.png is None for p in panels))}
+        tracking.run_job(cfg, out, "", "report", lambda: tracking.JobResult(metrics, files), resume=False,
+                         params={}, tags={"kind": "report"})
     return page, panels
 
 
