@@ -10,7 +10,7 @@ import pandas as pd
 from omegaconf import DictConfig
 
 from experiments import data as job_data
-from experiments.tracking import PROJECT_ROOT
+from experiments.tracking import project_path
 
 
 def _unit(name: str, value) -> float:
@@ -39,7 +39,7 @@ def check(cfg: DictConfig, n_template_cells: Optional[int] = None) -> None:
 
 def degrade(cfg: DictConfig, data: job_data.JobData) -> job_data.JobData:
     """Apply ``cells``, ``magic`` and ``drop_prob``/``drop_cutoff`` to the job's expression
-    (a new JobData; the input is untouched). MAGIC results are cached under ``mlflow/cache``."""
+    (a new JobData; the input is untouched). MAGIC results are cached under ``magic.cache`` (``paths.cache``)."""
     from sim.dropout import boolode_dropout
     from sim.magic import magic_impute
     from sim.subsample import cells as subsample_cells
@@ -53,7 +53,7 @@ def degrade(cfg: DictConfig, data: job_data.JobData) -> job_data.JobData:
     magic = cfg.get("magic") or {}
     if magic.get("enabled", False):
         params = {k: v for k, v in magic.items() if k not in ("enabled", "cache")}
-        cache = PROJECT_ROOT / magic["cache"] if magic.get("cache") else None
+        cache = project_path(magic["cache"]) if magic.get("cache") else None
         imputed = magic_impute(expression.to_numpy(), random_state=seed, cache_dir=cache, **params)
         expression = pd.DataFrame(imputed, index=expression.index, columns=expression.columns)
         steps.append("magic")
