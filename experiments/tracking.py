@@ -129,6 +129,24 @@ def close_stale_runs(experiment_id: str, chash: str) -> int:
     return len(runs)
 
 
+def log_batch(client: MlflowClient, run_id: str, params: Optional[dict] = None, metrics: Optional[dict] = None,
+              tags: Optional[dict] = None, step: int = 0) -> None:
+    """Params, finite metrics (at ``step``) and tags on any run through ``client``, in the batch
+    sizes MLflow accepts, values cut to its length limits."""
+    from mlflow.entities import Metric, Param, RunTag
+
+    now = int(time.time() * 1000)
+    batches = [
+        ("params", [Param(k, str(v)[:6000]) for k, v in (params or {}).items()], 90),
+        ("metrics", [Metric(k, float(v), now, step) for k, v in (metrics or {}).items()
+                     if v is not None and np.isfinite(v)], 500),
+        ("tags", [RunTag(k, str(v)[:5000]) for k, v in (tags or {}).items()], 90),
+    ]
+    for kind, items, size in batches:
+        for start in range(0, len(items), size):
+            with_retry(client.log_batch, run_id, **{kind: items[start:start + size]})
+
+
 @contextlib.contextmanager
 def tracked_run(experiment_id: str, run_name: str, params: dict, tags: dict) -> Iterator[mlflow.ActiveRun]:
     """One MLflow run, nested under the multirun's parent when there is one; ends FAILED with
@@ -138,9 +156,7 @@ def tracked_run(experiment_id: str, run_name: str, params: dict, tags: dict) -> 
         tags = {**tags, "mlflow.parentRunId": parent}
     run = with_retry(mlflow.start_run, experiment_id=experiment_id, run_name=run_name, tags=tags)
     try:
-        items = [(k, str(v)[:6000]) for k, v in params.items()]
-        for start in range(0, len(items), 90):
-            with_retry(mlflow.log_params, dict(items[start:start + 90]))
+        log_batch(MlflowClient(), run.info.run_id, params=params)
         yield run
     except KeyboardInterrupt:
         with_retry(mlflow.set_tag, "error", "interrupted (KeyboardInterrupt)")

@@ -123,9 +123,9 @@ def validate(cfg: DictConfig, data: job_data.JobData) -> None:
         raise ValueError(f"{cfg.cv.n_folds} TF-aware folds need at least {cfg.cv.n_folds} TFs; the data has {n_tfs}")
 
 
-def run(cfg: DictConfig, output_dir: Path, overrides: str = "") -> dict[str, float]:
+def run(cfg: DictConfig, output_dir: Path, overrides: str = "", tags: Optional[dict] = None) -> dict[str, float]:
     """The ``task=cv`` job: check the input, then (unless this configuration already FINISHED)
-    cross-validate and return the metrics and files :func:`tracking.run_job` logs."""
+    cross-validate and return the metrics and files :func:`tracking.run_job` logs (with ``tags``)."""
     start = time.time()
     data = job_data.load(OmegaConf.to_container(cfg.data, resolve=True), int(cfg.seed))
     validate(cfg, data)  # bad input fails here: one line, nothing written
@@ -153,4 +153,4 @@ def run(cfg: DictConfig, output_dir: Path, overrides: str = "") -> dict[str, flo
         return tracking.JobResult(metrics, files)
 
     return tracking.run_job(cfg, output_dir, overrides, "cv", compute, default_name="default",
-                            tags={"data_source": data.source, "method": cfg.method})
+                            tags={"data_source": data.source, "method": cfg.method, **(tags or {})})
