@@ -38,6 +38,12 @@ def config():
 
 
 @pytest.fixture(scope="session")
+def tiny_sim():
+    """The tiny simulation as a ``data`` config (a new dict per use)."""
+    return dict(TINY_SIM)
+
+
+@pytest.fixture(scope="session")
 def tiny():
     """The tiny overrides (a new list per use)."""
     return list(TINY)
