@@ -20,6 +20,7 @@ import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 import pandas as pd
@@ -144,8 +145,9 @@ def _p_text(p: float) -> str:
     return f"p={p:.2g}" if np.isfinite(p) else "p n/a"
 
 
-def comparison_figure(runs: list[MethodRun], table: pd.DataFrame):
-    """Box plots of per-TF AUROC and AUPRC per method (paper Fig. 3), p-values vs DeepDRIM above."""
+def comparison_figure(runs: list[MethodRun], table: pd.DataFrame, paper: Optional[dict] = None):
+    """Box plots of per-TF AUROC and AUPRC per method (paper Fig. 3), p-values vs DeepDRIM above;
+    ``paper`` ({"auroc": median, "auprc": median}) draws the paper's DeepDRIM medians (the report)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -167,6 +169,10 @@ def comparison_figure(runs: list[MethodRun], table: pd.DataFrame):
         ax.set_ylabel(f"per-TF {metric.upper()}")
         if metric == "auroc":
             ax.axhline(0.5, ls=":", c="grey", lw=1)
+        if paper and metric in paper:
+            ax.axhline(paper[metric], color="red", ls="--", lw=1,
+                       label=f"paper: DeepDRIM median {metric.upper()} {paper[metric]} (its real data)")
+            ax.legend(fontsize=7, loc="lower left")
     fig.suptitle("Per-TF AUROC/AUPRC per method (number of TFs); two-sided Wilcoxon signed-rank p vs DeepDRIM, "
                  f"paired by TF\n{CAPTION}", fontsize=9)
     return fig

@@ -29,6 +29,7 @@ from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
 from experiments import artifacts, figures, tracking  # noqa: I001 - artifacts selects the Agg backend first
+from experiments.tasks import compare
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
@@ -146,8 +147,6 @@ def comparison_data(client: MlflowClient, tmp: Path) -> tuple[pd.DataFrame, pd.D
             per_tf = pd.read_csv(_download(client, run.info.run_id, "comparison_per_tf.csv", tmp / "c"))
             ids = [run.info.run_id] + [i for i in table.get("run_id", pd.Series(dtype=str)).astype(str)]
             return per_tf, table, ids, f"comparison.csv of run {run.info.run_id} ({run.info.run_name})"
-    from experiments.tasks import compare
-
     runs = [r for r in search_all(client, "tags.task = 'cv' and attributes.status = 'FINISHED'")
             if r.data.tags.get("method")]
     newest: dict = {}
@@ -179,27 +178,14 @@ def comparison_panel(client: MlflowClient, out: Path) -> Panel:
     if "label" not in per_tf:
         per_tf["label"] = per_tf["method"]
     labels = list(dict.fromkeys(per_tf["label"]))
-    p_of = {}
-    if "label" in table and "p_auroc" in table:
-        p_of = {row["label"]: (row.get("p_auroc"), row.get("p_auprc")) for _, row in table.iterrows()}
-    fig, axes = plt.subplots(1, 2, figsize=(max(10.0, 1.4 * len(labels) + 3), 4.8))
-    rng = np.random.default_rng(0)  # jitter of the dots only
-    for m, (ax, metric) in enumerate(zip(axes, ("auroc", "auprc"))):
-        values = [per_tf.loc[per_tf["label"] == label, metric].dropna().to_numpy() for label in labels]
-        ax.boxplot(values, widths=0.6, showfliers=False)
-        for i, v in enumerate(values, 1):
-            ax.scatter(i + rng.uniform(-0.15, 0.15, len(v)), v, s=8, alpha=0.5, color="tab:blue", zorder=3)
-            p = p_of.get(labels[i - 1], (np.nan, np.nan))[m]
-            text = "ref" if labels[i - 1].startswith("DeepDRIM") and not np.isfinite(_number(p)) else (
-                f"p={_number(p):.2g}" if np.isfinite(_number(p)) else "p n/a")
-            ax.text(i, 1.01, text, ha="center", va="bottom", fontsize=7, transform=ax.get_xaxis_transform())
-        ax.axhline(PAPER_MEDIAN[metric], color="red", ls="--", lw=1)
-        ax.scatter([0.5], [PAPER_MEDIAN[metric]], marker="*", s=150, color="red", zorder=4, clip_on=False,
-                   label=f"paper: DeepDRIM median {metric.upper()} {PAPER_MEDIAN[metric]} (its real data)")
-        ax.set_xticks(range(1, len(labels) + 1), labels, rotation=35, ha="right", fontsize=8)
-        ax.set_xlim(0.3, len(labels) + 0.5)
-        ax.set_ylabel(f"per-TF {metric.upper()}")
-        ax.legend(fontsize=7, loc="lower left")
+    runs = [compare.MethodRun(str(part["run_id"].iloc[0]) if "run_id" in part else "",
+                              str(part["method"].iloc[0]) if "method" in part else label, label, "", {}, part)
+            for label, part in ((label, per_tf[per_tf["label"] == label]) for label in labels)]
+    aligned = (table.drop_duplicates("label").set_index("label").reindex(labels).reset_index()
+               if "label" in table else pd.DataFrame({"label": labels}))
+    for column in ("p_auroc", "p_auprc"):
+        aligned[column] = pd.to_numeric(aligned.get(column, np.nan), errors="coerce")
+    fig = compare.comparison_figure(runs, aligned, paper=PAPER_MEDIAN)
     fig.suptitle("\n".join(textwrap.wrap(f"Method comparison ({source}); two-sided Wilcoxon signed-rank p vs "
                                          "DeepDRIM, paired by TF", 110)), fontsize=9)
     _footer(fig, panel.run_ids)
