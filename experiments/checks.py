@@ -31,7 +31,7 @@ def neighbors(value, n_genes: Optional[int] = None, method_name: str = "deepdrim
         raise ValueError(f"neighbors must be an integer >= {minimum}, got {value!r}")
     if method_name == "cnnc" and value != 0:
         raise ValueError(f"method=cnnc is DeepDRIM with neighbors=0 (primary image only), got neighbors={value}; "
-                         f"use method=deepdrim neighbors={value}")
+                         f"use method=deepdrim neighbors={value} (or sweep method=deepdrim neighbors=0,{value})")
     if value and n_genes is not None and value > n_genes - 2:
         raise ValueError(f"neighbors={value} needs at least {value + 2} genes; the data has {n_genes}")
     return value

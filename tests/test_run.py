@@ -69,7 +69,7 @@ def test_cnnc_is_deepdrim_with_neighbors_0_and_logs_what_it_trains(compose):
     cv.check(cnnc, 120, 30)
     # neighbors=10 with cnnc would log 10 and train 0: refused in one line
     with pytest.raises(ValueError, match=r"^method=cnnc is DeepDRIM with neighbors=0 .*got neighbors=10; "
-                                         r"use method=deepdrim neighbors=10$"):
+                                         r"use method=deepdrim neighbors=10 \(or sweep method=deepdrim neighbors=0,10\)$"):
         cv.check(compose("method=cnnc", "neighbors=10"), 120, 30)
     deepdrim = compose("neighbors=3")
     assert deepdrim.method == "deepdrim" and cv.estimator_params(deepdrim)["n_neighbors"] == 3
