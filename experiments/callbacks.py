@@ -68,7 +68,16 @@ def check_sweep(config: DictConfig) -> None:
     task_cfg = OmegaConf.masked_copy(config, [k for k in config if k != "hydra"])
     groups = set(config.hydra.runtime.get("choices") or {})
     jobs = [task_cfg]
+    explicit = {o.split("=")[0].lstrip("+~") for o in config.hydra.overrides.task}
     for key, values in _sweep_values(config).items():
+        if key == "method":  # a group: cnnc's preset sets neighbors 0 unless the command line sets it
+            for value in values:
+                job = copy.deepcopy(task_cfg)
+                job.method = value
+                if value == "cnnc" and "neighbors" not in explicit:
+                    job.neighbors = 0
+                jobs.append(job)
+            continue
         if key in groups or key.startswith("hydra"):
             continue
         for value in values:

@@ -163,6 +163,7 @@ def test_ggm_figure_reports_reductions_next_to_the_paper(tmp_path):
     (["experiment=fig4d_train_fraction", "train_fraction=0,0.5"], "train_fraction must be in (0, 1], got 0"),
     (["experiment=fig1_ggm", "ggm.n_genes=2"], "at least 3 genes"),
     (["experiment=fig4c_neighbors", "scale=quick", "neighbors=0,100"], "neighbors=100 needs at least 102 genes"),
+    (["method=deepdrim,cnnc,pcc", "neighbors=2"], "method=cnnc is DeepDRIM with neighbors=0"),
 ])
 def test_check_sweep_finds_any_bad_swept_value(overrides, message, config):
     with pytest.raises(ValueError) as error:
@@ -171,6 +172,7 @@ def test_check_sweep_finds_any_bad_swept_value(overrides, message, config):
 
 
 def test_check_sweep_passes_the_presets_as_they_are(config):
+    callbacks.check_sweep(_multirun_config(config, "method=deepdrim,cnnc,pcc"))  # cnnc's own neighbors=0
     for preset in PRESETS:
         callbacks.check_sweep(_multirun_config(config, f"experiment={preset}"))
         callbacks.check_sweep(_multirun_config(config, f"experiment={preset}", "scale=quick"))
