@@ -134,7 +134,7 @@ def _pct(table: pd.DataFrame, name: str) -> str:
     if row.empty or not np.isfinite(row["mean"].iloc[0]):
         return "n/a"
     mean, low, high = row[["mean", "ci_low", "ci_high"]].iloc[0]
-    return f"{mean:.1%}" + (f" [{low:.1%}, {high:.1%}]" if np.isfinite(low) else "")
+    return f"{mean:.1%}" + (f" [{low:.1%}, {high:.1%}]" if np.isfinite(low) and low < high else "")
 
 
 def ggm_figure(runs: list[Run], study: str, spec: dict, out_dir: Path) -> list[Path]:
