@@ -4,7 +4,7 @@ PYTHON ?= python3.11
 VENV := .venv
 STAMP := $(VENV)/.deps-installed
 
-.PHONY: run test test-slow bench ui server dashboard
+.PHONY: run test test-fast test-slow bench ui server dashboard
 SERVER_PORT ?= 5001
 DASHBOARD_PORT ?= 8080
 OPTUNA_STORAGE ?= sqlite:///mlflow/optuna.db
@@ -20,8 +20,11 @@ $(STAMP): requirements.lock pyproject.toml
 run: $(STAMP)
 	$(VENV)/bin/python run.py $(ARGS)
 
-test: $(STAMP)
+test: $(STAMP)  # everything, the slow end-to-end tests included (what CI runs)
 	$(VENV)/bin/python -m pytest -q $(ARGS)
+
+test-fast: $(STAMP)  # the quick loop: no subprocess / end-to-end tests
+	$(VENV)/bin/python -m pytest -q -m "not slow" $(ARGS)
 
 test-slow: $(STAMP)
 	$(VENV)/bin/python -m pytest -q -m slow $(ARGS)

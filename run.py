@@ -10,15 +10,7 @@ import hydra  # noqa: E402
 from hydra.core.hydra_config import HydraConfig  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 
-# task name -> module whose run(cfg, output_dir, overrides) does the job and returns its metrics
-TASKS = {
-    "cv": "experiments.cv_job",
-    "fig1_ggm": "experiments.ggm_study",  # paper Fig. 1: GGM neighbor-image study (experiment=fig1_ggm)
-    "predict": "experiments.predict_job",  # rank every candidate edge (train, or model_path=)
-    "compare": "experiments.compare",  # Wilcoxon comparison of a multirun's methods
-    "search": "experiments.search",  # Optuna hyperparameter search (search=optuna)
-    "report": "experiments.report",  # HTML report of the paper's figures from the MLflow store
-}
+from experiments.tasks import TASKS  # noqa: E402 - task name -> module (experiments/tasks/<name>.py)
 
 
 def run(cfg: DictConfig) -> dict:

@@ -1,7 +1,8 @@
 """Hydra callbacks: one parent MLflow run around a multirun, with every job nested under it.
 
-Before anything is written, every value the sweep will give a checkable knob (``cells``,
-``drop_prob``, ``drop_cutoff``, ``train_fraction``, the GGM study's keys) is checked: a bad one
+Before anything is written, every value the sweep will give a checkable knob (``neighbors``,
+``cells``, ``drop_prob``, ``drop_cutoff``, ``train_fraction``, the GGM study's keys) is checked by
+the task's own check (:func:`experiments.tasks.cv.check`, :func:`experiments.tasks.fig1_ggm.check`): a bad one
 is a one-line ``error: ...`` and exit status 2, as ``run.py`` does for a single job. A parent left
 RUNNING by a killed multirun (its process gone) is marked KILLED, with its RUNNING jobs, when the
 next multirun of the experiment starts. At the end the study figure covers every configuration of
@@ -45,21 +46,19 @@ def _sweep_values(config: DictConfig) -> dict[str, list]:
 
 
 def _check_job(cfg: DictConfig) -> None:
-    """The task's cheap input checks on one job's values (``ValueError``: one line)."""
+    """The task's own input checks on one job's values (``ValueError``: one line), with the
+    data's size where the config gives it (the simulation)."""
     task = cfg.get("task", "cv")
     if task == "fig1_ggm":
-        from experiments import ggm_study
+        from experiments.tasks import fig1_ggm
 
-        ggm_study.check(cfg)
+        fig1_ggm.check(cfg)
     elif task == "cv":
-        from experiments import degrade
+        from experiments.tasks import cv
 
         data = cfg.get("data") or {}
         simulated = data.get("kind", "sim") == "sim"
-        degrade.check(cfg, int(data.n_cells) if simulated and data.get("n_cells") else 10**12)
-        neighbors, n_genes = cfg.get("neighbors"), data.get("n_genes") if simulated else None
-        if isinstance(neighbors, int) and neighbors and n_genes and neighbors >= n_genes - 1:
-            raise ValueError(f"neighbors={neighbors} needs at least {neighbors + 2} genes; the data has {n_genes}")
+        cv.check(cfg, data.get("n_cells") if simulated else None, data.get("n_genes") if simulated else None)
 
 
 def check_sweep(config: DictConfig) -> None:
@@ -69,7 +68,16 @@ def check_sweep(config: DictConfig) -> None:
     task_cfg = OmegaConf.masked_copy(config, [k for k in config if k != "hydra"])
     groups = set(config.hydra.runtime.get("choices") or {})
     jobs = [task_cfg]
+    explicit = {o.split("=")[0].lstrip("+~") for o in config.hydra.overrides.task}
     for key, values in _sweep_values(config).items():
+        if key == "method":  # a group: cnnc's preset sets neighbors 0 unless the command line sets it
+            for value in values:
+                job = copy.deepcopy(task_cfg)
+                job.method = value
+                if value == "cnnc" and "neighbors" not in explicit:
+                    job.neighbors = 0
+                jobs.append(job)
+            continue
         if key in groups or key.startswith("hydra"):
             continue
         for value in values:

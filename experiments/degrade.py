@@ -3,13 +3,14 @@ cell subsampling -> MAGIC imputation -> BoolODE dropout (the training fraction a
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Optional
 
 import numpy as np
 import pandas as pd
 from omegaconf import DictConfig
 
 from experiments import data as job_data
-from experiments.tracking import PROJECT_ROOT
+from experiments.tracking import project_path
 
 
 def _unit(name: str, value) -> float:
@@ -18,15 +19,16 @@ def _unit(name: str, value) -> float:
     return float(value)
 
 
-def check(cfg: DictConfig, n_template_cells: int) -> None:
-    """One-line errors for the degradation knobs, before anything runs."""
+def check(cfg: DictConfig, n_template_cells: Optional[int] = None) -> None:
+    """One-line errors for the degradation knobs, before anything runs (``cells`` against the
+    template's size when it is known)."""
     cells = cfg.get("cells")
     if cells is not None:
         if isinstance(cells, bool) or not isinstance(cells, int):
             raise ValueError(f"cells must be an integer or null, got {cells!r}")
         if cells < 2:
             raise ValueError(f"cells must be at least 2, got {cells}")
-        if cells > n_template_cells:
+        if n_template_cells is not None and cells > n_template_cells:
             raise ValueError(f"cells={cells} is larger than the template ({n_template_cells} cells)")
     _unit("drop_prob", cfg.get("drop_prob", 0.0))
     _unit("drop_cutoff", cfg.get("drop_cutoff", 0.0))
@@ -37,7 +39,7 @@ def check(cfg: DictConfig, n_template_cells: int) -> None:
 
 def degrade(cfg: DictConfig, data: job_data.JobData) -> job_data.JobData:
     """Apply ``cells``, ``magic`` and ``drop_prob``/``drop_cutoff`` to the job's expression
-    (a new JobData; the input is untouched). MAGIC results are cached under ``mlflow/cache``."""
+    (a new JobData; the input is untouched). MAGIC results are cached under ``magic.cache`` (``paths.cache``)."""
     from sim.dropout import boolode_dropout
     from sim.magic import magic_impute
     from sim.subsample import cells as subsample_cells
@@ -51,7 +53,7 @@ def degrade(cfg: DictConfig, data: job_data.JobData) -> job_data.JobData:
     magic = cfg.get("magic") or {}
     if magic.get("enabled", False):
         params = {k: v for k, v in magic.items() if k not in ("enabled", "cache")}
-        cache = PROJECT_ROOT / magic["cache"] if magic.get("cache") else None
+        cache = project_path(magic["cache"]) if magic.get("cache") else None
         imputed = magic_impute(expression.to_numpy(), random_state=seed, cache_dir=cache, **params)
         expression = pd.DataFrame(imputed, index=expression.index, columns=expression.columns)
         steps.append("magic")

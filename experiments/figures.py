@@ -1,8 +1,12 @@
-"""The study figures (paper Fig. 1B and Fig. 4 A-D) from a multirun's FINISHED MLflow runs.
+"""The study figures (paper Fig. 1B and Fig. 4 A-D) from a study's FINISHED MLflow runs: the one
+drawing code behind the multirun's summary (``experiments.summaries``) and ``task=report``.
 
-Seeds are the replicates: every point is the mean over the runs of one configuration with a 95%
-t-interval (``mean ± t(0.975, n-1) · sd / sqrt(n)``; no band from a single seed). Each figure is a
-PNG next to a CSV of the plotted numbers, both written atomically into ``out_dir``.
+What a study plots is its preset's ``figure`` block (``conf/experiment/<study>.yaml``): the swept
+key ``x``, the key drawn as one line each ``line``, the ``title``, ``x_label``, ``log_x`` and the
+paper's reference values ``paper``. Seeds are the replicates: every point is the mean over the runs
+of one configuration with a 95% t-interval (``mean ± t(0.975, n-1) · sd / sqrt(n)``; a zero-width
+interval for one seed). Each figure is a PNG next to a CSV of the plotted numbers, both written
+atomically into ``out_dir``.
 """
 from __future__ import annotations
 
@@ -22,26 +26,25 @@ from scipy import stats  # noqa: E402
 from experiments import artifacts  # noqa: E402
 
 log = logging.getLogger(__name__)
-
-# study -> (swept param on the x axis, param drawn as one line each or None, x label, log x axis)
-SWEEPS = {
-    "fig4a_cells": ("cells", None, "cells", True),
-    "fig4b_dropout": ("drop_cutoff", "drop_prob", "dropout cutoff (quantile)", False),
-    "fig4c_neighbors": ("neighbors", None, "neighbors per gene", False),
-    "fig4d_train_fraction": ("train_fraction", None, "training fraction", False),
-}
-TITLES = {
-    "fig4a_cells": "Fig. 4A: number of cells",
-    "fig4b_dropout": "Fig. 4B: MAGIC + BoolODE dropout",
-    "fig4c_neighbors": "Fig. 4C: number of neighbors",
-    "fig4d_train_fraction": "Fig. 4D: training-set size",
-}
-PAPER_FP_REDUCTION = {"overall": 0.404, "transitive": 0.554}  # augmented vs primary, paper Fig. 1B
+PRESETS = Path(__file__).resolve().parents[1] / "conf" / "experiment"
 GGM_ARMS = (("primary", "primary\n(32x32)"), ("augmented", "augmented\n(96x96)"), ("deepdrim", "DeepDRIM"))
 
 
+def study_specs() -> dict[str, dict]:
+    """study -> its preset's ``figure`` block, for every preset that has one (sorted by name)."""
+    from omegaconf import OmegaConf
+
+    specs = {}
+    for path in sorted(PRESETS.glob("*.yaml")):
+        preset = OmegaConf.load(path)
+        if preset.get("figure") is not None:
+            specs[str(preset.get("study") or path.stem)] = OmegaConf.to_container(preset.figure, resolve=False)
+    return specs
+
+
 def mean_ci(values) -> tuple[float, float, float, int]:
-    """(mean, low, high, n) of the finite ``values`` with a 95% t-interval; NaN bounds for n < 2."""
+    """(mean, low, high, n) of the finite ``values`` with a 95% t-interval: the interval of one
+    value is that value (zero width), of none NaN."""
     x = np.asarray(values, dtype=np.float64)
     x = x[np.isfinite(x)]
     n = len(x)
@@ -49,7 +52,7 @@ def mean_ci(values) -> tuple[float, float, float, int]:
         return float("nan"), float("nan"), float("nan"), 0
     mean = float(x.mean())
     if n < 2:
-        return mean, float("nan"), float("nan"), 1
+        return mean, mean, mean, 1
     half = float(stats.t.ppf(0.975, n - 1) * x.std(ddof=1) / np.sqrt(n))
     return mean, mean - half, mean + half, n
 
@@ -82,10 +85,11 @@ def sweep_table(runs: list[Run], x_key: str, line_key: Optional[str] = None,
     return pd.DataFrame(rows, columns=columns)
 
 
-def sweep_figure(runs: list[Run], study: str, out_dir: Path) -> list[Path]:
+def sweep_figure(runs: list[Run], study: str, spec: dict, out_dir: Path) -> list[Path]:
     """AUROC and AUPRC against the swept value (a line per ``line`` value), mean and 95% CI band
     over seeds, the Pearson baseline dashed: ``<study>.png`` and ``<study>.csv``."""
-    x_key, line_key, x_label, log_x = SWEEPS[study]
+    x_key, line_key = spec["x"], spec.get("line")
+    x_label, log_x = spec.get("x_label", x_key), bool(spec.get("log_x", False))
     table = sweep_table(runs, x_key, line_key)
     fig, axes = plt.subplots(1, 2, figsize=(9.5, 3.8))
     lines = table.groupby(line_key, sort=True) if line_key else [(None, table)]
@@ -106,12 +110,12 @@ def sweep_figure(runs: list[Run], study: str, out_dir: Path) -> list[Path]:
         if log_x:
             ax.set_xscale("log")
         ax.legend(fontsize=8)
-    fig.suptitle(TITLES.get(study, study), fontsize=11)
+    fig.suptitle(f"{spec.get('title', study)} ({len(runs)} runs)", fontsize=11)
     fig.tight_layout()
     return [artifacts.save_figure(fig, out_dir / f"{study}.png"), artifacts.write_csv(table, out_dir / f"{study}.csv")]
 
 
-def ggm_table(runs: list[Run]) -> pd.DataFrame:
+def ggm_table(runs: list[Run], paper: Optional[dict] = None) -> pd.DataFrame:
     """Mean and 95% CI over seeds of each GGM metric (FPs per arm and kind, AUROCs, reductions)."""
     names = sorted({name for run in runs for name in run.data.metrics
                     if "/fold" not in name and name.split("/")[0] in ("primary", "augmented", "deepdrim",
@@ -121,9 +125,7 @@ def ggm_table(runs: list[Run]) -> pd.DataFrame:
         mean, low, high, n = mean_ci([run.data.metrics.get(name, float("nan")) for run in runs])
         rows.append({"metric": name, "mean": mean, "ci_low": low, "ci_high": high, "n_seeds": n})
     table = pd.DataFrame(rows, columns=["metric", "mean", "ci_low", "ci_high", "n_seeds"])
-    paper = {"fp_reduction/augmented": PAPER_FP_REDUCTION["overall"],
-             "fp_reduction/augmented_transitive": PAPER_FP_REDUCTION["transitive"]}
-    table["paper"] = table.metric.map(paper)
+    table["paper"] = table.metric.map(paper or {})
     return table
 
 
@@ -132,13 +134,14 @@ def _pct(table: pd.DataFrame, name: str) -> str:
     if row.empty or not np.isfinite(row["mean"].iloc[0]):
         return "n/a"
     mean, low, high = row[["mean", "ci_low", "ci_high"]].iloc[0]
-    return f"{mean:.1%}" + (f" [{low:.1%}, {high:.1%}]" if np.isfinite(low) else "")
+    return f"{mean:.1%}" + (f" [{low:.1%}, {high:.1%}]" if np.isfinite(low) and low < high else "")
 
 
-def ggm_figure(runs: list[Run], study: str, out_dir: Path) -> list[Path]:
+def ggm_figure(runs: list[Run], study: str, spec: dict, out_dir: Path) -> list[Path]:
     """Paper Fig. 1B: false positives at 0.5, random vs transitive, per arm (mean, 95% CI over
-    seeds), annotated with the measured FP reductions vs primary and the paper's 40.4% / 55.4%."""
-    table = ggm_table(runs)
+    seeds), annotated with the measured FP reductions vs primary and the paper's (``spec["paper"]``)."""
+    paper = {str(k): float(v) for k, v in (spec.get("paper") or {}).items()}
+    table = ggm_table(runs, paper)
     value = dict(zip(table.metric, table["mean"]))
     fig, ax = plt.subplots(figsize=(7.0, 4.4))
     arms = [(arm, label) for arm, label in GGM_ARMS if f"{arm}/fp" in value]
@@ -152,10 +155,11 @@ def ggm_figure(runs: list[Run], study: str, out_dir: Path) -> list[Path]:
                yerr=None if np.isnan(err).all() else np.nan_to_num(err), capsize=3)
     ax.set_xticks(np.arange(len(arms)), [label for _, label in arms])
     n = int(table.n_seeds.max()) if len(table) else 0
-    ax.set(ylabel="false positives (score >= 0.5)", title=f"Fig. 1B: GGM false positives (mean, 95% CI, {n} seeds)")
+    ax.set(ylabel="false positives (score >= 0.5)", title=f"{spec.get('title', study)} (mean, 95% CI, {n} seeds)")
     lines = [f"augmented vs primary: overall {_pct(table, 'fp_reduction/augmented')}, "
              f"transitive {_pct(table, 'fp_reduction/augmented_transitive')}",
-             f"  paper: overall {PAPER_FP_REDUCTION['overall']:.1%}, transitive {PAPER_FP_REDUCTION['transitive']:.1%}",
+             "  paper: overall {}, transitive {}".format(*(f"{paper[k]:.1%}" if k in paper else "n/a" for k in (
+                 "fp_reduction/augmented", "fp_reduction/augmented_transitive"))),
              f"DeepDRIM vs primary: overall {_pct(table, 'fp_reduction/deepdrim')}, "
              f"transitive {_pct(table, 'fp_reduction/deepdrim_transitive')}"]
     ax.text(0.01, -0.22, "FP reduction " + "\n".join(lines), transform=ax.transAxes, fontsize=8, va="top",
@@ -164,16 +168,24 @@ def ggm_figure(runs: list[Run], study: str, out_dir: Path) -> list[Path]:
     return [artifacts.save_figure(fig, out_dir / f"{study}.png"), artifacts.write_csv(table, out_dir / f"{study}.csv")]
 
 
-def study_figure(finished_runs: list[Run], study: str, out_dir: Path) -> list[Path]:
+def plotted_runs(runs: list[Run], spec: dict) -> list[Run]:
+    """The runs a study figure can plot: those with its numbers (and a swept value)."""
+    if spec.get("kind") == "ggm":
+        return [run for run in runs if "primary/fp" in run.data.metrics]
+    return [run for run in runs if "auroc" in run.data.metrics and np.isfinite(_number(run.data.params.get(spec["x"])))]
+
+
+def study_figure(finished_runs: list[Run], study: str, out_dir: Path, spec: Optional[dict] = None) -> list[Path]:
     """The figure (PNG) and its numbers (CSV) of ``study`` from its FINISHED runs, written into
-    ``out_dir``; [] when the study has no figure or there are no runs."""
-    out_dir = Path(out_dir)
-    if not finished_runs:
-        log.warning("study %s: no FINISHED runs, no figure", study)
+    ``out_dir``; ``spec`` (default: the preset's ``figure`` block) says what to plot. [] when the
+    study has no figure or no run has its numbers."""
+    spec = spec if spec is not None else study_specs().get(study)
+    if spec is None:
+        log.warning("study %s has no figure (known: %s)", study, ", ".join(study_specs()))
         return []
-    if study == "fig1_ggm":
-        return ggm_figure(finished_runs, study, out_dir)
-    if study in SWEEPS:
-        return sweep_figure(finished_runs, study, out_dir)
-    log.warning("study %s has no figure (known: fig1_ggm, %s)", study, ", ".join(SWEEPS))
-    return []
+    runs = plotted_runs(finished_runs, spec)
+    if not runs:
+        log.warning("study %s: no FINISHED runs with its numbers, no figure", study)
+        return []
+    draw = ggm_figure if spec.get("kind") == "ggm" else sweep_figure
+    return draw(runs, study, spec, Path(out_dir))

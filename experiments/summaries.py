@@ -15,13 +15,16 @@ def summarise(client: MlflowClient, parent_run_id: str, children: list[Run], con
     finished = [run for run in children if run.info.status == "FINISHED"]
     written: list[Path] = []
     if len({run.data.tags.get("method") for run in finished}) > 1:
-        from experiments.compare import compare_runs
+        from experiments.tasks.compare import compare_runs
 
         written += compare_runs(finished, out_dir)
     if config.get("study"):
         from experiments.figures import study_figure
 
-        written += study_figure(finished, str(config.study), out_dir)
+        from omegaconf import OmegaConf
+
+        spec = OmegaConf.to_container(config.figure) if config.get("figure") is not None else None
+        written += study_figure(finished, str(config.study), out_dir, spec)
     for path in written:
         client.log_artifact(parent_run_id, str(path))
     return written

@@ -1,4 +1,7 @@
-"""MLflow plumbing: the store under ``mlflow/``, one run per job, failures recorded, resume by config hash."""
+"""MLflow plumbing: the store under ``mlflow/``, one run per job, failures recorded, resume by config hash.
+
+:func:`run_job` is the one job wrapper every task uses: config hash, skip/resume, tags, run name,
+the config artifact, FAILED/KILLED runs; a task's ``compute`` only returns a :class:`JobResult`."""
 from __future__ import annotations
 
 import contextlib
@@ -7,30 +10,46 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Iterator, Optional
+from dataclasses import dataclass, field
+from typing import Callable, Iterator, Optional
 
 import mlflow
+import numpy as np
 from mlflow.entities import RunStatus
 from mlflow.tracking import MlflowClient
+
+from experiments import artifacts
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 PARENT_RUN_ENV = "DEEPDRIM_PARENT_RUN_ID"
 HASH_TAG = "config_hash"
 # keys that never change a job's result: where it is logged, and the force flag itself
-VOLATILE_KEYS = ("tracking", "force", "hydra")
+VOLATILE_KEYS = ("tracking", "force", "hydra", "paths", "figure")
+SQLITE = "sqlite:///"
+
+
+def sqlite_path(uri: str) -> Optional[Path]:
+    """The database file of a ``sqlite:///`` URI (a relative one against the project root), else None."""
+    if not uri.startswith(SQLITE):
+        return None
+    path = Path(uri[len(SQLITE):])
+    return path if path.is_absolute() else PROJECT_ROOT / path
+
+
+def project_path(path) -> Path:
+    """``path`` as an absolute path, a relative one against the project root."""
+    path = Path(str(path)).expanduser()
+    return path if path.is_absolute() else PROJECT_ROOT / path
 
 
 def resolve_uri(uri: str) -> str:
     """A relative ``sqlite:///path`` is made absolute against the project root (Hydra may run
     from anywhere); the folder is created."""
-    prefix = "sqlite:///"
-    if uri.startswith(prefix) and not uri.startswith(prefix + "/"):
-        path = PROJECT_ROOT / uri[len(prefix):]
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return prefix + str(path)
-    if uri.startswith(prefix):
-        Path(uri[len(prefix):]).parent.mkdir(parents=True, exist_ok=True)
-    return uri
+    path = sqlite_path(uri)
+    if path is None:
+        return uri
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return SQLITE + str(path)
 
 
 def resolve_artifact_root(artifact_root: str, uri: str) -> str:
@@ -38,10 +57,9 @@ def resolve_artifact_root(artifact_root: str, uri: str) -> str:
     root = Path(artifact_root)
     if root.is_absolute():
         return root.as_uri()
-    prefix = "sqlite:///"
-    default_db = PROJECT_ROOT / "mlflow" / "mlflow.db"
-    if uri.startswith(prefix) and Path(uri[len(prefix):]) != default_db:
-        return (Path(uri[len(prefix):]).parent / root.name).resolve().as_uri()
+    db = sqlite_path(uri)
+    if db is not None and db != PROJECT_ROOT / "mlflow" / "mlflow.db":
+        return (db.parent / root.name).resolve().as_uri()
     return (PROJECT_ROOT / root).resolve().as_uri()
 
 
@@ -111,6 +129,24 @@ def close_stale_runs(experiment_id: str, chash: str) -> int:
     return len(runs)
 
 
+def log_batch(client: MlflowClient, run_id: str, params: Optional[dict] = None, metrics: Optional[dict] = None,
+              tags: Optional[dict] = None, step: int = 0) -> None:
+    """Params, finite metrics (at ``step``) and tags on any run through ``client``, in the batch
+    sizes MLflow accepts, values cut to its length limits."""
+    from mlflow.entities import Metric, Param, RunTag
+
+    now = int(time.time() * 1000)
+    batches = [
+        ("params", [Param(k, str(v)[:6000]) for k, v in (params or {}).items()], 90),
+        ("metrics", [Metric(k, float(v), now, step) for k, v in (metrics or {}).items()
+                     if v is not None and np.isfinite(v)], 500),
+        ("tags", [RunTag(k, str(v)[:5000]) for k, v in (tags or {}).items()], 90),
+    ]
+    for kind, items, size in batches:
+        for start in range(0, len(items), size):
+            with_retry(client.log_batch, run_id, **{kind: items[start:start + size]})
+
+
 @contextlib.contextmanager
 def tracked_run(experiment_id: str, run_name: str, params: dict, tags: dict) -> Iterator[mlflow.ActiveRun]:
     """One MLflow run, nested under the multirun's parent when there is one; ends FAILED with
@@ -120,9 +156,7 @@ def tracked_run(experiment_id: str, run_name: str, params: dict, tags: dict) -> 
         tags = {**tags, "mlflow.parentRunId": parent}
     run = with_retry(mlflow.start_run, experiment_id=experiment_id, run_name=run_name, tags=tags)
     try:
-        items = [(k, str(v)[:6000]) for k, v in params.items()]
-        for start in range(0, len(items), 90):
-            with_retry(mlflow.log_params, dict(items[start:start + 90]))
+        log_batch(MlflowClient(), run.info.run_id, params=params)
         yield run
     except KeyboardInterrupt:
         with_retry(mlflow.set_tag, "error", "interrupted (KeyboardInterrupt)")
@@ -135,3 +169,62 @@ def tracked_run(experiment_id: str, run_name: str, params: dict, tags: dict) -> 
         raise
     else:
         with_retry(mlflow.end_run, status="FINISHED")
+
+
+def log_metrics(metrics: dict, step: Optional[int] = None) -> None:
+    """Log the finite ``metrics`` on the active run (a NaN metric is left out, not logged as NaN)."""
+    finite = {k: float(v) for k, v in metrics.items() if v is not None and np.isfinite(v)}
+    if finite:
+        with_retry(mlflow.log_metrics, finite, step=step)
+
+
+@dataclass
+class JobResult:
+    """What a task computed: its metrics, files to log, folders to log under an artifact path
+    (``{"model": dir}``) and tags learnt while computing."""
+
+    metrics: dict
+    files: list = field(default_factory=list)
+    folders: dict = field(default_factory=dict)
+    tags: dict = field(default_factory=dict)
+
+
+def run_name(cfg, overrides: str, default: str) -> str:
+    """``tracking.run_name``, else the overrides without where things are logged, else ``default``."""
+    shown = " ".join(o for o in overrides.split() if not o.startswith(("tracking.", "hydra.", "paths.")))
+    return cfg.tracking.get("run_name") or shown or default
+
+
+def run_job(cfg, output_dir: Path, overrides: str, task: str, compute: Callable[[], JobResult], *,
+            params: Optional[dict] = None, tags: Optional[dict] = None, resume: bool = True,
+            default_name: Optional[str] = None) -> dict[str, float]:
+    """One job in one MLflow run: with ``resume``, a configuration that already FINISHED is
+    skipped (unless ``force``) and its RUNNING leftovers are marked KILLED; else ``compute()``
+    runs inside the run, which gets the params (default: the resolved config without tracking),
+    tags, ``config.yaml`` and the returned metrics and files. Returns the metrics."""
+    from omegaconf import OmegaConf
+
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    chash = config_hash(resolved)
+    experiment_id = setup(cfg.tracking.uri, cfg.tracking.artifact_root, cfg.tracking.experiment)
+    if resume:
+        close_stale_runs(experiment_id, chash)
+        done = None if cfg.get("force") else finished_run(experiment_id, chash)
+        if done is not None:
+            print(f"[skip] configuration {chash} already FINISHED as run {done.info.run_id} ({overrides or 'default'})")
+            return dict(done.data.metrics)
+    if params is None:
+        params = flatten({k: v for k, v in resolved.items() if k not in VOLATILE_KEYS})
+    tags = {HASH_TAG: chash, "hydra_overrides": overrides, "task": task, "output_dir": str(output_dir),
+            "study": cfg.get("study") or "adhoc", **(tags or {})}
+    with tracked_run(experiment_id, run_name(cfg, overrides, default_name or task), params, tags):
+        config_file = artifacts.write_text(OmegaConf.to_yaml(cfg, resolve=True), Path(output_dir) / "config.yaml")
+        result = compute()
+        log_metrics(result.metrics)
+        for key, value in result.tags.items():
+            with_retry(mlflow.set_tag, key, str(value)[:5000])
+        for path in [config_file, *result.files]:
+            with_retry(mlflow.log_artifact, str(path))
+        for name, folder in result.folders.items():
+            with_retry(mlflow.log_artifacts, str(folder), artifact_path=name)
+    return result.metrics

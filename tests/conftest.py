@@ -1,12 +1,90 @@
-"""Shared tiny inputs: seeded, small enough for a 2-core CI."""
+"""Shared test inputs: the one tiny configuration (composed with Hydra like ``run.py`` does), a
+migrated empty MLflow store, ``run.py`` in a subprocess and seeded tiny data. Seeded, small enough
+for a 2-core CI. Subprocess and end-to-end tests are marked ``slow``: ``pytest -m "not slow"`` is
+the quick loop, a plain ``pytest`` (``make test``, CI) runs everything."""
 import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
+ROOT = Path(__file__).resolve().parents[1]
 TINY_MODEL = dict(conv_filters=(4, 4, 4), embedding=8, dense_units=(8, 4), conv_dropout=0.0, dense_dropout=0.0)
+#: the tiny simulation as a ``data`` config
+TINY_SIM = dict(kind="sim", n_tfs=6, n_genes=30, n_cells=120, n_master=2)
+#: the tiny configuration as command-line overrides: a job runs in seconds
+TINY = [*(f"data.{k}={v}" for k, v in TINY_SIM.items() if k != "kind"), "cv.n_folds=2",
+        "model.conv_filters=[4,4,4]", "model.embedding=8", "model.dense_units=[8,4]",
+        "training.epochs=1", "training.min_epochs=0"]
+
+
+def compose_config(*overrides, hydra: bool = False):
+    """``conf/config.yaml`` composed with ``overrides`` as ``python run.py <overrides>`` would."""
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
+        return compose("config", overrides=list(overrides), return_hydra_config=hydra)
+
+
+@pytest.fixture(scope="session")
+def config():
+    """``config(*overrides, hydra=False)``: :func:`compose_config`, as a fixture."""
+    return compose_config
+
+
+@pytest.fixture(scope="session")
+def tiny_sim():
+    """The tiny simulation as a ``data`` config (a new dict per use)."""
+    return dict(TINY_SIM)
+
+
+@pytest.fixture(scope="session")
+def tiny():
+    """The tiny overrides (a new list per use)."""
+    return list(TINY)
+
+
+@pytest.fixture()
+def store(tmp_path, empty_store):
+    """A fresh empty MLflow store at ``tmp_path / "mlflow.db"``; returns its URI."""
+    shutil.copy(empty_store, tmp_path / "mlflow.db")
+    return f"sqlite:///{tmp_path / 'mlflow.db'}"
+
+
+@pytest.fixture()
+def compose(tmp_path):
+    """``compose(*overrides)``: the tiny config logging into ``tmp_path / "mlflow.db"`` plus ``overrides``
+    (``tiny=False`` leaves the tiny sizes out)."""
+    def make(*overrides, tiny: bool = True):
+        return compose_config(*(TINY if tiny else []), f"tracking.uri=sqlite:///{tmp_path / 'mlflow.db'}",
+                              *overrides)
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def empty_store(tmp_path_factory):
+    """A migrated MLflow sqlite store without runs: creating one costs ~10 s, copying it nothing."""
+    from mlflow.tracking import MlflowClient
+
+    db = tmp_path_factory.mktemp("store") / "mlflow.db"
+    MlflowClient(f"sqlite:///{db}").search_experiments()
+    return db
+
+
+@pytest.fixture()
+def run_py(tmp_path):
+    """``run_py(*args, timeout=600)``: ``python run.py <args>`` from ``tmp_path``, output captured."""
+    def call(*args, timeout: int = 600, cwd=None):
+        return subprocess.run([sys.executable, str(ROOT / "run.py"), *map(str, args)], cwd=cwd or tmp_path,
+                              capture_output=True, text=True, timeout=timeout)
+
+    return call
 
 
 @pytest.fixture(scope="session")

@@ -6,15 +6,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from hydra import compose, initialize_config_dir
 from mlflow.tracking import MlflowClient
 from scipy.stats import wilcoxon
 
-from experiments import compare
+from experiments.tasks import compare
 
-ROOT = Path(__file__).resolve().parents[1]
-TINY = ["data.n_tfs=6", "data.n_genes=30", "data.n_cells=120", "data.n_master=2", "training.epochs=1",
-        "cv.n_folds=2", "model.conv_filters=[4,4,4]", "model.embedding=8", "model.dense_units=[8,4]"]
 TFS = [f"TF{i}" for i in range(8)]
 DEEPDRIM_AUROC = [0.91, 0.85, 0.77, 0.95, 0.62, 0.88, 0.71, 0.80]
 OTHER_AUROC = [0.60, 0.66, 0.79, 0.70, 0.55, 0.64, 0.52, 0.83]
@@ -69,17 +65,18 @@ def test_contexts_compare_within_themselves(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def multirun(tmp_path_factory):
+def multirun(tmp_path_factory, tiny):
     """`python run.py -m method=deepdrim,pcc` (tiny) into a temporary store."""
     tmp = tmp_path_factory.mktemp("multirun")
     db = tmp / "mlflow.db"
-    cmd = [sys.executable, str(ROOT / "run.py"), "-m", "method=deepdrim,pcc", "neighbors=2", *TINY,
-           f"tracking.uri=sqlite:///{db}", f"hydra.sweep.dir={tmp / 'sweep'}"]
+    cmd = [sys.executable, str(Path(compare.__file__).resolve().parents[2] / "run.py"), "-m", "method=deepdrim,pcc",
+           "neighbors=2", *tiny, f"tracking.uri=sqlite:///{db}", f"hydra.sweep.dir={tmp / 'sweep'}"]
     done = subprocess.run(cmd, cwd=tmp, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     return tmp, db, done.stdout
 
 
+@pytest.mark.slow
 def test_multirun_parent_gets_the_comparison(multirun):
     tmp, db, stdout = multirun
     client = MlflowClient(f"sqlite:///{db}")
@@ -101,13 +98,13 @@ def test_multirun_parent_gets_the_comparison(multirun):
     assert "CNNC = DeepDRIM with neighbors=0" in stdout
 
 
-def test_task_compare_logs_a_compare_run(multirun, tmp_path):
+@pytest.mark.slow
+def test_task_compare_logs_a_compare_run(multirun, tmp_path, config):
     tmp, db, _ = multirun
-    with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
-        cfg = compose("config", overrides=["task=compare", f"tracking.uri=sqlite:///{db}"])
+    cfg = config("task=compare", f"tracking.uri=sqlite:///{db}")
     metrics = compare.run(cfg, tmp_path / "out")
     assert {p.name for p in (tmp_path / "out").iterdir()} == {"comparison.csv", "comparison_per_tf.csv",
-                                                               "comparison.png"}
+                                                               "comparison.png", "config.yaml"}
     assert "PCC/p_auroc" in metrics and "DeepDRIM/median_auroc" in metrics
     client = MlflowClient(f"sqlite:///{db}")
     run = client.search_runs([client.get_experiment_by_name("deepdrim").experiment_id],
@@ -115,11 +112,11 @@ def test_task_compare_logs_a_compare_run(multirun, tmp_path):
     assert run.info.status == "FINISHED" and "comparison.png" in {a.path for a in client.list_artifacts(run.info.run_id)}
 
 
-def test_task_compare_without_a_multirun_is_one_line(multirun, tmp_path):
+@pytest.mark.slow
+def test_task_compare_without_a_multirun_is_one_line(multirun, tmp_path, config):
     _, db, _ = multirun
-    with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
-        no_store = compose("config", overrides=["task=compare", f"tracking.uri=sqlite:///{tmp_path / 'm.db'}"])
-        other = compose("config", overrides=["task=compare", f"tracking.uri=sqlite:///{db}", "tracking.experiment=x"])
+    no_store = config("task=compare", f"tracking.uri=sqlite:///{tmp_path / 'm.db'}")
+    other = config("task=compare", f"tracking.uri=sqlite:///{db}", "tracking.experiment=x")
     with pytest.raises(ValueError, match="no MLflow store at") as err:
         compare.run(no_store, tmp_path / "out")
     assert "\n" not in str(err.value) and not (tmp_path / "m.db").exists()

@@ -1,7 +1,5 @@
 """experiments.data.load: every data kind from small files the tests write, and one-line errors."""
 import logging
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -10,8 +8,6 @@ import pytest
 
 from experiments import data as job_data
 
-ROOT = Path(__file__).resolve().parents[1]
-TINY_SIM = dict(kind="sim", n_tfs=6, n_genes=30, n_cells=120, n_master=2)
 GENES = ["TFa", "TFb", "g1", "g2", "g3", "g4", "g5"]
 NETWORK = "Gene1,Gene2,Type\nTFa,g1,+\nTFa,g2,-\nTFb,g3,+\nTFb,TFa,+\nTFa,TFa,+\n"
 
@@ -29,9 +25,9 @@ def one_line(err) -> str:
 
 
 @pytest.mark.filterwarnings("ignore:.*got no balanced negative")
-def test_beeline_round_trip_gives_the_simulation_and_its_pairs(tmp_path):
-    sim = job_data.load(TINY_SIM, seed=3)
-    folder = job_data.export_simulation(tmp_path / "bl", TINY_SIM, seed=3)
+def test_beeline_round_trip_gives_the_simulation_and_its_pairs(tmp_path, tiny_sim):
+    sim = job_data.load(tiny_sim, seed=3)
+    folder = job_data.export_simulation(tmp_path / "bl", tiny_sim, seed=3)
     assert sorted(p.name for p in folder.iterdir()) == ["ExpressionData.csv", "PseudoTime.csv", "refNetwork.csv"]
     data = job_data.load({"kind": "beeline", "path": str(folder), "negatives": "balanced"}, seed=3)
     np.testing.assert_array_equal(data.expression.to_numpy(), sim.expression.to_numpy())
@@ -132,11 +128,11 @@ def test_input_errors_are_one_line(tmp_path, counts, caplog):
         job_data.load({"kind": "beeline", "path": str(tmp_path)}, seed=0)
 
 
-def test_run_py_missing_folder_exits_2_with_one_line(tmp_path):
+@pytest.mark.slow
+def test_run_py_missing_folder_exits_2_with_one_line(tmp_path, run_py):
     db = tmp_path / "mlflow.db"
-    cmd = [sys.executable, str(ROOT / "run.py"), "data=beeline", "data.path=missing_folder",
-           f"tracking.uri=sqlite:///{db}", f"hydra.run.dir={tmp_path / 'out'}"]
-    done = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    done = run_py("data=beeline", "data.path=missing_folder", f"tracking.uri=sqlite:///{db}",
+                  f"hydra.run.dir={tmp_path / 'out'}", timeout=300)
     assert done.returncode == 2, done.stderr[-2000:]
     assert done.stderr.strip().splitlines()[-1] == f"error: BEELINE folder not found: {tmp_path / 'missing_folder'}"
     assert "Traceback" not in done.stderr

@@ -5,15 +5,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from hydra import compose, initialize_config_dir
 from mlflow.tracking import MlflowClient
 from omegaconf import OmegaConf
 
 from deepdrim.images import pair_images
-from experiments import ggm_study
+from experiments.tasks import fig1_ggm as ggm_study
 from sim.ggm import augmented_images, classify_pairs, primary_images, sample_ggm_dataset
 
-ROOT = Path(__file__).resolve().parents[1]
 TINY_NET = ["model.conv_filters=[4,4,4]", "model.embedding=8", "model.dense_units=[8]", "training.epochs=2",
             "training.min_epochs=0", "training.patience=1"]
 
@@ -22,10 +20,9 @@ def _ggm(**kw):
     return OmegaConf.create({"n_datasets": 12, "n_genes": 4, "n_cells": 200, "n_folds": 3, "neighbors": 2, **kw})
 
 
-def _compose(tmp_path, *overrides):
-    with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
-        return compose("config", overrides=["experiment=fig1_ggm", "scale=quick",
-                                             f"tracking.uri=sqlite:///{tmp_path / 'm.db'}", *overrides])
+@pytest.fixture()
+def compose_ggm(compose):
+    return lambda *overrides: compose("experiment=fig1_ggm", "scale=quick", *overrides, tiny=False)
 
 
 def test_simulate_pairs_labels_and_kinds():
@@ -94,22 +91,22 @@ def test_study_metrics_counts_false_positives_by_kind():
 
 @pytest.mark.parametrize("override, message", [
     ("ggm.n_genes=2", "at least 3 genes"),
-    ("ggm.neighbors=3", "ggm.neighbors=3 is more than the 2 other genes"),
+    ("neighbors=3", "neighbors=3 needs at least 5 genes; the data has 4"),
     ("ggm.margin=0", "cannot be made positive definite"),
     ("ggm.n_datasets=5", "too few for 5 folds"),
 ])
-def test_check_rejects_bad_configs_in_one_line(tmp_path, override, message):
-    cfg = _compose(tmp_path, override)
+def test_check_rejects_bad_configs_in_one_line(tmp_path, override, message, compose_ggm):
+    cfg = compose_ggm(override)
     with pytest.raises(ValueError, match=message) as error:
         ggm_study.run(cfg, tmp_path / "out")
     assert "\n" not in str(error.value)
     assert not (tmp_path / "m.db").exists() and not (tmp_path / "out").exists()
 
 
-def test_tiny_study_logs_its_metrics(tmp_path):
-    cfg = _compose(tmp_path, "ggm.n_datasets=30", "ggm.n_cells=150", "ggm.n_folds=3", *TINY_NET)
+def test_tiny_study_logs_its_metrics(tmp_path, compose_ggm):
+    cfg = compose_ggm("ggm.n_datasets=30", "ggm.n_cells=150", "ggm.n_folds=3", *TINY_NET)
     metrics = ggm_study.run(cfg, tmp_path / "out", "seed=0")
-    client = MlflowClient(f"sqlite:///{tmp_path / 'm.db'}")
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
     runs = client.search_runs([client.get_experiment_by_name("fig1_ggm").experiment_id])
     assert len(runs) == 1 and runs[0].info.status == "FINISHED"
     logged = runs[0].data.metrics

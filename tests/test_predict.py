@@ -1,35 +1,30 @@
 """task=predict: every candidate edge ranked into rankedEdges.csv, the model saved and reusable."""
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from hydra import compose, initialize_config_dir
 from mlflow.tracking import MlflowClient
 
 from experiments import data as job_data
 
-ROOT = Path(__file__).resolve().parents[1]
-TINY_SIM = dict(kind="sim", n_tfs=6, n_genes=30, n_cells=120, n_master=2)
-TINY_MODEL = ["training.epochs=1", "model.conv_filters=[4,4,4]", "model.embedding=8", "model.dense_units=[8,4]",
-              "neighbors=2"]
-
-
-def _compose(db: Path, *overrides):
-    with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
-        return compose("config", overrides=["task=predict", *TINY_MODEL, f"tracking.uri=sqlite:///{db}", *overrides])
+from experiments.tasks import predict as predict_job
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """A BEELINE folder of the tiny simulation and one trained predict run on it."""
-    from experiments import predict_job
+def compose_predict(config, tiny):
+    """``compose_predict(db, *overrides)``: the tiny network, ``task=predict``, logging into ``db``."""
+    net = [o for o in tiny if not o.startswith("data.")]  # the data is the test's BEELINE folder
+    return lambda db, *overrides: config("task=predict", *net, "neighbors=2", f"tracking.uri=sqlite:///{db}",
+                                         *overrides)
 
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, compose_predict, tiny_sim):
+    """A BEELINE folder of the tiny simulation and one trained predict run on it."""
     root = tmp_path_factory.mktemp("predict")
-    folder = job_data.export_simulation(root / "beeline", TINY_SIM, seed=0)
-    cfg = _compose(root / "m.db", "data=beeline", f"data.path={folder}")
+    folder = job_data.export_simulation(root / "beeline", tiny_sim, seed=0)
+    cfg = compose_predict(root / "m.db", "data=beeline", f"data.path={folder}")
     metrics = predict_job.run(cfg, root / "out", "task=predict data=beeline")
     return root, folder, cfg, metrics
 
@@ -67,12 +62,10 @@ def test_model_saved_and_logged_to_mlflow(trained):
                                                                                   "model/model.keras"}
 
 
-def test_model_path_scores_like_the_in_memory_model(trained):
-    from experiments import predict_job
-
+def test_model_path_scores_like_the_in_memory_model(trained, compose_predict):
     root, folder, cfg, _ = trained
     # no training: the scores come from the saved model
-    reload = _compose(root / "m.db", "data=beeline", f"data.path={folder}", f"model_path={root / 'out' / 'model'}")
+    reload = compose_predict(root / "m.db", "data=beeline", f"data.path={folder}", f"model_path={root / 'out' / 'model'}")
     metrics = predict_job.run(reload, root / "out2", "model_path")
     assert "best_epoch" not in metrics
     first, second = _ranked(root / "out" / "rankedEdges.csv"), _ranked(root / "out2" / "rankedEdges.csv")
@@ -81,12 +74,10 @@ def test_model_path_scores_like_the_in_memory_model(trained):
     np.testing.assert_allclose(merged.EdgeWeight_loaded, merged.EdgeWeight, rtol=0, atol=1e-6)
 
 
-def test_baseline_predict_scores_candidates_with_the_baseline(trained):
+def test_baseline_predict_scores_candidates_with_the_baseline(trained, compose_predict):
     from deepdrim.baselines import pcc
-    from experiments import predict_job
-
     root, folder, _, _ = trained
-    cfg = _compose(root / "m.db", "data=beeline", f"data.path={folder}", "method=pcc")
+    cfg = compose_predict(root / "m.db", "data=beeline", f"data.path={folder}", "method=pcc")
     predict_job.run(cfg, root / "pcc", "method=pcc")
     ranked = _ranked(root / "pcc" / "rankedEdges.csv")
     data = job_data.load({"kind": "beeline", "path": str(folder)}, seed=0)
@@ -95,8 +86,9 @@ def test_baseline_predict_scores_candidates_with_the_baseline(trained):
     assert not (root / "pcc" / "model").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", ["not_a_model", "other_genes"])
-def test_bad_model_path_is_one_line_exit_2_and_writes_nothing(trained, tmp_path, case):
+def test_bad_model_path_is_one_line_exit_2_and_writes_nothing(trained, tmp_path, case, run_py, tiny_sim):
     root, folder, _, _ = trained
     if case == "not_a_model":
         model = tmp_path / "empty"
@@ -105,12 +97,11 @@ def test_bad_model_path_is_one_line_exit_2_and_writes_nothing(trained, tmp_path,
         data = folder
     else:  # a dataset with other genes than the model was trained on
         model = root / "out" / "model"
-        data = job_data.export_simulation(tmp_path / "other", {**TINY_SIM, "n_genes": 25}, seed=1)
+        data = job_data.export_simulation(tmp_path / "other", {**tiny_sim, "n_genes": 25}, seed=1)
         message = f"error: the model at {model} was trained on other genes"
     db = tmp_path / "mlflow.db"
-    cmd = [sys.executable, str(ROOT / "run.py"), "task=predict", "data=beeline", f"data.path={data}",
-           f"model_path={model}", f"tracking.uri=sqlite:///{db}", f"hydra.run.dir={tmp_path / 'out'}"]
-    done = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    done = run_py("task=predict", "data=beeline", f"data.path={data}", f"model_path={model}",
+                  f"tracking.uri=sqlite:///{db}", f"hydra.run.dir={tmp_path / 'out'}", timeout=300)
     assert done.returncode == 2, done.stderr[-2000:]
     assert done.stderr.strip().splitlines()[-1].startswith(message)
     assert "Traceback" not in done.stderr

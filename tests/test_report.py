@@ -2,8 +2,6 @@
 params, metrics, tags and artifacts the jobs write), from one holding none of them, and errors."""
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -11,17 +9,11 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from experiments import report
+from experiments import figures
+from experiments.tasks import report
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="module")
-def empty_store(tmp_path_factory):
-    """A migrated MLflow sqlite store without runs (creating one costs ~10 s, copying it nothing)."""
-    db = tmp_path_factory.mktemp("store") / "mlflow.db"
-    MlflowClient(f"sqlite:///{db}").search_experiments()
-    return db
+SPECS = figures.study_specs()
+FIG4 = {study: spec for study, spec in SPECS.items() if spec.get("kind") != "ggm"}
 
 
 @pytest.fixture(scope="module")
@@ -71,14 +63,15 @@ def populate(client, tmp_path) -> dict:
     """Runs of every kind the report reads; returns panel key -> the run ids it must name."""
     ids = {}
     exp = _experiment(client, "fig1_ggm", tmp_path)
-    ids["fig1b"] = [_run(client, exp, {"seed": seed, "ggm.n_datasets": 100, "ggm.n_genes": 4}, {
+    ids["fig1_ggm"] = [_run(client, exp, {"seed": seed, "ggm.n_datasets": 100, "ggm.n_genes": 4}, {
         "primary/fp": 20 + seed, "primary/fp_random": 8 + seed, "primary/fp_transitive": 12,
         "augmented/fp": 12, "augmented/fp_random": 6, "augmented/fp_transitive": 6,
         "deepdrim/fp": 10, "deepdrim/fp_random": 5, "deepdrim/fp_transitive": 5,
         "fp_reduction/augmented": 0.4, "fp_reduction/augmented_transitive": 0.5,
         "fp_reduction/deepdrim": 0.5, "fp_reduction/deepdrim_transitive": 0.58},
         {"study": "fig1_ggm", "task": "fig1_ggm"}) for seed in (0, 1)]
-    for study, (_, knob, group, _) in report.FIG4.items():
+    for study, spec in FIG4.items():
+        knob, group = spec["x"], spec.get("line")
         exp = _experiment(client, study, tmp_path)
         ids[study] = []
         for value in {"cells": (100, 500), "neighbors": (0, 10)}.get(knob, (0.2, 0.8)):
@@ -126,7 +119,7 @@ def test_report_renders_every_panel_and_names_its_runs(tmp_path, populated):
     expected = populated[1]
     page, panels = report.build(uri, tmp_path / "out")
     text = page.read_text()
-    assert [p.key for p in panels] == ["fig1b", *report.FIG4, "comparison", "search"]
+    assert [p.key for p in panels] == [*SPECS, "comparison", "search"]
     assert text.count("data:image/png;base64,") == 7 and "no runs" not in text
     sources = json.loads((tmp_path / "out" / "sources.json").read_text())
     for key, run_ids in expected.items():
@@ -134,15 +127,17 @@ def test_report_renders_every_panel_and_names_its_runs(tmp_path, populated):
         assert all(run_id in text for run_id in run_ids)
         assert (tmp_path / "out" / sources[key]["png"]).stat().st_size > 1000
     assert "paper" in text and "0.789" in text and "40.4%" in text
-    fig1b = next(p for p in panels if p.key == "fig1b").tables[0][1]
-    primary_random = fig1b[(fig1b.arm == "primary") & (fig1b.fp == "random")].iloc[0]
-    assert primary_random["mean"] == pytest.approx(8.5) and primary_random["ci95"] == pytest.approx(6.353, rel=1e-3)
+    fig1b = next(p for p in panels if p.key == "fig1_ggm").tables[0][1].set_index("metric")
+    primary_random = fig1b.loc["primary/fp_random"]
+    assert primary_random["mean"] == pytest.approx(8.5)
+    assert primary_random["ci_high"] - primary_random["mean"] == pytest.approx(6.353, rel=1e-3)
+    assert fig1b.loc["fp_reduction/augmented", "paper"] == pytest.approx(0.404)
     fig4a = next(p for p in panels if p.key == "fig4a_cells").tables[0][1]
-    assert list(fig4a["x"]) == [100, 500] and fig4a["mean auroc"].tolist() == pytest.approx([0.65, 0.65])
+    assert list(fig4a["cells"]) == [100, 500] and fig4a["auroc_mean"].tolist() == pytest.approx([0.65, 0.65])
     logged = client.search_runs([client.get_experiment_by_name("report").experiment_id])
     assert len(logged) == 1 and logged[0].info.status == "FINISHED"
     names = {a.path for a in client.list_artifacts(logged[0].info.run_id)}
-    assert {"report.html", "sources.json", "fig1b_false_positives.png", "search_summary.png"} <= names
+    assert {"report.html", "sources.json", "fig1_ggm.png", "search_summary.png", "config.yaml"} <= names
 
 
 def test_comparison_is_recomputed_from_cv_runs_without_a_comparison(tmp_path, empty_store):
@@ -165,7 +160,7 @@ def test_report_from_a_store_without_any_study_says_so(tmp_path, empty_store):
     text = page.read_text()
     assert all(p.png is None for p in panels) and "data:image/png" not in text
     assert text.count('class="none">no runs') == len(panels)
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["report.html", "sources.json"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["config.yaml", "report.html", "sources.json"]
 
 
 def test_missing_or_empty_store_is_a_one_line_error(tmp_path, empty_store, capsys):
@@ -179,10 +174,9 @@ def test_missing_or_empty_store_is_a_one_line_error(tmp_path, empty_store, capsy
     assert capsys.readouterr().err.startswith("error: no MLflow store at")
 
 
-def test_run_py_task_report(tmp_path, populated):
+@pytest.mark.slow
+def test_run_py_task_report(tmp_path, populated, run_py):
     _, uri = _client(tmp_path, populated[0])
-    cmd = [sys.executable, str(ROOT / "run.py"), "task=report", f"tracking.uri={uri}",
-           f"hydra.run.dir={tmp_path / 'out'}"]
-    done = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    done = run_py("task=report", f"tracking.uri={uri}", f"hydra.run.dir={tmp_path / 'out'}", timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert (tmp_path / "out" / "report.html").is_file() and "report:" in done.stdout

@@ -11,16 +11,19 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.test_studies import TINY
-
 ROOT = Path(__file__).resolve().parents[1]
 EXPERIMENT = "fig4d_train_fraction"
+pytestmark = pytest.mark.slow  # subprocess multiruns, a kill -9
 
 
-def _command(tmp_path, *extra):
-    return [sys.executable, str(ROOT / "run.py"), "-m", f"experiment={EXPERIMENT}", "scale=quick",
-            "train_fraction=0.4,0.7,1.0", "seed=0", *TINY, f"tracking.uri=sqlite:///{tmp_path / 'mlflow.db'}",
-            f"hydra.sweep.dir={tmp_path / 'multirun'}", *extra]
+@pytest.fixture()
+def command(tmp_path, tiny):
+    def make(*extra):
+        return [sys.executable, str(ROOT / "run.py"), "-m", f"experiment={EXPERIMENT}", "scale=quick",
+                "train_fraction=0.4,0.7,1.0", "seed=0", *tiny, "neighbors=1",
+                f"tracking.uri=sqlite:///{tmp_path / 'mlflow.db'}", f"hydra.sweep.dir={tmp_path / 'multirun'}", *extra]
+
+    return make
 
 
 def _runs(tmp_path):
@@ -41,8 +44,8 @@ def _finished_per_config(jobs):
     return counts
 
 
-def test_kill_9_then_rerun_completes_each_configuration_once(tmp_path):
-    proc = subprocess.Popen(_command(tmp_path), cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def test_kill_9_then_rerun_completes_each_configuration_once(tmp_path, command):
+    proc = subprocess.Popen(command(), cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
     try:
         while time.time() < deadline and proc.poll() is None:
@@ -63,7 +66,7 @@ def test_kill_9_then_rerun_completes_each_configuration_once(tmp_path):
     finished_before = _finished_per_config(jobs)
     assert 1 <= len(finished_before) < 3
 
-    done = subprocess.run(_command(tmp_path), cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(command(), cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.count("[skip]") == len(finished_before)
     client, parents, jobs = _runs(tmp_path)
@@ -78,9 +81,8 @@ def test_kill_9_then_rerun_completes_each_configuration_once(tmp_path):
     assert table.train_fraction.tolist() == [0.4, 0.7, 1.0]  # the figure covers reused and new runs alike
 
 
-@pytest.mark.slow
-def test_two_joblib_workers_share_one_store(tmp_path):
-    done = subprocess.run(_command(tmp_path, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2"), cwd=tmp_path,
+def test_two_joblib_workers_share_one_store(tmp_path, command):
+    done = subprocess.run(command("hydra/launcher=joblib", "hydra.launcher.n_jobs=2"), cwd=tmp_path,
                           capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
     client, parents, jobs = _runs(tmp_path)

@@ -1,28 +1,23 @@
-"""End to end: the real `python run.py -m ...` into a temporary MLflow store, plus failure and resume."""
-import subprocess
-import sys
-from pathlib import Path
-
+"""End to end: the real `python run.py -m ...` into a temporary MLflow store, plus failure, resume
+and the one meaning of ``neighbors`` (method=cnnc, the GGM study)."""
 import pytest
-from hydra import compose, initialize_config_dir
 from mlflow.tracking import MlflowClient
 
-ROOT = Path(__file__).resolve().parents[1]
-TINY = ["data.n_tfs=6", "data.n_genes=30", "data.n_cells=120", "data.n_master=2", "training.epochs=1",
-        "cv.n_folds=2", "model.conv_filters=[4,4,4]", "model.embedding=8", "model.dense_units=[8,4]"]
+from experiments import checks
+from experiments.tasks import cv, fig1_ggm
 
 
-def _runs(db: Path, experiment="deepdrim"):
+def _runs(db, experiment="deepdrim"):
     client = MlflowClient(f"sqlite:///{db}")
     exp = client.get_experiment_by_name(experiment)
     return client, client.search_runs([exp.experiment_id])
 
 
-def test_multirun_logs_three_finished_runs(tmp_path):
+@pytest.mark.slow
+def test_multirun_logs_three_finished_runs(tmp_path, tiny, run_py):
     db = tmp_path / "mlflow.db"
-    cmd = [sys.executable, str(ROOT / "run.py"), "-m", "neighbors=0,1,2", *TINY,
-           f"tracking.uri=sqlite:///{db}", f"hydra.sweep.dir={tmp_path / 'multirun'}"]
-    done = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    done = run_py("-m", "neighbors=0,1,2", *tiny, f"tracking.uri=sqlite:///{db}",
+                  f"hydra.sweep.dir={tmp_path / 'multirun'}")
     assert done.returncode == 0, done.stderr[-3000:]
     client, runs = _runs(db)
     parent = [r for r in runs if r.data.tags.get("kind") == "multirun"]
@@ -42,45 +37,68 @@ def test_multirun_logs_three_finished_runs(tmp_path):
         assert "neighbors=" in run.data.tags["hydra_overrides"]
 
 
-def _compose(tmp_path, *overrides):
-    with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
-        return compose("config", overrides=[*TINY, f"tracking.uri=sqlite:///{tmp_path / 'm.db'}", *overrides])
-
-
-def test_crash_ends_failed_with_message(tmp_path, monkeypatch):
-    from experiments import cv_job
-
-    cfg = _compose(tmp_path, "neighbors=0")
+def test_crash_ends_failed_with_message(tmp_path, compose, monkeypatch):
+    cfg = compose("neighbors=0")
 
     def boom(*args, **kwargs):
         raise RuntimeError("simulated crash in training")
 
-    monkeypatch.setattr(cv_job, "cross_validate", boom)
+    monkeypatch.setattr(cv, "cross_validate", boom)
     with pytest.raises(RuntimeError):
-        cv_job.run(cfg, tmp_path / "out")
-    _, runs = _runs(tmp_path / "m.db")
+        cv.run(cfg, tmp_path / "out")
+    _, runs = _runs(tmp_path / "mlflow.db")
     assert [r.info.status for r in runs] == ["FAILED"]
     assert "simulated crash" in runs[0].data.tags["error"]
     assert not (tmp_path / "out" / "predictions.csv").exists()
 
 
-def test_rerun_skips_finished_configuration(tmp_path):
-    from experiments import cv_job
-
-    cfg = _compose(tmp_path, "neighbors=0")
-    first = cv_job.run(cfg, tmp_path / "a")
-    second = cv_job.run(cfg, tmp_path / "b")
-    _, runs = _runs(tmp_path / "m.db")
+def test_rerun_skips_finished_configuration(tmp_path, compose):
+    cfg = compose("neighbors=0")
+    first = cv.run(cfg, tmp_path / "a")
+    second = cv.run(cfg, tmp_path / "b")
+    _, runs = _runs(tmp_path / "mlflow.db")
     assert len(runs) == 1 and second["auroc"] == pytest.approx(first["auroc"])
-    cv_job.run(_compose(tmp_path, "neighbors=0", "force=true"), tmp_path / "c")
-    assert len(_runs(tmp_path / "m.db")[1]) == 2
+    cv.run(compose("neighbors=0", "force=true"), tmp_path / "c")
+    assert len(_runs(tmp_path / "mlflow.db")[1]) == 2
 
 
-def test_bad_input_is_one_line_and_writes_nothing(tmp_path):
+def test_cnnc_is_deepdrim_with_neighbors_0_and_logs_what_it_trains(compose):
+    cnnc = compose("method=cnnc")
+    assert cnnc.neighbors == 0 and cnnc.model.n_neighbors == 0  # one value, logged as trained
+    assert cv.estimator_params(cnnc)["n_neighbors"] == 0
+    cv.check(cnnc, 120, 30)
+    # neighbors=10 with cnnc would log 10 and train 0: refused in one line
+    with pytest.raises(ValueError, match=r"^method=cnnc is DeepDRIM with neighbors=0 .*got neighbors=10; "
+                                         r"use method=deepdrim neighbors=10 \(or sweep method=deepdrim neighbors=0,10\)$"):
+        cv.check(compose("method=cnnc", "neighbors=10"), 120, 30)
+    deepdrim = compose("neighbors=3")
+    assert deepdrim.method == "deepdrim" and cv.estimator_params(deepdrim)["n_neighbors"] == 3
+
+
+def test_neighbors_check_is_shared(compose):
+    with pytest.raises(ValueError, match="^neighbors=40 needs at least 42 genes; the data has 30$"):
+        cv.check(compose("neighbors=40"), 120, 30)
+    with pytest.raises(ValueError, match="neighbors must be an integer >= 0"):
+        checks.neighbors(-1)
+    assert checks.neighbors(28, 30) == 28
+
+
+def test_fig1_ggm_reads_neighbors(compose):
+    """``experiment=fig1_ggm neighbors=N`` sets the DeepDRIM arm (no separate ggm.neighbors)."""
+    cfg = compose("experiment=fig1_ggm", "neighbors=1", tiny=False)
+    assert cfg.neighbors == 1 and "neighbors" not in cfg.ggm
+    assert fig1_ggm._params({"neighbors": 1, "ggm": {"n_genes": 4}})["neighbors"] == 1
+    fig1_ggm.check(cfg)
+    assert compose("experiment=fig1_ggm", tiny=False).neighbors == 2  # the preset's default
+    with pytest.raises(ValueError, match="^neighbors=5 needs at least 7 genes; the data has 4$"):
+        fig1_ggm.check(compose("experiment=fig1_ggm", "neighbors=5", tiny=False))
+
+
+@pytest.mark.slow
+def test_bad_input_is_one_line_and_writes_nothing(tmp_path, tiny, run_py):
     db = tmp_path / "mlflow.db"
-    cmd = [sys.executable, str(ROOT / "run.py"), "neighbors=40", *TINY, f"tracking.uri=sqlite:///{db}",
-           f"hydra.run.dir={tmp_path / 'out'}"]
-    done = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    done = run_py("neighbors=40", *tiny, f"tracking.uri=sqlite:///{db}", f"hydra.run.dir={tmp_path / 'out'}",
+                  timeout=300)
     assert done.returncode == 2
     assert done.stderr.strip().splitlines()[-1].startswith("error: neighbors=40")
     assert "Traceback" not in done.stderr

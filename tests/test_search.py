@@ -1,46 +1,26 @@
 """task=search: a real tiny search into a temporary store, then pruning, resume, shared work and
 bad input with a stand-in estimator whose validation metric the test chooses."""
-import shutil
-import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
 import optuna
 import pytest
-from hydra import compose, initialize_config_dir
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
-from experiments import cv_job, search
+from experiments.tasks import cv as cv_job
+from experiments.tasks import search
 
-ROOT = Path(__file__).resolve().parents[1]
-TINY = ["data.n_tfs=6", "data.n_genes=30", "data.n_cells=120", "data.n_master=2", "cv.n_folds=2",
-        "model.conv_filters=[4,4,4]", "model.embedding=8", "model.dense_units=[8,4]"]
 SMALL_SPACE = ["search.space.epochs.low=1", "search.space.epochs.high=2", "search.space.patience.low=1",
                "search.space.patience.high=2", "search.space.dense_width.choices=[4,8]",
                "search.space.neighbors.choices=[0,1]"]
 
 
-@pytest.fixture(scope="module")
-def empty_store(tmp_path_factory):
-    """A migrated, empty MLflow sqlite store: creating one costs ~10 s, copying it nothing."""
-    db = tmp_path_factory.mktemp("store") / "mlflow.db"
-    MlflowClient(f"sqlite:///{db}").search_experiments()
-    return db
-
-
-@pytest.fixture(autouse=True)
-def _store(tmp_path, empty_store):
-    shutil.copy(empty_store, tmp_path / "mlflow.db")
-
-
-def _compose(tmp_path, *overrides):
-    with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
-        return compose("config", overrides=["search=optuna", *TINY, *SMALL_SPACE,
-                                            f"tracking.uri=sqlite:///{tmp_path / 'mlflow.db'}", *overrides])
+@pytest.fixture()
+def compose_search(compose, store):
+    """The tiny config with ``search=optuna`` and a small space, logging into a fresh store."""
+    return lambda *overrides: compose("search=optuna", *SMALL_SPACE, *overrides)
 
 
 def _runs(tmp_path):
@@ -100,9 +80,9 @@ def fake(monkeypatch):
     return FakeDeepDRIM
 
 
-def test_three_trial_search_logs_study_runs_and_best(tmp_path, capsys):
+def test_three_trial_search_logs_study_runs_and_best(tmp_path, capsys, compose_search, config):
     """The real estimator, tiny: study, nested runs, best params, figures, the re-run command."""
-    cfg = _compose(tmp_path, "search.n_trials=3", "search.evaluate_best=false")  # that: a test below
+    cfg = compose_search("search.n_trials=3", "search.evaluate_best=false")  # that: a test below
     search.run(cfg, tmp_path / "out", "search=optuna search.n_trials=3 data.n_tfs=6")
     study = _study(tmp_path)
     assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 3
@@ -131,15 +111,14 @@ def test_three_trial_search_logs_study_runs_and_best(tmp_path, capsys):
     command = capsys.readouterr().out.split("re-run the best configuration as a normal job:\n")[1].split("\n")[0]
     tokens = command.strip().split()
     assert tokens[:3] == ["python", "run.py", "data.n_tfs=6"] and not any("search" in t for t in tokens)
-    with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
-        rerun = compose("config", overrides=[t.strip("'") for t in tokens[2:]])
+    rerun = config(*[t.strip("'") for t in tokens[2:]])
     assert rerun.task == "cv" and rerun.training.learning_rate == best.params["learning_rate"]
     assert rerun.model.dense_units[0] == best.params["dense_width"] and rerun.neighbors == best.params["neighbors"]
 
 
-def test_best_trial_is_evaluated_once_on_the_outer_test_folds(tmp_path, fake):
+def test_best_trial_is_evaluated_once_on_the_outer_test_folds(tmp_path, fake, compose_search):
     fake.quality = staticmethod(lambda index: [0.6, 0.6, 0.9, 0.9][index] if index < 4 else 0.5)
-    result = search.run(_compose(tmp_path, "search.n_trials=2"), tmp_path / "out")
+    result = search.run(compose_search("search.n_trials=2"), tmp_path / "out")
     best = _study(tmp_path).best_trial
     assert best.number == 1 and len(fake.fits) == 2 * 2 + 2  # two trials, then the best once per fold
     client, runs = _runs(tmp_path)
@@ -153,8 +132,8 @@ def test_best_trial_is_evaluated_once_on_the_outer_test_folds(tmp_path, fake):
     assert {a.path for a in client.list_artifacts(best_run.info.run_id)} >= {"per_tf_metrics.csv", "predictions.csv"}
 
 
-def test_search_never_trains_or_scores_on_the_test_folds(tmp_path, fake):
-    cfg = _compose(tmp_path, "search.n_trials=2", "search.evaluate_best=false")
+def test_search_never_trains_or_scores_on_the_test_folds(tmp_path, fake, compose_search):
+    cfg = compose_search("search.n_trials=2", "search.evaluate_best=false")
     search.run(cfg, tmp_path / "out")
     from deepdrim.cv import tf_aware_folds
     from experiments import data as job_data
@@ -168,9 +147,9 @@ def test_search_never_trains_or_scores_on_the_test_folds(tmp_path, fake):
         assert not test_tfs & set(seen[:, 0])
 
 
-def test_pruning_marks_the_bad_trial(tmp_path, fake):
+def test_pruning_marks_the_bad_trial(tmp_path, fake, compose_search):
     fake.quality = staticmethod(lambda index: 0.9 if index < 2 else 0.1)  # trial 0 good, then bad
-    cfg = _compose(tmp_path, "search.n_trials=3", "search.pruner.n_startup_trials=1",
+    cfg = compose_search("search.n_trials=3", "search.pruner.n_startup_trials=1",
                    "search.pruner.n_warmup_steps=0", "search.space.epochs.low=3", "search.space.epochs.high=4")
     result = search.run(cfg, tmp_path / "out")
     study = _study(tmp_path)
@@ -185,30 +164,36 @@ def test_pruning_marks_the_bad_trial(tmp_path, fake):
     assert result["n_pruned"] == 2 and runs["search"][0].data.metrics["n_pruned"] == 2
 
 
-def test_resume_runs_only_missing_trials_and_reruns_a_dead_workers_trial(tmp_path, fake):
-    search.run(_compose(tmp_path, "search.n_trials=2"), tmp_path / "a")
+def test_resume_runs_only_missing_trials_and_reruns_a_dead_workers_trial(tmp_path, fake, compose_search):
+    search.run(compose_search("search.n_trials=2"), tmp_path / "a")
     assert len(fake.fits) == 2 * 2 + 2  # trials + best-on-test
-    # a worker that died mid-trial left a RUNNING trial behind
-    stale = _study(tmp_path).ask()
-    stale.set_user_attr("worker", f"{search.socket.gethostname()}:999999999:1")
+    # a worker that died mid-trial left a RUNNING trial behind, its last heartbeat 2 s old
+    study = _study(tmp_path)
+    stale = study.ask()
+    study._storage.record_heartbeat(stale._trial_id)
+    time.sleep(2.2)
     fake.fits.clear()
-    search.run(_compose(tmp_path, "search.n_trials=4"), tmp_path / "b")
+    beat = ["search.heartbeat.interval=1", "search.heartbeat.grace_period=2"]
+    search.run(compose_search("search.n_trials=4", *beat), tmp_path / "b")
     study = _study(tmp_path)
     states = [t.state for t in study.trials]
     assert states.count(TrialState.COMPLETE) == 4 and study.trials[stale.number].state == TrialState.FAIL
     assert len(fake.fits) == 2 * 2  # the two missing trials; best trial 0 unchanged, its test run reused
+    retried = [t for t in study.trials if t.system_attrs.get("failed_trial") == stale.number]
+    assert len(retried) == 1 and retried[0].state == TrialState.COMPLETE  # re-queued by RetryHeartbeatStaleTrialCallback
     _, runs = _runs(tmp_path)
     assert len(runs["search"]) == 1 and len(runs["search-trial"]) == 4
     fake.fits.clear()
-    search.run(_compose(tmp_path, "search.n_trials=4"), tmp_path / "c")  # nothing missing
+    search.run(compose_search("search.n_trials=4", *beat), tmp_path / "c")  # nothing missing
     assert len(fake.fits) == 0
     assert len(_study(tmp_path).trials) == 5 and len(_runs(tmp_path)[1]["search-trial"]) == 4
 
 
-def test_two_workers_share_a_study_without_lost_or_extra_trials(tmp_path, fake):
+@pytest.mark.slow
+def test_two_workers_share_a_study_without_lost_or_extra_trials(tmp_path, fake, compose_search):
     fake.epoch_seconds = 0.02
     errors = []
-    cfg = _compose(tmp_path, "search.n_trials=6")  # Hydra's compose is not thread-safe
+    cfg = compose_search("search.n_trials=6")  # Hydra's compose is not thread-safe
 
     def worker(name):
         try:
@@ -236,33 +221,33 @@ def test_two_workers_share_a_study_without_lost_or_extra_trials(tmp_path, fake):
     (["search.n_trials=0"], "search.n_trials must be an integer >= 1, got 0"),
     (["search.space.epochs.path=training.nope"], "path 'training.nope' is not a key"),
     (["search.space.neighbors.choices=[0,40]"], "search.space.neighbors=40: neighbors=40 needs at least"),
-    (["search.pruner.name=asha"], "search.pruner.name must be one of median, hyperband, none"),
+    (["method=pcc"], "search tunes DeepDRIM: method must be one of deepdrim, cnnc, got 'pcc'"),
 ])
-def test_bad_search_input_is_one_line(tmp_path, fake, overrides, message):
+def test_bad_search_input_is_one_line(tmp_path, fake, overrides, message, compose_search):
     with pytest.raises(ValueError) as error:
-        search.run(_compose(tmp_path, *overrides), tmp_path / "out")
+        search.run(compose_search(*overrides), tmp_path / "out")
     assert message in str(error.value) and "\n" not in str(error.value)
     assert not (tmp_path / "optuna.db").exists()
 
 
-def test_existing_study_with_another_space_is_refused(tmp_path, fake):
-    search.run(_compose(tmp_path, "search.n_trials=1"), tmp_path / "a")
+def test_existing_study_with_another_space_is_refused(tmp_path, fake, compose_search):
+    search.run(compose_search("search.n_trials=1"), tmp_path / "a")
     with pytest.raises(ValueError, match=r"study 'deepdrim-sim' .* different search space; pick a new name, "
                                          r"e\.g\. search\.study_name=deepdrim-sim-2$"):
-        search.run(_compose(tmp_path, "search.n_trials=2", "search.space.epochs.high=3"), tmp_path / "b")
-    search.run(_compose(tmp_path, "search.n_trials=1", "search.space.epochs.high=3",
+        search.run(compose_search("search.n_trials=2", "search.space.epochs.high=3"), tmp_path / "b")
+    search.run(compose_search("search.n_trials=1", "search.space.epochs.high=3",
                         "search.study_name=deepdrim-sim-2"), tmp_path / "c")
     assert len(_study(tmp_path, "deepdrim-sim-2").trials) == 1
 
 
-def test_hyperband_pruner_spans_all_folds(tmp_path):
-    pruner = search.make_pruner(_compose(tmp_path, "search.pruner.name=hyperband"), 30)
+def test_hyperband_pruner_spans_all_folds(compose_search):
+    pruner = search.make_pruner(compose_search("search/pruner=hyperband"), 30)
     assert isinstance(pruner, optuna.pruners.HyperbandPruner) and pruner._max_resource == 30
 
 
-def test_run_py_prints_one_line_error_and_exits_2(tmp_path):
-    cmd = [sys.executable, str(ROOT / "run.py"), "search=optuna", "search.n_trials=0",
-           f"tracking.uri=sqlite:///{tmp_path / 'mlflow.db'}", f"hydra.run.dir={tmp_path / 'out'}"]
-    done = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+@pytest.mark.slow
+def test_run_py_prints_one_line_error_and_exits_2(tmp_path, run_py):
+    done = run_py("search=optuna", "search.n_trials=0", f"tracking.uri=sqlite:///{tmp_path / 'mlflow.db'}",
+                  f"hydra.run.dir={tmp_path / 'out'}", timeout=300)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert done.stderr.strip().splitlines()[-1] == "error: search.n_trials must be an integer >= 1, got 0"

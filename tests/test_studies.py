@@ -8,7 +8,6 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
-from hydra import compose, initialize_config_dir
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from mlflow.tracking import MlflowClient
@@ -19,72 +18,63 @@ from experiments import callbacks, figures
 
 ROOT = Path(__file__).resolve().parents[1]
 PRESETS = ("fig1_ggm", "fig4a_cells", "fig4b_dropout", "fig4c_neighbors", "fig4d_train_fraction")
-# a tiny template and network: the preset's sweep runs end to end in seconds
-TINY = ["data.n_tfs=6", "data.n_genes=30", "data.n_cells=120", "data.n_master=2", "neighbors=1", "training.epochs=1",
-        "training.min_epochs=0", "cv.n_folds=2", "model.conv_filters=[4,4,4]", "model.embedding=8",
-        "model.dense_units=[8]"]
 
 
-def _compose(*overrides, hydra=False):
-    with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
-        return compose("config", overrides=list(overrides), return_hydra_config=hydra)
-
-
-def _multirun_config(*overrides):
+def _multirun_config(config, *overrides):
     """The config a multirun's callbacks see for ``python run.py -m <overrides>``: composed without
     the sweeps, which stay in ``hydra.overrides.task`` for the sweeper."""
     parsed = OverridesParser.create().parse_overrides(list(overrides))
-    cfg = _compose(*[o.input_line for o in parsed if not o.is_sweep_override()], hydra=True)
+    cfg = config(*[o.input_line for o in parsed if not o.is_sweep_override()], hydra=True)
     with open_dict(cfg):
         cfg.hydra.overrides.task = list(overrides)
     return cfg
 
 
-def _jobs(*overrides):
+def _jobs(config, *overrides):
     """The override lists Hydra's basic sweeper launches for ``python run.py -m <overrides>``."""
-    cfg = _multirun_config(*overrides)
+    cfg = _multirun_config(config, *overrides)
     lines = [f"{k}={v}" for k, v in cfg.hydra.sweeper.params.items()] + list(overrides)
     return BasicSweeper.split_arguments(OverridesParser.create().parse_overrides(lines), None)[0]
 
 
 @pytest.mark.parametrize("preset", PRESETS)
-def test_preset_names_its_study_experiment_and_sweep(preset):
-    cfg = _compose(f"experiment={preset}", hydra=True)
+def test_preset_names_its_study_experiment_and_sweep(preset, config):
+    cfg = config(f"experiment={preset}", hydra=True)
     assert cfg.study == preset and cfg.tracking.experiment == preset
     assert str(cfg.hydra.mode) == "RunMode.MULTIRUN"
     assert cfg.hydra.sweeper.params.seed == "0,1,2"
     assert cfg.task == ("fig1_ggm" if preset == "fig1_ggm" else "cv")
 
 
-def test_presets_sweep_the_papers_values():
-    assert len(_jobs("experiment=fig4a_cells")) == 8 * 3
-    assert {job[0] for job in _jobs("experiment=fig4a_cells")} == {
+def test_presets_sweep_the_papers_values(config):
+    assert len(_jobs(config, "experiment=fig4a_cells")) == 8 * 3
+    assert {job[0] for job in _jobs(config, "experiment=fig4a_cells")} == {
         f"cells={c}" for c in (20, 50, 100, 200, 500, 1000, 2000, 4000)}
-    assert len(_jobs("experiment=fig4b_dropout")) == 2 * 10 * 3
-    assert len(_jobs("experiment=fig4c_neighbors")) == 7 * 3
-    assert len(_jobs("experiment=fig4d_train_fraction")) == 5 * 3
-    assert len(_jobs("experiment=fig1_ggm")) == 3
-    cfg = _compose("experiment=fig4b_dropout")
+    assert len(_jobs(config, "experiment=fig4b_dropout")) == 2 * 10 * 3
+    assert len(_jobs(config, "experiment=fig4c_neighbors")) == 7 * 3
+    assert len(_jobs(config, "experiment=fig4d_train_fraction")) == 5 * 3
+    assert len(_jobs(config, "experiment=fig1_ggm")) == 3
+    cfg = config("experiment=fig4b_dropout")
     assert cfg.magic.enabled and cfg.data.n_cells == 4000 and cfg.data.n_genes == 400
 
 
-def test_command_line_sweeps_replace_the_presets():
-    jobs = _jobs("experiment=fig4a_cells", "cells=100,500", "seed=0")
+def test_command_line_sweeps_replace_the_presets(config):
+    jobs = _jobs(config, "experiment=fig4a_cells", "cells=100,500", "seed=0")
     assert sorted(sorted(job[:2]) for job in jobs) == [["cells=100", "seed=0"], ["cells=500", "seed=0"]]
 
 
-def test_quick_scale_shrinks_but_keeps_the_cells():
-    paper, quick = _compose("experiment=fig4a_cells"), _compose("experiment=fig4a_cells", "scale=quick")
+def test_quick_scale_shrinks_but_keeps_the_cells(config):
+    paper, quick = config("experiment=fig4a_cells"), config("experiment=fig4a_cells", "scale=quick")
     assert quick.data.n_cells == paper.data.n_cells == 4000
     assert quick.data.n_genes < paper.data.n_genes and quick.training.epochs <= paper.training.epochs
-    assert _compose("experiment=fig1_ggm").ggm.n_datasets == 2500
-    assert _compose("experiment=fig1_ggm", "scale=quick").ggm.n_datasets < 2500
-    assert "ggm" not in _compose() and _compose().data.n_cells == _compose("scale=paper").data.n_cells
+    assert config("experiment=fig1_ggm").ggm.n_datasets == 2500
+    assert config("experiment=fig1_ggm", "scale=quick").ggm.n_datasets < 2500
+    assert "ggm" not in config() and config().data.n_cells == config("scale=paper").data.n_cells
 
 
-def test_training_fraction_never_touches_the_test_fold(monkeypatch):
-    from experiments import cv_job
+def test_training_fraction_never_touches_the_test_fold(monkeypatch, config, tiny):
     from experiments import data as job_data
+    from experiments.tasks import cv as cv_job
 
     fits = []
 
@@ -102,7 +92,7 @@ def test_training_fraction_never_touches_the_test_fold(monkeypatch):
             return np.full(len(pairs), 0.5)
 
     monkeypatch.setattr(cv_job, "DeepDRIM", Recorder)
-    cfg = _compose(*[o for o in TINY if not o.startswith("cv.")], "train_fraction=0.5", "cv.n_folds=3")
+    cfg = config(*[o for o in tiny if not o.startswith("cv.")], "train_fraction=0.5", "cv.n_folds=3")
     data = job_data.load(OmegaConf.to_container(cfg.data, resolve=True), 0)
     predictions = cv_job.cross_validate(cfg, data)
     assert predictions.score.notna().all()  # every pair scored from the fold that held it out
@@ -125,7 +115,14 @@ def test_mean_ci_is_the_t_interval():
     half = stats.t.ppf(0.975, 2) * np.std([0.7, 0.8, 0.9], ddof=1) / np.sqrt(3)
     assert (mean, n) == (pytest.approx(0.8), 3)
     assert (low, high) == (pytest.approx(0.8 - half), pytest.approx(0.8 + half))
-    assert np.isnan(figures.mean_ci([0.5])[1])
+
+
+
+def test_mean_ci_of_one_seed_is_that_value():
+    """One seed: a zero-width interval at the value (it was NaN in one module, 0 in the other)."""
+    assert figures.mean_ci([0.5, float("nan")]) == (0.5, 0.5, 0.5, 1)
+    mean, low, high, n = figures.mean_ci([])
+    assert n == 0 and np.isnan([mean, low, high]).all()
 
 
 def test_sweep_figure_lines_per_drop_prob(tmp_path):
@@ -166,19 +163,22 @@ def test_ggm_figure_reports_reductions_next_to_the_paper(tmp_path):
     (["experiment=fig4d_train_fraction", "train_fraction=0,0.5"], "train_fraction must be in (0, 1], got 0"),
     (["experiment=fig1_ggm", "ggm.n_genes=2"], "at least 3 genes"),
     (["experiment=fig4c_neighbors", "scale=quick", "neighbors=0,100"], "neighbors=100 needs at least 102 genes"),
+    (["method=deepdrim,cnnc,pcc", "neighbors=2"], "method=cnnc is DeepDRIM with neighbors=0"),
 ])
-def test_check_sweep_finds_any_bad_swept_value(overrides, message):
+def test_check_sweep_finds_any_bad_swept_value(overrides, message, config):
     with pytest.raises(ValueError) as error:
-        callbacks.check_sweep(_multirun_config(*overrides))
+        callbacks.check_sweep(_multirun_config(config, *overrides))
     assert message in str(error.value)
 
 
-def test_check_sweep_passes_the_presets_as_they_are():
+def test_check_sweep_passes_the_presets_as_they_are(config):
+    callbacks.check_sweep(_multirun_config(config, "method=deepdrim,cnnc,pcc"))  # cnnc's own neighbors=0
     for preset in PRESETS:
-        callbacks.check_sweep(_multirun_config(f"experiment={preset}"))
-        callbacks.check_sweep(_multirun_config(f"experiment={preset}", "scale=quick"))
+        callbacks.check_sweep(_multirun_config(config, f"experiment={preset}"))
+        callbacks.check_sweep(_multirun_config(config, f"experiment={preset}", "scale=quick"))
 
 
+@pytest.mark.slow
 def test_bad_inputs_are_one_line_exit_2_and_write_nothing(tmp_path):
     cases = {
         "cells": ["-m", "experiment=fig4a_cells", "scale=quick", "cells=5000", "seed=0"],
@@ -199,21 +199,20 @@ def test_bad_inputs_are_one_line_exit_2_and_write_nothing(tmp_path):
         assert not list((tmp_path / name).glob("**/predictions.csv"))
 
 
-def test_unknown_preset_is_one_line_listing_the_presets(tmp_path):
-    done = subprocess.run([sys.executable, str(ROOT / "run.py"), "-m", "experiment=fig9_nope"], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=120)
+@pytest.mark.slow
+def test_unknown_preset_is_one_line_listing_the_presets(run_py):
+    done = run_py("-m", "experiment=fig9_nope", timeout=120)
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: unknown experiment preset 'fig9_nope'")
     assert all(preset in lines[0] for preset in PRESETS)
 
 
-def test_quick_preset_end_to_end(tmp_path):
+@pytest.mark.slow
+def test_quick_preset_end_to_end(tmp_path, tiny, run_py):
     db = tmp_path / "mlflow.db"
-    cmd = [sys.executable, str(ROOT / "run.py"), "-m", "experiment=fig4d_train_fraction", "scale=quick",
-           "train_fraction=0.5,1.0", "seed=0", *TINY, f"tracking.uri=sqlite:///{db}",
-           f"hydra.sweep.dir={tmp_path / 'multirun'}"]
-    done = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    done = run_py("-m", "experiment=fig4d_train_fraction", "scale=quick", "train_fraction=0.5,1.0", "seed=0",
+                  *tiny, "neighbors=1", f"tracking.uri=sqlite:///{db}", f"hydra.sweep.dir={tmp_path / 'multirun'}")
     assert done.returncode == 0, done.stderr[-3000:]
     client = MlflowClient(f"sqlite:///{db}")
     experiment = client.get_experiment_by_name("fig4d_train_fraction")

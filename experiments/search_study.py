@@ -1,0 +1,171 @@
+"""The Optuna side of ``task=search``: ``search.*`` checked, the storage (heartbeats, re-queued
+trials of dead workers), the sampler re-seeded per trial, the pruner from its ``_target_`` config,
+the study created or resumed (refused when its space, metric or data changed) and its one MLflow
+parent run."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import optuna
+from hydra.utils import instantiate
+from mlflow.tracking import MlflowClient
+from omegaconf import DictConfig, OmegaConf
+
+from experiments import checks, tracking
+from experiments.search_space import Param, space_signature
+
+METRICS = ("val_auprc", "val_auroc", "val_loss")
+DIRECTIONS = ("maximize", "minimize")
+# config keys that do not change a trial's value (left out of the study's identity)
+NOT_IDENTITY = ("search", "task", "tracking", "force", "hydra", "study", "paths", "figure")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """``search.*`` validated."""
+
+    study_name: str
+    n_trials: int
+    metric: str
+    direction: str
+    storage: str
+    experiment: str
+    evaluate_best: bool
+
+
+def storage_url(cfg: DictConfig) -> str:
+    """``search.storage``, default ``optuna.db`` beside the MLflow sqlite store (relative sqlite
+    paths resolved against the project root, like the MLflow store)."""
+    url = cfg.search.get("storage")
+    if not url:
+        db = tracking.sqlite_path(cfg.tracking.uri)
+        url = tracking.SQLITE + str((db.parent if db else tracking.project_path(cfg.paths.store)) / "optuna.db")
+    return tracking.resolve_uri(str(url))
+
+
+def settings(cfg: DictConfig) -> Settings:
+    """Check ``search.*`` (one-line ValueErrors) and return it."""
+    search = cfg.get("search")
+    if search is None:
+        raise ValueError("task=search needs a search configuration: add search=optuna")
+    n_trials = checks.integer("search.n_trials", search.get("n_trials"), 1)
+    if search.get("metric") not in METRICS:
+        raise ValueError(f"search.metric must be one of {', '.join(METRICS)}, got {search.get('metric')!r}")
+    if search.get("direction") not in DIRECTIONS:
+        raise ValueError(f"search.direction must be maximize or minimize, got {search.get('direction')!r}")
+    if not search.get("study_name"):
+        raise ValueError("search.study_name must be a non-empty name")
+    return Settings(str(search.study_name), n_trials, str(search.metric), str(search.direction), storage_url(cfg),
+                    str(search.get("experiment") or "search"), bool(search.get("evaluate_best", True)))
+
+
+def make_pruner(cfg: DictConfig, max_resource: int) -> optuna.pruners.BasePruner:
+    """``search.pruner`` (a ``_target_`` config: conf/search/pruner/); Hyperband's resource spans all folds."""
+    pruner = cfg.search.pruner
+    extra = {"max_resource": max_resource} if "HyperbandPruner" in str(pruner.get("_target_")) else {}
+    return instantiate(pruner, **extra)
+
+
+class TrialSeededSampler(optuna.samplers.BaseSampler):
+    """``search.sampler`` re-made for every trial with seed ``seed * 100003 + trial number``: a
+    study's suggestions do not depend on how many processes shared it or when it was resumed."""
+
+    def __init__(self, make, seed: int) -> None:
+        self._make, self._seed = make, seed
+        self._sampler = make(seed=seed)
+
+    def before_trial(self, study, trial) -> None:
+        self._sampler = self._make(seed=self._seed * 100_003 + trial.number)
+        self._sampler.before_trial(study, trial)
+
+    def infer_relative_search_space(self, study, trial):
+        return self._sampler.infer_relative_search_space(study, trial)
+
+    def sample_relative(self, study, trial, search_space):
+        return self._sampler.sample_relative(study, trial, search_space)
+
+    def sample_independent(self, study, trial, param_name, param_distribution):
+        return self._sampler.sample_independent(study, trial, param_name, param_distribution)
+
+    def after_trial(self, study, trial, state, values) -> None:
+        self._sampler.after_trial(study, trial, state, values)
+
+
+def identity(cfg: DictConfig, params: list[Param], conf: Settings) -> dict[str, str]:
+    """What a study is: its space, metric, direction and the rest of the configuration."""
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    base = tracking.config_hash({k: v for k, v in resolved.items() if k not in NOT_IDENTITY})
+    return {"search_space": space_signature(params), "metric": conf.metric, "direction": conf.direction,
+            "base_config_hash": base}
+
+
+def open_storage(cfg: DictConfig, client: MlflowClient) -> optuna.storages.RDBStorage:
+    """The study's storage with heartbeats: a trial whose worker stopped beating for
+    ``search.heartbeat.grace_period`` s is failed (its MLflow run KILLED) and re-queued."""
+    beat = cfg.search.get("heartbeat") or {}
+    retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=int(beat.get("max_retry", 3)))
+
+    def failed(study: optuna.Study, trial) -> None:
+        run_id = trial.user_attrs.get("mlflow_run_id")
+        if run_id:
+            tracking.log_batch(client, run_id, tags={"state": "FAIL", "error": "worker stopped (no heartbeat)"})
+            tracking.with_retry(client.set_terminated, run_id, status="KILLED")
+        retry(study, trial)
+
+    url = storage_url(cfg)
+    for attempt in range(5):  # two workers on a fresh file both create its tables
+        try:
+            return optuna.storages.RDBStorage(
+                url, engine_kwargs={"connect_args": {"timeout": 120}}, heartbeat_interval=int(beat.get("interval", 30)),
+                grace_period=int(beat.get("grace_period", 120)), heartbeat_stale_trial_callback=failed)
+        except Exception:  # noqa: BLE001 - retried; the last attempt raises
+            if attempt == 4:
+                raise
+            time.sleep(0.5 * (attempt + 1))
+
+
+def open_study(conf: Settings, ident: dict, storage, pruner, sampler) -> tuple[optuna.Study, bool]:
+    """(study, created): create it, or load it and refuse one of another space, metric, direction or data."""
+    try:
+        study = optuna.create_study(study_name=conf.study_name, storage=storage, direction=conf.direction,
+                                    pruner=pruner, sampler=sampler)
+    except optuna.exceptions.DuplicatedStudyError:
+        study = optuna.load_study(study_name=conf.study_name, storage=storage, pruner=pruner, sampler=sampler)
+        for key, value in ident.items():
+            if study.user_attrs.get(key, value) != value:
+                what = key.replace("_", " ").replace("base config hash", "configuration (data, model, training)")
+                taken = {s.study_name for s in storage.get_all_studies()}
+                free = next(f"{conf.study_name}-{n}" for n in range(2, 10**6) if f"{conf.study_name}-{n}" not in taken)
+                raise ValueError(f"study {conf.study_name!r} in {conf.storage} was run with a different {what}; "
+                                 f"pick a new name, e.g. search.study_name={free}") from None
+        return study, False
+    for key, value in ident.items():
+        study.set_user_attr(key, value)
+    return study, True
+
+
+def parent_run(study: optuna.Study, created: bool, client: MlflowClient, experiment_id: str, conf: Settings,
+               cfg: DictConfig) -> str:
+    """The study's one parent run: made by the worker that created the study (the others wait
+    for its id), reopened on resume; a new one when the stored one is not in this store."""
+    deadline = time.time() + (0 if created else 60)
+    while not (run_id := study.user_attrs.get("mlflow_parent_run_id")) and time.time() < deadline:
+        time.sleep(0.2)
+    if run_id:
+        try:
+            run = tracking.with_retry(client.get_run, run_id)
+            if run.info.experiment_id == experiment_id and run.info.lifecycle_stage == "active":
+                if run.info.status != "RUNNING":
+                    tracking.with_retry(client.update_run, run_id, status="RUNNING")
+                return run_id
+        except Exception:  # noqa: BLE001 - a run of another store: make a new parent
+            pass
+    run = tracking.with_retry(client.create_run, experiment_id, run_name=f"search: {conf.study_name}", tags={
+        "kind": "search", "task": "search", "optuna_study": conf.study_name, "optuna_storage": conf.storage,
+        "metric": conf.metric, "direction": conf.direction})
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    tracking.log_batch(client, run.info.run_id,
+                       params=tracking.flatten({k: v for k, v in resolved.items() if k not in tracking.VOLATILE_KEYS}))
+    study.set_user_attr("mlflow_parent_run_id", run.info.run_id)
+    return run.info.run_id

@@ -1,0 +1,273 @@
+"""DeepDRIM against the other methods of a multirun: paired Wilcoxon signed-rank tests over TFs.
+
+:func:`compare_runs` is called by :mod:`experiments.summaries` at the end of a multirun that
+swept ``method=``; ``python run.py task=compare`` does the same for the newest such multirun of
+the configured experiment (or ``compare_parent=RUN_ID``) and logs it to a new ``compare`` run.
+
+For each run the per-TF AUROC/AUPRC table (its ``per_tf_metrics.csv`` artifact) is paired with
+DeepDRIM's by TF, and ``scipy.stats.wilcoxon`` (two-sided, zero differences dropped, scipy's
+default) gives the p-value; all differences zero gives p = 1, no common TF gives NaN.
+Runs of a sweep that differ in more than ``method`` (e.g. ``seed=0,1``) are compared within
+their own context (same other overrides). CNNC is DeepDRIM with ``neighbors=0``.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import pandas as pd
+from mlflow.entities import Run
+
+log = logging.getLogger(__name__)
+REFERENCE = "deepdrim"
+PER_TF = "per_tf_metrics.csv"
+LABELS = {"deepdrim": "DeepDRIM", "cnnc": "CNNC", "pcc": "PCC", "spearman": "Spearman", "mi": "MI",
+          "ppcor": "PPCOR", "clr": "CLR", "genie3": "GENIE3", "grnboost2": "GRNBoost2"}
+CAPTION = "CNNC = DeepDRIM with neighbors=0"
+COLUMNS = ["method", "label", "context", "median_auroc", "median_auprc", "epr", "p_auroc", "p_auprc", "n_tfs",
+           "auroc", "auprc", "wall_seconds", "run_id"]
+
+
+@dataclass
+class MethodRun:
+    """One run's method, label, sweep context (its other overrides), metrics and per-TF table."""
+
+    run_id: str
+    method: str
+    label: str
+    context: str
+    metrics: dict
+    per_tf: pd.DataFrame
+
+
+def wilcoxon_p(x, y) -> float:
+    """Two-sided Wilcoxon signed-rank p-value of paired samples ``x`` vs ``y`` (scipy's defaults);
+    1.0 when every difference is zero, NaN when there is no pair."""
+    from scipy.stats import wilcoxon
+
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    if len(x) == 0:
+        return float("nan")
+    if not np.any(x - y):
+        return 1.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return float(wilcoxon(x, y).pvalue)
+
+
+def _context(run: Run) -> str:
+    """The run's overrides other than ``method=`` and where things are logged."""
+    tokens = run.data.tags.get("hydra_overrides", "").split()
+    return " ".join(sorted(t for t in tokens if not t.startswith(("method=", "tracking.", "hydra."))))
+
+
+def _label(method: str, run: Run) -> str:
+    if method == REFERENCE:
+        neighbors = run.data.params.get("neighbors")
+        return "DeepDRIM" if neighbors not in ("0",) else "DeepDRIM (neighbors=0)"
+    return LABELS.get(method, method)
+
+
+@contextlib.contextmanager
+def _quiet_downloads():
+    """No MLflow download progress bars (one per run) on the console while fetching."""
+    key = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
+    before = os.environ.get(key)
+    os.environ[key] = "false"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = before
+
+
+def fetch(runs: list[Run]) -> list[MethodRun]:
+    """Each run's per-TF table (downloaded artifact) and metrics; runs without one are skipped."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient()
+    fetched = []
+    with tempfile.TemporaryDirectory(prefix="compare.") as tmp, _quiet_downloads():
+        for run in runs:
+            method = run.data.tags.get("method") or run.data.params.get("method")
+            if not method:
+                continue
+            try:
+                local = client.download_artifacts(run.info.run_id, PER_TF, str(Path(tmp) / run.info.run_id))
+                per_tf = pd.read_csv(local, dtype={"tf": str})
+            except Exception as error:  # noqa: BLE001 - a run without the artifact is left out
+                log.warning("run %s (%s) has no readable %s: left out (%s)", run.info.run_id, method, PER_TF,
+                            str(error).splitlines()[0] if str(error) else type(error).__name__)
+                continue
+            fetched.append(MethodRun(run.info.run_id, method, _label(method, run), _context(run),
+                                     dict(run.data.metrics), per_tf))
+    if len({r.context for r in fetched}) > 1:  # say which context a row belongs to
+        for r in fetched:
+            r.label = f"{r.label} [{r.context}]" if r.context else r.label
+    order = {m: i for i, m in enumerate(LABELS)}
+    return sorted(fetched, key=lambda r: (r.context, order.get(r.method, len(order)), r.label))
+
+
+def comparison_table(runs: list[MethodRun]) -> pd.DataFrame:
+    """One row per run: medians of its per-TF metrics, EPR, and p-values against the DeepDRIM run
+    of its context over their common TFs (``n_tfs``: TFs paired, or the reference's own count)."""
+    reference = {}
+    for r in runs:
+        if r.method == REFERENCE:
+            reference.setdefault(r.context, r)
+    rows = []
+    for r in runs:
+        ref = reference.get(r.context)
+        row = {"method": r.method, "label": r.label, "context": r.context,
+               "median_auroc": float(r.per_tf["auroc"].median()), "median_auprc": float(r.per_tf["auprc"].median()),
+               "epr": r.metrics.get("epr", np.nan), "p_auroc": np.nan, "p_auprc": np.nan, "n_tfs": len(r.per_tf),
+               "auroc": r.metrics.get("auroc", np.nan), "auprc": r.metrics.get("auprc", np.nan),
+               "wall_seconds": r.metrics.get("wall_seconds", np.nan), "run_id": r.run_id}
+        if ref is not None and ref is not r:
+            paired = ref.per_tf.merge(r.per_tf, on="tf", suffixes=("_ref", ""))
+            row.update(n_tfs=len(paired), p_auroc=wilcoxon_p(paired["auroc_ref"], paired["auroc"]),
+                       p_auprc=wilcoxon_p(paired["auprc_ref"], paired["auprc"]))
+        rows.append(row)
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def _p_text(p: float) -> str:
+    return f"p={p:.2g}" if np.isfinite(p) else "p n/a"
+
+
+def comparison_figure(runs: list[MethodRun], table: pd.DataFrame, paper: Optional[dict] = None):
+    """Box plots of per-TF AUROC and AUPRC per method (paper Fig. 3), p-values vs DeepDRIM above;
+    ``paper`` ({"auroc": median, "auprc": median}) draws the paper's DeepDRIM medians (the report)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rng = np.random.default_rng(0)  # jitter of the per-TF points only
+    fig, axes = plt.subplots(1, 2, figsize=(max(8.0, 1.3 * len(runs) + 2), 4.8), layout="constrained")
+    for ax, metric in zip(axes, ("auroc", "auprc")):
+        values = [r.per_tf[metric].to_numpy() for r in runs]
+        ax.boxplot(values, widths=0.6, showfliers=False)
+        for i, v in enumerate(values, 1):
+            ax.scatter(i + rng.uniform(-0.15, 0.15, len(v)), v, s=8, alpha=0.5, color="tab:blue", zorder=3)
+        for i, p in enumerate(table[f"p_{metric}"], 1):
+            is_ref = runs[i - 1].method == REFERENCE
+            ax.text(i, 1.02, "ref" if is_ref else _p_text(p), ha="center", va="bottom", fontsize=7,
+                    transform=ax.get_xaxis_transform())
+        ax.set_xticks(range(1, len(runs) + 1), [f"{r.label} ({len(r.per_tf)})" for r in runs], rotation=40,
+                      ha="right", fontsize=8)
+        ax.set_ylabel(f"per-TF {metric.upper()}")
+        if metric == "auroc":
+            ax.axhline(0.5, ls=":", c="grey", lw=1)
+        if paper and metric in paper:
+            ax.axhline(paper[metric], color="red", ls="--", lw=1,
+                       label=f"paper: DeepDRIM median {metric.upper()} {paper[metric]} (its real data)")
+            ax.legend(fontsize=7, loc="lower left")
+    fig.suptitle("Per-TF AUROC/AUPRC per method (number of TFs); two-sided Wilcoxon signed-rank p vs DeepDRIM, "
+                 f"paired by TF\n{CAPTION}", fontsize=9)
+    return fig
+
+
+def compare_runs(finished_runs: list[Run], out_dir: Path) -> list[Path]:
+    """Write ``comparison.csv``, ``comparison_per_tf.csv`` and ``comparison.png`` for the runs
+    (atomically, into ``out_dir``) and return their paths; nothing when fewer than 2 runs have a
+    per-TF table."""
+    runs = fetch(finished_runs)
+    if len(runs) < 2:
+        log.warning("comparison skipped: %d run(s) with a %s", len(runs), PER_TF)
+        return []
+    return write_comparison(runs, out_dir)
+
+
+def write_comparison(runs: list[MethodRun], out_dir: Path) -> list[Path]:
+    """The comparison files of fetched runs, written atomically into ``out_dir``."""
+    from experiments.artifacts import save_figure, write_csv
+
+    if not any(r.method == REFERENCE for r in runs):
+        log.warning("no DeepDRIM run among the compared methods: p-values are NaN")
+    table = comparison_table(runs)
+    per_tf = pd.concat([r.per_tf.assign(method=r.method, label=r.label, context=r.context, run_id=r.run_id)
+                        for r in runs], ignore_index=True)
+    out_dir = Path(out_dir)
+    paths = [write_csv(table, out_dir / "comparison.csv"), write_csv(per_tf, out_dir / "comparison_per_tf.csv"),
+             save_figure(comparison_figure(runs, table), out_dir / "comparison.png")]
+    print(format_table(table))
+    return paths
+
+
+def format_table(table: pd.DataFrame) -> str:
+    """The comparison as aligned text (for the console)."""
+    shown = table[["label", "median_auroc", "median_auprc", "epr", "p_auroc", "p_auprc", "n_tfs", "wall_seconds"]]
+    return f"{CAPTION}\n" + shown.to_string(index=False, float_format=lambda v: f"{v:.3g}")
+
+
+# ---------------------------------------------------------------------------------------------- task=compare
+
+
+def _methods(runs: list[Run]) -> set:
+    return {r.data.tags.get("method") for r in runs if r.data.tags.get("method")}
+
+
+def find_multirun(client, experiment_id: str, parent_id=None) -> tuple[Run, list[Run]]:
+    """The multirun parent to compare (``parent_id``, else the newest with FINISHED children of
+    more than one method) and those children; one-line error when there is none."""
+    from experiments import tracking
+
+    if parent_id:
+        try:
+            parents = [tracking.with_retry(client.get_run, str(parent_id))]
+        except Exception:  # noqa: BLE001 - MLflow raises its own type for an unknown id
+            raise ValueError(f"compare_parent={parent_id}: no such run") from None
+    else:
+        parents = tracking.with_retry(client.search_runs, [experiment_id], filter_string="tags.kind = 'multirun'",
+                                      order_by=["attributes.start_time DESC"], max_results=200)
+    for parent in parents:
+        children = tracking.with_retry(client.search_runs, [parent.info.experiment_id],
+                                       filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
+        finished = [r for r in children if r.info.status == "FINISHED"]
+        if len(_methods(finished)) > 1:
+            return parent, finished
+    if parent_id:
+        raise ValueError(f"run {parent_id} has no FINISHED child runs of more than one method")
+    raise ValueError("no multirun with more than one method in this experiment; run e.g. "
+                     "`python run.py -m method=deepdrim,cnnc,pcc` first")
+
+
+def run(cfg, output_dir: Path, overrides: str = "") -> dict[str, float]:
+    """The ``task=compare`` job: compare the chosen multirun's methods into a new ``compare`` run."""
+    from mlflow.tracking import MlflowClient
+
+    from experiments import tracking
+
+    store = tracking.sqlite_path(cfg.tracking.uri)
+    if store is not None and not store.is_file():  # do not create an empty store just to find nothing
+        raise ValueError(f"no MLflow store at {store}; run a multirun first (or set tracking.uri)")
+    experiment_id = tracking.setup(cfg.tracking.uri, cfg.tracking.artifact_root, cfg.tracking.experiment)
+    parent, children = find_multirun(MlflowClient(), experiment_id, cfg.get("compare_parent"))
+    runs = fetch(children)
+    if len(runs) < 2:  # before anything is written
+        raise ValueError(f"multirun {parent.info.run_id}: fewer than 2 runs have a {PER_TF} artifact")
+
+    def compute() -> tracking.JobResult:
+        paths = write_comparison(runs, output_dir)
+        metrics = {}
+        for row in pd.read_csv(paths[0]).itertuples():
+            key = re.sub(r"[^\w\-. /]", "_", row.label)
+            metrics.update({f"{key}/{name}": float(getattr(row, name)) for name in
+                            ("median_auroc", "median_auprc", "epr", "p_auroc", "p_auprc")})
+        return tracking.JobResult(metrics, paths)
+
+    return tracking.run_job(cfg, output_dir, overrides, "compare", compute, resume=False,
+                            params={"compared_parent": parent.info.run_id},
+                            tags={"compared_parent": parent.info.run_id},
+                            default_name=f"compare: {parent.info.run_name or parent.info.run_id}")

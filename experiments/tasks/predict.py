@@ -1,0 +1,158 @@
+"""``task=predict``: rank every candidate edge of a dataset, logged to MLflow.
+
+DeepDRIM (or CNNC, ``method=cnnc``) is trained on all labelled pairs of the data, or loaded with
+``model_path=DIR`` (a folder written by :meth:`DeepDRIM.save`, trained on the same genes) and then
+scores each TF of the ground truth against every other gene of the expression. A baseline method
+(``method=pcc`` ...) scores the same candidates without training. The output folder gets
+``rankedEdges.csv`` (BEELINE's layout), the model (``model/``) and ``config.yaml``; all are
+logged to one MLflow run.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+from tqdm.auto import tqdm
+
+from deepdrim.baselines import BASELINES
+from deepdrim.estimator import DeepDRIM
+from deepdrim.io import write_ranked_edges
+from deepdrim.metrics import summary
+from experiments import checks, degrade, tracking
+from experiments import data as job_data
+from experiments.checks import SUPERVISED
+from experiments.tasks.cv import check, estimator_params, method_label, positive_scores
+
+log = logging.getLogger(__name__)
+#: candidate pairs scored per chunk (bounds the pair/score arrays in flight, not the output)
+CHUNK_PAIRS = 50_000
+
+
+def candidate_tfs(data: job_data.JobData) -> np.ndarray:
+    """Column indices of the TFs to rank targets for: the data's TFs (the ground truth's
+    regulators), else the first genes of its labelled pairs."""
+    if data.tfs:
+        index = {g: i for i, g in enumerate(data.gene_names)}
+        return np.array(sorted({index[t] for t in data.tfs if t in index}), dtype=np.int64)
+    return np.unique(data.pairs.pairs[:, 0])
+
+
+def candidate_chunks(tfs: np.ndarray, n_genes: int, chunk_pairs: int = CHUNK_PAIRS) -> Iterator[np.ndarray]:
+    """(P, 2) int64 blocks of (TF, gene) for every TF and every other gene, TF by TF in order,
+    each block holding about ``chunk_pairs`` pairs (whole TFs)."""
+    per_chunk = max(1, chunk_pairs // max(n_genes - 1, 1))
+    genes = np.arange(n_genes, dtype=np.int64)
+    for start in range(0, len(tfs), per_chunk):
+        block = tfs[start:start + per_chunk]
+        a = np.repeat(block, n_genes)
+        b = np.tile(genes, len(block))
+        keep = a != b
+        yield np.column_stack([a[keep], b[keep]])
+
+
+def load_model(cfg: DictConfig, data: job_data.JobData) -> DeepDRIM:
+    """The saved model at ``model_path`` bound to this expression (one-line error when it is not a
+    saved model or was trained on other genes)."""
+    path = job_data.resolve_path(cfg.model_path, "model_path", "predict")
+    try:
+        return DeepDRIM.load(path, expression=data.expression)
+    except ValueError as error:
+        raise ValueError(str(error).splitlines()[0]) from None
+    except Exception as error:  # noqa: BLE001 - a corrupt Keras file raises many types
+        raise ValueError(f"{path}: cannot load the saved model ({type(error).__name__}: "
+                         f"{str(error).splitlines()[0] if str(error) else ''})") from None
+
+
+def validate(cfg: DictConfig, data: job_data.JobData) -> None:
+    """Everything checkable before a run starts (``ValueError`` with a one-line message)."""
+    method = checks.method(cfg.get("method", "deepdrim"))
+    if cfg.get("model_path") and method not in SUPERVISED:
+        raise ValueError(f"model_path scores with a saved DeepDRIM model; method={method} takes no model")
+    if not len(candidate_tfs(data)):
+        raise ValueError("the data names no TF to rank targets for")
+    if cfg.get("model_path"):  # the saved model brings its own neighbors
+        degrade.check(cfg, data.expression.shape[0])
+    else:
+        check(cfg, *data.expression.shape)
+
+
+def score_candidates(score, tfs: np.ndarray, n_genes: int, label: str,
+                     chunk_pairs: int = CHUNK_PAIRS) -> tuple[np.ndarray, np.ndarray]:
+    """All candidate pairs (P, 2) and their scores, computed chunk by chunk with ``score(pairs)``."""
+    pairs, scores = [], []
+    total = len(tfs) * (n_genes - 1)
+    with tqdm(total=total, desc=f"predict {label}", unit="pair", leave=False) as bar:
+        for chunk in candidate_chunks(tfs, n_genes, chunk_pairs):
+            pairs.append(chunk.astype(np.int32))
+            scores.append(np.asarray(score(chunk), dtype=np.float64))
+            bar.update(len(chunk))
+    return np.concatenate(pairs).astype(np.int64), np.concatenate(scores)
+
+
+def run(cfg: DictConfig, output_dir: Path, overrides: str = "") -> dict[str, float]:
+    """The ``task=predict`` job: train (or load), rank all candidates, return the ranking's files
+    for :func:`tracking.run_job` to log (never skipped: a prediction is cheap to redo)."""
+    start = time.time()
+    method = cfg.get("method", "deepdrim")
+    data = job_data.load(OmegaConf.to_container(cfg.data, resolve=True), int(cfg.seed))
+    validate(cfg, data)
+    data = degrade.degrade(cfg, data)
+    model = load_model(cfg, data) if cfg.get("model_path") and method in SUPERVISED else None
+    n_genes = data.expression.shape[1]
+    tfs = candidate_tfs(data)
+    log.info("%s: ranking %d TFs x %d genes (%d candidate pairs)", data.source, len(tfs), n_genes,
+             len(tfs) * (n_genes - 1))
+
+    def compute() -> tracking.JobResult:
+        result = tracking.JobResult({})
+        if method in SUPERVISED:
+            trained = model
+            if trained is None:
+                trained = DeepDRIM(**estimator_params(cfg))
+                trained.fit(data.expression, data.pairs.pairs, data.pairs.labels,
+                            epoch_callback=lambda epoch, logs: tracking.log_metrics(logs, step=epoch))
+                result.metrics["best_epoch"] = float(trained.best_epoch_)
+                label = method_label(cfg)
+            else:
+                result.tags["model_path"] = str(cfg.model_path)
+                label = f"saved model neighbors={trained.n_neighbors}"
+            pairs, scores = score_candidates(lambda p: positive_scores(trained.predict_proba(p)), tfs, n_genes, label)
+            result.folders["model"] = trained.save(output_dir / "model")
+        else:
+            expression = data.expression.to_numpy()
+            pairs, scores = score_candidates(lambda p: BASELINES[method](expression, p, random_state=int(cfg.seed)),
+                                             tfs, n_genes, method, chunk_pairs=len(tfs) * n_genes)
+        tf, target = data.pair_names(pairs)
+        result.files.append(write_ranked_edges(output_dir / "rankedEdges.csv", tf, target, scores))
+        result.metrics.update(_labelled_metrics(data, pairs, scores))
+        result.metrics.update(n_candidates=float(len(pairs)), n_tfs=float(len(tfs)), n_genes=float(n_genes),
+                              wall_seconds=time.time() - start)
+        model_dir = result.folders.get("model")
+        print(f"predict {method}: {len(pairs)} candidate edges of {len(tfs)} TFs ranked -> "
+              f"{output_dir / 'rankedEdges.csv'}" + (f" (model: {model_dir})" if model_dir else "")
+              + f" wall={result.metrics['wall_seconds']:.1f}s")
+        return result
+
+    return tracking.run_job(cfg, output_dir, overrides, "predict", compute, resume=False,
+                            tags={"data_source": data.source, "method": method})
+
+
+def _labelled_metrics(data: job_data.JobData, pairs: np.ndarray, scores: np.ndarray) -> dict[str, float]:
+    """AUROC/AUPRC of the ranking on the data's labelled pairs, prefixed ``labelled/``. When the
+    model trained on those pairs these numbers are in-sample (optimistic), not a test score."""
+    n_genes = data.expression.shape[1]
+    keys = pairs[:, 0] * n_genes + pairs[:, 1]
+    order = np.argsort(keys)
+    wanted = data.pairs.pairs[:, 0] * n_genes + data.pairs.pairs[:, 1]
+    at = np.clip(np.searchsorted(keys, wanted, sorter=order), 0, len(keys) - 1)
+    found = keys[order[at]] == wanted
+    labels = data.pairs.labels[found]
+    if len(np.unique(labels)) < 2:
+        return {}
+    tf_names, _ = data.pair_names(data.pairs.pairs[found])
+    values = summary(tf_names, labels, scores[order[at[found]]])
+    return {f"labelled/{k}": v for k, v in values.items() if k != "n_tfs_skipped"}

@@ -1,0 +1,368 @@
+"""``task=report`` / ``python -m experiments.report``: the paper's figures from the MLflow store.
+
+Reads the runs the studies, comparisons and searches left (never re-runs anything) and writes one
+self-contained ``report.html`` (figures base64-embedded) plus the PNGs and ``sources.json`` (the
+run ids behind each panel) into the output folder, then logs them as artifacts of a ``report``
+run. Panels: Fig. 1B (false positives per arm, GGM study), Fig. 4 A-D (AUROC/AUPRC vs the swept
+knob, mean and 95% CI over seeds), the method comparison (per-TF box plots, Wilcoxon p-values)
+and the newest hyperparameter search. A panel without runs says so instead of failing. The
+paper's numbers are drawn as markers labelled "paper" (its real data, not ours).
+"""
+from __future__ import annotations
+
+import argparse
+import base64
+import html
+import json
+import os
+import sys
+import tempfile
+import textwrap
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+import pandas as pd
+from mlflow.entities import Run
+from mlflow.tracking import MlflowClient
+
+from experiments import artifacts, figures, tracking  # noqa: I001 - artifacts selects the Agg backend first
+from experiments.tasks import compare
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
+
+PAPER_MEDIAN = {"auroc": 0.789, "auprc": 0.809}  # headline DeepDRIM medians on the paper's real data
+REPORT_EXPERIMENT = "report"
+
+
+@dataclass
+class Panel:
+    """One report section: its PNG (None when there were no runs), the runs behind it, notes."""
+
+    key: str
+    title: str
+    png: Optional[Path] = None
+    run_ids: list = field(default_factory=list)
+    note: str = ""
+    tables: list = field(default_factory=list)  # (caption, DataFrame)
+
+
+# ---------------------------------------------------------------------------- the store
+def open_store(uri: str) -> MlflowClient:
+    """A client on an existing, non-empty store; one-line ValueError otherwise."""
+    path = tracking.sqlite_path(uri)
+    if path is not None and not path.is_file():
+        raise ValueError(f"no MLflow store at {path}: run some jobs first (python run.py) or set tracking.uri")
+    client = MlflowClient(tracking.resolve_uri(uri))
+    experiments = [e.experiment_id for e in tracking.with_retry(client.search_experiments)]
+    if not experiments or not tracking.with_retry(client.search_runs, experiments, max_results=1):
+        raise ValueError(f"the MLflow store {uri} has no runs: run some jobs first (python run.py)")
+    return client
+
+
+def search_all(client: MlflowClient, filter_string: str) -> list[Run]:
+    """Every run of every active experiment matching the filter, newest first."""
+    experiments = [e.experiment_id for e in tracking.with_retry(client.search_experiments)]
+    runs, token = [], None
+    while True:
+        page = tracking.with_retry(client.search_runs, experiments, filter_string=filter_string,
+                                   order_by=["attributes.start_time DESC"], max_results=1000, page_token=token)
+        runs.extend(page)
+        token = page.token
+        if not token:
+            return runs
+
+
+def newest_per_config(runs: list[Run]) -> list[Run]:
+    """One run per configuration (its config hash tag; a run without one stands alone): the
+    newest, as runs come newest first."""
+    seen, kept = set(), []
+    for run in runs:
+        key = run.data.tags.get(tracking.HASH_TAG) or run.info.run_id
+        if key not in seen:
+            seen.add(key)
+            kept.append(run)
+    return kept
+
+
+# ---------------------------------------------------------------------------- drawing helpers
+def _footer(fig, run_ids: list) -> None:
+    """Name the runs a figure came from at its bottom (short ids; full ids in the HTML)."""
+    text = f"MLflow runs ({len(run_ids)}): " + " ".join(r[:8] for r in run_ids)
+    fig.text(0.01, -0.02, "\n".join(textwrap.wrap(text, 150)), fontsize=6, va="top", family="monospace")
+
+
+def _number(value) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def _method_label(run: Run, by_neighbors: bool = True) -> str:
+    """DeepDRIM / CNNC / a baseline; DeepDRIM with neighbors=0 apart unless ``by_neighbors`` is off
+    (Fig. 4C sweeps neighbors: one line)."""
+    method = run.data.tags.get("method") or run.data.params.get("method") or "deepdrim"
+    if by_neighbors and method == "deepdrim" and run.data.params.get("neighbors") == "0":
+        return "DeepDRIM (neighbors=0)"
+    return {"deepdrim": "DeepDRIM", "cnnc": "CNNC"}.get(method, method)
+
+
+# ---------------------------------------------------------------------------- panels
+def study_panel(client: MlflowClient, out: Path, study: str, spec: dict) -> Panel:
+    """A study's figure (``experiments.figures``, as the multirun summary draws it) from the newest
+    FINISHED run of each of its configurations, with the numbers it plots."""
+    panel = Panel(study, spec.get("title", study))
+    runs = newest_per_config(search_all(client, f"tags.study = '{study}' and attributes.status = 'FINISHED'"))
+    paths = figures.study_figure(runs, study, out, spec)
+    if not paths:
+        panel.note = f"no runs: run python run.py -m experiment={study}"
+        return panel
+    panel.png = paths[0]
+    table = pd.read_csv(paths[1])
+    panel.run_ids = [r.info.run_id for r in figures.plotted_runs(runs, spec)]
+    panel.tables.append(("mean and 95% CI over seeds", table))
+    return panel
+
+
+def _download(client: MlflowClient, run_id: str, path: str, into: Path) -> Optional[Path]:
+    try:
+        return Path(client.download_artifacts(run_id, path, str(into)))
+    except Exception:  # noqa: BLE001 - a run without that artifact
+        return None
+
+
+def comparison_data(client: MlflowClient, tmp: Path) -> tuple[pd.DataFrame, pd.DataFrame, list, str]:
+    """(per-TF table with a label column, comparison table, run ids, source) from the newest run
+    that logged ``comparison.csv`` (a multirun parent or a compare run), else recomputed from the
+    newest FINISHED cv run per method label."""
+    candidates = [r for f in ("tags.kind = 'multirun'", "tags.task = 'compare'")
+                  for r in search_all(client, f"{f} and attributes.status = 'FINISHED'")]
+    for run in sorted(candidates, key=lambda r: -r.info.start_time):
+        names = {a.path for a in client.list_artifacts(run.info.run_id)}
+        if {"comparison.csv", "comparison_per_tf.csv"} <= names:
+            table = pd.read_csv(_download(client, run.info.run_id, "comparison.csv", tmp / "c"))
+            per_tf = pd.read_csv(_download(client, run.info.run_id, "comparison_per_tf.csv", tmp / "c"))
+            ids = [run.info.run_id] + [i for i in table.get("run_id", pd.Series(dtype=str)).astype(str)]
+            return per_tf, table, ids, f"comparison.csv of run {run.info.run_id} ({run.info.run_name})"
+    runs = [r for r in search_all(client, "tags.task = 'cv' and attributes.status = 'FINISHED'")
+            if r.data.tags.get("method")]
+    newest: dict = {}
+    for run in runs:
+        newest.setdefault(_method_label(run), run)
+    if len(newest) < 2:
+        return pd.DataFrame(), pd.DataFrame(), [r.info.run_id for r in newest.values()], ""
+    import mlflow
+
+    mlflow.set_tracking_uri(client.tracking_uri)  # compare.fetch uses the default client
+    fetched = compare.fetch(list(newest.values()))
+    if len(fetched) < 2:
+        return pd.DataFrame(), pd.DataFrame(), [r.run_id for r in fetched], ""
+    table = compare.comparison_table(fetched)
+    per_tf = pd.concat([r.per_tf.assign(method=r.method, label=r.label, run_id=r.run_id) for r in fetched])
+    return per_tf, table, [r.run_id for r in fetched], "recomputed from the newest cv run per method (Wilcoxon)"
+
+
+def comparison_panel(client: MlflowClient, out: Path) -> Panel:
+    """Per-TF AUROC and AUPRC box plots per method, Wilcoxon p vs DeepDRIM, paper medians marked."""
+    panel = Panel("comparison", "Method comparison: per-TF AUROC / AUPRC (Wilcoxon signed-rank vs DeepDRIM)")
+    with tempfile.TemporaryDirectory(prefix="report.") as tmp:
+        per_tf, table, ids, source = comparison_data(client, Path(tmp))
+    if per_tf.empty:
+        panel.note = ("no runs: needs cv runs of two or more methods, e.g. "
+                      "python run.py -m method=deepdrim,cnnc,pcc,genie3")
+        return panel
+    panel.run_ids = list(dict.fromkeys(ids))
+    if "label" not in per_tf:
+        per_tf["label"] = per_tf["method"]
+    labels = list(dict.fromkeys(per_tf["label"]))
+    runs = [compare.MethodRun(str(part["run_id"].iloc[0]) if "run_id" in part else "",
+                              str(part["method"].iloc[0]) if "method" in part else label, label, "", {}, part)
+            for label, part in ((label, per_tf[per_tf["label"] == label]) for label in labels)]
+    aligned = (table.drop_duplicates("label").set_index("label").reindex(labels).reset_index()
+               if "label" in table else pd.DataFrame({"label": labels}))
+    for column in ("p_auroc", "p_auprc"):
+        aligned[column] = pd.to_numeric(aligned.get(column, np.nan), errors="coerce")
+    fig = compare.comparison_figure(runs, aligned, paper=PAPER_MEDIAN)
+    fig.suptitle("\n".join(textwrap.wrap(f"Method comparison ({source}); two-sided Wilcoxon signed-rank p vs "
+                                         "DeepDRIM, paired by TF", 110)), fontsize=9)
+    _footer(fig, panel.run_ids)
+    panel.png = artifacts.save_figure(fig, out / "method_comparison.png")
+    panel.note = f"source: {source}"
+    keep = [c for c in ("label", "median_auroc", "median_auprc", "epr", "p_auroc", "p_auprc", "n_tfs", "run_id")
+            if c in table]
+    if keep:
+        panel.tables.append(("comparison table", table[keep]))
+    return panel
+
+
+def search_panel(client: MlflowClient, out: Path) -> Panel:
+    """The newest search: objective per trial (pruned trials marked), best so far, best params and
+    the best trial's one evaluation on the outer test folds."""
+    panel = Panel("search", "Hyperparameter search (newest Optuna study)")
+    parents = search_all(client, "tags.kind = 'search'")
+    if not parents:
+        panel.note = "no runs: run python run.py search=optuna"
+        return panel
+    parent = parents[0]
+    pid = parent.info.run_id
+    experiment = parent.info.experiment_id
+    children = tracking.with_retry(client.search_runs, [experiment], filter_string=f"tags.mlflow.parentRunId = '{pid}'",
+                                   max_results=5000)
+    trials = sorted((r for r in children if r.data.tags.get("kind") == "search-trial"),
+                    key=lambda r: int(r.data.tags.get("trial_number", 0)))
+    best_runs = [r for r in children if r.data.tags.get("kind") == "search-best" and r.info.status == "FINISHED"]
+    panel.run_ids = [pid] + [r.info.run_id for r in trials] + [r.info.run_id for r in best_runs]
+    metric = parent.data.tags.get("metric", "objective")
+    direction = parent.data.tags.get("direction", "maximize")
+    fig, ax = plt.subplots(figsize=(8, 4.2))
+    done = [(int(r.data.tags["trial_number"]), r.data.metrics["objective"]) for r in trials
+            if r.data.tags.get("state") == "COMPLETE" and "objective" in r.data.metrics]
+    pruned = [(int(r.data.tags["trial_number"]), r.data.metrics.get(f"reported/{metric}", np.nan)) for r in trials
+              if r.data.tags.get("state") == "PRUNED"]
+    if done:
+        xs, ys = zip(*done)
+        ax.scatter(xs, ys, label="complete trial", color="tab:blue", zorder=3)
+        best = (np.maximum if direction == "maximize" else np.minimum).accumulate(np.array(ys))
+        ax.step(xs, best, where="post", color="tab:red", label="best so far")
+    if pruned:
+        xs, ys = zip(*pruned)
+        ax.scatter(xs, ys, marker="x", color="grey", label="pruned (last reported epoch value)", zorder=3)
+    test = {k[5:]: v for k, v in parent.data.metrics.items() if k.startswith("test/")}
+    for name, color in (("auprc", "tab:green"), ("auroc", "tab:purple")):
+        if name in test:
+            ax.axhline(test[name], color=color, ls="--", lw=1, label=f"best config on outer test folds: {name} "
+                                                                     f"{test[name]:.3f}")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set(xlabel="trial", ylabel=f"{metric} (mean over outer training folds)",
+           title=f"study {parent.data.tags.get('optuna_study')}: {len(done)} complete, {len(pruned)} pruned")
+    ax.legend(fontsize=7)
+    _footer(fig, panel.run_ids)
+    panel.png = artifacts.save_figure(fig, out / "search_summary.png")
+    best_params = {k[5:]: v for k, v in parent.data.tags.items() if k.startswith("best.")}
+    rows = [{"item": f"best {k}", "value": v} for k, v in best_params.items()]
+    rows += [{"item": f"best {metric} (inner validation)", "value": parent.data.metrics.get("best_value")}]
+    rows += [{"item": f"outer test {k}", "value": v} for k, v in sorted(test.items())]
+    rows += [{"item": "re-run command", "value": parent.data.tags.get("rerun_command", "")}]
+    panel.tables.append(("best trial", pd.DataFrame(rows)))
+    panel.note = (f"parent run {pid} ({parent.info.status}); {len(parents)} search(es) in the store, "
+                  f"the newest shown")
+    return panel
+
+
+# ---------------------------------------------------------------------------- HTML
+def _img(path: Path) -> str:
+    data = base64.b64encode(Path(path).read_bytes()).decode()
+    return f'<img alt="{html.escape(path.name)}" src="data:image/png;base64,{data}">'
+
+
+def _paper_text() -> str:
+    """The paper's reference values the report shows, from the presets and :data:`PAPER_MEDIAN`."""
+    items = [f"{study} {key} {value:.1%}" for study, spec in figures.study_specs().items()
+             for key, value in (spec.get("paper") or {}).items()]
+    items += [f"median {k.upper()} {v} on its real data" for k, v in PAPER_MEDIAN.items()]
+    return "; ".join(items)
+
+
+def render_html(panels: list[Panel], uri: str, generated: str) -> str:
+    """One self-contained page: every figure inline, the runs behind it under it."""
+    parts = [f"""<!doctype html><html><head><meta charset="utf-8"><title>deepdrim-suite report</title>
+<style>body{{font-family:sans-serif;max-width:1200px;margin:2em auto;color:#222}} img{{max-width:100%}}
+table{{border-collapse:collapse;font-size:12px;margin:.5em 0}} td,th{{border:1px solid #ccc;padding:2px 6px}}
+.runs{{font-family:monospace;font-size:11px;color:#555;word-break:break-all}} .none{{color:#a00}}</style></head><body>
+<h1>deepdrim-suite report</h1><p>MLflow store <code>{html.escape(uri)}</code>, generated {html.escape(generated)}.
+Values labelled <b>paper</b> are the DeepDRIM paper's numbers ({html.escape(_paper_text())}),
+not results of these runs.</p>"""]
+    parts.append("<ul>" + "".join(f'<li><a href="#{p.key}">{html.escape(p.title)}</a>'
+                                  f'{" - no runs" if p.png is None else ""}</li>' for p in panels) + "</ul>")
+    for p in panels:
+        parts.append(f'<h2 id="{p.key}">{html.escape(p.title)}</h2>')
+        if p.png is None:
+            parts.append(f'<p class="none">{html.escape(p.note or "no runs")}</p>')
+            continue
+        parts.append(_img(p.png))
+        if p.note:
+            parts.append(f"<p>{html.escape(p.note)}</p>")
+        for caption, frame in p.tables:
+            parts.append(f"<p><i>{html.escape(caption)}</i></p>" + frame.to_html(index=False, float_format=lambda v: f"{v:.4g}"))
+        parts.append(f'<p class="runs">MLflow runs ({len(p.run_ids)}): {html.escape(" ".join(p.run_ids))}</p>')
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def panels_to_draw() -> list[tuple[str, Callable]]:
+    """(key, make(client, out)) per report section: every study preset with a ``figure``, then the
+    method comparison and the newest search."""
+    studies = [(study, (lambda s, f: lambda client, out: study_panel(client, out, s, f))(study, spec))
+               for study, spec in figures.study_specs().items()]
+    return [*studies, ("comparison", comparison_panel), ("search", search_panel)]
+
+
+def build(uri: str, output_dir: Path, log_run: bool = True,
+          artifact_root: str = "mlflow/artifacts") -> tuple[Path, list[Panel]]:
+    """Write report.html, the PNGs and sources.json into ``output_dir``; log them to a
+    ``report`` run (:func:`tracking.run_job`) unless ``log_run`` is False. Returns the HTML path
+    and the panels."""
+    from omegaconf import OmegaConf
+
+    client = open_store(uri)
+    out = Path(output_dir)
+    os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"  # no bar per downloaded CSV
+    panels = []
+    for key, make in panels_to_draw():
+        try:
+            panels.append(make(client, out))
+        except Exception as error:  # noqa: BLE001 - one broken panel must not sink the report
+            plt.close("all")
+            panels.append(Panel(key, key, note=f"panel failed: {type(error).__name__}: {str(error)[:300]}"))
+    generated = time.strftime("%Y-%m-%d %H:%M:%S")
+    page = artifacts.write_text(render_html(panels, uri, generated), out / "report.html")
+    sources = {p.key: {"title": p.title, "png": p.png.name if p.png else None, "runs": p.run_ids, "note": p.note}
+               for p in panels}
+    files = [page, artifacts.write_text(json.dumps(sources, indent=2), out / "sources.json")]
+    files += [p.png for p in panels if p.png is not None]
+    if log_run:
+        cfg = OmegaConf.create({"tracking": {"uri": uri, "artifact_root": artifact_root,
+                                             "experiment": REPORT_EXPERIMENT, "run_name": f"report {generated}"}})
+        metrics = {"n_panels_drawn": float(sum(p.png is not None for p in panels)),
+                   "n_panels_empty": float(sum(p.png is None for p in panels))}
+        tracking.run_job(cfg, out, "", "report", lambda: tracking.JobResult(metrics, files), resume=False,
+                         params={}, tags={"kind": "report"})
+    return page, panels
+
+
+def _print(page: Path, panels: list[Panel]) -> None:
+    for p in panels:
+        state = f"{len(p.run_ids)} run(s)" if p.png is not None else (p.note or "no runs")
+        print(f"  {p.key:22s} {state}")
+    print(f"report: {page}")
+
+
+def run(cfg, output_dir: Path, overrides: str = "") -> dict[str, float]:
+    """The ``task=report`` job: the report of ``tracking.uri`` into the job's output folder."""
+    page, panels = build(str(cfg.tracking.uri), Path(output_dir), artifact_root=str(cfg.tracking.artifact_root))
+    _print(page, panels)
+    return {"n_panels_drawn": float(sum(p.png is not None for p in panels)),
+            "n_panels_empty": float(sum(p.png is None for p in panels))}
+
+
+def main(argv: Optional[list] = None) -> int:
+    """``python -m experiments.report [--tracking-uri URI] [--output-dir DIR] [--no-log]``."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tracking-uri", default="sqlite:///mlflow/mlflow.db")
+    parser.add_argument("--output-dir", default=f"outputs/report-{time.strftime('%Y-%m-%d_%H-%M-%S')}")
+    parser.add_argument("--no-log", action="store_true", help="do not log a report run to the store")
+    args = parser.parse_args(argv)
+    try:
+        page, panels = build(args.tracking_uri, Path(args.output_dir), log_run=not args.no_log)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    _print(page, panels)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,312 @@
+"""``task=search``: an Optuna search of DeepDRIM's hyperparameters, tracked in MLflow.
+
+Objective (nested split, the outer test folds are never seen): for each TF-aware outer fold, fit
+on its training pairs only; ``DeepDRIM.fit`` holds out validation TFs *inside* them (the inner
+split, early stopping); the fold's value is ``search.metric`` at the best epoch (the weights
+early stopping restores). The trial's value is the mean over the folds. Only the best trial's
+configuration then sees the outer test folds, once, as a normal ``task=cv`` job in its own run.
+
+Pruning: every epoch's validation metric is reported at step ``fold * stride + epoch`` with
+``stride`` the largest ``training.epochs`` the space allows, so a step means the same fold and
+epoch in every trial. Sharing and resuming are Optuna's own: ``study.optimize`` with a
+``MaxTrialsCallback`` over COMPLETE + PRUNED (+ RUNNING, so parallel workers stop together at
+``n_trials``, the study's target, not "this many more"), and storage heartbeats: a trial whose
+worker died is failed after the grace period, its MLflow run marked KILLED, and re-queued by
+``RetryHeartbeatStaleTrialCallback`` (Optuna 5's name of ``RetryFailedTrialCallback``). The search space lives in :mod:`experiments.search_space`.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+from hydra.utils import instantiate
+from mlflow.tracking import MlflowClient
+from omegaconf import DictConfig, OmegaConf, open_dict
+from optuna.trial import TrialState
+
+from deepdrim.cv import tf_aware_folds
+from deepdrim.estimator import DeepDRIM
+from experiments import artifacts, checks, degrade, tracking
+from experiments import data as job_data
+from experiments.search_space import Param, apply_params, epoch_stride, format_value, parse_space, rerun_command
+from experiments.search_study import (Settings, TrialSeededSampler, identity, make_pruner, open_storage,  # noqa: F401
+                                      open_study, parent_run, settings, storage_url)
+from experiments.tasks import cv as cv_job
+
+COUNTED = (TrialState.COMPLETE, TrialState.PRUNED)  # what n_trials counts
+
+
+# ---------------------------------------------------------------------------- one trial
+@dataclass
+class Context:
+    """What every trial of one worker shares."""
+
+    cfg: DictConfig
+    params: list[Param]
+    conf: Settings
+    data: job_data.JobData
+    folds: list
+    stride: int
+    client: MlflowClient
+    experiment_id: str
+    parent_id: str
+
+
+def evaluate(trial: optuna.Trial, ctx: Context, run_id: str) -> float:
+    """Mean over the outer training folds of the validation metric at the best epoch; reports
+    every epoch to the pruner (raises ``optuna.TrialPruned``). The test folds are not used."""
+    trial_cfg = apply_params(ctx.cfg, trial.params, ctx.params)
+    expression = ctx.data.expression.to_numpy()
+    pairs, labels = ctx.data.pairs.pairs, ctx.data.pairs.labels
+    metric, values = ctx.conf.metric, []
+    for k, (train, _test) in enumerate(ctx.folds):
+        train = degrade.train_subset(trial_cfg, train, labels, k)
+
+        def on_epoch(epoch: int, logs: dict, k: int = k) -> None:
+            step = k * ctx.stride + epoch
+            tracking.log_batch(ctx.client, run_id, metrics={f"fold{k}/{name}": v for name, v in logs.items()},
+                               step=epoch)
+            value = logs.get(metric, np.nan)
+            if np.isfinite(value):
+                tracking.log_batch(ctx.client, run_id, metrics={f"reported/{metric}": value}, step=step)
+                trial.report(float(value), step)
+                if trial.should_prune():
+                    raise optuna.TrialPruned(f"pruned at fold {k} epoch {epoch} ({metric}={value:.4f})")
+
+        model = DeepDRIM(**cv_job.estimator_params(trial_cfg))
+        model.fit(expression, pairs[train], labels[train], epoch_callback=on_epoch)
+        best = model.best_epoch_
+        value = model.history_[metric][best] if best >= 0 else np.nan
+        if not np.isfinite(value):
+            raise ValueError(f"fold {k} has no validation split with both classes: no {metric} to search on")
+        tracking.log_batch(ctx.client, run_id, metrics={f"fold{k}/best_{metric}": value, f"fold{k}/best_epoch": best,
+                                                        f"fold{k}/epochs_run": len(model.history_["loss"])})
+        values.append(float(value))
+    return float(np.mean(values))
+
+
+def objective(ctx: Context):
+    """The Optuna objective: one trial in its nested MLflow run (PRUNED: run KILLED, tag state=PRUNED)."""
+    def run_trial(trial: optuna.Trial) -> float:
+        for param in ctx.params:
+            param.suggest(trial)
+        start = time.time()
+        run = tracking.with_retry(ctx.client.create_run, ctx.experiment_id, run_name=f"trial {trial.number}", tags={
+            "mlflow.parentRunId": ctx.parent_id, "kind": "search-trial", "optuna_study": ctx.conf.study_name,
+            "trial_number": str(trial.number), "state": "RUNNING"})
+        run_id = run.info.run_id
+        trial.set_user_attr("mlflow_run_id", run_id)
+        tracking.log_batch(ctx.client, run_id, params={**trial.params, "trial_number": trial.number})
+        shown = " ".join(f"{k}={format_value(v)}" for k, v in trial.params.items())
+        try:
+            value = evaluate(trial, ctx, run_id)
+        except optuna.TrialPruned as pruned:
+            tracking.log_batch(ctx.client, run_id, metrics={"wall_seconds": time.time() - start},
+                               tags={"state": "PRUNED", "pruned": str(pruned)})
+            tracking.with_retry(ctx.client.set_terminated, run_id, status="KILLED")
+            print(f"trial {trial.number} PRUNED ({pruned}) {time.time() - start:.0f}s {shown}", flush=True)
+            raise
+        except BaseException as error:
+            tracking.log_batch(ctx.client, run_id, tags={"state": "FAIL", "error": f"{type(error).__name__}: {error}"})
+            status = "KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED"
+            tracking.with_retry(ctx.client.set_terminated, run_id, status=status)
+            raise
+        tracking.log_batch(ctx.client, run_id, metrics={"objective": value, "wall_seconds": time.time() - start},
+                           tags={"state": "COMPLETE"})
+        tracking.with_retry(ctx.client.set_terminated, run_id, status="FINISHED")
+        print(f"trial {trial.number} COMPLETE ({ctx.conf.metric}={value:.4f}) {time.time() - start:.0f}s {shown}",
+              flush=True)
+        return value
+
+    return run_trial
+
+
+# ---------------------------------------------------------------------------- the end of a study
+def _counts(study: optuna.Study) -> dict[str, int]:
+    states = [t.state for t in study.get_trials(deepcopy=False)]
+    return {state.name: states.count(state) for state in TrialState}
+
+
+def study_figures(study: optuna.Study, out_dir: Path, seed: int) -> tuple[list[Path], dict[str, str]]:
+    """Optuna's own matplotlib plots as PNGs: optimisation history, parameter importances,
+    parallel coordinates, intermediate values. A plot that cannot be drawn (too few trials)
+    becomes a PNG saying why. Returns the paths and {file name: note} for those."""
+    import matplotlib.pyplot as plt
+    from optuna.visualization import matplotlib as vis
+
+    notes, paths = {}, []
+    n_complete = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+    plots = {  # file -> (draw, complete trials it needs)
+        "optimization_history.png": (lambda: vis.plot_optimization_history(study), 1),
+        "param_importances.png": (lambda: vis.plot_param_importances(
+            study, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=seed)), 3),
+        "parallel_coordinate.png": (lambda: vis.plot_parallel_coordinate(study), 1),
+        "intermediate_values.png": (lambda: vis.plot_intermediate_values(study), 0),
+    }
+    for name, (plot, needs) in plots.items():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                if n_complete < needs:
+                    raise ValueError(f"needs {needs}+ complete trials, the study has {n_complete}")
+                axes = plot()
+                fig = (axes.ravel()[0] if isinstance(axes, np.ndarray) else axes).figure
+                if name == "parallel_coordinate.png":
+                    fig.set_size_inches(max(8.0, 1.3 * len(study.best_trial.params) + 2), 5.0)
+            except Exception as error:  # noqa: BLE001 - a plot Optuna cannot draw is noted, not fatal
+                notes[name] = f"{name[:-4].replace('_', ' ')} not drawn: {error}"
+                fig, ax = plt.subplots(figsize=(6, 2.5))
+                ax.axis("off")
+                ax.text(0.5, 0.5, notes[name], ha="center", va="center", wrap=True)
+        paths.append(artifacts.save_figure(fig, out_dir / name))
+    return paths, notes
+
+
+def best_on_test(study: optuna.Study, ctx: Context, out_dir: Path, overrides: str) -> tuple[str, dict]:
+    """The best trial's configuration as a normal ``task=cv`` job (outer training folds, scored
+    once on the outer test folds) in a nested ``best-on-test`` run; an identical configuration
+    that FINISHED before is reused (the job wrapper's resume)."""
+    best = study.best_trial
+    best_cfg = OmegaConf.masked_copy(apply_params(ctx.cfg, best.params, ctx.params),
+                                     [k for k in ctx.cfg if k != "search"])
+    with open_dict(best_cfg):
+        best_cfg.task = "cv"
+        best_cfg.tracking.experiment = ctx.conf.experiment
+        best_cfg.tracking.run_name = f"best-on-test (trial {best.number})"
+    metrics = cv_job.run(best_cfg, out_dir, overrides, tags={
+        "kind": "search-best", "task": "search-best", "mlflow.parentRunId": ctx.parent_id,
+        "optuna_study": ctx.conf.study_name, "trial_number": str(best.number)})
+    chash = tracking.config_hash(OmegaConf.to_container(best_cfg, resolve=True))
+    run = tracking.finished_run(ctx.experiment_id, chash)
+    return run.info.run_id, {k: v for k, v in metrics.items() if "/" not in k}
+
+
+def finalise(study: optuna.Study, ctx: Context, output_dir: Path, overrides: str) -> dict:
+    """Best params, figures, trials table, the best-on-test run and the re-run command on the
+    parent run, which ends FINISHED. Any worker may do it again: the result is the same."""
+    counts = _counts(study)
+    out = Path(output_dir) / "search"
+    trials = study.get_trials(deepcopy=False)
+    seconds = {t.number: (t.datetime_complete - t.datetime_start).total_seconds() for t in trials
+               if t.datetime_complete and t.datetime_start}
+    complete = [seconds[t.number] for t in trials if t.state == TrialState.COMPLETE and t.number in seconds]
+    pruned = [seconds[t.number] for t in trials if t.state == TrialState.PRUNED and t.number in seconds]
+    # a pruned trial would have cost about a complete one: an estimate, not a measurement
+    saved = max(0.0, len(pruned) * float(np.mean(complete)) - sum(pruned)) if complete else 0.0
+    summary: dict[str, Any] = {
+        "study": ctx.conf.study_name, "storage": ctx.conf.storage, "metric": ctx.conf.metric,
+        "direction": ctx.conf.direction, "n_trials_target": ctx.conf.n_trials, "counts": counts,
+        "trial_seconds": sum(seconds.values()), "pruned_trial_seconds": sum(pruned),
+        "estimated_seconds_saved_by_pruning": saved, "parent_run_id": ctx.parent_id}
+    metrics = {"n_complete": counts["COMPLETE"], "n_pruned": counts["PRUNED"], "n_failed": counts["FAIL"],
+               "trial_seconds": summary["trial_seconds"], "estimated_seconds_saved_by_pruning": saved}
+    files, notes = study_figures(study, out, int(ctx.cfg.seed))
+    files.append(artifacts.write_csv(study.trials_dataframe(), out / "trials.csv"))
+    tags: dict[str, Any] = {}
+    if counts["COMPLETE"]:
+        best = study.best_trial
+        command = rerun_command(ctx.cfg, best.params, ctx.params, overrides)
+        summary.update(best_trial=best.number, best_value=best.value, best_params=best.params, rerun=command)
+        metrics["best_value"] = best.value
+        tags.update({**{f"best.{k}": v for k, v in best.params.items()}, "best_trial": best.number,
+                     "rerun_command": command})
+        if ctx.conf.evaluate_best:
+            run_id, test = best_on_test(study, ctx, out / "best_on_test", overrides)
+            summary.update(best_on_test_run_id=run_id, test=test)
+            metrics.update({f"test/{k}": v for k, v in test.items()})
+            tags["best_on_test_run_id"] = run_id
+        files.append(artifacts.write_text(json.dumps(best.params, indent=2, default=str), out / "best_params.json"))
+    summary["figure_notes"] = notes
+    if notes:
+        tags["figure_notes"] = "; ".join(notes.values())
+    files.append(artifacts.write_text(json.dumps(summary, indent=2, default=str), out / "summary.json"))
+    tracking.log_batch(ctx.client, ctx.parent_id, metrics=metrics, tags=tags)
+    for path in files:
+        tracking.with_retry(ctx.client.log_artifact, ctx.parent_id, str(path))
+    tracking.with_retry(ctx.client.set_terminated, ctx.parent_id, status="FINISHED")
+    return json.loads(json.dumps({**summary, **metrics}, default=str))
+
+
+def _print_summary(result: dict, wall: float) -> None:
+    counts = result["counts"]
+    print(f"search {result['study']}: {counts['COMPLETE'] + counts['PRUNED']} trials "
+          f"({counts['COMPLETE']} complete, {counts['PRUNED']} pruned, {counts['FAIL']} failed); "
+          f"this worker {wall:.0f}s; trial time {result['trial_seconds']:.0f}s, pruning saved "
+          f"~{result['estimated_seconds_saved_by_pruning']:.0f}s (estimate); parent run {result['parent_run_id']}")
+    if "best_trial" not in result:
+        print("no trial completed: no best configuration")
+        return
+    print(f"best trial {result['best_trial']}: {result['metric']}={result['best_value']:.4f} "
+          + " ".join(f"{k}={format_value(v)}" for k, v in result["best_params"].items()))
+    if "test" in result:
+        test = result["test"]
+        print(f"best on the outer test folds (run {result['best_on_test_run_id']}): "
+              f"auroc={test.get('auroc', float('nan')):.3f} auprc={test.get('auprc', float('nan')):.3f}")
+    print(f"re-run the best configuration as a normal job:\n  {result['rerun']}")
+
+
+# ---------------------------------------------------------------------------- the task
+def check(cfg: DictConfig, params: list[Param], data: job_data.JobData) -> None:
+    """The job's own checks on the base config and on every value the space can take."""
+    if cfg.get("method", "deepdrim") not in checks.SUPERVISED:
+        raise ValueError(f"search tunes DeepDRIM: method must be one of {', '.join(checks.SUPERVISED)}, "
+                         f"got {cfg.method!r}")
+    cv_job.validate(cfg, data)
+    for param in params:
+        for value in param.extremes():
+            try:
+                cv_job.validate(apply_params(cfg, {param.name: value}, params), data)
+            except ValueError as error:
+                raise ValueError(f"search.space.{param.name}={value!r}: {error}") from None
+
+
+def run(cfg: DictConfig, output_dir: Path, overrides: str = "") -> dict[str, float]:
+    """The ``task=search`` job: check everything, open or resume the study, run the missing
+    trials (sharing the study with any other worker), then finalise it."""
+    start = time.time()
+    conf = settings(cfg)
+    params = parse_space(cfg.search.get("space"), cfg)
+    data = job_data.load(OmegaConf.to_container(cfg.data, resolve=True), int(cfg.seed))
+    check(cfg, params, data)
+    data = degrade.degrade(cfg, data)
+    folds = tf_aware_folds(data.pairs.pairs, int(cfg.cv.n_folds), random_state=int(cfg.seed))
+    stride = epoch_stride(cfg, params)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)  # a fresh model per fold retraces predict
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    experiment_id = tracking.setup(cfg.tracking.uri, cfg.tracking.artifact_root, conf.experiment)
+    client = MlflowClient(tracking.resolve_uri(cfg.tracking.uri))
+    sampler = TrialSeededSampler(instantiate(cfg.search.sampler, _partial_=True), int(cfg.seed))
+    study, created = open_study(conf, identity(cfg, params, conf), open_storage(cfg, client),
+                                make_pruner(cfg, len(folds) * stride), sampler)
+    parent_id = parent_run(study, created, client, experiment_id, conf, cfg)
+    ctx = Context(cfg, params, conf, data, folds, stride, client, experiment_id, parent_id)
+    done = sum(_counts(study)[s.name] for s in COUNTED)
+    print(f"study {conf.study_name!r} in {conf.storage}: target {conf.n_trials} trials, {done} done; "
+          f"MLflow parent run {parent_id}")
+    try:
+        if done < conf.n_trials:
+            stop = optuna.study.MaxTrialsCallback(conf.n_trials, states=(*COUNTED, TrialState.RUNNING))
+            study.optimize(objective(ctx), n_trials=conf.n_trials - done, callbacks=[stop])
+    except BaseException as error:
+        tracking.log_batch(client, parent_id, tags={"error": f"{type(error).__name__}: {error}"})
+        status = "KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED"
+        tracking.with_retry(client.set_terminated, parent_id, status=status)
+        raise
+    counts = _counts(study)
+    if counts["RUNNING"]:
+        print(f"{counts['RUNNING']} trial(s) still running in other workers: the last one to finish "
+              f"finalises the study")
+        return {"n_complete": float(counts["COMPLETE"]), "n_pruned": float(counts["PRUNED"])}
+    result = finalise(study, ctx, output_dir, overrides)
+    _print_summary(result, time.time() - start)
+    out = {k: float(v) for k, v in result.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    out.update({k: float(v) for k, v in result.get("test", {}).items()})
+    return out
