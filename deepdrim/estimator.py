@@ -21,6 +21,20 @@ from deepdrim.training import MONITORS, EpochCallback, ImageTable, PairScorer, f
 
 OPTIMIZERS = ("sgd", "adam")
 PRECISIONS = ("float32", "mixed_bfloat16", "auto")
+BATCH_ORDERS = ("grouped", "random")
+
+
+def _bf16_hardware() -> bool:
+    """A GPU, or a CPU with bfloat16 matrix units (AMX / AVX512-BF16) that oneDNN uses."""
+    import tensorflow as tf
+
+    if tf.config.list_physical_devices("GPU"):
+        return True
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "amx_bf16" in flags or "avx512_bf16" in flags
 
 
 class DeepDRIM(ClassifierMixin, BaseEstimator):
@@ -35,9 +49,11 @@ class DeepDRIM(ClassifierMixin, BaseEstimator):
     (small training sets sit there for several epochs, where the validation score is noise).
 
     Training and scoring run on an image table (:mod:`deepdrim.training`): each distinct self or
-    neighbor image of a batch is embedded once by Network B. ``precision``: ``"float32"``,
-    ``"mixed_bfloat16"`` (bfloat16 compute, float32 weights) or ``"auto"`` (mixed precision when
-    TensorFlow sees a GPU, float32 otherwise).
+    neighbor image of a batch is embedded once by Network B; ``batch_order="grouped"`` shuffles
+    TFs and their pairs and cuts batches from that order, so a batch holds one or two TFs and
+    their images are embedded once per batch (``"random"``: a plain permutation of the pairs).
+    ``precision``: ``"float32"``, ``"mixed_bfloat16"`` (bfloat16 compute, float32 weights) or
+    ``"auto"`` (mixed precision on a GPU or a CPU with bfloat16 units, float32 otherwise).
     """
 
     def __init__(
@@ -62,7 +78,8 @@ class DeepDRIM(ClassifierMixin, BaseEstimator):
         conv_dropout: float = 0.25,
         dense_units: tuple = (512, 128),
         dense_dropout: float = 0.5,
-        precision: str = "float32",
+        batch_order: str = "grouped",
+        precision: str = "auto",
         random_state: Optional[int] = None,
         verbose: int = 0,
     ):
@@ -86,6 +103,7 @@ class DeepDRIM(ClassifierMixin, BaseEstimator):
         self.conv_dropout = conv_dropout
         self.dense_units = dense_units
         self.dense_dropout = dense_dropout
+        self.batch_order = batch_order
         self.precision = precision
         self.random_state = random_state
         self.verbose = verbose
@@ -108,14 +126,14 @@ class DeepDRIM(ClassifierMixin, BaseEstimator):
             raise ValueError(f"monitor must be one of {MONITORS}, got {self.monitor!r}")
         if not 0 < self.validation_fraction < 1:
             raise ValueError(f"validation_fraction must be in (0, 1), got {self.validation_fraction}")
+        if self.batch_order not in BATCH_ORDERS:
+            raise ValueError(f"batch_order must be one of {BATCH_ORDERS}, got {self.batch_order!r}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
 
     def _dtype_policy(self) -> Optional[str]:
         if self.precision == "auto":
-            import tensorflow as tf
-
-            return "mixed_bfloat16" if tf.config.list_physical_devices("GPU") else None
+            return "mixed_bfloat16" if _bf16_hardware() else None
         return None if self.precision == "float32" else self.precision
 
     def _make_builder(self, expression) -> PairImageBuilder:
@@ -191,7 +209,8 @@ class DeepDRIM(ClassifierMixin, BaseEstimator):
             history, best_epoch = fit_table(
                 model, table, y, train_idx, val_idx, epochs=int(self.epochs), batch_size=int(self.batch_size),
                 patience=int(self.patience), min_epochs=int(self.min_epochs), monitor=self.monitor,
-                rng=np.random.default_rng(self.random_state), epoch_callback=epoch_callback, verbose=self.verbose)
+                rng=np.random.default_rng(self.random_state),
+                groups=codes if self.batch_order == "grouped" else None, epoch_callback=epoch_callback, verbose=self.verbose)
         self.model_ = model
         self.history_ = history
         self.best_epoch_ = best_epoch

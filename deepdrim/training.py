@@ -173,6 +173,16 @@ class TableTrainer:
         return np.concatenate(out).astype(np.float64) if out else np.zeros(0)
 
 
+def grouped_order(items: np.ndarray, groups: np.ndarray, batch_size: int, rng: np.random.Generator) -> np.ndarray:
+    """A random order of ``items`` in which each group's items are consecutive (groups and items
+    within a group shuffled), cut into batches whose order is shuffled too: a batch spans one or
+    two groups, and every epoch sees other batches."""
+    group_rank = rng.permutation(int(groups.max()) + 1 if len(groups) else 0)[groups]
+    order = items[np.lexsort((rng.random(len(items)), group_rank))]
+    batches = np.arange(0, len(order), batch_size)
+    return np.concatenate([order[s : s + batch_size] for s in rng.permutation(batches)]) if len(order) else order
+
+
 def fit_table(
     model,
     table: ImageTable,
@@ -186,11 +196,13 @@ def fit_table(
     min_epochs: int = 0,
     monitor: str = "val_loss",
     rng: Optional[np.random.Generator] = None,
+    groups: Optional[np.ndarray] = None,
     epoch_callback: Optional[EpochCallback] = None,
     verbose: int = 0,
 ) -> tuple[dict, int]:
     """Train the compiled Keras ``model`` (from :func:`deepdrim.model.build_model`) on the table's
-    pairs ``train`` (shuffled each epoch by ``rng``), validating on ``val`` after every epoch with
+    pairs ``train`` (shuffled each epoch by ``rng``, by :func:`grouped_order` when ``groups`` is
+    given, so that a batch holds few TFs and embeds their shared images once), validating on ``val`` after every epoch with
     :class:`BestEpoch`; the best epoch's weights are restored. Returns (history, best epoch).
     With no validation pairs every epoch runs and the last one is kept."""
     from deepdrim.model import SharedEmbeddingNetwork
@@ -202,7 +214,8 @@ def fit_table(
     history: dict[str, list] = {"loss": [], "val_loss": [], "val_auroc": [], "val_auprc": []}
     best_weights, best_epoch = None, -1
     for epoch in range(int(epochs)):
-        record = {"loss": trainer.train_epoch(rng.permutation(train), labels, int(batch_size))}
+        order = rng.permutation(train) if groups is None else grouped_order(train, groups[train], int(batch_size), rng)
+        record = {"loss": trainer.train_epoch(order, labels, int(batch_size))}
         if len(val):
             probs, y = trainer.score(val), labels[val]
             record.update(val_loss=binary_cross_entropy(y, probs), val_auroc=auroc(y, probs), val_auprc=auprc(y, probs))
