@@ -1,4 +1,4 @@
-"""A streaming Keras dataset of pair images, built batch by batch so memory stays flat as pairs grow.
+"""A streaming Keras dataset of pair images: built batch by batch, memory flat in the number of pairs."""
 from __future__ import annotations
 
 import math

@@ -88,7 +88,7 @@ def cross_validate(cfg: DictConfig, data: job_data.JobData, on_epoch=None) -> pd
             model = DeepDRIM(**estimator_params(cfg))
             model.fit(expression, pairs[train], labels[train], epoch_callback=epoch_end)
             bar.update(int(cfg.training.epochs) * (k + 1) - bar.n)  # early stopping skips epochs
-            scores[test] = model.predict_proba(pairs[test])
+            scores[test] = model.predict_proba(pairs[test])[:, 1]
     tf, target = data.pair_names(pairs)
     return pd.DataFrame({"tf": tf, "target": target, "label": labels, "kind": data.pairs.kind,
                          "score": scores, "pcc": pearson_scores(expression, pairs), "fold": fold_of})

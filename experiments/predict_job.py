@@ -136,7 +136,7 @@ def run(cfg: DictConfig, output_dir: Path, overrides: str = "") -> dict[str, flo
             else:
                 tracking.with_retry(mlflow.set_tag, "model_path", str(cfg.model_path))
             label = method_label(cfg) if not cfg.get("model_path") else f"saved model neighbors={model.n_neighbors}"
-            pairs, scores = score_candidates(model.predict_proba, tfs, n_genes, label)
+            pairs, scores = score_candidates(lambda p: model.predict_proba(p)[:, 1], tfs, n_genes, label)
             model_dir = model.save(output_dir / "model")
         else:
             seed = int(cfg.seed)
