@@ -47,7 +47,13 @@ DEFAULT_PARAMS = dict(n_neighbors=10, conv_filters=(8, 16, 32), embedding=8, con
 
 
 def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """This process's peak resident set (VmHWM; getrusage's maxrss would carry the parent's peak
+    into a fork+exec child)."""
+    try:
+        with open("/proc/self/status") as status:
+            return next(int(line.split()[1]) for line in status if line.startswith("VmHWM")) / 1024
+    except (OSError, StopIteration):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 # ---------------------------------------------------------------------------------------- old path
