@@ -166,7 +166,8 @@ class DeepDRIM(ClassifierMixin, BaseEstimator):
         pairs = builder.resolve_pairs(pairs)
         y = check_labels(labels, len(pairs))
         rows = builder.rows(pairs, keep_primary=True)  # every image of the fit once, in RAM
-        self._fit_table(ImageTable(builder.images, rows), pairs[:, 0], y, epoch_callback)
+        table = ImageTable(builder.images[: int(rows.max()) + 1], rows)  # not the buffer's spare capacity
+        self._fit_table(table, pairs[:, 0], y, epoch_callback)
         self.builder_ = builder
         self.n_features_in_ = builder.n_genes
         self.gene_names_ = builder.gene_names
