@@ -3,12 +3,11 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import shutil
 import tempfile
 import warnings
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Optional
 
 import keras
 import numpy as np
@@ -18,25 +17,24 @@ from sklearn.exceptions import NotFittedError
 from deepdrim._validation import check_labels
 from deepdrim.cv import tf_validation_split
 from deepdrim.images import PairImageBuilder
-from deepdrim.metrics import auprc, auroc
+from deepdrim.training import MONITORS, EpochCallback, ImageTable, PairScorer, fit_table, seeded
 
-EpochCallback = Callable[[int, dict], None]
-MONITORS = ("val_loss", "val_auroc", "val_auprc")
 OPTIMIZERS = ("sgd", "adam")
+PRECISIONS = ("float32", "mixed_bfloat16", "auto")
+BATCH_ORDERS = ("grouped", "random")
 
 
-def _binary_cross_entropy(labels: np.ndarray, probs: np.ndarray) -> float:
-    probs = np.clip(probs, 1e-7, 1 - 1e-7)
-    return float(-np.mean(labels * np.log(probs) + (1 - labels) * np.log(1 - probs)))
-
-
-def _seed_everything(seed: int) -> None:
+def _bf16_hardware() -> bool:
+    """A GPU, or a CPU with bfloat16 matrix units (AMX / AVX512-BF16) that oneDNN uses."""
     import tensorflow as tf
 
-    random.seed(seed)
-    np.random.seed(seed)
-    keras.utils.set_random_seed(seed)
-    tf.config.experimental.enable_op_determinism()
+    if tf.config.list_physical_devices("GPU"):
+        return True
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "amx_bf16" in flags or "avx512_bf16" in flags
 
 
 class DeepDRIM(ClassifierMixin, BaseEstimator):
@@ -49,6 +47,13 @@ class DeepDRIM(ClassifierMixin, BaseEstimator):
     first ``min_epochs - 1`` epochs can neither be the best epoch nor count towards patience, so a
     fit runs at least ``min_epochs`` epochs and never returns a model from the 0.693 loss plateau
     (small training sets sit there for several epochs, where the validation score is noise).
+
+    Training and scoring run on an image table (:mod:`deepdrim.training`): each distinct self or
+    neighbor image of a batch is embedded once by Network B; ``batch_order="grouped"`` shuffles
+    TFs and their pairs and cuts batches from that order, so a batch holds one or two TFs and
+    their images are embedded once per batch (``"random"``: a plain permutation of the pairs).
+    ``precision``: ``"float32"``, ``"mixed_bfloat16"`` (bfloat16 compute, float32 weights) or
+    ``"auto"`` (mixed precision on a GPU or a CPU with bfloat16 units, float32 otherwise).
     """
 
     def __init__(
@@ -73,6 +78,8 @@ class DeepDRIM(ClassifierMixin, BaseEstimator):
         conv_dropout: float = 0.25,
         dense_units: tuple = (512, 128),
         dense_dropout: float = 0.5,
+        batch_order: str = "grouped",
+        precision: str = "auto",
         random_state: Optional[int] = None,
         verbose: int = 0,
     ):
@@ -96,6 +103,8 @@ class DeepDRIM(ClassifierMixin, BaseEstimator):
         self.conv_dropout = conv_dropout
         self.dense_units = dense_units
         self.dense_dropout = dense_dropout
+        self.batch_order = batch_order
+        self.precision = precision
         self.random_state = random_state
         self.verbose = verbose
 
@@ -117,6 +126,15 @@ class DeepDRIM(ClassifierMixin, BaseEstimator):
             raise ValueError(f"monitor must be one of {MONITORS}, got {self.monitor!r}")
         if not 0 < self.validation_fraction < 1:
             raise ValueError(f"validation_fraction must be in (0, 1), got {self.validation_fraction}")
+        if self.batch_order not in BATCH_ORDERS:
+            raise ValueError(f"batch_order must be one of {BATCH_ORDERS}, got {self.batch_order!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+
+    def _dtype_policy(self) -> Optional[str]:
+        if self.precision == "auto":
+            return "mixed_bfloat16" if _bf16_hardware() else None
+        return None if self.precision == "float32" else self.precision
 
     def _make_builder(self, expression) -> PairImageBuilder:
         return PairImageBuilder(expression, self.n_neighbors, self.n_bins, self.neighbor_score, self.transform)
@@ -125,7 +143,8 @@ class DeepDRIM(ClassifierMixin, BaseEstimator):
         from deepdrim.model import build_model
 
         model = build_model(self.n_neighbors, self.n_bins, tuple(self.conv_filters), self.embedding,
-                            self.conv_dropout, tuple(self.dense_units), self.dense_dropout)
+                            self.conv_dropout, tuple(self.dense_units), self.dense_dropout,
+                            dtype=self._dtype_policy())
         schedule = keras.optimizers.schedules.InverseTimeDecay(self.learning_rate, decay_steps=1,
                                                                decay_rate=self.lr_decay)
         if self.optimizer == "adam":
@@ -135,18 +154,6 @@ class DeepDRIM(ClassifierMixin, BaseEstimator):
         model.compile(optimizer=optimizer, loss="binary_crossentropy")
         return model
 
-    def _predict_pairs(self, model, builder: PairImageBuilder, pairs: np.ndarray) -> np.ndarray:
-        """Scores batch by batch; the last batch is zero-padded to the same shape so the
-        compiled predict function is traced once."""
-        size = max(int(self.batch_size), 128)
-        out = []
-        for images in builder.iter_batches(pairs, batch_size=size):
-            n = len(images)
-            if n < size:
-                images = np.concatenate([images, np.zeros((size - n,) + images.shape[1:], images.dtype)])
-            out.append(np.asarray(model.predict_on_batch(images)).reshape(-1)[:n])
-        return np.concatenate(out) if out else np.zeros(0)
-
     # ------------------------------------------------------------------ API
     def fit(self, expression, pairs, labels, *, epoch_callback: Optional[EpochCallback] = None) -> "DeepDRIM":
         """Train on labelled gene pairs of ``expression`` (cells x genes counts).
@@ -154,51 +161,101 @@ class DeepDRIM(ClassifierMixin, BaseEstimator):
         ``epoch_callback(epoch, logs)`` is called after every epoch with loss and validation
         metrics (a hook for trackers and pruners; an exception it raises stops the fit).
         """
-        from deepdrim.data import PairImageSequence
-
         self._check_params()
         builder = self._make_builder(expression)
         pairs = builder.resolve_pairs(pairs)
         y = check_labels(labels, len(pairs))
-        if self.random_state is not None:
-            _seed_everything(int(self.random_state))
-        split = tf_validation_split(pairs, y, self.validation_fraction, self.random_state)
-        if split is None:
-            warnings.warn("no TF-wise validation split with both classes: training all epochs without early stopping",
-                          stacklevel=2)
-            train_idx, val_idx = np.arange(len(pairs)), np.zeros(0, dtype=np.int64)
-        else:
-            train_idx, val_idx = split
-        model = self._build_network()
-        train_data = PairImageSequence(builder, pairs[train_idx], y[train_idx], self.batch_size, shuffle=True,
-                                       random_state=self.random_state)
-        monitor = _EpochMonitor(self, builder, pairs[val_idx], y[val_idx], epoch_callback)
-        model.fit(train_data, epochs=int(self.epochs), callbacks=[monitor], verbose=self.verbose)
-        self.model_ = model
+        rows = builder.rows(pairs, keep_primary=True)  # every image of the fit once, in RAM
+        table = ImageTable(builder.images[: int(rows.max()) + 1], rows)  # not the buffer's spare capacity
+        self._fit_table(table, pairs[:, 0], y, epoch_callback)
         self.builder_ = builder
-        self.history_ = monitor.history
-        self.best_epoch_ = monitor.best_epoch
-        self.classes_ = np.array([0, 1])
         self.n_features_in_ = builder.n_genes
         self.gene_names_ = builder.gene_names
         return self
+
+    def fit_images(self, images, labels, groups, *, epoch_callback: Optional[EpochCallback] = None) -> "DeepDRIM":
+        """Train on ready image tensors (P, channels, nb, nb) (e.g. of many small datasets), with
+        the validation split for early stopping taken by ``groups`` (P,) (a TF, or a dataset) as
+        :meth:`fit` takes it by TF. Channels must be ``2 * n_neighbors + 3`` (1 for n=0) and nb
+        ``n_bins``. Such a model scores images with :meth:`predict_proba_images`."""
+        self._check_params()
+        table = ImageTable.from_images(images)
+        expected = (2 * self.n_neighbors + 3 if self.n_neighbors else 1, self.n_bins)
+        if table.rows.shape[1] != expected[0] or table.images.shape[1] != expected[1]:
+            raise ValueError(f"images must have shape (P, {expected[0]}, {expected[1]}, {expected[1]}), "
+                             f"got {np.shape(images)}")
+        y = check_labels(labels, len(table.rows))
+        groups = np.asarray(groups)
+        if groups.shape != y.shape:
+            raise ValueError(f"groups must have one entry per image tensor ({len(y)}), got shape {groups.shape}")
+        self._fit_table(table, groups, y, epoch_callback)
+        self.builder_ = None
+        self.n_features_in_ = None
+        self.gene_names_ = None
+        return self
+
+    def _fit_table(self, table: ImageTable, groups: np.ndarray, y: np.ndarray, epoch_callback) -> None:
+        """The training loop of :func:`deepdrim.training.fit_table` with a validation split by group."""
+        codes = np.unique(groups, return_inverse=True)[1].ravel()  # order-preserving: same split as by TF index
+        keys = np.column_stack([codes, np.zeros(len(codes), dtype=np.int64)])
+        split = tf_validation_split(keys, y, self.validation_fraction, self.random_state)
+        if split is None:
+            warnings.warn("no TF-wise validation split with both classes: training all epochs without early stopping",
+                          stacklevel=3)
+            train_idx, val_idx = np.arange(len(y)), np.zeros(0, dtype=np.int64)
+        else:
+            train_idx, val_idx = split
+        with seeded(self.random_state):
+            model = self._build_network()
+            history, best_epoch = fit_table(
+                model, table, y, train_idx, val_idx, epochs=int(self.epochs), batch_size=int(self.batch_size),
+                patience=int(self.patience), min_epochs=int(self.min_epochs), monitor=self.monitor,
+                rng=np.random.default_rng(self.random_state),
+                groups=codes if self.batch_order == "grouped" else None, epoch_callback=epoch_callback, verbose=self.verbose)
+        self.model_ = model
+        self.history_ = history
+        self.best_epoch_ = best_epoch
+        self.classes_ = np.array([0, 1])
+        self._scorer = None
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "model_"):
             raise NotFittedError("This DeepDRIM instance is not fitted yet: call fit(expression, pairs, labels) first")
 
-    def predict_proba(self, pairs, expression=None) -> np.ndarray:
-        """Probability of a regulatory link for each pair, shape (P,). Images come from
-        ``expression`` when given (same genes as in fit), else from the training expression."""
+    def _link_scores(self, pairs, expression=None) -> np.ndarray:
+        """(P,) link probabilities; each gene's neighbor embeddings are computed once and kept
+        for later calls on the same expression (``task=predict`` scores in chunks)."""
         self._check_fitted()
+        if expression is None and self.builder_ is None:
+            raise ValueError("this model has no training expression: pass expression=")
         builder = self.builder_ if expression is None else self._make_builder(expression)
-        if builder.n_genes != self.n_features_in_:
+        if self.n_features_in_ is not None and builder.n_genes != self.n_features_in_:
             raise ValueError(f"expression has {builder.n_genes} genes, the model was fitted on {self.n_features_in_}")
-        return self._predict_pairs(self.model_, builder, builder.resolve_pairs(pairs))
+        pairs = builder.resolve_pairs(pairs)
+        scorer = getattr(self, "_scorer", None)
+        if scorer is None or scorer.builder is not builder:
+            scorer = PairScorer(self.model_, builder)
+            if builder is self.builder_:
+                self._scorer = scorer
+        return scorer.score(pairs)
+
+    def predict_proba(self, pairs, expression=None) -> np.ndarray:
+        """Class probabilities (P, 2) of each pair, scikit-learn's layout: column 1 is the
+        probability of a regulatory link, column 0 its complement. Images come from
+        ``expression`` when given (same genes as in fit), else from the training expression."""
+        link = self._link_scores(pairs, expression)
+        return np.column_stack([1.0 - link, link])
 
     def predict(self, pairs, expression=None, threshold: float = 0.5) -> np.ndarray:
         """0/1 link calls at ``threshold``."""
-        return (self.predict_proba(pairs, expression) >= threshold).astype(np.int64)
+        return (self._link_scores(pairs, expression) >= threshold).astype(np.int64)
+
+    def predict_proba_images(self, images) -> np.ndarray:
+        """Class probabilities (P, 2) of ready image tensors (P, channels, nb, nb), as :meth:`fit_images` takes."""
+        self._check_fitted()
+        table = ImageTable.from_images(images)
+        link = PairScorer(self.model_, None).score_table(table)
+        return np.column_stack([1.0 - link, link])
 
     # ------------------------------------------------------------------ persistence
     def save(self, path) -> Path:
@@ -246,59 +303,3 @@ class DeepDRIM(ClassifierMixin, BaseEstimator):
                 raise ValueError(f"the model at {path} was trained on other genes than this expression")
             est.builder_ = builder
         return est
-
-
-class _EpochMonitor(keras.callbacks.Callback):
-    """Keras callback: validation loss/AUROC/AUPRC each epoch, early stopping with patience,
-    best weights restored at the end, and the user's epoch callback."""
-
-    def __init__(self, estimator: DeepDRIM, builder, val_pairs, val_labels, epoch_callback):
-        super().__init__()
-        self.estimator = estimator
-        self.builder = builder
-        self.val_pairs = val_pairs
-        self.val_labels = val_labels
-        self.epoch_callback = epoch_callback
-        self.history: dict[str, list] = {"loss": [], "val_loss": [], "val_auroc": [], "val_auprc": []}
-        self.best_epoch = -1
-        self.best_value = None
-        self.best_weights = None
-        self.wait = 0
-
-    def _improved(self, value: float) -> bool:
-        if self.best_value is None or np.isnan(self.best_value):
-            return not np.isnan(value)
-        return value < self.best_value if self.estimator.monitor == "val_loss" else value > self.best_value
-
-    def on_epoch_end(self, epoch: int, logs=None) -> None:
-        model = self.model
-        logs = dict(logs or {})
-        record = {"loss": float(logs.get("loss", np.nan))}
-        if len(self.val_labels):
-            probs = self.estimator._predict_pairs(model, self.builder, self.val_pairs)
-            record.update(val_loss=_binary_cross_entropy(self.val_labels, probs),
-                          val_auroc=auroc(self.val_labels, probs), val_auprc=auprc(self.val_labels, probs))
-        else:
-            record.update(val_loss=np.nan, val_auroc=np.nan, val_auprc=np.nan)
-        for key, value in record.items():
-            self.history[key].append(value)
-        # epochs before min_epochs are the loss plateau: their validation score is noise, so they
-        # neither become the best epoch nor count towards patience
-        eligible = epoch + 1 >= min(int(self.estimator.min_epochs), int(self.estimator.epochs))
-        if len(self.val_labels) and eligible:
-            value = record[self.estimator.monitor]
-            if self._improved(value):
-                self.best_value, self.best_epoch, self.wait = value, epoch, 0
-                self.best_weights = model.get_weights()
-            else:
-                self.wait += 1
-                if self.wait > self.estimator.patience:
-                    model.stop_training = True
-        elif not len(self.val_labels):
-            self.best_epoch = epoch
-        if self.epoch_callback is not None:
-            self.epoch_callback(epoch, record)
-
-    def on_train_end(self, logs=None) -> None:
-        if self.best_weights is not None:
-            self.model.set_weights(self.best_weights)

@@ -328,24 +328,26 @@ class PairImageBuilder:
         rows[todo] = self._used + np.arange(todo.size)
         return rows
 
-    def build(self, pairs, out: Optional[np.ndarray] = None) -> np.ndarray:
-        """Image tensor (P, 2n+3, n_bins, n_bins) float32 for already validated (P, 2) indices,
-        written into ``out`` when given."""
+    @property
+    def images(self) -> np.ndarray:
+        """The image buffer (rows, n_bins, n_bins) float32 that :meth:`rows` indexes (row 0 is the
+        all-zero image of a missing neighbor). Replaced when the cache grows: read it after ``rows``."""
+        return self._images
+
+    def rows(self, pairs, *, keep_primary: bool = False) -> np.ndarray:
+        """(P, channels) rows of :attr:`images` holding each pair's images, in :meth:`build`'s channel
+        order, for already validated (P, 2) indices. The neighbor and self images are per-gene rows
+        shared by every pair of that gene, which lets a network embed each row once. Primary images
+        not already cached go to scratch rows that the next call reuses, unless ``keep_primary``."""
         pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
         a, b = pairs[:, 0], pairs[:, 1]
         n, p = self.n_neighbors, len(pairs)
-        shape = (p, self.n_channels, self.n_bins, self.n_bins)
-        if out is None:
-            out = np.empty(shape, dtype=np.float32)
-        elif out.shape != shape or out.dtype != np.float32:
-            raise ValueError(f"out must be float32 of shape {shape}, got {out.dtype} {out.shape}")
-        direct = out.flags.c_contiguous
         if n == 0:
-            target = out.reshape(p, self.n_bins, self.n_bins) if direct else np.empty(shape[:1] + shape[2:], np.float32)
-            normalised_images(self.codes, a, b, self._lut, target, self.n_bins)
-            if not direct:
-                out[:, 0] = target
-            return out
+            self._reserve(p)
+            normalised_images(self.codes, a, b, self._lut, self._images[self._used : self._used + p], self.n_bins)
+            rows = (self._used + np.arange(p, dtype=np.intp))[:, None]
+            self._used += p if keep_primary else 0
+            return rows
         self._ensure_candidates(pairs.ravel())
         self._ensure_self(pairs.ravel())
         slot_of_b, slot_of_a = self._partner_slot(a, b), self._partner_slot(b, a)
@@ -353,10 +355,25 @@ class PairImageBuilder:
         self._ensure_neighbor_images([(a, slots_a, True), (b, slots_b, False)])
         rows = np.empty((p, self.n_channels), dtype=np.intp)
         rows[:, 0] = self._primary_rows(a, b, slot_of_b, slot_of_a)
+        if keep_primary:
+            self._used = max(self._used, int(rows[:, 0].max(initial=0)) + 1)
         rows[:, 1] = self._self_row[a]
         rows[:, 2] = self._self_row[b]
         rows[:, 3 : n + 3] = np.take_along_axis(self._rows[True][a], slots_a, axis=1)
         rows[:, n + 3 :] = np.take_along_axis(self._rows[False][b], slots_b, axis=1)
+        return rows
+
+    def build(self, pairs, out: Optional[np.ndarray] = None) -> np.ndarray:
+        """Image tensor (P, 2n+3, n_bins, n_bins) float32 for already validated (P, 2) indices,
+        written into ``out`` when given."""
+        pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+        shape = (len(pairs), self.n_channels, self.n_bins, self.n_bins)
+        if out is None:
+            out = np.empty(shape, dtype=np.float32)
+        elif out.shape != shape or out.dtype != np.float32:
+            raise ValueError(f"out must be float32 of shape {shape}, got {out.dtype} {out.shape}")
+        rows = self.rows(pairs)
+        direct = out.flags.c_contiguous
         flat = out.reshape(-1, self.n_bins, self.n_bins) if direct else np.empty((rows.size,) + shape[2:], np.float32)
         np.take(self._images, rows.ravel(), axis=0, out=flat, mode="clip")  # rows < len(self._images)
         if not direct:

@@ -3,18 +3,28 @@
 Each dataset is a sparse precision matrix Θ (the ground-truth network: genes i and j interact
 directly iff Θ_ij != 0) and cells drawn from N(0, Θ⁻¹). From each dataset one direct pair
 (positive) and one independent pair (Θ_ij = 0, negative) are studied, as a 32x32 primary image
-or a 96x96 augmented image (primary + six neighbor images, see :func:`augmented_image`).
+or a 96x96 augmented image (primary + six neighbor images: :func:`deepdrim.multi_images.augmented_image`,
+re-exported here).
 """
 from __future__ import annotations
 
-from typing import NamedTuple, Optional, Sequence, Union
+from typing import NamedTuple, Optional, Union
 
 import numpy as np
 from scipy.linalg import solve_triangular
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
 
-from deepdrim.images import bin_codes, histogram_images, normalise_histogram, transform_expression
+# the image code lives in the library; these names stay importable from here
+from deepdrim.multi_images import (  # noqa: F401
+    AUGMENTED_ORDER,
+    AUGMENTED_TILES,
+    augmented_image,
+    augmented_image_from_expression,
+    augmented_images,
+    check_gene_pairs,
+    primary_images,
+)
 
 RandomState = Union[None, int, np.random.Generator]
 
@@ -23,10 +33,6 @@ TRANSITIVE = "transitive"
 RANDOM = "random"
 SELF = "self"
 PAIR_KINDS = (DIRECT, TRANSITIVE, RANDOM)
-
-# augmented image: 3x3 grid of tiles; (row, col) of each of the 7 input images, in input order
-AUGMENTED_ORDER = ("(a,b)", "(a,a)", "(b,b)", "(a,c)", "(a,d)", "(b,c)", "(b,d)")
-AUGMENTED_TILES = ((1, 1), (0, 0), (2, 0), (0, 1), (0, 2), (2, 1), (2, 2))
 
 
 def _check_n(name: str, value, minimum: int) -> int:
@@ -124,26 +130,10 @@ def pair_truth(precision) -> np.ndarray:
     return labels
 
 
-def _check_gene_pairs(pairs, n_genes: int) -> np.ndarray:
-    arr = np.asarray(pairs)
-    if arr.ndim == 1 and arr.size == 2:
-        arr = arr[None, :]
-    if arr.ndim != 2 or arr.shape[1] != 2:
-        raise ValueError(f"pairs must have shape (P, 2), got {arr.shape}")
-    if arr.size and not np.issubdtype(arr.dtype, np.integer):
-        raise ValueError(f"pairs must be integer gene indices, got dtype {arr.dtype}")
-    arr = arr.astype(np.int64)
-    if ((arr < 0) | (arr >= n_genes)).any():
-        raise ValueError(f"pairs hold index(es) out of range 0..{n_genes - 1}")
-    if (arr[:, 0] == arr[:, 1]).any():
-        raise ValueError("pairs must join two different genes")
-    return arr
-
-
 def classify_pairs(precision, pairs) -> np.ndarray:
     """Label ("direct"/"transitive"/"random", object array) of each (i, j) in ``pairs`` (P x 2)."""
     labels = pair_truth(precision)
-    arr = _check_gene_pairs(pairs, labels.shape[0])
+    arr = check_gene_pairs(pairs, labels.shape[0])
     return labels[arr[:, 0], arr[:, 1]]
 
 
@@ -210,95 +200,6 @@ def sample_ggm_dataset(
     kind = pair_truth(precision)[negative]
     expression = _sample_expression(precision, n_cells, rng)
     return GGMDataset(expression, precision, positive, negative, kind)
-
-
-def augmented_image(images) -> np.ndarray:
-    """Tile 7 images of a pair (a, b) of a 4-gene dataset (others c < d) into a 3x3 grid.
-
-    ``images``: (..., 7, nb, nb) in the order (a,b), (a,a), (b,b), (a,c), (a,d), (b,c), (b,d)
-    (image (u, v) has rows indexing v, columns u). Output (..., 3nb, 3nb), 96x96 for nb=32::
-
-        (a,a)  (a,c)  (a,d)      <- gene a against itself and the two other genes
-          0    (a,b)    0        <- primary image in the centre, two all-zero tiles
-        (b,b)  (b,c)  (b,d)      <- gene b against itself and the two other genes
-    """
-    arr = np.asarray(images)
-    if arr.ndim < 3 or arr.shape[-3] != 7 or arr.shape[-2] != arr.shape[-1]:
-        raise ValueError(f"images must have shape (..., 7, nb, nb), got {arr.shape}")
-    nb = arr.shape[-1]
-    out = np.zeros(arr.shape[:-3] + (3 * nb, 3 * nb), dtype=arr.dtype)
-    for k, (r, c) in enumerate(AUGMENTED_TILES):  # 7 tiles, each one vectorised slice copy
-        out[..., r * nb : (r + 1) * nb, c * nb : (c + 1) * nb] = arr[..., k, :, :]
-    return out
-
-
-def _stack_datasets(values_list, pairs, transform: str) -> tuple[np.ndarray, np.ndarray]:
-    """(N, cells, genes) float values and (N, 2) pairs, validated."""
-    if isinstance(values_list, (list, tuple)):
-        values_list = [np.asarray(v) for v in values_list]
-    try:
-        values = np.asarray(values_list, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ValueError("values must be numeric cells x genes arrays, all of the same shape") from None
-    if values.ndim == 2:
-        values = values[None]
-    if values.ndim != 3:
-        raise ValueError(f"values must be (N, cells, genes) or a list of cells x genes arrays, got {values.ndim} dims")
-    if values.shape[1] < 2:
-        raise ValueError(f"datasets need at least 2 cells, got {values.shape[1]}")
-    if not np.isfinite(values).all():
-        raise ValueError("values have non-finite value(s)")
-    if transform == "log" and (values < 0).any():
-        raise ValueError('values have negative entries; transform="log" needs counts >= 0')
-    arr = _check_gene_pairs(pairs, values.shape[2])
-    if arr.shape[0] != values.shape[0]:
-        raise ValueError(f"got {values.shape[0]} dataset(s) but {arr.shape[0]} pair(s)")
-    return values, arr
-
-
-def _images(values: np.ndarray, u: np.ndarray, v: np.ndarray, n_bins: int, transform: str) -> np.ndarray:
-    """Normalised images (N, K, nb, nb) of genes (u[:, k], v[:, k]) of each dataset, one bincount.
-
-    Datasets are put side by side as one cells x (N * genes) matrix, so each gene of each
-    dataset is binned over its own range exactly as in :class:`deepdrim.images.PairImageBuilder`.
-    """
-    n, n_cells, n_genes = values.shape
-    flat = values.transpose(1, 0, 2).reshape(n_cells, n * n_genes)
-    codes = bin_codes(transform_expression(flat, transform), n_bins)
-    offset = (np.arange(n) * n_genes)[:, None]
-    counts = histogram_images(codes, (u + offset).ravel(), (v + offset).ravel(), n_bins)
-    return normalise_histogram(counts, n_cells).reshape(n, u.shape[1], n_bins, n_bins)
-
-
-def primary_images(values_list, pairs, n_bins: int = 32, transform: str = "none") -> np.ndarray:
-    """Primary images (N, nb, nb) float32 of pair (a_k, b_k) of dataset k (N datasets, same shape)."""
-    values, arr = _stack_datasets(values_list, pairs, transform)
-    return _images(values, arr[:, :1], arr[:, 1:], n_bins, transform)[:, 0]
-
-
-def augmented_images(values_list, pairs, n_bins: int = 32, transform: str = "none") -> np.ndarray:
-    """Augmented images (N, 3nb, 3nb) float32 (layout of :func:`augmented_image`) of 4-gene datasets.
-
-    ``values_list``: N cells x 4 arrays of one shape (or an (N, cells, 4) array); ``pairs``: (N, 2).
-    ``transform="none"`` bins the Gaussian values as they are; ``"log"`` applies paper eq. 1.
-    """
-    values, arr = _stack_datasets(values_list, pairs, transform)
-    if values.shape[2] != 4:
-        raise ValueError(f"augmented images need 4-gene datasets, got {values.shape[2]} genes")
-    a, b = arr[:, 0], arr[:, 1]
-    in_pair = (np.arange(4)[None, :] == a[:, None]) | (np.arange(4)[None, :] == b[:, None])
-    others = np.nonzero(~in_pair)[1].reshape(-1, 2)  # c < d, row-major order of nonzero
-    c, d = others[:, 0], others[:, 1]
-    u = np.stack([a, a, b, a, a, b, b], axis=1)
-    v = np.stack([b, a, b, c, d, c, d], axis=1)
-    return augmented_image(_images(values, u, v, n_bins, transform))
-
-
-def augmented_image_from_expression(
-    values, pair: Sequence[int], n_bins: int = 32, transform: str = "none"
-) -> np.ndarray:
-    """Augmented image (3nb, 3nb) float32 of ``pair`` of one 4-gene cells x 4 dataset."""
-    return augmented_images(np.asarray(values)[None], [tuple(pair)], n_bins, transform)[0]
 
 
 __all__ = [

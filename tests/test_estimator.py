@@ -33,8 +33,10 @@ def test_predict_before_fit_says_what_to_do():
 def test_fit_predict_shapes_and_history(tiny_dataset):
     data, pairs = tiny_dataset
     model = tiny().fit(data.counts, pairs.pairs, pairs.labels)
-    probs = model.predict_proba(pairs.pairs[:7])
-    assert probs.shape == (7,) and np.all((probs >= 0) & (probs <= 1))
+    proba = model.predict_proba(pairs.pairs[:7])
+    assert proba.shape == (7, 2) and np.allclose(proba.sum(axis=1), 1.0)
+    probs = proba[:, 1]
+    assert np.all((probs >= 0) & (probs <= 1))
     assert set(model.history_) == {"loss", "val_loss", "val_auroc", "val_auprc"}
     assert len(model.history_["loss"]) == 3
     np.testing.assert_array_equal(model.predict(pairs.pairs[:7]), (probs >= 0.5).astype(int))
@@ -56,7 +58,7 @@ def test_restores_best_epoch_not_last(tiny_dataset):
     assert model.best_epoch_ == int(np.nanargmin(losses))
     assert model.best_epoch_ != len(losses) - 1  # the case that matters happened
     train, val = tf_validation_split(pairs.pairs, pairs.labels, model.validation_fraction, model.random_state)
-    probs = np.clip(model.predict_proba(pairs.pairs[val]), 1e-7, 1 - 1e-7)
+    probs = np.clip(model.predict_proba(pairs.pairs[val])[:, 1], 1e-7, 1 - 1e-7)
     y = pairs.labels[val]
     loss = -np.mean(y * np.log(probs) + (1 - y) * np.log(1 - probs))
     assert loss == pytest.approx(losses[model.best_epoch_], rel=1e-4)
@@ -123,17 +125,56 @@ def test_min_epochs_holds_off_early_stopping(tiny_dataset):
 def test_best_epoch_is_chosen_from_min_epochs_on(min_epochs, expected_best):
     # scripted validation scores: epoch 0 is the luckiest (AUROC 1.0, a plateau fluke), epoch 4
     # the best once the plateau epochs 0..min_epochs-2 are excluded
-    import keras
+    from deepdrim.training import BestEpoch
 
-    from deepdrim.estimator import _EpochMonitor
+    aurocs = [1.0, 0.0, 0.0, 0.0, 0.75, 0.0]
+    tracker = BestEpoch("val_auroc", patience=10, min_epochs=min_epochs, epochs=6)
+    for epoch, value in enumerate(aurocs):
+        tracker.update(epoch, {"val_auroc": value})
+    assert tracker.best_epoch == expected_best
 
-    labels = np.array([0, 1, 0, 1])
-    good, bad, mid = [0.1, 0.9, 0.2, 0.8], [0.9, 0.1, 0.8, 0.2], [0.1, 0.9, 0.95, 0.8]
-    scores = iter(np.array(p) for p in [good, bad, bad, bad, mid, bad])
-    estimator = DeepDRIM(epochs=6, min_epochs=min_epochs, patience=10, monitor="val_auroc")
-    estimator._predict_pairs = lambda model, builder, pairs: next(scores)
-    monitor = _EpochMonitor(estimator, None, np.zeros((4, 2), dtype=np.int64), labels, None)
-    monitor.set_model(keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)]))
-    for epoch in range(6):
-        monitor.on_epoch_end(epoch, {"loss": 0.69})
-    assert monitor.best_epoch == expected_best
+
+def test_predict_proba_per_gene_embeddings_equal_the_per_pair_network(tiny_dataset):
+    """Scores from per-gene neighbor embeddings = the Keras model on each pair's full image tensor."""
+    from deepdrim.images import pair_images
+
+    data, pairs = tiny_dataset
+    model = tiny(n_neighbors=3, epochs=2, precision="float32").fit(data.counts, pairs.pairs, pairs.labels)
+    candidates = np.array([(tf, g) for tf in range(6) for g in range(30) if g != tf])
+    images = pair_images(data.counts, candidates, n_neighbors=3)
+    per_pair = model.model_.predict(images, batch_size=64, verbose=0).ravel()
+    shared = model.predict_proba(candidates)[:, 1]
+    assert np.abs(shared - per_pair).max() <= 1e-5
+    chunked = np.concatenate([model.predict_proba(part)[:, 1] for part in np.array_split(candidates, 3)])
+    np.testing.assert_array_equal(chunked, shared)  # the kept embeddings do not change later calls
+
+
+def test_fit_leaves_process_state_as_it_found_it(tiny_dataset):
+    import random
+
+    from tensorflow.python.framework import config as tf_config
+
+    data, pairs = tiny_dataset
+    np.random.seed(123)
+    random.seed(123)
+    expected = np.random.get_state()[1].copy(), random.getstate()
+    tiny(epochs=1).fit(data.counts, pairs.pairs, pairs.labels)
+    assert not tf_config.is_op_determinism_enabled()
+    np.testing.assert_array_equal(np.random.get_state()[1], expected[0])
+    assert random.getstate() == expected[1]
+
+
+def test_fit_images_trains_on_ready_tensors(tiny_dataset):
+    from deepdrim.images import pair_images
+
+    data, pairs = tiny_dataset
+    images = pair_images(data.counts, pairs.pairs, n_neighbors=1)
+    model = tiny(precision="float32").fit_images(images, pairs.labels, groups=pairs.pairs[:, 0])
+    by_pairs = tiny(precision="float32").fit(data.counts, pairs.pairs, pairs.labels)
+    # the same images, split and seed: the same training (float32: bfloat16 rounding depends on
+    # how many distinct images a batch embeds, which differs between the two tables)
+    np.testing.assert_allclose(model.history_["val_auroc"], by_pairs.history_["val_auroc"], atol=1e-6)
+    proba = model.predict_proba_images(images[:5])
+    assert proba.shape == (5, 2)
+    with pytest.raises(ValueError, match="images must have shape"):
+        tiny().fit_images(images[:, :1], pairs.labels, groups=pairs.pairs[:, 0])

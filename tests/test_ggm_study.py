@@ -124,3 +124,37 @@ def test_tiny_study_logs_its_metrics(tmp_path, compose_ggm):
     # the same configuration again is skipped: still one run
     ggm_study.run(cfg, tmp_path / "again", "seed=0")
     assert len(client.search_runs([runs[0].info.experiment_id])) == 1
+
+
+@pytest.mark.parametrize("min_epochs, expected_best", [(0, 0), (3, 2)])
+def test_ggm_study_never_keeps_a_plateau_epoch_before_min_epochs(tmp_path, monkeypatch, min_epochs, expected_best):
+    """Validation scripted per fit: epoch 0 scores perfectly (a plateau fluke), later epochs badly.
+    The study trains through the estimator, so epochs before min_epochs cannot be the best."""
+    from deepdrim import DeepDRIM, training
+
+    real_train = training.TableTrainer.train_epoch
+
+    def train_epoch(self, pairs, labels, batch_size):
+        self.labels, self.calls = labels, getattr(self, "calls", 0)
+        return real_train(self, pairs, labels, batch_size)
+
+    def score(self, pairs, chunk=4096):
+        self.calls += 1
+        y = self.labels[pairs]
+        return np.where(y == 1, 0.99, 0.01) if self.calls == 1 else np.where(y == 1, 0.3, 0.7)
+
+    best = []
+    real_fit = DeepDRIM.fit_images
+
+    def fit_images(self, *args, **kwargs):
+        out = real_fit(self, *args, **kwargs)
+        best.append(out.best_epoch_)
+        return out
+
+    monkeypatch.setattr(training.TableTrainer, "train_epoch", train_epoch)
+    monkeypatch.setattr(training.TableTrainer, "score", score)
+    monkeypatch.setattr(DeepDRIM, "fit_images", fit_images)
+    cfg = _compose(tmp_path, "ggm.n_datasets=12", "ggm.n_cells=100", "ggm.n_folds=2", *TINY_NET,
+                   "training.epochs=4", f"training.min_epochs={min_epochs}", "training.patience=5")
+    ggm_study.cross_validate(cfg, ggm_study.simulate(cfg.ggm, 0), seed=0)
+    assert best == [expected_best] * 6  # 3 arms x 2 folds

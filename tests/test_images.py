@@ -259,3 +259,18 @@ def test_unknown_gene_names():
     frame = pd.DataFrame(np.ones((5, 3)), columns=["a", "b", "c"])
     with pytest.raises(ValueError, match="not in the expression"):
         pair_images(frame, [("a", "zzz")], n_neighbors=0)
+
+
+def test_rows_index_the_same_images_as_build(tiny_dataset):
+    """rows() is build() without the copy: per-gene images are shared rows; kept primaries stay."""
+    from deepdrim.images import PairImageBuilder
+
+    data, pairs = tiny_dataset
+    builder = PairImageBuilder(data.counts, n_neighbors=2)
+    kept = builder.rows(pairs.pairs, keep_primary=True)
+    expected = PairImageBuilder(data.counts, n_neighbors=2).build(pairs.pairs)
+    np.testing.assert_array_equal(builder.images[kept], expected)
+    builder.rows(pairs.pairs[::-1][:5])  # scratch rows of another call do not overwrite kept ones
+    np.testing.assert_array_equal(builder.images[kept], expected)
+    tf_rows = kept[pairs.pairs[:, 0] == pairs.pairs[0, 0], 1]
+    assert len(set(tf_rows.tolist())) == 1  # a TF's self image is one row for all its pairs

@@ -66,7 +66,8 @@ class FakeDeepDRIM:
         return self
 
     def predict_proba(self, pairs, expression=None):
-        return np.random.default_rng(0).random(len(pairs))
+        link = np.random.default_rng(0).random(len(pairs))
+        return np.column_stack([1 - link, link])
 
 
 @pytest.fixture()

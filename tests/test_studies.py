@@ -89,7 +89,7 @@ def test_training_fraction_never_touches_the_test_fold(monkeypatch, config, tiny
             return self
 
         def predict_proba(self, pairs):
-            return np.full(len(pairs), 0.5)
+            return np.full((len(pairs), 2), 0.5)
 
     monkeypatch.setattr(cv_job, "DeepDRIM", Recorder)
     cfg = config(*[o for o in tiny if not o.startswith("cv.")], "train_fraction=0.5", "cv.n_folds=3")

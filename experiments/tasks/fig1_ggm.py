@@ -5,13 +5,14 @@ Per dataset (``sim.ggm.sample_ggm_dataset``) one direct pair (positive) and one 
 dataset-level folds:
 
 - ``primary``: the CNNC-like Network A (``deepdrim.model.build_model(0)``) on the 32x32 primary image;
-- ``augmented``: the same network on the 96x96 augmented image (``sim.ggm.augmented_images``: the
+- ``augmented``: the same network on the 96x96 augmented image (``deepdrim.multi_images.augmented_images``: the
   primary image in the centre of a 3x3 grid with the pair's self images and its genes against the
   two other genes; 4-gene datasets only, the paper's setting);
 - ``deepdrim``: DeepDRIM itself (Network A + siamese Network B, ``build_model(n)``) on the primary
   image plus its neighbor tensor, ``neighbors`` neighbors per gene (at most ``n_genes - 2``).
 
-Folds are over datasets: both pairs of a dataset fall in the same fold, so every fold holds exactly
+Every arm trains through the library (``deepdrim.DeepDRIM.fit_images``): the estimator's early
+stopping, ``min_epochs`` and best-epoch rule. Folds are over datasets: both pairs of a dataset fall in the same fold, so every fold holds exactly
 as many positives as negatives (stratified by construction). Images bin the Gaussian values as they
 are (``transform="none"``). Logged per arm: AUROC, AUPRC, false positives at threshold 0.5 split into
 random and transitive; and the relative FP reduction of augmented and DeepDRIM vs primary, overall and
@@ -99,52 +100,18 @@ def simulate(ggm: DictConfig, seed: int) -> GGMSamples:
                       np.tile(np.array([1, 0], dtype=np.int64), len(drawn)), kinds)
 
 
-def neighbor_genes(cov: np.ndarray, gene: np.ndarray, partner: np.ndarray, n_neighbors: int) -> np.ndarray:
-    """(P, n) best neighbors of ``gene`` per sample by positive covariance (``cov``: (P, genes) row
-    of the gene), excluding the gene and its partner, ties by gene index; -1 where none is positive.
-    The rule of ``deepdrim.images.PairImageBuilder``."""
-    scores = np.array(cov, dtype=np.float64)
-    rows = np.arange(len(scores))
-    scores[rows, gene] = -np.inf
-    scores[rows, partner] = -np.inf
-    order = np.argsort(-scores, axis=1, kind="stable")[:, :n_neighbors]
-    return np.where(np.take_along_axis(scores, order, axis=1) > 0, order, -1)
-
-
 def deepdrim_images(values: np.ndarray, dataset: np.ndarray, pairs: np.ndarray, n_neighbors: int,
                     n_bins: int = 32) -> np.ndarray:
-    """DeepDRIM's image tensor (P, 2n+3, nb, nb) float32 of pair ``pairs[k]`` of dataset
-    ``values[dataset[k]]``, equal to ``deepdrim.images.pair_images(values[d], [pair], n,
-    transform="none")`` per sample, for all samples at once: datasets side by side as one
-    cells x (datasets * genes) matrix (each gene binned over its own range), one bincount per chunk."""
-    from deepdrim.images import bin_codes, histogram_images, histogram_lookup, transform_expression
+    """DeepDRIM's image tensor (P, 2n+3, nb, nb) of every sample, values binned as they are
+    (:func:`deepdrim.multi_images.dataset_pair_images`, all datasets at once)."""
+    from deepdrim.multi_images import dataset_pair_images
 
-    n_data, n_cells, n_genes = values.shape
-    codes = bin_codes(transform_expression(values.transpose(1, 0, 2).reshape(n_cells, -1), "none"), n_bins)
-    lut = histogram_lookup(n_cells)
-    centred = values - values.mean(axis=1, keepdims=True)
-    cov = np.einsum("dci,dcj->dij", centred, centred) / max(n_cells - 1, 1)  # (datasets, genes, genes)
-    a, b = pairs[:, 0], pairs[:, 1]
-    a_nb = neighbor_genes(cov[dataset, a], a, b, n_neighbors)
-    b_nb = neighbor_genes(cov[dataset, b], b, a, n_neighbors)
-    # channel k is the image of genes (u_k, v_k): (a,b), (a,a), (b,b), (a,a_i)..., (b_j,b)...
-    u = np.concatenate([a[:, None], a[:, None], b[:, None], np.repeat(a[:, None], n_neighbors, 1), b_nb], axis=1)
-    v = np.concatenate([b[:, None], a[:, None], b[:, None], a_nb, np.repeat(b[:, None], n_neighbors, 1)], axis=1)
-    missing = (u < 0) | (v < 0)
-    u, v = np.where(missing, 0, u), np.where(missing, 0, v)
-    offset = (dataset * n_genes)[:, None]
-    out = np.empty((len(pairs), u.shape[1], n_bins, n_bins), dtype=np.float32)
-    for start in range(0, len(pairs), CHUNK):
-        part = slice(start, start + CHUNK)
-        counts = histogram_images(codes, (u[part] + offset[part]).ravel(), (v[part] + offset[part]).ravel(), n_bins)
-        out[part] = lut[counts].reshape(-1, u.shape[1], n_bins, n_bins)
-    out[missing] = 0.0
-    return out
+    return dataset_pair_images(values, dataset, pairs, n_neighbors, n_bins, transform="none")
 
 
 def arm_inputs(samples: GGMSamples, n_neighbors: int, n_bins: int = 32) -> dict[str, np.ndarray]:
     """Network input (P, channels, size, size) per arm; ``augmented`` only for 4-gene datasets."""
-    from sim.ggm import augmented_images
+    from deepdrim.multi_images import augmented_images
 
     tensor = deepdrim_images(samples.values, samples.dataset, samples.pairs, n_neighbors, n_bins)
     inputs = {"primary": tensor[:, :1]}  # channel 0 is the primary image (a, b)
@@ -164,121 +131,38 @@ def dataset_folds(n_datasets: int, n_folds: int, seed: int) -> np.ndarray:
     return fold
 
 
-def _network(n_neighbors: int, size: int, cfg: DictConfig):
-    """Compiled Network A (``n_neighbors=0``) or DeepDRIM for ``size`` x ``size`` images."""
-    import keras
+def arm_estimator(cfg: DictConfig, n_neighbors: int, size: int, seed: int):
+    """The library's estimator for one arm: the model and training groups of ``cfg`` (its
+    early stopping, ``min_epochs`` and best-epoch rule included), ``size`` x ``size`` images."""
+    from deepdrim import DeepDRIM
 
-    from deepdrim.model import build_model
-
-    model_cfg, train = cfg.model, cfg.training
-    model = build_model(n_neighbors, size, tuple(model_cfg.conv_filters), int(model_cfg.embedding),
-                        float(model_cfg.conv_dropout), tuple(model_cfg.dense_units), float(model_cfg.dense_dropout))
-    schedule = keras.optimizers.schedules.InverseTimeDecay(float(train.learning_rate), decay_steps=1,
-                                                           decay_rate=float(train.get("lr_decay", 0.0)))
-    if train.get("optimizer", "sgd") == "adam":
-        optimizer = keras.optimizers.Adam(learning_rate=schedule)
-    else:
-        optimizer = keras.optimizers.SGD(learning_rate=schedule, momentum=float(train.get("momentum", 0.9)),
-                                         nesterov=bool(train.get("nesterov", True)))
-    model.compile(optimizer=optimizer, loss="binary_crossentropy")
-    return model
-
-
-def _predict(model, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """Scores in fixed-size batches (the last one zero-padded), so predict is traced once."""
-    out = []
-    for start in range(0, len(x), batch_size):
-        batch = x[start:start + batch_size]
-        n = len(batch)
-        if n < batch_size:
-            batch = np.concatenate([batch, np.zeros((batch_size - n,) + batch.shape[1:], batch.dtype)])
-        out.append(np.asarray(model.predict_on_batch(batch)).reshape(-1)[:n])
-    return np.concatenate(out) if out else np.zeros(0)
-
-
-def _log_loss(labels: np.ndarray, probs: np.ndarray) -> float:
-    probs = np.clip(probs, 1e-7, 1 - 1e-7)
-    return float(-np.mean(labels * np.log(probs) + (1 - labels) * np.log(1 - probs)))
-
-
-def _restart(model, weights: list) -> None:
-    """Back to the initial ``weights`` with a fresh optimizer state (zeroed slots and step count),
-    keeping the traced train/predict functions: one trace per arm instead of one per fold."""
-    model.set_weights(weights)
-    for variable in model.optimizer.variables:
-        variable.assign(np.zeros(variable.shape, dtype=variable.dtype))
-
-
-def _validation_score(monitor: str, labels: np.ndarray, probs: np.ndarray) -> float:
-    """The early-stopping criterion, oriented so that lower is better."""
-    from deepdrim.metrics import auprc, auroc
-
-    if monitor == "val_auroc":
-        return -auroc(labels, probs)
-    if monitor == "val_auprc":
-        return -auprc(labels, probs)
-    return _log_loss(labels, probs)
-
-
-def fit_predict(model, x: np.ndarray, labels: np.ndarray, train: np.ndarray, val: np.ndarray, test: np.ndarray,
-                cfg: DictConfig, rng: np.random.Generator) -> np.ndarray:
-    """Train ``model`` on ``train`` (shuffled by ``rng``, ``train_on_batch``) with early stopping on
-    ``val`` as the estimator does it: ``training.monitor`` (val_loss, val_auroc or val_auprc), at
-    most ``training.epochs`` epochs, stop after ``training.patience`` epochs without improvement but
-    not before ``training.min_epochs``, keep the best epoch's weights. Returns the scores of ``test``."""
-    train_cfg = cfg.training
-    y = labels.astype(np.float32)
-    batch_size, patience = int(train_cfg.batch_size), int(train_cfg.patience)
-    monitor, min_epochs = str(train_cfg.get("monitor", "val_loss")), int(train_cfg.get("min_epochs", 0))
-    best, best_weights, wait = np.inf, None, 0
-    for epoch in range(int(train_cfg.epochs)):
-        order = rng.permutation(train)
-        for start in range(0, len(order), batch_size):
-            rows = np.sort(order[start:start + batch_size])
-            model.train_on_batch(x[rows], y[rows])
-        score = _validation_score(monitor, y[val], _predict(model, x[val]))
-        if score < best:
-            best, best_weights, wait = score, model.get_weights(), 0
-        else:
-            wait += 1
-            if wait > patience and epoch + 1 >= min_epochs:
-                break
-    if best_weights is not None:
-        model.set_weights(best_weights)
-    return _predict(model, x[test])
+    known = DeepDRIM().get_params()
+    params = {k: v for k, v in {**OmegaConf.to_container(cfg.model, resolve=True),
+                                **OmegaConf.to_container(cfg.training, resolve=True)}.items() if k in known}
+    params.update(n_neighbors=n_neighbors, n_bins=size, random_state=seed, verbose=0,
+                  conv_filters=tuple(params["conv_filters"]), dense_units=tuple(params["dense_units"]))
+    return DeepDRIM(**params)
 
 
 def cross_validate(cfg: DictConfig, samples: GGMSamples, seed: int) -> pd.DataFrame:
-    """Scores of every sample per arm from the fold that held its dataset out. Per arm one network
-    (seeded) whose initial weights every fold starts from; validation datasets for early stopping
-    are drawn (seeded) from each fold's training datasets."""
-    import keras
-    import tensorflow as tf
+    """Scores of every sample per arm from the fold that held its dataset out. Each fold trains the
+    library's estimator on the fold's training datasets (:meth:`deepdrim.DeepDRIM.fit_images`, seeded
+    per arm): validation datasets for early stopping are drawn from them as the estimator draws
+    TFs, and the estimator's ``min_epochs``/best-epoch rule applies."""
     from tqdm.auto import tqdm
 
     ggm = cfg.ggm
     n_folds, n_datasets = int(ggm.n_folds), samples.values.shape[0]
     inputs = arm_inputs(samples, int(cfg.neighbors), int(cfg.model.get("n_bins", 32)))
-    fold_of_dataset = dataset_folds(n_datasets, n_folds, seed)
-    fold = fold_of_dataset[samples.dataset]
-    rng = np.random.default_rng([seed, 1])
-    splits = []
-    for k in range(n_folds):
-        train_sets = np.flatnonzero(fold_of_dataset != k)
-        n_val = min(max(1, round(float(cfg.training.validation_fraction) * len(train_sets))), len(train_sets) - 1)
-        is_val = np.isin(samples.dataset, rng.choice(train_sets, n_val, replace=False))
-        splits.append((np.flatnonzero((fold != k) & ~is_val), np.flatnonzero(is_val), np.flatnonzero(fold == k)))
+    fold = dataset_folds(n_datasets, n_folds, seed)[samples.dataset]
     scores = {arm: np.full(len(samples.labels), np.nan) for arm in inputs}
-    tf.config.experimental.enable_op_determinism()
     with tqdm(total=n_folds * len(inputs), desc="GGM CV", unit="fit", leave=False) as bar:
         for i, (arm, x) in enumerate(inputs.items()):
-            keras.utils.set_random_seed(seed * 1000 + i)
-            model = _network(int(cfg.neighbors) if arm == "deepdrim" else 0, x.shape[-1], cfg)
-            initial = model.get_weights()
-            shuffle = np.random.default_rng([seed, 2, i])
-            for k, (train, val, test) in enumerate(splits):
-                _restart(model, initial)
-                scores[arm][test] = fit_predict(model, x, samples.labels, train, val, test, cfg, shuffle)
+            for k in range(n_folds):
+                train, test = fold != k, fold == k
+                model = arm_estimator(cfg, int(cfg.neighbors) if arm == "deepdrim" else 0, x.shape[-1], seed * 1000 + i)
+                model.fit_images(x[train], samples.labels[train], groups=samples.dataset[train])
+                scores[arm][test] = model.predict_proba_images(x[test])[:, 1]
                 bar.update(1)
                 bar.set_postfix(arm=arm, fold=k)
     frame = pd.DataFrame({"dataset": samples.dataset, "gene_a": samples.pairs[:, 0], "gene_b": samples.pairs[:, 1],
