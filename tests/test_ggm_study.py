@@ -127,7 +127,7 @@ def test_tiny_study_logs_its_metrics(tmp_path, compose_ggm):
 
 
 @pytest.mark.parametrize("min_epochs, expected_best", [(0, 0), (3, 2)])
-def test_ggm_study_never_keeps_a_plateau_epoch_before_min_epochs(tmp_path, monkeypatch, min_epochs, expected_best):
+def test_ggm_study_never_keeps_a_plateau_epoch_before_min_epochs(compose_ggm, monkeypatch, min_epochs, expected_best):
     """Validation scripted per fit: epoch 0 scores perfectly (a plateau fluke), later epochs badly.
     The study trains through the estimator, so epochs before min_epochs cannot be the best."""
     from deepdrim import DeepDRIM, training
@@ -154,7 +154,7 @@ def test_ggm_study_never_keeps_a_plateau_epoch_before_min_epochs(tmp_path, monke
     monkeypatch.setattr(training.TableTrainer, "train_epoch", train_epoch)
     monkeypatch.setattr(training.TableTrainer, "score", score)
     monkeypatch.setattr(DeepDRIM, "fit_images", fit_images)
-    cfg = _compose(tmp_path, "ggm.n_datasets=12", "ggm.n_cells=100", "ggm.n_folds=2", *TINY_NET,
-                   "training.epochs=4", f"training.min_epochs={min_epochs}", "training.patience=5")
+    cfg = compose_ggm("ggm.n_datasets=12", "ggm.n_cells=100", "ggm.n_folds=2", *TINY_NET,
+                      "training.epochs=4", f"training.min_epochs={min_epochs}", "training.patience=5")
     ggm_study.cross_validate(cfg, ggm_study.simulate(cfg.ggm, 0), seed=0)
     assert best == [expected_best] * 6  # 3 arms x 2 folds
