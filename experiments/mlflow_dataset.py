@@ -89,3 +89,12 @@ def log_expression_dataset(expression: pd.DataFrame, source: Union[str, Path, di
     dataset = expression_dataset(expression, source, name, extra_profile)
     mlflow.log_input(dataset, context=context, tags={k: str(v) for k, v in (tags or {}).items()} or None)
     return dataset
+
+
+def log_job_input(data_cfg, seed: int, expression: pd.DataFrame) -> ExpressionDataset:
+    """Log a job's (degraded) expression matrix as the active run's training input, its source
+    taken from the job's ``data`` config (a DictConfig or dict)."""
+    from omegaconf import DictConfig, OmegaConf
+
+    resolved = OmegaConf.to_container(data_cfg, resolve=True) if isinstance(data_cfg, DictConfig) else dict(data_cfg)
+    return log_expression_dataset(expression, job_source(resolved, int(seed)))

@@ -12,7 +12,7 @@ from hydra.utils import instantiate
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf
 
-from experiments import checks, tracking
+from experiments import checks, optuna_storage, tracking
 from experiments.search_space import Param, space_signature
 
 METRICS = ("val_auprc", "val_auroc", "val_loss")
@@ -41,6 +41,8 @@ def storage_url(cfg: DictConfig) -> str:
     if not url:
         db = tracking.sqlite_path(cfg.tracking.uri)
         url = tracking.SQLITE + str((db.parent if db else tracking.project_path(cfg.paths.store)) / "optuna.db")
+    if optuna_storage.is_journal(url):  # a journal file on a shared filesystem
+        return str(tracking.project_path(url))
     return tracking.resolve_uri(str(url))
 
 
@@ -100,7 +102,7 @@ def identity(cfg: DictConfig, params: list[Param], conf: Settings) -> dict[str, 
             "base_config_hash": base}
 
 
-def open_storage(cfg: DictConfig, client: MlflowClient) -> optuna.storages.RDBStorage:
+def open_storage(cfg: DictConfig, client: MlflowClient) -> optuna.storages.BaseStorage:
     """The study's storage with heartbeats: a trial whose worker stopped beating for
     ``search.heartbeat.grace_period`` s is failed (its MLflow run KILLED) and re-queued."""
     beat = cfg.search.get("heartbeat") or {}
@@ -114,15 +116,12 @@ def open_storage(cfg: DictConfig, client: MlflowClient) -> optuna.storages.RDBSt
         retry(study, trial)
 
     url = storage_url(cfg)
-    for attempt in range(5):  # two workers on a fresh file both create its tables
-        try:
-            return optuna.storages.RDBStorage(
-                url, engine_kwargs={"connect_args": {"timeout": 120}}, heartbeat_interval=int(beat.get("interval", 30)),
-                grace_period=int(beat.get("grace_period", 120)), heartbeat_stale_trial_callback=failed)
-        except Exception:  # noqa: BLE001 - retried; the last attempt raises
-            if attempt == 4:
-                raise
-            time.sleep(0.5 * (attempt + 1))
+    if optuna_storage.is_journal(url):  # no heartbeats in a journal file: a dead worker's trial stays RUNNING
+        return optuna_storage.optuna_storage(url)
+    engine = {"connect_args": {"timeout": 120}} if url.startswith("sqlite") else {}
+    return optuna_storage.optuna_storage(
+        url, engine_kwargs=engine, heartbeat_interval=int(beat.get("interval", 30)),
+        grace_period=int(beat.get("grace_period", 120)), heartbeat_stale_trial_callback=failed)
 
 
 def open_study(conf: Settings, ident: dict, storage, pruner, sampler) -> tuple[optuna.Study, bool]:

@@ -18,7 +18,7 @@ import numpy as np
 from mlflow.entities import RunStatus
 from mlflow.tracking import MlflowClient
 
-from experiments import artifacts
+from experiments import artifacts, mlflow_ui, tracking_server
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 PARENT_RUN_ENV = "DEEPDRIM_PARENT_RUN_ID"
@@ -100,13 +100,14 @@ def setup(uri: str, artifact_root: str, experiment: str) -> str:
     client = MlflowClient(uri)
     found = with_retry(client.get_experiment_by_name, experiment)
     if found is None:
+        location = tracking_server.artifact_location(uri, resolve_artifact_root(artifact_root, uri))
         try:
-            return with_retry(client.create_experiment, experiment,
-                              artifact_location=resolve_artifact_root(artifact_root, uri))
+            return with_retry(mlflow_ui.create_training_experiment, client, experiment, location)
         except Exception:  # created meanwhile by a parallel worker
             found = with_retry(client.get_experiment_by_name, experiment)
             if found is None:
                 raise
+    with_retry(mlflow_ui.mark_model_training, client, found.experiment_id)
     return found.experiment_id
 
 

@@ -49,17 +49,41 @@ def test_ranked_edges_cover_every_candidate_in_beeline_layout(trained):
     assert {"labelled/auroc", "best_epoch", "wall_seconds"} <= set(metrics)
 
 
-def test_model_saved_and_logged_to_mlflow(trained):
+def _predict_run(root: Path):
+    client = MlflowClient(f"sqlite:///{root / 'm.db'}")
+    runs = client.search_runs([client.get_experiment_by_name("deepdrim").experiment_id],
+                              filter_string="tags.task = 'predict'", order_by=["attributes.start_time ASC"])
+    return client, runs[0]
+
+
+def test_model_saved_and_logged_to_mlflow_as_a_pyfunc_model(trained):
+    import mlflow
+
     root, *_ = trained
     assert sorted(p.name for p in (root / "out" / "model").iterdir()) == ["deepdrim.json", "model.keras"]
-    client = MlflowClient(f"sqlite:///{root / 'm.db'}")
-    run = client.search_runs([client.get_experiment_by_name("deepdrim").experiment_id],
-                             filter_string="tags.task = 'predict'")[0]
+    client, run = _predict_run(root)
     assert run.info.status == "FINISHED"
     names = {a.path for a in client.list_artifacts(run.info.run_id)}
-    assert {"rankedEdges.csv", "config.yaml", "model"} <= names
-    assert {a.path for a in client.list_artifacts(run.info.run_id, "model")} == {"model/deepdrim.json",
-                                                                                  "model/model.keras"}
+    assert {"rankedEdges.csv", "config.yaml"} <= names
+    assert [i.dataset.name for i in client.get_run(run.info.run_id).inputs.dataset_inputs]  # the expression matrix
+    # the logged model scores TF/target names exactly as the ranking did
+    mlflow.set_tracking_uri(f"sqlite:///{root / 'm.db'}")
+    model = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/model")
+    ranked = _ranked(root / "out" / "rankedEdges.csv").head(20)
+    scored = model.predict(pd.DataFrame({"tf": ranked.Gene1, "target": ranked.Gene2}))
+    np.testing.assert_allclose(scored["probability"].to_numpy(), ranked.EdgeWeight.to_numpy(), rtol=0, atol=1e-6)
+
+
+def test_model_path_takes_a_runs_uri(trained, compose_predict):
+    root, folder, _, _ = trained
+    _, run = _predict_run(root)
+    reload = compose_predict(root / "m.db", "data=beeline", f"data.path={folder}",
+                             f"model_path=runs:/{run.info.run_id}/model")
+    predict_job.run(reload, root / "out_uri", "model_path=runs")
+    first, second = _ranked(root / "out" / "rankedEdges.csv"), _ranked(root / "out_uri" / "rankedEdges.csv")
+    merged = first.merge(second, on=["Gene1", "Gene2"], suffixes=("", "_loaded"))
+    assert len(merged) == len(first)
+    np.testing.assert_allclose(merged.EdgeWeight_loaded, merged.EdgeWeight, rtol=0, atol=1e-6)
 
 
 def test_model_path_scores_like_the_in_memory_model(trained, compose_predict):

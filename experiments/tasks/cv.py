@@ -17,7 +17,7 @@ from deepdrim.cv import tf_aware_folds
 from deepdrim.estimator import DeepDRIM
 from deepdrim.io import write_ranked_edges
 from deepdrim.metrics import early_precision_ratio, per_tf_metrics, summary
-from experiments import artifacts, checks, degrade, tracking
+from experiments import artifacts, checks, degrade, mlflow_dataset, tracking
 from experiments.checks import METHODS, SUPERVISED  # noqa: F401 - public here since the cv_job days
 from experiments import data as job_data
 
@@ -132,6 +132,7 @@ def run(cfg: DictConfig, output_dir: Path, overrides: str = "", tags: Optional[d
     data = degrade.degrade(cfg, data)
 
     def compute() -> tracking.JobResult:
+        mlflow_dataset.log_job_input(cfg.data, int(cfg.seed), data.expression)
         predictions = cross_validate(cfg, data, lambda fold, epoch, logs: tracking.log_metrics(
             {f"fold{fold}/{k}": v for k, v in logs.items()}, step=epoch))
         metrics = fold_metrics(predictions)

@@ -22,7 +22,7 @@ from deepdrim.baselines import BASELINES
 from deepdrim.estimator import DeepDRIM
 from deepdrim.io import write_ranked_edges
 from deepdrim.metrics import summary
-from experiments import checks, degrade, tracking
+from experiments import checks, degrade, mlflow_dataset, mlflow_model, tracking
 from experiments import data as job_data
 from experiments.checks import SUPERVISED
 from experiments.tasks.cv import check, estimator_params, method_label, positive_scores
@@ -57,7 +57,10 @@ def candidate_chunks(tfs: np.ndarray, n_genes: int, chunk_pairs: int = CHUNK_PAI
 def load_model(cfg: DictConfig, data: job_data.JobData) -> DeepDRIM:
     """The saved model at ``model_path`` bound to this expression (one-line error when it is not a
     saved model or was trained on other genes)."""
-    path = job_data.resolve_path(cfg.model_path, "model_path", "predict")
+    if mlflow_model.is_model_uri(cfg.model_path):  # runs:/<id>/model or models:/<name>/<version>
+        path = mlflow_model.resolve_model_path(str(cfg.model_path), tracking_uri=tracking.resolve_uri(cfg.tracking.uri))
+    else:
+        path = job_data.resolve_path(cfg.model_path, "model_path", "predict")
     try:
         return DeepDRIM.load(path, expression=data.expression)
     except ValueError as error:
@@ -109,6 +112,7 @@ def run(cfg: DictConfig, output_dir: Path, overrides: str = "") -> dict[str, flo
 
     def compute() -> tracking.JobResult:
         result = tracking.JobResult({})
+        mlflow_dataset.log_job_input(cfg.data, int(cfg.seed), data.expression)
         if method in SUPERVISED:
             trained = model
             if trained is None:
@@ -121,7 +125,13 @@ def run(cfg: DictConfig, output_dir: Path, overrides: str = "") -> dict[str, flo
                 result.tags["model_path"] = str(cfg.model_path)
                 label = f"saved model neighbors={trained.n_neighbors}"
             pairs, scores = score_candidates(lambda p: positive_scores(trained.predict_proba(p)), tfs, n_genes, label)
-            result.folders["model"] = trained.save(output_dir / "model")
+            model_dir = trained.save(output_dir / "model")
+            if cfg.tracking.get("log_model", True):  # an MLflow pyfunc model: mlflow.pyfunc.load_model("runs:/<id>/model")
+                mlflow_model.log_deepdrim_model(trained, data.expression,
+                                                registered_model_name=cfg.tracking.get("register_model"))
+            else:
+                result.folders["model"] = model_dir
+            result.tags["model_dir"] = str(model_dir)
         else:
             expression = data.expression.to_numpy()
             pairs, scores = score_candidates(lambda p: BASELINES[method](expression, p, random_state=int(cfg.seed)),
@@ -131,7 +141,7 @@ def run(cfg: DictConfig, output_dir: Path, overrides: str = "") -> dict[str, flo
         result.metrics.update(_labelled_metrics(data, pairs, scores))
         result.metrics.update(n_candidates=float(len(pairs)), n_tfs=float(len(tfs)), n_genes=float(n_genes),
                               wall_seconds=time.time() - start)
-        model_dir = result.folders.get("model")
+        model_dir = result.tags.get("model_dir")
         print(f"predict {method}: {len(pairs)} candidate edges of {len(tfs)} TFs ranked -> "
               f"{output_dir / 'rankedEdges.csv'}" + (f" (model: {model_dir})" if model_dir else "")
               + f" wall={result.metrics['wall_seconds']:.1f}s")
