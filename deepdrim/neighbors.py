@@ -57,7 +57,8 @@ def neighbor_relatedness(neighbors: np.ndarray, genes: np.ndarray, hops: np.ndar
     filled slots whose gene is within ``max_hops`` of the row gene in ``hops`` (a genes x genes
     hop-count matrix, e.g. undirected shortest paths), ``chance`` = the same share over all other
     genes, ``hub_share`` = share of filled slots taken by the ``n_hubs`` most frequent neighbors,
-    ``filled`` = share of slots filled."""
+    ``lists_with_hub`` = share of genes whose list holds one of those hubs, ``filled`` = share
+    of slots filled."""
     neighbors = np.asarray(neighbors)
     genes = np.asarray(genes)
     filled = neighbors >= 0
@@ -65,9 +66,11 @@ def neighbor_relatedness(neighbors: np.ndarray, genes: np.ndarray, hops: np.ndar
     near = hops[rows[filled], neighbors[filled]] <= max_hops
     others = ~np.eye(hops.shape[0], dtype=bool)[genes]
     counts = np.bincount(neighbors[filled], minlength=hops.shape[0])
+    hubs = np.argsort(-counts, kind="stable")[:n_hubs]
     return {"related": float(near.mean()) if near.size else float("nan"),
             "chance": float((hops[genes] <= max_hops)[others].mean()),
-            "hub_share": float(np.sort(counts)[::-1][:n_hubs].sum() / max(filled.sum(), 1)),
+            "hub_share": float(counts[hubs].sum() / max(filled.sum(), 1)),
+            "lists_with_hub": float(np.isin(neighbors, hubs).any(axis=1).mean()),
             "filled": float(filled.mean())}
 
 

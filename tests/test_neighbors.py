@@ -39,6 +39,7 @@ def test_neighbor_relatedness_by_hand():
     out = neighbor_relatedness(neighbors, np.array([0, 1]), hops, max_hops=2, n_hubs=1)
     assert out["related"] == pytest.approx(1 / 3) and out["filled"] == pytest.approx(3 / 4)
     assert out["hub_share"] == pytest.approx(2 / 3)  # gene 3 fills 2 of 3 slots
+    assert out["lists_with_hub"] == 1.0
     assert out["chance"] == pytest.approx(4 / 6)  # gene 0: 1, 2 near, 3 far; gene 1: 0, 2 near, 3 far
 
 
