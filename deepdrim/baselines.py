@@ -364,6 +364,17 @@ def gene_prior_scores(train_pairs, train_labels, test_pairs, *, by: str = "targe
     return np.where(seen, rate[where], base).astype(np.float64)
 
 
+def gene_prior_cv(pairs, labels, folds, *, by: str = "target", smoothing: float = 0.0) -> np.ndarray:
+    """:func:`gene_prior_scores` of every pair from the fold that tests it, fitted on that fold's
+    training pairs; ``folds`` are (train, test, ...) index tuples (:func:`deepdrim.cv.make_folds`).
+    NaN for pairs no fold tests (the strict split leaves some untested)."""
+    pairs, labels = np.asarray(pairs), np.asarray(labels)
+    out = np.full(len(pairs), np.nan)
+    for train, test, *_ in folds:  # loop over folds
+        out[test] = gene_prior_scores(pairs[train], labels[train], pairs[test], by=by, smoothing=smoothing)
+    return out
+
+
 def score_all(expression, pairs, method: str, random_state=None, **kwargs) -> np.ndarray:
     """Scores of ``pairs`` by the baseline named ``method`` (a key of :data:`BASELINES`);
     ``kwargs`` go to that method (e.g. ``n_jobs`` for the tree ensembles)."""
@@ -372,4 +383,4 @@ def score_all(expression, pairs, method: str, random_state=None, **kwargs) -> np
     return BASELINES[method](expression, pairs, random_state, **kwargs)
 
 
-__all__ = ["BASELINES", "score_all", "gene_prior_scores", "GENE_PRIOR_ROLES", "pcc", "spearman", "mi", "ppcor", "clr", "genie3", "grnboost2", "EarlyStopMonitor"]
+__all__ = ["BASELINES", "score_all", "gene_prior_scores", "gene_prior_cv", "GENE_PRIOR_ROLES", "pcc", "spearman", "mi", "ppcor", "clr", "genie3", "grnboost2", "EarlyStopMonitor"]

@@ -17,7 +17,7 @@ import pandas as pd
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import shortest_path
 
-from deepdrim.baselines import gene_prior_scores, pcc
+from deepdrim.baselines import gene_prior_cv, pcc
 from deepdrim.cv import make_folds
 from deepdrim.metrics import auroc
 from deepdrim.neighbors import NORMALIZATIONS, neighbor_lists, neighbor_relatedness
@@ -78,12 +78,9 @@ def shortcut_table(dataset, seed: int, n_folds: int = 3) -> pd.DataFrame:
     for split in ("tf", "strict"):
         folds = make_folds(lp.pairs, n_folds, split, random_state=seed)
         tested = np.concatenate([f.test for f in folds])
-        prior = {by: np.full(len(lp), np.nan) for by in ("target", "tf")}
+        prior = {by: gene_prior_cv(lp.pairs, lp.labels, folds, by=by) for by in ("target", "tf")}
         fold_auroc, leak = [], []
         for fold in folds:
-            for by in prior:
-                prior[by][fold.test] = gene_prior_scores(lp.pairs[fold.train], lp.labels[fold.train],
-                                                         lp.pairs[fold.test], by=by)
             y_test = lp.labels[fold.test]
             fold_auroc.append(auroc(y_test, prior["target"][fold.test]) if len(np.unique(y_test)) == 2 else np.nan)
             train_positive_genes = lp.pairs[fold.train][lp.labels[fold.train] == 1].ravel()
@@ -126,12 +123,12 @@ def supervised_table(dataset, seed: int, n_folds: int = 3) -> pd.DataFrame:
     params = default_estimator_params(seed)
     scores = {}
     for split in ("tf", "strict"):
-        score, prior = np.full(len(lp), np.nan), np.full(len(lp), np.nan)
-        for fold in make_folds(lp.pairs, n_folds, split, random_state=seed):
+        score = np.full(len(lp), np.nan)
+        folds = make_folds(lp.pairs, n_folds, split, random_state=seed)
+        for fold in folds:
             model = DeepDRIM(**params).fit(dataset.counts, lp.pairs[fold.train], lp.labels[fold.train])
             score[fold.test] = model.predict_proba(lp.pairs[fold.test])
-            prior[fold.test] = gene_prior_scores(lp.pairs[fold.train], lp.labels[fold.train], lp.pairs[fold.test])
-        scores[split] = (score, prior)
+        scores[split] = (score, gene_prior_cv(lp.pairs, lp.labels, folds))
     strict_tested = np.isfinite(scores["strict"][0])
     rows = []
     for split, subset in (("tf", "all"), ("tf", "strict-tested"), ("strict", "strict-tested")):

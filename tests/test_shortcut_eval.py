@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import roc_auc_score
 
-from deepdrim.baselines import gene_prior_scores
+from deepdrim.baselines import gene_prior_cv, gene_prior_scores
 from deepdrim.cv import Fold, make_folds, strict_folds, tf_aware_folds
 from deepdrim.metrics import (bootstrap_auroc_ci, false_positives_at_sensitivity, fp_reduction_at_sensitivity,
                               sensitivity_threshold)
@@ -35,6 +35,16 @@ def test_gene_prior_uses_training_labels_only():
     assert first.dtype == np.float64 and first.shape == (2,)
     # the test pairs' labels are not an input: nothing else can change the scores
     np.testing.assert_array_equal(first, gene_prior_scores(TRAIN.copy(), TRAIN_Y.copy(), test))
+
+
+def test_gene_prior_cv_fits_each_fold_on_its_training_pairs():
+    pairs = np.array([[0, 5], [1, 5], [2, 5], [2, 6]])
+    labels = np.array([1, 1, 0, 1])
+    folds = [(np.array([0, 1]), np.array([2])), (np.array([2]), np.array([3]))]  # pair 0, 1 untested
+    out = gene_prior_cv(pairs, labels, folds)
+    assert np.isnan(out[:2]).all()
+    assert out[2] == 1.0  # target 5 was positive in both training pairs of fold 0
+    assert out[3] == 0.0  # target 6 unseen in fold 1's training -> its overall rate, 0/1
 
 
 @pytest.mark.parametrize("kwargs, message", [({"by": "gene"}, "by must be"), ({"smoothing": -1.0}, "smoothing"),
