@@ -317,6 +317,64 @@ BASELINES: Dict[str, Callable[..., np.ndarray]] = {
 }
 
 
+# ----------------------------------------------------------------------------------------------
+# supervised shortcut baseline: gene identity alone
+
+GENE_PRIOR_ROLES = ("target", "tf")
+
+
+def gene_prior_scores(train_pairs, train_labels, test_pairs, *, by: str = "target",
+                      smoothing: float = 0.0) -> np.ndarray:
+    """Score each test pair by one of its genes' positive rate among the training pairs.
+
+    A label-leak probe, not an inference method: it sees no expression, only which genes were
+    positives in training. ``by="target"`` scores (tf, g) by the rate of training pairs (*, g)
+    that are positive (g's in-degree shortcut; informative under the TF-aware split, where test
+    targets also appear in training); ``by="tf"`` uses the rate of training pairs (tf, *)
+    (informative under a random pair split with ``negatives="all"``; under the TF-aware and the
+    strict split a test TF never heads a training pair). The rate is shrunk toward the overall
+    training positive rate ``p0`` as ``(pos + smoothing * p0) / (n + smoothing)``; a gene never
+    seen in that role scores ``p0``. Pairs are (P, 2) integer gene indices; returns float64 (P,).
+    """
+    if by not in GENE_PRIOR_ROLES:
+        raise ValueError(f"by must be one of {GENE_PRIOR_ROLES}, got {by!r}")
+    if isinstance(smoothing, bool) or not np.isfinite(smoothing) or smoothing < 0:
+        raise ValueError(f"smoothing must be a non-negative number, got {smoothing!r}")
+    train_pairs = np.asarray(train_pairs)
+    test_pairs = np.asarray(test_pairs)
+    train_labels = np.asarray(train_labels)
+    for name, arr in (("train_pairs", train_pairs), ("test_pairs", test_pairs)):
+        if arr.ndim != 2 or arr.shape[1] != 2 or (arr.size and not np.issubdtype(arr.dtype, np.integer)):
+            raise ValueError(f"{name} must be a (P, 2) integer array of gene indices, got shape {arr.shape}")
+    if train_labels.shape != (len(train_pairs),):
+        raise ValueError(f"train_labels must have shape ({len(train_pairs)},), got {train_labels.shape}")
+    if len(train_pairs) == 0:
+        raise ValueError("train_pairs is empty: the gene prior needs training pairs")
+    if not np.isin(train_labels, (0, 1)).all():
+        raise ValueError("train_labels must be 0/1")
+    column = 1 if by == "target" else 0
+    base = float(train_labels.mean())
+    genes, inverse = np.unique(train_pairs[:, column], return_inverse=True)
+    n = np.bincount(inverse.ravel(), minlength=len(genes)).astype(np.float64)
+    pos = np.bincount(inverse.ravel(), weights=train_labels.astype(np.float64), minlength=len(genes))
+    rate = (pos + smoothing * base) / (n + smoothing)
+    where = np.searchsorted(genes, test_pairs[:, column]) if len(genes) else np.zeros(len(test_pairs), int)
+    where = np.minimum(where, len(genes) - 1)
+    seen = genes[where] == test_pairs[:, column]
+    return np.where(seen, rate[where], base).astype(np.float64)
+
+
+def gene_prior_cv(pairs, labels, folds, *, by: str = "target", smoothing: float = 0.0) -> np.ndarray:
+    """:func:`gene_prior_scores` of every pair from the fold that tests it, fitted on that fold's
+    training pairs; ``folds`` are (train, test, ...) index tuples (:func:`deepdrim.cv.make_folds`).
+    NaN for pairs no fold tests (the strict split leaves some untested)."""
+    pairs, labels = np.asarray(pairs), np.asarray(labels)
+    out = np.full(len(pairs), np.nan)
+    for train, test, *_ in folds:  # loop over folds
+        out[test] = gene_prior_scores(pairs[train], labels[train], pairs[test], by=by, smoothing=smoothing)
+    return out
+
+
 def score_all(expression, pairs, method: str, random_state=None, **kwargs) -> np.ndarray:
     """Scores of ``pairs`` by the baseline named ``method`` (a key of :data:`BASELINES`);
     ``kwargs`` go to that method (e.g. ``n_jobs`` for the tree ensembles)."""
@@ -325,4 +383,4 @@ def score_all(expression, pairs, method: str, random_state=None, **kwargs) -> np
     return BASELINES[method](expression, pairs, random_state, **kwargs)
 
 
-__all__ = ["BASELINES", "score_all", "pcc", "spearman", "mi", "ppcor", "clr", "genie3", "grnboost2", "EarlyStopMonitor"]
+__all__ = ["BASELINES", "score_all", "gene_prior_scores", "gene_prior_cv", "GENE_PRIOR_ROLES", "pcc", "spearman", "mi", "ppcor", "clr", "genie3", "grnboost2", "EarlyStopMonitor"]

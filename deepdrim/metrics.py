@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 import numpy as np
 import pandas as pd
@@ -65,3 +66,136 @@ def early_precision_ratio(labels, scores) -> float:
     kth = np.sort(scores)[::-1][k - 1]
     top = scores >= kth
     return float(labels[top].mean() / labels.mean())
+
+
+# ---------------------------------------------------------------------------------------------
+# false positives at matched sensitivity (paper Fig. 1, without the 0.5 calibration dependence)
+
+
+def _check_scored(labels, scores, kind=None) -> tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]:
+    labels = np.asarray(labels)
+    scores = np.asarray(scores, dtype=np.float64)
+    if labels.ndim != 1 or scores.shape != labels.shape:
+        raise ValueError(f"labels and scores must be 1-D of the same length, got {labels.shape} and {scores.shape}")
+    if not np.isin(labels, (0, 1)).all():
+        raise ValueError("labels must be 0/1")
+    if np.isnan(scores).any():
+        raise ValueError(f"scores has {int(np.isnan(scores).sum())} NaN value(s)")
+    if kind is not None:
+        kind = np.asarray(kind)
+        if kind.shape != labels.shape:
+            raise ValueError(f"kind must have the labels' shape {labels.shape}, got {kind.shape}")
+    return labels.astype(bool), scores, kind
+
+
+def sensitivity_threshold(labels, scores, sensitivity: float = 0.8) -> float:
+    """The highest score threshold t at which calling ``scores >= t`` finds at least
+    ``sensitivity`` of the positives: the ceil(sensitivity * n_pos)-th highest positive score."""
+    if isinstance(sensitivity, bool) or not 0 < sensitivity <= 1:
+        raise ValueError(f"sensitivity must be in (0, 1], got {sensitivity!r}")
+    labels, scores, _ = _check_scored(labels, scores)
+    positives = np.sort(scores[labels])[::-1]
+    if len(positives) == 0:
+        raise ValueError("labels hold no positive: sensitivity is undefined")
+    k = int(np.ceil(sensitivity * len(positives) - 1e-9))
+    return float(positives[max(k, 1) - 1])
+
+
+def false_positives_at_sensitivity(labels, scores, kind=None, sensitivity: float = 0.8) -> dict[str, float]:
+    """False positives where this arm finds ``sensitivity`` of the positives (ties at the
+    threshold are called), overall and, with ``kind`` ('direct'/'transitive'/'random' per pair,
+    as :class:`deepdrim.pairs.LabelledPairs`), per negative kind: keys ``threshold``, ``tpr``
+    (achieved, >= sensitivity), ``fp``, ``fpr``, and ``fp_<kind>`` for each negative kind."""
+    threshold = sensitivity_threshold(labels, scores, sensitivity)
+    labels, scores, kind = _check_scored(labels, scores, kind)
+    called = scores >= threshold
+    negatives = ~labels
+    out = {"threshold": threshold, "tpr": float(called[labels].mean()), "fp": float((called & negatives).sum()),
+           "fpr": float((called & negatives).sum() / negatives.sum()) if negatives.any() else float("nan")}
+    if kind is not None:
+        for name in np.unique(kind[negatives]):
+            out[f"fp_{name}"] = float((called & negatives & (kind == name)).sum())
+    return out
+
+
+def fp_reduction_at_sensitivity(labels, reference_scores, arm_scores, kind=None,
+                                sensitivity: float = 0.8) -> dict[str, float]:
+    """Relative FP reduction ``1 - FP_arm / FP_reference`` with each arm thresholded at the
+    same sensitivity (the fraction of positives it finds), overall (``fp_reduction``) and per
+    negative kind (``fp_reduction_<kind>``); NaN where the reference makes no such FP. Also
+    returns both arms' counts (``reference/fp``, ``arm/fp``, ...)."""
+    reference = false_positives_at_sensitivity(labels, reference_scores, kind, sensitivity)
+    arm = false_positives_at_sensitivity(labels, arm_scores, kind, sensitivity)
+    out = {f"reference/{k}": v for k, v in reference.items()}
+    out.update({f"arm/{k}": v for k, v in arm.items()})
+    for key in (k for k in reference if k == "fp" or k.startswith("fp_")):
+        ref, got = reference[key], arm.get(key, 0.0)
+        suffix = key[2:]  # "" or "_<kind>"
+        out[f"fp_reduction{suffix}"] = 1.0 - got / ref if ref > 0 else float("nan")
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# uncertainty: bootstrap over TFs
+
+
+@dataclass
+class BootstrapCI:
+    """A point estimate with a percentile bootstrap interval and how many resamples had both
+    classes (the others are skipped)."""
+
+    estimate: float
+    low: float
+    high: float
+    level: float
+    n_resamples: int
+
+
+def _weighted_auroc(labels: np.ndarray, scores: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """AUROC (ties count 1/2) of each row of ``weights`` (B, P) as per-pair multiplicities."""
+    _, group = np.unique(scores, return_inverse=True)  # tie groups in increasing score
+    group = group.ravel()
+    n_groups = group.max() + 1 if len(group) else 0
+    neg_w = weights * ~labels
+    pos_w = weights * labels
+    order = np.argsort(group, kind="stable")
+    starts = np.searchsorted(group[order], np.arange(n_groups))
+    neg_by_group = np.add.reduceat(neg_w[:, order], starts, axis=1)  # (B, G) negatives per tie group
+    below = np.cumsum(neg_by_group, axis=1) - neg_by_group
+    beaten = below[:, group] + 0.5 * neg_by_group[:, group]  # (B, P) negatives under each pair
+    total = pos_w.sum(axis=1) * neg_w.sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(total > 0, (pos_w * beaten).sum(axis=1) / total, np.nan)
+
+
+def bootstrap_auroc_ci(tfs, labels, scores, n_resamples: int = 1000, level: float = 0.95,
+                       random_state=None) -> BootstrapCI:
+    """AUROC with a percentile CI from resampling TFs with replacement (all pairs of a drawn TF
+    come along, as often as it is drawn), since pairs of one TF are not independent. Seeded;
+    resamples with one class only are skipped."""
+    if isinstance(n_resamples, bool) or not isinstance(n_resamples, (int, np.integer)) or n_resamples < 1:
+        raise ValueError(f"n_resamples must be a positive integer, got {n_resamples!r}")
+    if isinstance(level, bool) or not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level!r}")
+    labels, scores, _ = _check_scored(labels, scores)
+    tfs = np.asarray(tfs)
+    if tfs.shape != labels.shape:
+        raise ValueError(f"tfs must have the labels' shape {labels.shape}, got {tfs.shape}")
+    if labels.all() or not labels.any():
+        raise ValueError("labels hold one class only: AUROC is undefined")
+    _, tf_index = np.unique(tfs, return_inverse=True)
+    tf_index = tf_index.ravel()
+    n_tfs = tf_index.max() + 1
+    rng = np.random.default_rng(random_state)
+    values = []
+    for start in range(0, n_resamples, 256):  # batches of resamples bound memory
+        size = min(256, n_resamples - start)
+        drawn = rng.integers(0, n_tfs, size=(size, n_tfs))
+        counts = np.zeros((size, n_tfs))
+        np.add.at(counts, (np.repeat(np.arange(size), n_tfs), drawn.ravel()), 1.0)
+        values.append(_weighted_auroc(labels, scores, counts[:, tf_index]))
+    values = np.concatenate(values)
+    values = values[np.isfinite(values)]
+    alpha = (1 - level) / 2
+    low, high = (np.quantile(values, [alpha, 1 - alpha]) if len(values) else (np.nan, np.nan))
+    return BootstrapCI(auroc(labels, scores), float(low), float(high), float(level), int(len(values)))

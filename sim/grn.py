@@ -5,8 +5,14 @@ follow the trajectory; every other gene is set, in topological order, by Hill-fu
 activation or repression from its regulators (TF cascades a -> b -> c make transitive pairs),
 combined with AND/OR logic, times log-normal cell-to-cell noise. Some genes follow the
 trajectory with no regulator (confounders that correlate without an edge). Counts are
-negative binomial around library size x mean, then zero-inflated with a dropout probability
-that falls with the mean (as Splatter does).
+negative binomial around library size x mean; then, with ``dropout="logistic"`` (the default,
+as Splatter), zero-inflated with a probability that falls only slowly with the mean (slope 0.3:
+even the top tenth of genes by mean stays ~45% zero), or, with ``dropout="nb"``, left as the
+negative binomial gives them: zeros then come from low means only and highly expressed genes are
+rarely zero, as in droplet UMI data (Svensson 2020, "Droplet scRNA-seq is not zero-inflated").
+``in_degree="uniform"`` (default) draws each target's regulator count uniformly from
+``regulators_per_gene``; ``"skewed"`` draws it with P(k) proportional to 2**-(k - low), so most
+targets have one regulator and few have many, as in curated GRNs.
 """
 from __future__ import annotations
 
@@ -14,6 +20,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+
+
+DROPOUT_MODELS = ("logistic", "nb")
+IN_DEGREE_MODELS = ("uniform", "skewed")
 
 
 @dataclass
@@ -71,13 +81,21 @@ def simulate_grn(
     dispersion: float = 0.5,
     dropout_midpoint: float = 5.0,
     dropout_slope: float = 0.3,
+    dropout: str = "logistic",
+    in_degree: str = "uniform",
     random_state=None,
 ) -> SimulatedDataset:
     """Simulate counts from a random GRN; see the module docstring for the generative model.
 
     TFs are genes ``0..n_tfs-1``; TFs after the first ``n_master`` are regulated by earlier
-    TFs (cascades), every non-TF gene that is not a confounder by 1-3 TFs.
+    TFs (cascades), every non-TF gene that is not a confounder by ``regulators_per_gene``
+    TFs. ``dropout`` ("logistic" | "nb") and ``in_degree`` ("uniform" | "skewed"): see the
+    module docstring; ``dropout_midpoint``/``dropout_slope`` apply to "logistic" only.
     """
+    if dropout not in DROPOUT_MODELS:
+        raise ValueError(f"dropout must be one of {DROPOUT_MODELS}, got {dropout!r}")
+    if in_degree not in IN_DEGREE_MODELS:
+        raise ValueError(f"in_degree must be one of {IN_DEGREE_MODELS}, got {in_degree!r}")
     if n_tfs < 2 or n_master < 1 or n_master >= n_tfs:
         raise ValueError(f"need n_tfs >= 2 and 1 <= n_master < n_tfs, got n_tfs={n_tfs}, n_master={n_master}")
     if n_genes <= n_tfs:
@@ -88,6 +106,11 @@ def simulate_grn(
     params.pop("random_state")
     rng = np.random.default_rng(random_state)
     lo, hi = regulators_per_gene
+    if not 1 <= lo <= hi <= n_tfs:
+        raise ValueError(f"regulators_per_gene must be (low, high) with 1 <= low <= high <= n_tfs, got {regulators_per_gene}")
+    k_values = np.arange(lo, hi + 1)
+    k_prob = 2.0 ** -(k_values - lo)
+    k_prob /= k_prob.sum()
 
     # --- network: cascades among TFs, targets among all genes
     tf_weight = rng.dirichlet(np.full(n_tfs, 2.0))  # uneven out-degrees, as real TFs
@@ -101,7 +124,7 @@ def simulate_grn(
     for j, g in enumerate(range(n_tfs, n_genes)):
         if confounder[j]:
             continue
-        k = int(rng.integers(lo, hi + 1))
+        k = int(rng.integers(lo, hi + 1)) if in_degree == "uniform" else int(rng.choice(k_values, p=k_prob))
         regulators[g] = rng.choice(n_tfs, size=k, replace=False, p=tf_weight)
     edges = np.array([(int(r), g) for g in range(n_genes) for r in regulators[g]], dtype=np.int64).reshape(-1, 2)
     signs = np.where(rng.random(len(edges)) < repression_fraction, -1, 1)
@@ -136,8 +159,9 @@ def simulate_grn(
     mu = library[:, None] * gene_depth[None, :] * level
     lam = rng.gamma(shape=1.0 / dispersion, scale=mu * dispersion)
     counts = rng.poisson(lam)
-    p_drop = 1.0 / (1.0 + np.exp(dropout_slope * (np.log(mu + 1e-9) - np.log(dropout_midpoint * mean_depth / 10))))
-    counts[rng.random(counts.shape) < p_drop] = 0
+    if dropout == "logistic":
+        p_drop = 1.0 / (1.0 + np.exp(dropout_slope * (np.log(mu + 1e-9) - np.log(dropout_midpoint * mean_depth / 10))))
+        counts[rng.random(counts.shape) < p_drop] = 0
 
     names = [f"TF{i:02d}" for i in range(n_tfs)] + [f"G{i:03d}" for i in range(n_tfs, n_genes)]
     return SimulatedDataset(counts.astype(np.float64), names, names[:n_tfs], edges, signs, t, branch, params)
