@@ -261,20 +261,25 @@ def read_h5ad(path, network=None, *, layer: Optional[str] = None) -> Dataset:
     return Dataset(expression, edges, _distinct(edges["tf"]), None, f"h5ad:{path}" + (f"[{layer}]" if layer else ""))
 
 
-def _read_divide_positions(path) -> list:
-    path = _existing(path, "TF divide-position file")
-    positions = []
+def _nonblank_lines(path):
+    """(line number, whitespace-split fields) of each non-blank line of a text file."""
     with open(path) as handle:
         for number, line in enumerate(handle, 1):
             fields = line.split()
-            if not fields:
-                continue
-            try:
-                positions.append(int(fields[0]))
-            except ValueError:
-                raise ValueError(
-                    f"{path}: line {number}: divide position must be an integer, got {fields[0]!r}"
-                ) from None
+            if fields:
+                yield number, fields
+
+
+def _read_divide_positions(path) -> list:
+    path = _existing(path, "TF divide-position file")
+    positions = []
+    for number, fields in _nonblank_lines(path):
+        try:
+            positions.append(int(fields[0]))
+        except ValueError:
+            raise ValueError(
+                f"{path}: line {number}: divide position must be an integer, got {fields[0]!r}"
+            ) from None
     if not positions:
         raise ValueError(f"{path}: empty TF divide-position file")
     return positions
@@ -284,16 +289,12 @@ def _read_pair_file(path) -> pd.DataFrame:
     """``geneA geneB label`` lines (whitespace separated) as ``tf, target, label`` (names lower-cased)."""
     path = _existing(path, "pair file")
     rows = []
-    with open(path) as handle:
-        for number, line in enumerate(handle, 1):
-            fields = line.split()
-            if not fields:
-                continue
-            if len(fields) < 3 or fields[2] not in ("0", "1", "2"):
-                raise ValueError(
-                    f"{path}: line {number}: malformed pair, expected 'geneA geneB label' with label 0, 1 or 2"
-                )
-            rows.append((fields[0].lower(), fields[1].lower(), int(fields[2])))
+    for number, fields in _nonblank_lines(path):
+        if len(fields) < 3 or fields[2] not in ("0", "1", "2"):
+            raise ValueError(
+                f"{path}: line {number}: malformed pair, expected 'geneA geneB label' with label 0, 1 or 2"
+            )
+        rows.append((fields[0].lower(), fields[1].lower(), int(fields[2])))
     if not rows:
         raise ValueError(f"{path}: empty pair file")
     pairs = pd.DataFrame(rows, columns=["tf", "target", "label"])
