@@ -270,3 +270,21 @@ def test_every_study_preset_has_a_verdict_block():
     assert {name for name, spec in specs.items() if spec.get("verdict")} == set(specs)
     for spec in specs.values():
         assert spec["verdict"]["effect"] in verdicts.EFFECTS and spec["verdict"]["claim"]
+
+
+def test_parent_run_records_the_verdict(tmp_path, store):
+    from types import SimpleNamespace
+
+    from experiments.summaries import record_verdict
+
+    client = MlflowClient(store)
+    parent = client.create_run(client.create_experiment("fig4c")).info.run_id
+    runs = [SimpleNamespace(data=SimpleNamespace(params={"neighbors": str(n), "seed": str(seed)},
+                                                 metrics={"auroc": 0.6 + 0.01 * seed + (0.05 if n else 0.0)}))
+            for n in (0, 10) for seed in range(3)]
+    spec = {"x": "neighbors", "verdict": {"claim": "4C", "effect": "difference", "at": 10, "reference": 0}}
+    record_verdict(client, parent, runs, spec)
+    logged = client.get_run(parent).data
+    assert logged.metrics["verdict/effect"] == pytest.approx(0.05) and logged.metrics["verdict/supported"] == 1.0
+    assert logged.tags["verdict"] == "supported" and logged.tags["claim"] == "4C"
+    assert "+0.050" in logged.tags["verdict_line"]
