@@ -134,6 +134,8 @@ def check(cfg: DictConfig, n_cells: Optional[int] = None, n_genes: Optional[int]
     """The job's knobs against the data's size where known (the sweep check knows it from the
     simulation's config, :func:`validate` from the loaded data)."""
     name = checks.method(cfg.get("method", "deepdrim"))
+    if split_of(cfg) not in SPLITS:
+        raise ValueError(f"cv.split must be one of {SPLITS}, got {split_of(cfg)!r}")
     degrade.check(cfg, n_cells)
     if name in SUPERVISED:
         checks.neighbors(cfg.neighbors, n_genes, name)
@@ -143,8 +145,6 @@ def check(cfg: DictConfig, n_cells: Optional[int] = None, n_genes: Optional[int]
 def validate(cfg: DictConfig, data: job_data.JobData) -> None:
     """Everything checkable before a run starts (``ValueError`` with a one-line message)."""
     check(cfg, *data.expression.shape)
-    if split_of(cfg) not in SPLITS:
-        raise ValueError(f"cv.split must be one of {SPLITS}, got {split_of(cfg)!r}")
     n_tfs = len(np.unique(data.pairs.pairs[:, 0]))
     if n_tfs < int(cfg.cv.n_folds):
         raise ValueError(f"{cfg.cv.n_folds} TF-aware folds need at least {cfg.cv.n_folds} TFs; the data has {n_tfs}")
