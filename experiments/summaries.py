@@ -21,7 +21,11 @@ def record_verdict(client: MlflowClient, parent_run_id: str, runs: list[Run], sp
     table = run_table(runs, spec["verdict"], spec)
     if table.empty:
         return
-    verdict = study_verdict(table, spec["verdict"])
+    try:
+        verdict = study_verdict(table, spec["verdict"])
+    except ValueError as error:  # a bad verdict block must not lose the figure
+        print(f"verdict: not computed ({error})")
+        return
     print(f"verdict: {verdict.line}")
     for key, value in verdict.metrics().items():
         if math.isfinite(value):
