@@ -245,7 +245,7 @@ def _params(resolved: dict) -> dict:
     keep = ("task", "study", "seed", "neighbors", "ggm", "model", "training")
     params = tracking.flatten({k: v for k, v in resolved.items() if k in keep})
     # fixed here (= neighbors, covariance, values binned as they are), so not params of this study
-    unused = ("model.n_neighbors", "model.neighbor_score", "model.transform")
+    unused = ("model.n_neighbors", "model.neighbor_score", "model.neighbor_values", "model.transform")
     return {k: v for k, v in params.items() if k not in unused}
 
 
