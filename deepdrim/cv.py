@@ -14,6 +14,9 @@ from typing import NamedTuple
 import numpy as np
 
 SPLITS = ("tf", "strict")
+#: the fewest TFs (groups) a validation split may hold for model selection: one TF's AUROC is noise,
+#: so the estimator trains a fixed epoch budget (no early stopping, last epoch) below this
+MIN_VALIDATION_TFS = 4
 
 
 class Fold(NamedTuple):
@@ -113,9 +116,12 @@ def make_folds(pairs, n_folds: int = 3, split: str = "tf", random_state=None) ->
     return [Fold(train, test, 0) for train, test in tf_aware_folds(pairs, n_folds, random_state)]
 
 
-def tf_validation_split(pairs, labels, fraction: float = 0.2, random_state=None, max_tries: int = 50):
+def tf_validation_split(pairs, labels, fraction: float = 0.2, random_state=None, max_tries: int = 50,
+                        min_val_tfs: int = 1):
     """(train_index, val_index) holding out about ``fraction`` of the TFs, both classes in each
-    side; ``None`` when no such split exists (fewer than 2 TFs or single-class TFs only)."""
+    side; ``None`` when no such split exists (fewer than 2 TFs, single-class TFs only, or fewer
+    than ``min_val_tfs`` TFs in the validation side: the estimator passes
+    :data:`MIN_VALIDATION_TFS` so that no model is selected on one TF)."""
     pairs = np.asarray(pairs)
     labels = np.asarray(labels)
     tfs = np.unique(pairs[:, 0])
@@ -123,6 +129,8 @@ def tf_validation_split(pairs, labels, fraction: float = 0.2, random_state=None,
         return None
     rng = np.random.default_rng(random_state)
     n_val = min(max(1, int(round(fraction * len(tfs)))), len(tfs) - 1)
+    if n_val < min_val_tfs:
+        return None
     for _ in range(max_tries):
         val_tfs = rng.choice(tfs, size=n_val, replace=False)
         is_val = np.isin(pairs[:, 0], val_tfs)

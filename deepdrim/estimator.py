@@ -15,7 +15,8 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import NotFittedError
 
 from deepdrim._validation import check_labels
-from deepdrim.cv import tf_validation_split
+from deepdrim.cv import MIN_VALIDATION_TFS, tf_validation_split
+from deepdrim.neighbors import NORMALIZATIONS
 from deepdrim.images import PairImageBuilder
 from deepdrim.training import MONITORS, EpochCallback, ImageTable, PairScorer, fit_table, seeded
 
@@ -43,7 +44,9 @@ class DeepDRIM(ClassifierMixin, BaseEstimator):
     Defaults follow the reference: SGD with momentum 0.9 and Nesterov (``optimizer="adam"`` uses
     Adam at ``learning_rate`` instead, which converges in far fewer epochs), learning-rate decay 1e-6
     per step (``lr / (1 + decay * step)``), early stopping with patience 10 on a validation split
-    taken by TF (no TF on both sides), restoring the best epoch's weights. ``min_epochs``: the
+    taken by TF (no TF on both sides), restoring the best epoch's weights. A validation split of
+    fewer than ``deepdrim.cv.MIN_VALIDATION_TFS`` (4) TFs is not used (one TF's AUROC is noise):
+    then all ``epochs`` run and the last one is kept, with a warning. ``min_epochs``: the
     first ``min_epochs - 1`` epochs can neither be the best epoch nor count towards patience, so a
     fit runs at least ``min_epochs`` epochs and never returns a model from the 0.693 loss plateau
     (small training sets sit there for several epochs, where the validation score is noise).
@@ -72,6 +75,7 @@ class DeepDRIM(ClassifierMixin, BaseEstimator):
         monitor: str = "val_loss",
         n_bins: int = 32,
         neighbor_score: str = "covariance",
+        neighbor_values: str = "raw",
         transform: str = "log",
         conv_filters: tuple = (32, 64, 128),
         embedding: int = 512,
@@ -97,6 +101,7 @@ class DeepDRIM(ClassifierMixin, BaseEstimator):
         self.monitor = monitor
         self.n_bins = n_bins
         self.neighbor_score = neighbor_score
+        self.neighbor_values = neighbor_values
         self.transform = transform
         self.conv_filters = conv_filters
         self.embedding = embedding
@@ -126,6 +131,8 @@ class DeepDRIM(ClassifierMixin, BaseEstimator):
             raise ValueError(f"monitor must be one of {MONITORS}, got {self.monitor!r}")
         if not 0 < self.validation_fraction < 1:
             raise ValueError(f"validation_fraction must be in (0, 1), got {self.validation_fraction}")
+        if self.neighbor_values not in NORMALIZATIONS:
+            raise ValueError(f"neighbor_values must be one of {NORMALIZATIONS}, got {self.neighbor_values!r}")
         if self.batch_order not in BATCH_ORDERS:
             raise ValueError(f"batch_order must be one of {BATCH_ORDERS}, got {self.batch_order!r}")
         if self.precision not in PRECISIONS:
@@ -137,7 +144,8 @@ class DeepDRIM(ClassifierMixin, BaseEstimator):
         return None if self.precision == "float32" else self.precision
 
     def _make_builder(self, expression) -> PairImageBuilder:
-        return PairImageBuilder(expression, self.n_neighbors, self.n_bins, self.neighbor_score, self.transform)
+        return PairImageBuilder(expression, self.n_neighbors, self.n_bins, self.neighbor_score, self.transform,
+                                self.neighbor_values)
 
     def _build_network(self):
         from deepdrim.model import build_model
@@ -198,9 +206,13 @@ class DeepDRIM(ClassifierMixin, BaseEstimator):
         """The training loop of :func:`deepdrim.training.fit_table` with a validation split by group."""
         codes = np.unique(groups, return_inverse=True)[1].ravel()  # order-preserving: same split as by TF index
         keys = np.column_stack([codes, np.zeros(len(codes), dtype=np.int64)])
-        split = tf_validation_split(keys, y, self.validation_fraction, self.random_state)
+        split = tf_validation_split(keys, y, self.validation_fraction, self.random_state,
+                                    min_val_tfs=MIN_VALIDATION_TFS)
         if split is None:
-            warnings.warn("no TF-wise validation split with both classes: training all epochs without early stopping",
+            n_groups = int(codes.max()) + 1 if len(codes) else 0
+            warnings.warn(f"no validation split of >= {MIN_VALIDATION_TFS} TFs with both classes "
+                          f"({n_groups} TFs, validation_fraction={self.validation_fraction}): training a fixed "
+                          f"budget of {self.epochs} epochs without early stopping, keeping the last epoch",
                           stacklevel=3)
             train_idx, val_idx = np.arange(len(y)), np.zeros(0, dtype=np.int64)
         else:

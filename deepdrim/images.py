@@ -182,7 +182,9 @@ class PairImageBuilder:
     Output of :meth:`build` is float32 (P, 2n+3, n_bins, n_bins) in the reference order:
     0 = (a, b); 1 = (a, a); 2 = (b, b); 3..n+2 = (a, a_i) for a's neighbors in decreasing
     score; n+3..2n+2 = (b_j, b) for b's neighbors in decreasing score. Neighbors of a gene are
-    the n genes other than a and b with the highest *positive* score (covariance by default);
+    the n genes other than a and b with the highest *positive* score (covariance by default) on
+    ``neighbor_values`` (``"raw"``: the matrix as loaded, the reference; ``"log"``, ``"library"``,
+    ``"library_log"``: :func:`deepdrim.neighbors.neighbor_ranking_values`, which drops hub genes);
     missing slots are all-zero images. What repeats across pairs is cached per gene: its n+1
     best candidates, its self image, and the images (g, c) / (c, g) against its candidates, each
     computed the first time a batch reads it, and once per unordered gene pair ((c, g) is the
@@ -199,7 +201,10 @@ class PairImageBuilder:
         n_bins: int = 32,
         neighbor_score: str = "covariance",
         transform: str = "log",
+        neighbor_values: str = "raw",
     ):
+        from deepdrim.neighbors import NORMALIZATIONS, neighbor_ranking_values  # neighbors imports this module
+
         values, self.gene_names = check_expression(expression, allow_negative=(transform == "none"))
         if isinstance(n_neighbors, bool) or not isinstance(n_neighbors, (int, np.integer)) or n_neighbors < 0:
             raise ValueError(f"n_neighbors must be a non-negative integer, got {n_neighbors!r}")
@@ -211,10 +216,14 @@ class PairImageBuilder:
             raise ValueError(f"neighbor_score must be one of {NEIGHBOR_SCORES}, got {neighbor_score!r}")
         self.n_neighbors = int(n_neighbors)
         self.n_bins = int(n_bins)
+        if neighbor_values not in NORMALIZATIONS:
+            raise ValueError(f"neighbor_values must be one of {NORMALIZATIONS}, got {neighbor_values!r}")
         self.neighbor_score = neighbor_score
+        self.neighbor_values = neighbor_values
         self.transform = transform
         self.n_cells, self.n_genes = values.shape
-        self._values = values
+        # what neighbors are ranked on: the matrix as loaded ("raw", the reference) or normalised
+        self._values = values if neighbor_values == "raw" else neighbor_ranking_values(values, neighbor_values)
         self.codes = np.ascontiguousarray(  # genes x cells: one row per gene
             bin_codes(transform_expression(values, transform), self.n_bins).T)
         self._lut = histogram_lookup(self.n_cells)
@@ -395,6 +404,7 @@ def pair_images(
     *,
     neighbor_score: str = "covariance",
     transform: str = "log",
+    neighbor_values: str = "raw",
     batch_size: int = 1024,
 ) -> np.ndarray:
     """All images of ``pairs`` in RAM: float32 (P, 2n+3, n_bins, n_bins), or (P, 1, ...) for n=0.
@@ -403,9 +413,10 @@ def pair_images(
     columns); ``pairs``: (P, 2) column indices or gene-name tuples. ``neighbor_score`` is computed
     on ``expression`` as given; ``transform="none"`` bins the values without eq. 1 (negative
     values allowed). A constant gene falls in the middle bin (numpy's rule), so its images are
-    defined. The in-RAM convenience over :class:`PairImageBuilder`, which streams.
+    defined. ``neighbor_values``: what neighbors are ranked on (:class:`PairImageBuilder`). The
+    in-RAM convenience over :class:`PairImageBuilder`, which streams.
     """
-    builder = PairImageBuilder(expression, n_neighbors, n_bins, neighbor_score, transform)
+    builder = PairImageBuilder(expression, n_neighbors, n_bins, neighbor_score, transform, neighbor_values)
     resolved = builder.resolve_pairs(pairs)
     out = np.empty((len(resolved), builder.n_channels, builder.n_bins, builder.n_bins), dtype=np.float32)
     for start in range(0, len(resolved), batch_size):

@@ -18,6 +18,10 @@ from deepdrim.images import bin_codes, histogram_images, histogram_lookup, top_p
 AUGMENTED_ORDER = ("(a,b)", "(a,a)", "(b,b)", "(a,c)", "(a,d)", "(b,c)", "(b,d)")
 AUGMENTED_TILES = ((1, 1), (0, 0), (2, 0), (0, 1), (0, 2), (2, 1), (2, 2))
 _CHUNK = 500  # samples per bincount (memory: chunk x images x cells)
+#: which genes fill a gene's neighbor slots: "positive" = top positive covariance (the paper; with a
+#: signed precision matrix about half the slots stay blank), "absolute" = top |covariance| (non-zero),
+#: "all" = every other gene, ranked by |covariance| (no slot blank while a gene is left)
+NEIGHBOR_RULES = ("positive", "absolute", "all")
 
 
 def check_gene_pairs(pairs, n_genes: int) -> np.ndarray:
@@ -79,28 +83,36 @@ def _tiles(values: np.ndarray, dataset: np.ndarray, u: np.ndarray, v: np.ndarray
     return out
 
 
-def neighbor_genes(cov: np.ndarray, gene: np.ndarray, partner: np.ndarray, n_neighbors: int) -> np.ndarray:
-    """(P, n) best neighbors of ``gene`` per sample by positive score (``cov``: (P, genes), the
-    gene's row), excluding the gene and its partner, ties by gene index; -1 where none is positive.
-    The rule of :class:`deepdrim.images.PairImageBuilder`."""
+def neighbor_genes(cov: np.ndarray, gene: np.ndarray, partner: np.ndarray, n_neighbors: int,
+                   rule: str = "positive") -> np.ndarray:
+    """(P, n) best neighbors of ``gene`` per sample (``cov``: (P, genes), the gene's row),
+    excluding the gene and its partner, ties by gene index, -1 where a slot stays blank. ``rule``
+    (:data:`NEIGHBOR_RULES`): "positive" is the rule of :class:`deepdrim.images.PairImageBuilder`."""
+    if rule not in NEIGHBOR_RULES:
+        raise ValueError(f"neighbor_rule must be one of {NEIGHBOR_RULES}, got {rule!r}")
     scores = np.array(cov, dtype=np.float64)
+    if rule != "positive":
+        scores = np.abs(scores) + (1.0 if rule == "all" else 0.0)  # "all": every gene scores > 0
     scores[np.arange(len(scores)), partner] = -np.inf
     return top_positive_neighbors(scores, np.asarray(gene), n_neighbors)
 
 
 def dataset_pair_images(values, dataset, pairs, n_neighbors: int, n_bins: int = 32,
-                        transform: str = "none") -> np.ndarray:
+                        transform: str = "none", *, neighbor_rule: str = "positive") -> np.ndarray:
     """DeepDRIM's image tensor (P, 2n+3, nb, nb) float32 of pair ``pairs[k]`` of dataset
-    ``values[dataset[k]]`` ((N, cells, genes) values), equal per sample to
-    ``pair_images(values[d], [pair], n, transform=transform)``, neighbors by covariance."""
+    ``values[dataset[k]]`` ((N, cells, genes) values), neighbors by covariance: with
+    ``neighbor_rule="positive"`` equal per sample to ``pair_images(values[d], [pair], n,
+    transform=transform)``; "absolute" / "all" rank by |covariance| (:data:`NEIGHBOR_RULES`)."""
+    if neighbor_rule not in NEIGHBOR_RULES:
+        raise ValueError(f"neighbor_rule must be one of {NEIGHBOR_RULES}, got {neighbor_rule!r}")
     values = np.asarray(values, dtype=np.float64)
     dataset = np.asarray(dataset, dtype=np.int64)
     pairs = check_gene_pairs(pairs, values.shape[2])
     centred = values - values.mean(axis=1, keepdims=True)
     cov = np.einsum("dci,dcj->dij", centred, centred) / max(values.shape[1] - 1, 1)  # (datasets, genes, genes)
     a, b = pairs[:, 0], pairs[:, 1]
-    a_nb = neighbor_genes(cov[dataset, a], a, b, n_neighbors)
-    b_nb = neighbor_genes(cov[dataset, b], b, a, n_neighbors)
+    a_nb = neighbor_genes(cov[dataset, a], a, b, n_neighbors, neighbor_rule)
+    b_nb = neighbor_genes(cov[dataset, b], b, a, n_neighbors, neighbor_rule)
     # channel k is the image of genes (u_k, v_k): (a,b), (a,a), (b,b), (a,a_i)..., (b_j,b)...
     col = lambda g, k=1: np.repeat(g[:, None], k, 1)  # noqa: E731
     u = np.concatenate([col(a), col(a), col(b), col(a, n_neighbors), b_nb], axis=1)
@@ -157,6 +169,6 @@ def augmented_image_from_expression(values, pair: Sequence[int], n_bins: int = 3
     return augmented_images(np.asarray(values)[None], [tuple(pair)], n_bins, transform)[0]
 
 
-__all__ = ["AUGMENTED_ORDER", "AUGMENTED_TILES", "check_gene_pairs", "stack_datasets", "neighbor_genes",
+__all__ = ["NEIGHBOR_RULES", "AUGMENTED_ORDER", "AUGMENTED_TILES", "check_gene_pairs", "stack_datasets", "neighbor_genes",
            "dataset_pair_images", "augmented_image", "primary_images", "augmented_images",
            "augmented_image_from_expression"]

@@ -65,9 +65,11 @@ def _number(text: Optional[str]) -> float:
 
 
 def sweep_table(runs: list[Run], x_key: str, line_key: Optional[str] = None,
-                metrics: tuple[str, ...] = ("auroc", "auprc", "pcc/auroc", "pcc/auprc")) -> pd.DataFrame:
+                metrics: tuple[str, ...] = ("auroc", "auprc", "pcc/auroc", "pcc/auprc", "prior/auroc",
+                                            "prior/auprc")) -> pd.DataFrame:
     """One row per (line value, x value): ``n_seeds`` and per metric its mean, ci_low, ci_high
-    (columns ``<metric>_mean`` etc., "/" written "_": ``pcc_auroc_mean`` is the Pearson baseline)."""
+    (columns ``<metric>_mean`` etc., "/" written "_": ``pcc_auroc_mean`` is the Pearson baseline,
+    ``prior_auroc_mean`` the gene-prior baseline)."""
     names = [m.replace("/", "_") for m in metrics]
     records = [{"x": _number(run.data.params.get(x_key)),
                 "line": _number(run.data.params.get(line_key)) if line_key else float("nan"),
@@ -87,7 +89,7 @@ def sweep_table(runs: list[Run], x_key: str, line_key: Optional[str] = None,
 
 def sweep_figure(runs: list[Run], study: str, spec: dict, out_dir: Path) -> list[Path]:
     """AUROC and AUPRC against the swept value (a line per ``line`` value), mean and 95% CI band
-    over seeds, the Pearson baseline dashed: ``<study>.png`` and ``<study>.csv``."""
+    over seeds, the Pearson baseline dashed, the gene prior dotted: ``<study>.png`` and ``<study>.csv``."""
     x_key, line_key = spec["x"], spec.get("line")
     x_label, log_x = spec.get("x_label", x_key), bool(spec.get("log_x", False))
     table = sweep_table(runs, x_key, line_key)
@@ -102,6 +104,9 @@ def sweep_figure(runs: list[Run], study: str, spec: dict, out_dir: Path) -> list
             if part[f"pcc_{metric}_mean"].notna().any():  # the Pearson |r| ranking of the same pairs
                 ax.plot(part[x_key], part[f"pcc_{metric}_mean"], ls="--", lw=1, color=drawn.get_color(),
                         label=f"Pearson |r|{', ' + label if line_key else ''}")
+            if part[f"prior_{metric}_mean"].notna().any():  # the gene-prior (identity shortcut) baseline
+                ax.plot(part[x_key], part[f"prior_{metric}_mean"], ls=":", lw=1, color=drawn.get_color(),
+                        label=f"gene prior{', ' + label if line_key else ''}")
     low, high = (int(table.n_seeds.min()), int(table.n_seeds.max())) if len(table) else (0, 0)
     seeds = str(high) if low == high else f"{low}-{high}"
     for ax, metric in zip(axes, ("AUROC", "AUPRC")):
@@ -119,7 +124,8 @@ def ggm_table(runs: list[Run], paper: Optional[dict] = None) -> pd.DataFrame:
     """Mean and 95% CI over seeds of each GGM metric (FPs per arm and kind, AUROCs, reductions)."""
     names = sorted({name for run in runs for name in run.data.metrics
                     if "/fold" not in name and name.split("/")[0] in ("primary", "augmented", "deepdrim",
-                                                                      "fp_reduction")})
+                                                                      "fp_reduction", "fp_reduction_matched",
+                                                                      "sensitivity")})
     rows = []
     for name in names:
         mean, low, high, n = mean_ci([run.data.metrics.get(name, float("nan")) for run in runs])
@@ -138,33 +144,48 @@ def _pct(table: pd.DataFrame, name: str) -> str:
 
 
 def ggm_figure(runs: list[Run], study: str, spec: dict, out_dir: Path) -> list[Path]:
-    """Paper Fig. 1B: false positives at 0.5, random vs transitive, per arm (mean, 95% CI over
-    seeds), annotated with the measured FP reductions vs primary and the paper's (``spec["paper"]``)."""
+    """Paper Fig. 1B: false positives, random vs transitive, per arm (mean, 95% CI over seeds) at
+    threshold 0.5 (left) and at matched sensitivity (right: each arm thresholded where it finds
+    the same fraction of positives, ``ggm.sensitivity``), annotated with the measured FP
+    reductions vs primary and the paper's (``spec["paper"]``)."""
     paper = {str(k): float(v) for k, v in (spec.get("paper") or {}).items()}
     table = ggm_table(runs, paper)
     value = dict(zip(table.metric, table["mean"]))
-    fig, ax = plt.subplots(figsize=(7.0, 4.4))
+    matched = any(f"{arm}/fp_matched" in value for arm, _ in GGM_ARMS)
+    fig, axes = plt.subplots(1, 2 if matched else 1, figsize=(11.0 if matched else 7.0, 4.6), squeeze=False)
     arms = [(arm, label) for arm, label in GGM_ARMS if f"{arm}/fp" in value]
     width = 0.38
-    for j, (kind, color) in enumerate((("random", "tab:blue"), ("transitive", "tab:orange"))):
-        rows = [table[table.metric == f"{arm}/fp_{kind}"].iloc[0] for arm, _ in arms]
-        means = np.array([r["mean"] for r in rows])
-        err = np.array([[r["mean"] - r["ci_low"], r["ci_high"] - r["mean"]] for r in rows]).T
-        xs = np.arange(len(arms)) + (j - 0.5) * width
-        ax.bar(xs, means, width, color=color, label=f"FP {kind}",
-               yerr=None if np.isnan(err).all() else np.nan_to_num(err), capsize=3)
-    ax.set_xticks(np.arange(len(arms)), [label for _, label in arms])
+    sensitivity = value.get("sensitivity", float("nan"))
+    panels = [("fp", "false positives (score >= 0.5)")]
+    if matched:
+        panels.append(("fp_matched", f"false positives at {sensitivity:.0%} sensitivity"))
+    for ax, (prefix, ylabel) in zip(axes[0], panels):
+        for j, (kind, color) in enumerate((("random", "tab:blue"), ("transitive", "tab:orange"))):
+            rows = [table[table.metric == f"{arm}/{prefix}_{kind}"] for arm, _ in arms]
+            means = np.array([r["mean"].iloc[0] if len(r) else np.nan for r in rows])
+            err = np.array([[r["mean"].iloc[0] - r["ci_low"].iloc[0], r["ci_high"].iloc[0] - r["mean"].iloc[0]]
+                            if len(r) else [np.nan, np.nan] for r in rows]).T
+            xs = np.arange(len(arms)) + (j - 0.5) * width
+            ax.bar(xs, means, width, color=color, label=f"FP {kind}",
+                   yerr=None if np.isnan(err).all() else np.nan_to_num(err), capsize=3)
+        ax.set_xticks(np.arange(len(arms)), [label for _, label in arms])
+        ax.set(ylabel=ylabel)
+        ax.legend(fontsize=8)
     n = int(table.n_seeds.max()) if len(table) else 0
-    ax.set(ylabel="false positives (score >= 0.5)", title=f"{spec.get('title', study)} (mean, 95% CI, {n} seeds)")
-    lines = [f"augmented vs primary: overall {_pct(table, 'fp_reduction/augmented')}, "
+    fig.suptitle(f"{spec.get('title', study)} (mean, 95% CI, {n} seeds)", fontsize=11)
+    lines = [f"augmented vs primary at 0.5: overall {_pct(table, 'fp_reduction/augmented')}, "
              f"transitive {_pct(table, 'fp_reduction/augmented_transitive')}",
              "  paper: overall {}, transitive {}".format(*(f"{paper[k]:.1%}" if k in paper else "n/a" for k in (
                  "fp_reduction/augmented", "fp_reduction/augmented_transitive"))),
-             f"DeepDRIM vs primary: overall {_pct(table, 'fp_reduction/deepdrim')}, "
+             f"DeepDRIM vs primary at 0.5: overall {_pct(table, 'fp_reduction/deepdrim')}, "
              f"transitive {_pct(table, 'fp_reduction/deepdrim_transitive')}"]
-    ax.text(0.01, -0.22, "FP reduction " + "\n".join(lines), transform=ax.transAxes, fontsize=8, va="top",
-            family="monospace")
-    ax.legend(fontsize=8)
+    if matched:
+        lines += [f"at matched sensitivity: augmented {_pct(table, 'fp_reduction_matched/augmented')} "
+                  f"(transitive {_pct(table, 'fp_reduction_matched/augmented_transitive')}), DeepDRIM "
+                  f"{_pct(table, 'fp_reduction_matched/deepdrim')} "
+                  f"(transitive {_pct(table, 'fp_reduction_matched/deepdrim_transitive')})"]
+    axes[0][0].text(0.01, -0.16, "FP reduction " + "\n".join(lines), transform=axes[0][0].transAxes, fontsize=8,
+                    va="top", family="monospace")
     return [artifacts.save_figure(fig, out_dir / f"{study}.png"), artifacts.write_csv(table, out_dir / f"{study}.csv")]
 
 

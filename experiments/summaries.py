@@ -9,6 +9,31 @@ from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig
 
 
+def record_verdict(client: MlflowClient, parent_run_id: str, runs: list[Run], spec) -> None:
+    """The study's claim and measured verdict (``spec["verdict"]``, :mod:`experiments.verdicts`) as
+    ``verdict/*`` metrics and ``verdict``/``verdict_line``/``claim`` tags on the parent run, printed."""
+    import math
+
+    from experiments.verdicts import run_table, study_verdict
+
+    if not spec or not spec.get("verdict"):
+        return
+    table = run_table(runs, spec["verdict"], spec)
+    if table.empty:
+        return
+    try:
+        verdict = study_verdict(table, spec["verdict"])
+    except ValueError as error:  # a bad verdict block must not lose the figure
+        print(f"verdict: not computed ({error})")
+        return
+    print(f"verdict: {verdict.line}")
+    for key, value in verdict.metrics().items():
+        if math.isfinite(value):
+            client.log_metric(parent_run_id, key, value)
+    for key, value in verdict.tags().items():
+        client.set_tag(parent_run_id, key, value[:5000])
+
+
 def summarise(client: MlflowClient, parent_run_id: str, children: list[Run], config: DictConfig,
               out_dir: Path) -> list[Path]:
     """Write the summaries into ``out_dir``, log them on the parent run, return their paths."""
@@ -25,6 +50,7 @@ def summarise(client: MlflowClient, parent_run_id: str, children: list[Run], con
 
         spec = OmegaConf.to_container(config.figure) if config.get("figure") is not None else None
         written += study_figure(finished, str(config.study), out_dir, spec)
+        record_verdict(client, parent_run_id, finished, spec)
     for path in written:
         client.log_artifact(parent_run_id, str(path))
     return written

@@ -75,10 +75,20 @@ def flatten(config: dict, prefix: str = "") -> dict[str, object]:
     return flat
 
 
+#: nested keys added after runs were stored, at the value that reproduces the old behaviour: left
+#: out of the hash at that value, so configurations from before them keep their identity
+HASH_NEUTRAL = {("cv", "split"): "tf", ("model", "neighbor_values"): "raw", ("data", "dropout"): "logistic",
+                ("data", "in_degree"): "uniform", ("ggm", "neighbor_rule"): "positive", ("ggm", "sensitivity"): 0.8}
+
+
 def config_hash(config: dict) -> str:
     """Identity of a configuration: sha256 of the resolved config without volatile keys (and
-    without top-level keys left null, so adding an optional key does not re-run old work)."""
+    without top-level keys left null or :data:`HASH_NEUTRAL` keys at their neutral value, so adding
+    an optional key does not re-run old work)."""
     stable = {k: v for k, v in config.items() if k not in VOLATILE_KEYS and v is not None}
+    for (group, key), neutral in HASH_NEUTRAL.items():
+        if isinstance(stable.get(group), dict) and stable[group].get(key, neutral) == neutral:
+            stable[group] = {k: v for k, v in stable[group].items() if k != key}
     return hashlib.sha256(json.dumps(stable, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 

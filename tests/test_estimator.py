@@ -5,7 +5,7 @@ from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
 from deepdrim import DeepDRIM
-from deepdrim.cv import tf_validation_split
+from deepdrim.cv import MIN_VALIDATION_TFS, tf_validation_split
 from tests.conftest import TINY_MODEL
 
 
@@ -52,12 +52,13 @@ def test_same_random_state_same_predictions(tiny_dataset):
 def test_restores_best_epoch_not_last(tiny_dataset):
     """The reference tested with the last-epoch model; we keep the best validation epoch."""
     data, pairs = tiny_dataset
-    model = tiny(epochs=8, learning_rate=0.02, optimizer="adam", patience=20)
+    model = tiny(epochs=8, learning_rate=0.02, optimizer="adam", patience=20, validation_fraction=0.7)  # 4 of 6 TFs
     model.fit(data.counts, pairs.pairs, pairs.labels)
     losses = model.history_["val_loss"]
     assert model.best_epoch_ == int(np.nanargmin(losses))
     assert model.best_epoch_ != len(losses) - 1  # the case that matters happened
-    train, val = tf_validation_split(pairs.pairs, pairs.labels, model.validation_fraction, model.random_state)
+    train, val = tf_validation_split(pairs.pairs, pairs.labels, model.validation_fraction, model.random_state,
+                                     min_val_tfs=MIN_VALIDATION_TFS)
     probs = np.clip(model.predict_proba(pairs.pairs[val])[:, 1], 1e-7, 1 - 1e-7)
     y = pairs.labels[val]
     loss = -np.mean(y * np.log(probs) + (1 - y) * np.log(1 - probs))
@@ -66,7 +67,7 @@ def test_restores_best_epoch_not_last(tiny_dataset):
 
 def test_early_stopping_stops(tiny_dataset):
     data, pairs = tiny_dataset
-    model = tiny(epochs=30, patience=0, learning_rate=0.05, optimizer="adam")
+    model = tiny(epochs=30, patience=0, learning_rate=0.05, optimizer="adam", validation_fraction=0.7)
     model.fit(data.counts, pairs.pairs, pairs.labels)
     assert len(model.history_["loss"]) < 30
 
@@ -116,7 +117,7 @@ def test_param_validation(tiny_dataset, params, message):
 
 def test_min_epochs_holds_off_early_stopping(tiny_dataset):
     data, pairs = tiny_dataset
-    model = tiny(epochs=30, patience=0, min_epochs=6, learning_rate=0.05, optimizer="adam")
+    model = tiny(epochs=30, patience=0, min_epochs=6, learning_rate=0.05, optimizer="adam", validation_fraction=0.7)
     model.fit(data.counts, pairs.pairs, pairs.labels)
     assert 6 <= len(model.history_["loss"]) < 30
 

@@ -154,7 +154,7 @@ def test_ggm_study_never_keeps_a_plateau_epoch_before_min_epochs(compose_ggm, mo
     monkeypatch.setattr(training.TableTrainer, "train_epoch", train_epoch)
     monkeypatch.setattr(training.TableTrainer, "score", score)
     monkeypatch.setattr(DeepDRIM, "fit_images", fit_images)
-    cfg = compose_ggm("ggm.n_datasets=12", "ggm.n_cells=100", "ggm.n_folds=2", *TINY_NET,
+    cfg = compose_ggm("ggm.n_datasets=40", "ggm.n_cells=100", "ggm.n_folds=2", *TINY_NET,
                       "training.epochs=4", f"training.min_epochs={min_epochs}", "training.patience=5")
     ggm_study.cross_validate(cfg, ggm_study.simulate(cfg.ggm, 0), seed=0)
     assert best == [expected_best] * 6  # 3 arms x 2 folds

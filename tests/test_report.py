@@ -134,6 +134,12 @@ def test_report_renders_every_panel_and_names_its_runs(tmp_path, populated):
     assert fig1b.loc["fp_reduction/augmented", "paper"] == pytest.approx(0.404)
     fig4a = next(p for p in panels if p.key == "fig4a_cells").tables[0][1]
     assert list(fig4a["cells"]) == [100, 500] and fig4a["auroc_mean"].tolist() == pytest.approx([0.65, 0.65])
+    # one table of every study's claim and verdict, the split each study used
+    assert "Paper claims: measured verdicts" in text and "split: tf (TF-aware, the paper&#x27;s)" in text
+    verdict_table = pd.read_csv(tmp_path / "out" / "verdicts.csv").set_index("study")
+    assert set(verdict_table.index) == set(SPECS) and set(verdict_table.verdict) <= {"supported", "contradicted",
+                                                                                       "inconclusive"}
+    assert verdict_table.loc["fig4a_cells", "effect"] == pytest.approx(0.0)  # at 200 -> the grid's 500 = all cells
     logged = client.search_runs([client.get_experiment_by_name("report").experiment_id])
     assert len(logged) == 1 and logged[0].info.status == "FINISHED"
     names = {a.path for a in client.list_artifacts(logged[0].info.run_id)}

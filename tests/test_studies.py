@@ -228,3 +228,8 @@ def test_quick_preset_end_to_end(tmp_path, tiny, run_py):
     artifacts = {a.path for a in client.list_artifacts(parents[0].info.run_id)}
     assert {"fig4d_train_fraction.png", "fig4d_train_fraction.csv"} <= artifacts
     assert (tmp_path / "multirun" / "fig4d_train_fraction.png").exists()
+    # the parent records the paper's claim and the verdict (one seed: inconclusive); jobs say how far to trust them
+    assert parents[0].data.tags["verdict"] == "inconclusive" and parents[0].data.tags["claim"].startswith("Fig. 4D")
+    assert "verdict/effect" in parents[0].data.metrics
+    assert all(r.data.tags["cv_split"] == "tf" and r.data.tags["trust"] for r in jobs)
+    assert all("prior/auroc" in r.data.metrics and "auroc_ci_low" in r.data.metrics for r in jobs)

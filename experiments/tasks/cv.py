@@ -12,12 +12,12 @@ import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 from tqdm.auto import tqdm
 
-from deepdrim.baselines import BASELINES
-from deepdrim.cv import tf_aware_folds
+from deepdrim.baselines import BASELINES, gene_prior_scores
+from deepdrim.cv import SPLITS, make_folds
 from deepdrim.estimator import DeepDRIM
 from deepdrim.io import write_ranked_edges
-from deepdrim.metrics import early_precision_ratio, per_tf_metrics, summary
-from experiments import artifacts, checks, degrade, mlflow_dataset, tracking
+from deepdrim.metrics import bootstrap_auroc_ci, early_precision_ratio, per_tf_metrics, summary
+from experiments import artifacts, checks, degrade, mlflow_dataset, tracking, verdicts
 from experiments.checks import METHODS, SUPERVISED  # noqa: F401 - public here since the cv_job days
 from experiments import data as job_data
 
@@ -53,14 +53,25 @@ def pearson_scores(expression: np.ndarray, pairs: np.ndarray) -> np.ndarray:
     return BASELINES["pcc"](expression, pairs)
 
 
-def cross_validate(cfg: DictConfig, data: job_data.JobData, on_epoch=None) -> pd.DataFrame:
-    """Predictions (tf, target, label, kind, score, pcc, fold) of every pair from the fold that
-    held it out. DeepDRIM/CNNC train on the fold's training pairs (cut to ``train_fraction``);
-    a baseline scores the same test pairs without labels. ``on_epoch(fold, epoch, logs)``."""
+def split_of(cfg: DictConfig) -> str:
+    """The CV job's fold mode, ``cv.split`` ("tf" when a config predates the key)."""
+    return str(cfg.cv.get("split", "tf"))
+
+
+def cross_validate(cfg: DictConfig, data: job_data.JobData, on_epoch=None,
+                   fold_stats: Optional[list] = None) -> pd.DataFrame:
+    """Predictions (tf, target, label, kind, score, pcc, prior, fold) of every pair from the fold
+    that held it out (``cv.split``: "tf" = TF-aware, "strict" = no gene on both sides, where
+    untested pairs keep NaN scores and fold -1). DeepDRIM/CNNC train on the fold's training
+    pairs (cut to ``train_fraction``); a baseline scores the same test pairs without labels;
+    ``prior`` is the gene-prior baseline (the target's positive rate among the same training
+    pairs). ``on_epoch(fold, epoch, logs)``; ``fold_stats`` (a list) gets one dict per fold:
+    ``n_train_pairs``, ``n_train_tfs``, ``n_test_pairs``, ``n_dropped``."""
     method = cfg.get("method", "deepdrim")
     pairs, labels = data.pairs.pairs, data.pairs.labels
-    folds = tf_aware_folds(pairs, int(cfg.cv.n_folds), random_state=int(cfg.seed))
+    folds = make_folds(pairs, int(cfg.cv.n_folds), split_of(cfg), random_state=int(cfg.seed))
     scores = np.full(len(pairs), np.nan)
+    prior = np.full(len(pairs), np.nan)
     fold_of = np.full(len(pairs), -1)
     expression = data.expression.to_numpy()
     supervised = method in SUPERVISED
@@ -71,30 +82,44 @@ def cross_validate(cfg: DictConfig, data: job_data.JobData, on_epoch=None) -> pd
     refresh = 0.5 if sys.stderr.isatty() else 30.0  # a log file gets a line every 30 s, not every epoch
     with tqdm(total=total, desc=label, unit="epoch" if supervised else "fold", leave=False,
               mininterval=refresh) as bar:
-        for k, (train, test) in enumerate(folds):
+        for k, (train, test, n_dropped) in enumerate(folds):
             fold_of[test] = k
+            train = degrade.train_subset(cfg, train, labels, k)
+            prior[test] = gene_prior_scores(pairs[train], labels[train], pairs[test], by="target")
+            if fold_stats is not None:
+                fold_stats.append({"n_train_pairs": len(train), "n_train_tfs": len(np.unique(pairs[train, 0])),
+                                   "n_test_pairs": len(test), "n_dropped": int(n_dropped)})
             if not supervised:
                 bar.update(1)
                 continue
 
             def epoch_end(epoch, logs, k=k):
                 bar.update(1)
-                bar.set_postfix(fold=k, val_auroc=f"{logs['val_auroc']:.3f}")
+                bar.set_postfix(fold=k, val_auroc=f"{logs.get('val_auroc', float('nan')):.3f}")
                 if on_epoch is not None:
                     on_epoch(k, epoch, logs)
 
-            train = degrade.train_subset(cfg, train, labels, k)
             model = DeepDRIM(**estimator_params(cfg))
             model.fit(expression, pairs[train], labels[train], epoch_callback=epoch_end)
             bar.update(int(cfg.training.epochs) * (k + 1) - bar.n)  # early stopping skips epochs
             scores[test] = positive_scores(model.predict_proba(pairs[test]))
+    if not supervised:
+        scores[fold_of < 0] = np.nan  # strict: a pair no fold tests has no score
     tf, target = data.pair_names(pairs)
+    pcc = pearson_scores(expression, pairs)
+    pcc[fold_of < 0] = np.nan
     return pd.DataFrame({"tf": tf, "target": target, "label": labels, "kind": data.pairs.kind,
-                         "score": scores, "pcc": pearson_scores(expression, pairs), "fold": fold_of})
+                         "score": scores, "pcc": pcc, "prior": prior, "fold": fold_of})
+
+
+def tested(predictions: pd.DataFrame) -> pd.DataFrame:
+    """The rows a fold tested (all of them under ``cv.split=tf``)."""
+    return predictions[predictions.fold >= 0]
 
 
 def fold_metrics(predictions: pd.DataFrame, column: str = "score") -> dict[str, float]:
-    """Pooled headline metrics plus ``fold{k}/...`` per fold."""
+    """Pooled headline metrics plus ``fold{k}/...`` per fold, over the tested rows."""
+    predictions = tested(predictions)
     metrics = dict(summary(predictions.tf, predictions.label, predictions[column]))
     metrics["epr"] = early_precision_ratio(predictions.label, predictions[column])
     for k, fold in predictions.groupby("fold"):
@@ -109,6 +134,8 @@ def check(cfg: DictConfig, n_cells: Optional[int] = None, n_genes: Optional[int]
     """The job's knobs against the data's size where known (the sweep check knows it from the
     simulation's config, :func:`validate` from the loaded data)."""
     name = checks.method(cfg.get("method", "deepdrim"))
+    if split_of(cfg) not in SPLITS:
+        raise ValueError(f"cv.split must be one of {SPLITS}, got {split_of(cfg)!r}")
     degrade.check(cfg, n_cells)
     if name in SUPERVISED:
         checks.neighbors(cfg.neighbors, n_genes, name)
@@ -123,6 +150,30 @@ def validate(cfg: DictConfig, data: job_data.JobData) -> None:
         raise ValueError(f"{cfg.cv.n_folds} TF-aware folds need at least {cfg.cv.n_folds} TFs; the data has {n_tfs}")
 
 
+def trust_metrics(cfg: DictConfig, done: pd.DataFrame, stats: list[dict]) -> dict[str, float]:
+    """What the job learned from and how sure its AUROC is: ``n_train_pairs`` / ``n_train_tfs`` /
+    ``n_dropped`` (mean per fold, and ``fold{k}/...``), ``auroc_ci_low`` / ``auroc_ci_high`` (95%
+    percentile bootstrap over TFs, 1000 resamples seeded by ``seed``)."""
+    out: dict[str, float] = {}
+    for key in ("n_train_pairs", "n_train_tfs", "n_dropped"):
+        out[key] = float(np.mean([fold[key] for fold in stats])) if stats else float("nan")
+        out.update({f"fold{k}/{key}": float(fold[key]) for k, fold in enumerate(stats)})
+    finite = done[np.isfinite(done.score)]
+    if finite.label.nunique() == 2:
+        ci = bootstrap_auroc_ci(finite.tf.to_numpy(), finite.label.to_numpy(), finite.score.to_numpy(),
+                                n_resamples=1000, random_state=int(cfg.seed))
+        out.update(auroc_ci_low=ci.low, auroc_ci_high=ci.high)
+    return out
+
+
+def trust_verdict(cfg: DictConfig, metrics: dict) -> verdicts.Trust:
+    """The job's one-line trust verdict against Pearson and the gene prior (:func:`verdicts.trust`)."""
+    nan = float("nan")
+    return verdicts.trust(method_label(cfg), metrics.get("auroc", nan), metrics.get("auroc_ci_low", nan),
+                          metrics.get("auroc_ci_high", nan), metrics.get("pcc/auroc", nan),
+                          metrics.get("prior/auroc", nan), metrics.get("n_train_pairs", nan))
+
+
 def run(cfg: DictConfig, output_dir: Path, overrides: str = "", tags: Optional[dict] = None) -> dict[str, float]:
     """The ``task=cv`` job: check the input, then (unless this configuration already FINISHED)
     cross-validate and return the metrics and files :func:`tracking.run_job` logs (with ``tags``)."""
@@ -133,25 +184,32 @@ def run(cfg: DictConfig, output_dir: Path, overrides: str = "", tags: Optional[d
 
     def compute() -> tracking.JobResult:
         mlflow_dataset.log_job_input(cfg.data, int(cfg.seed), data.expression)
+        stats: list[dict] = []
         predictions = cross_validate(cfg, data, lambda fold, epoch, logs: tracking.log_metrics(
-            {f"fold{fold}/{k}": v for k, v in logs.items()}, step=epoch))
+            {f"fold{fold}/{k}": v for k, v in logs.items()}, step=epoch), fold_stats=stats)
         metrics = fold_metrics(predictions)
-        metrics.update({f"pcc/{k}": v for k, v in fold_metrics(predictions, "pcc").items() if "/" not in k})
-        metrics.update(n_pairs=float(len(predictions)), n_positive=float(predictions.label.sum()),
-                       wall_seconds=time.time() - start)
+        for name in ("pcc", "prior"):
+            metrics.update({f"{name}/{k}": v for k, v in fold_metrics(predictions, name).items() if "/" not in k})
+        done = tested(predictions)
+        metrics.update(n_pairs=float(len(predictions)), n_tested=float(len(done)),
+                       n_positive=float(done.label.sum()), wall_seconds=time.time() - start)
+        metrics.update(trust_metrics(cfg, done, stats))
         label = method_label(cfg)
+        verdict = trust_verdict(cfg, metrics)
         files = [
             artifacts.write_csv(predictions, output_dir / "predictions.csv"),
-            artifacts.write_csv(per_tf_metrics(predictions.tf, predictions.label, predictions.score).table,
+            artifacts.write_csv(per_tf_metrics(done.tf, done.label, done.score).table,
                                 output_dir / "per_tf_metrics.csv"),
-            write_ranked_edges(output_dir / "rankedEdges.csv", predictions.tf, predictions.target, predictions.score),
-            *artifacts.curve_figures({label: (predictions.label, predictions.score),
-                                      "Pearson |r|": (predictions.label, predictions.pcc)}, output_dir, label),
+            write_ranked_edges(output_dir / "rankedEdges.csv", done.tf, done.target, done.score),
+            *artifacts.curve_figures({label: (done.label, done.score), "Pearson |r|": (done.label, done.pcc),
+                                      "gene prior": (done.label, done.prior)}, output_dir, label),
         ]
-        print(f"{label}: auroc={metrics['auroc']:.3f} auprc={metrics['auprc']:.3f} "
+        print(f"{label} [split={split_of(cfg)}]: auroc={metrics['auroc']:.3f} auprc={metrics['auprc']:.3f} "
               f"median_tf_auroc={metrics['median_tf_auroc']:.3f} pcc_auroc={metrics['pcc/auroc']:.3f} "
-              f"wall={metrics['wall_seconds']:.1f}s")
-        return tracking.JobResult(metrics, files)
+              f"prior_auroc={metrics['prior/auroc']:.3f} wall={metrics['wall_seconds']:.1f}s")
+        print(f"trust: {verdict.line}")
+        return tracking.JobResult(metrics, files, tags={"trust": verdict.level, "trust_line": verdict.line})
 
     return tracking.run_job(cfg, output_dir, overrides, "cv", compute, default_name="default",
-                            tags={"data_source": data.source, "method": cfg.method, **(tags or {})})
+                            tags={"data_source": data.source, "method": cfg.method, "cv_split": split_of(cfg),
+                                  **(tags or {})})

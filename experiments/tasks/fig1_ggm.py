@@ -69,6 +69,13 @@ def check(cfg: DictConfig) -> None:
     margin = ggm.get("margin", 0.1)
     if isinstance(margin, bool) or not isinstance(margin, (int, float)) or not margin > 0:
         raise ValueError(f"a precision cannot be made positive definite with ggm.margin={margin!r}; it must be > 0")
+    sensitivity = ggm.get("sensitivity", 0.8)
+    if isinstance(sensitivity, bool) or not isinstance(sensitivity, (int, float)) or not 0 < sensitivity <= 1:
+        raise ValueError(f"ggm.sensitivity must be in (0, 1], got {sensitivity!r}")
+    from deepdrim.multi_images import NEIGHBOR_RULES
+
+    if ggm.get("neighbor_rule", "positive") not in NEIGHBOR_RULES:
+        raise ValueError(f"ggm.neighbor_rule must be one of {NEIGHBOR_RULES}, got {ggm.get('neighbor_rule')!r}")
     train = cfg.training
     checks.integer("training.epochs", train.get("epochs"), 1)
     checks.integer("training.batch_size", train.get("batch_size"), 1)
@@ -101,19 +108,23 @@ def simulate(ggm: DictConfig, seed: int) -> GGMSamples:
 
 
 def deepdrim_images(values: np.ndarray, dataset: np.ndarray, pairs: np.ndarray, n_neighbors: int,
-                    n_bins: int = 32) -> np.ndarray:
+                    n_bins: int = 32, neighbor_rule: str = "positive") -> np.ndarray:
     """DeepDRIM's image tensor (P, 2n+3, nb, nb) of every sample, values binned as they are
-    (:func:`deepdrim.multi_images.dataset_pair_images`, all datasets at once)."""
+    (:func:`deepdrim.multi_images.dataset_pair_images`, all datasets at once); ``neighbor_rule``
+    ("positive" = the paper, "absolute", "all") picks the DeepDRIM arm's neighbors."""
     from deepdrim.multi_images import dataset_pair_images
 
-    return dataset_pair_images(values, dataset, pairs, n_neighbors, n_bins, transform="none")
+    return dataset_pair_images(values, dataset, pairs, n_neighbors, n_bins, transform="none",
+                               neighbor_rule=neighbor_rule)
 
 
-def arm_inputs(samples: GGMSamples, n_neighbors: int, n_bins: int = 32) -> dict[str, np.ndarray]:
-    """Network input (P, channels, size, size) per arm; ``augmented`` only for 4-gene datasets."""
+def arm_inputs(samples: GGMSamples, n_neighbors: int, n_bins: int = 32,
+               neighbor_rule: str = "positive") -> dict[str, np.ndarray]:
+    """Network input (P, channels, size, size) per arm; ``augmented`` only for 4-gene datasets.
+    The primary arm's image (channel 0) does not depend on ``neighbor_rule``."""
     from deepdrim.multi_images import augmented_images
 
-    tensor = deepdrim_images(samples.values, samples.dataset, samples.pairs, n_neighbors, n_bins)
+    tensor = deepdrim_images(samples.values, samples.dataset, samples.pairs, n_neighbors, n_bins, neighbor_rule)
     inputs = {"primary": tensor[:, :1]}  # channel 0 is the primary image (a, b)
     if samples.values.shape[2] == 4:
         parts = [augmented_images(samples.values[samples.dataset[s:s + CHUNK]], samples.pairs[s:s + CHUNK], n_bins)
@@ -153,7 +164,8 @@ def cross_validate(cfg: DictConfig, samples: GGMSamples, seed: int) -> pd.DataFr
 
     ggm = cfg.ggm
     n_folds, n_datasets = int(ggm.n_folds), samples.values.shape[0]
-    inputs = arm_inputs(samples, int(cfg.neighbors), int(cfg.model.get("n_bins", 32)))
+    inputs = arm_inputs(samples, int(cfg.neighbors), int(cfg.model.get("n_bins", 32)),
+                        str(ggm.get("neighbor_rule", "positive")))
     fold = dataset_folds(n_datasets, n_folds, seed)[samples.dataset]
     scores = {arm: np.full(len(samples.labels), np.nan) for arm in inputs}
     with tqdm(total=n_folds * len(inputs), desc="GGM CV", unit="fit", leave=False) as bar:
@@ -177,10 +189,14 @@ def _reduction(before: float, after: float) -> float:
     return float(1.0 - after / before) if before > 0 else float("nan")
 
 
-def study_metrics(predictions: pd.DataFrame) -> dict[str, float]:
-    """Per arm AUROC/AUPRC, FPs at 0.5 (overall, random, transitive) and per-fold AUROC; the
-    relative FP reductions of each arm vs primary (``fp_reduction/<arm>`` and ``.../<arm>_transitive``)."""
-    from deepdrim.metrics import auprc, auroc
+def study_metrics(predictions: pd.DataFrame, sensitivity: float = 0.8) -> dict[str, float]:
+    """Per arm AUROC/AUPRC, AUROC of the positives against transitive / random negatives only
+    (``<arm>/auroc_transitive``, ``<arm>/auroc_random``), FPs at 0.5 (overall, random, transitive),
+    FPs where the arm finds ``sensitivity`` of the positives (``<arm>/fp_matched``,
+    ``..._random``, ``..._transitive``, ``<arm>/threshold_matched``) and per-fold AUROC; the
+    relative FP reductions of each arm vs primary at 0.5 (``fp_reduction/<arm>``, ``.../<arm>_transitive``)
+    and at matched sensitivity (``fp_reduction_matched/<arm>``, ``.../<arm>_transitive``, ``..._random``)."""
+    from deepdrim.metrics import auprc, auroc, false_positives_at_sensitivity, fp_reduction_at_sensitivity
 
     labels = predictions.label.to_numpy()
     negative = labels == 0
@@ -190,8 +206,19 @@ def study_metrics(predictions: pd.DataFrame) -> dict[str, float]:
         "n_negative_transitive": float((predictions.kind == "transitive").sum()),
     }
     arms = [arm for arm in ARMS if arm in predictions]
+    kind = predictions.kind.to_numpy().astype(str)
+    metrics["sensitivity"] = float(sensitivity)
     for arm in arms:
         score = predictions[arm].to_numpy()
+        for negative_kind in ("transitive", "random"):
+            keep = (labels == 1) | (kind == negative_kind)
+            if (kind == negative_kind).any():
+                metrics[f"{arm}/auroc_{negative_kind}"] = auroc(labels[keep], score[keep])
+        matched = false_positives_at_sensitivity(labels, score, kind, sensitivity)
+        metrics[f"{arm}/threshold_matched"] = matched["threshold"]
+        metrics[f"{arm}/tpr_matched"] = matched["tpr"]
+        for key in ("fp", "fp_random", "fp_transitive"):
+            metrics[f"{arm}/{key.replace('fp', 'fp_matched', 1)}"] = matched.get(key, 0.0)
         called = score >= THRESHOLD
         metrics[f"{arm}/auroc"] = auroc(labels, score)
         metrics[f"{arm}/auprc"] = auprc(labels, score)
@@ -205,6 +232,11 @@ def study_metrics(predictions: pd.DataFrame) -> dict[str, float]:
         metrics[f"fp_reduction/{arm}"] = _reduction(metrics["primary/fp"], metrics[f"{arm}/fp"])
         metrics[f"fp_reduction/{arm}_transitive"] = _reduction(metrics["primary/fp_transitive"],
                                                                metrics[f"{arm}/fp_transitive"])
+        matched = fp_reduction_at_sensitivity(labels, predictions["primary"].to_numpy(), predictions[arm].to_numpy(),
+                                              kind, sensitivity)
+        for key in ("fp_reduction", "fp_reduction_transitive", "fp_reduction_random"):
+            if key in matched:
+                metrics[f"fp_reduction_matched/{arm}{key[len('fp_reduction'):]}"] = matched[key]
     return metrics
 
 
@@ -213,7 +245,7 @@ def _params(resolved: dict) -> dict:
     keep = ("task", "study", "seed", "neighbors", "ggm", "model", "training")
     params = tracking.flatten({k: v for k, v in resolved.items() if k in keep})
     # fixed here (= neighbors, covariance, values binned as they are), so not params of this study
-    unused = ("model.n_neighbors", "model.neighbor_score", "model.transform")
+    unused = ("model.n_neighbors", "model.neighbor_score", "model.neighbor_values", "model.transform")
     return {k: v for k, v in params.items() if k not in unused}
 
 
@@ -228,16 +260,21 @@ def run(cfg: DictConfig, output_dir: Path, overrides: str = "") -> dict[str, flo
     def compute() -> tracking.JobResult:
         samples = simulate(cfg.ggm, seed)
         predictions = cross_validate(cfg, samples, seed)
-        metrics = study_metrics(predictions)
+        metrics = study_metrics(predictions, float(cfg.ggm.get("sensitivity", 0.8)))
         metrics["wall_seconds"] = time.time() - start
         curves = {ARM_LABELS[arm]: (predictions.label, predictions[arm]) for arm in ARMS if arm in predictions}
         files = [artifacts.write_csv(predictions, output_dir / "predictions.csv"),
                  *artifacts.curve_figures(curves, output_dir, f"GGM seed={seed}")]
         arms = [arm for arm in ARMS if f"{arm}/auroc" in metrics]
-        print("GGM seed={}: {} | FP reduction augmented {} (transitive {}) wall={:.1f}s".format(
-            seed, " ".join(f"{arm} auroc={metrics[f'{arm}/auroc']:.3f} fp={metrics[f'{arm}/fp']:.0f}" for arm in arms),
-            f"{metrics.get('fp_reduction/augmented', float('nan')):.1%}",
-            f"{metrics.get('fp_reduction/augmented_transitive', float('nan')):.1%}", metrics["wall_seconds"]))
+        nan = float("nan")
+        print("GGM seed={}: {} | FP reduction augmented at 0.5 {} (transitive {}), at sensitivity {:g} {} "
+              "(transitive {}) wall={:.1f}s".format(
+                  seed, " ".join(f"{arm} auroc={metrics[f'{arm}/auroc']:.3f} fp={metrics[f'{arm}/fp']:.0f} "
+                                 f"fp_matched={metrics[f'{arm}/fp_matched']:.0f}" for arm in arms),
+                  f"{metrics.get('fp_reduction/augmented', nan):.1%}",
+                  f"{metrics.get('fp_reduction/augmented_transitive', nan):.1%}", metrics["sensitivity"],
+                  f"{metrics.get('fp_reduction_matched/augmented', nan):.1%}",
+                  f"{metrics.get('fp_reduction_matched/augmented_transitive', nan):.1%}", metrics["wall_seconds"]))
         return tracking.JobResult(metrics, files)
 
     return tracking.run_job(cfg, output_dir, overrides, "fig1_ggm", compute, default_name="fig1_ggm",

@@ -47,6 +47,7 @@ class Panel:
     run_ids: list = field(default_factory=list)
     note: str = ""
     tables: list = field(default_factory=list)  # (caption, DataFrame)
+    verdict: Optional[dict] = None  # a study's row of the verdict table (:func:`verdict_row`)
 
 
 # ---------------------------------------------------------------------------- the store
@@ -122,9 +123,41 @@ def study_panel(client: MlflowClient, out: Path, study: str, spec: dict) -> Pane
         return panel
     panel.png = paths[0]
     table = pd.read_csv(paths[1])
-    panel.run_ids = [r.info.run_id for r in figures.plotted_runs(runs, spec)]
+    plotted = figures.plotted_runs(runs, spec)
+    panel.run_ids = [r.info.run_id for r in plotted]
+    split = split_text(plotted, spec)
+    panel.note = f"split: {split}" + ("; the gene prior (prior_*) is the identity-shortcut baseline beside "
+                                      "DeepDRIM and Pearson" if spec.get("kind") != "ggm" else "")
     panel.tables.append(("mean and 95% CI over seeds", table))
+    panel.verdict = verdict_row(study, plotted, spec, split)
     return panel
+
+
+def split_text(runs: list[Run], spec: dict) -> str:
+    """Which cross-validation split the runs used (the ``cv_split`` tag; "tf" before it existed)."""
+    if spec.get("kind") == "ggm":
+        return "folds over datasets (both pairs of a dataset on one side)"
+    splits = sorted({run.data.tags.get("cv_split", "tf") for run in runs})
+    names = {"tf": "tf (TF-aware, the paper's)", "strict": "strict (no gene on both sides)"}
+    return ", ".join(names.get(s, s) for s in splits)
+
+
+def verdict_row(study: str, runs: list[Run], spec: dict, split: str) -> Optional[dict]:
+    """The study's claim and measured verdict (:mod:`experiments.verdicts`) as one table row."""
+    from experiments.verdicts import run_table, study_verdict
+
+    claim = spec.get("verdict")
+    if not claim or not runs:
+        return None
+    v = study_verdict(run_table(runs, claim, spec), claim)
+    prior = [r.data.metrics["prior/auroc"] for r in runs if "prior/auroc" in r.data.metrics]
+    auroc = [r.data.metrics["auroc"] for r in runs if "auroc" in r.data.metrics and "prior/auroc" in r.data.metrics]
+    return {"study": study, "claim": v.claim, "effect": v.effect, "ci_low": v.ci_low, "ci_high": v.ci_high,
+            "n_seeds": v.n_seeds, "verdict": v.verdict, "paper": v.details.get("paper", float("nan")),
+            "smallest_x": v.details.get("smallest_x", float("nan")),
+            "DeepDRIM auroc (all runs)": float("nan") if not auroc else float(sum(auroc) / len(auroc)),
+            "gene prior auroc (all runs)": float("nan") if not prior else float(sum(prior) / len(prior)),
+            "split": split}
 
 
 def _download(client: MlflowClient, run_id: str, path: str, into: Path) -> Optional[Path]:
@@ -275,6 +308,12 @@ table{{border-collapse:collapse;font-size:12px;margin:.5em 0}} td,th{{border:1px
 <h1>deepdrim-suite report</h1><p>MLflow store <code>{html.escape(uri)}</code>, generated {html.escape(generated)}.
 Values labelled <b>paper</b> are the DeepDRIM paper's numbers ({html.escape(_paper_text())}),
 not results of these runs.</p>"""]
+    rows = [p.verdict for p in panels if p.verdict]
+    if rows:
+        parts.append("<h2>Paper claims: measured verdicts</h2><p>Effect with its 95% t-interval over seeds; "
+                     "supported / contradicted when the whole interval is on one side of the claim's threshold "
+                     "(<code>figure.verdict</code> in each preset, <code>experiments/verdicts.py</code>).</p>"
+                     + pd.DataFrame(rows).to_html(index=False, float_format=lambda v: f"{v:.4g}"))
     parts.append("<ul>" + "".join(f'<li><a href="#{p.key}">{html.escape(p.title)}</a>'
                                   f'{" - no runs" if p.png is None else ""}</li>' for p in panels) + "</ul>")
     for p in panels:
@@ -322,6 +361,9 @@ def build(uri: str, output_dir: Path, log_run: bool = True,
     sources = {p.key: {"title": p.title, "png": p.png.name if p.png else None, "runs": p.run_ids, "note": p.note}
                for p in panels}
     files = [page, artifacts.write_text(json.dumps(sources, indent=2), out / "sources.json")]
+    rows = [p.verdict for p in panels if p.verdict]
+    if rows:
+        files.append(artifacts.write_csv(pd.DataFrame(rows), out / "verdicts.csv"))
     files += [p.png for p in panels if p.png is not None]
     if log_run:
         cfg = OmegaConf.create({"tracking": {"uri": uri, "artifact_root": artifact_root,

@@ -85,7 +85,8 @@ def evaluate(trial: optuna.Trial, ctx: Context, run_id: str) -> float:
         best = model.best_epoch_
         value = model.history_[metric][best] if best >= 0 else np.nan
         if not np.isfinite(value):
-            raise ValueError(f"fold {k} has no validation split with both classes: no {metric} to search on")
+            raise ValueError(f"fold {k} has no validation split of >= 4 TFs with both classes: no {metric} to search "
+                             f"on (raise training.validation_fraction or use more TFs)")
         tracking.log_batch(ctx.client, run_id, metrics={f"fold{k}/best_{metric}": value, f"fold{k}/best_epoch": best,
                                                         f"fold{k}/epochs_run": len(model.history_["loss"])})
         values.append(float(value))

@@ -1,0 +1,196 @@
+"""Verdicts: what a run or a study's runs say about a claim, as numbers, a tag and one line.
+
+Two kinds:
+
+* **Trust** (every CV job, :func:`trust`): does the method beat both baselines (Pearson |r| and the
+  gene prior) on the pairs it was tested on, given how much it learned from? The rule: the
+  method's bootstrap CI over TFs (``auroc_ci_low``) must lie above the better baseline's point
+  AUROC ("beats"). Otherwise, when the folds trained on fewer than :data:`MIN_TRAIN_PAIRS`
+  labelled pairs on average, the verdict is "too_small" (the measured learning curve is steep
+  below that: science notes section 1, 560 -> 430 pairs per fold costs ~0.09 AUROC, and the
+  quick scale's ~107 pairs per fold is at chance); else "below" (CI entirely under the
+  better baseline) or "overlaps".
+* **Study claims** (each study's parent run, :func:`study_verdict`): the paper's claim as defined
+  in the preset's ``figure.verdict`` block, an effect size with a 95% t-interval over seeds
+  (paired by seed where it is a difference), and "supported" when the whole CI is on the claim's
+  side of its threshold, "contradicted" when the whole CI is on the other side, "inconclusive"
+  otherwise (always with fewer than 2 seeds).
+
+Effects (``figure.verdict.effect``), computed from a run table (one row per run: ``x``, ``line``,
+``seed`` and the metric):
+
+``at`` and ``reference`` are x values (``at``: the smallest swept x >= it; ``reference`` null: the
+largest x).
+
+* ``within``: metric(at) - metric(reference), paired by seed; passes ``above -tolerance``.
+  Also the smallest x whose mean paired difference is >= -tolerance (``verdict/smallest_x``).
+* ``max_drop``: per line (e.g. drop_prob), metric(reference) - metric(x) paired by seed, the
+  largest mean drop over all (line, x); passes ``below tolerance``.
+* ``difference``: metric(at) - metric(reference), paired by seed; passes ``above threshold`` (0).
+* ``metric``: the run metric itself (one run per seed, e.g. Fig. 1's FP reduction); passes
+  ``above threshold``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+import pandas as pd
+
+from experiments.figures import _number as number, mean_ci
+
+#: below this mean number of training pairs per fold a CV job that does not beat its baselines
+#: is reported as "training set too small" (science notes section 1: steep learning curve there)
+MIN_TRAIN_PAIRS = 500
+TRUST_LEVELS = ("beats", "overlaps", "below", "too_small")
+VERDICTS = ("supported", "contradicted", "inconclusive")
+EFFECTS = ("within", "max_drop", "difference", "metric")
+
+
+@dataclass
+class Trust:
+    """A CV job's trust verdict: one of :data:`TRUST_LEVELS` and the line that says it."""
+
+    level: str
+    line: str
+
+
+def trust(label: str, auroc: float, ci_low: float, ci_high: float, pcc_auroc: float, prior_auroc: float,
+          n_train_pairs: float, min_train_pairs: int = MIN_TRAIN_PAIRS) -> Trust:
+    """The trust verdict of one CV job (rule in the module docstring); NaN baselines are ignored."""
+    baselines = {"Pearson": pcc_auroc, "gene prior": prior_auroc}
+    finite = {name: value for name, value in baselines.items() if np.isfinite(value)}
+    best_name, best = max(finite.items(), key=lambda item: item[1]) if finite else ("none", float("nan"))
+    head = (f"{label} {auroc:.2f} [{ci_low:.2f}, {ci_high:.2f}] vs Pearson {pcc_auroc:.2f}, "
+            f"gene prior {prior_auroc:.2f}")
+    if not finite or ci_low > best:
+        return Trust("beats", f"{head}: beats both")
+    if n_train_pairs < min_train_pairs:
+        return Trust("too_small", f"{head}: training set too small to beat {best_name} reliably "
+                                  f"(CI overlaps or below; {n_train_pairs:.0f} training pairs per fold < {min_train_pairs})")
+    if ci_high < best:
+        return Trust("below", f"{head}: below {best_name} (whole CI under it)")
+    return Trust("overlaps", f"{head}: does not beat {best_name} reliably (CI overlaps)")
+
+
+# ---------------------------------------------------------------------------------- study claims
+@dataclass
+class StudyVerdict:
+    """A study claim's measured verdict: effect with its 95% CI over seeds, and the decision."""
+
+    claim: str
+    effect: float
+    ci_low: float
+    ci_high: float
+    n_seeds: int
+    verdict: str
+    line: str
+    details: dict
+
+    def metrics(self) -> dict[str, float]:
+        """``verdict/...`` metrics for the study's parent run."""
+        out = {"verdict/effect": self.effect, "verdict/ci_low": self.ci_low, "verdict/ci_high": self.ci_high,
+               "verdict/n_seeds": float(self.n_seeds),
+               "verdict/supported": {"supported": 1.0, "contradicted": 0.0}.get(self.verdict, float("nan"))}
+        out.update({f"verdict/{k}": float(v) for k, v in self.details.items() if isinstance(v, (int, float))})
+        return out
+
+    def tags(self) -> dict[str, str]:
+        """``verdict`` (supported|contradicted|inconclusive), ``verdict_line`` and ``claim`` tags."""
+        return {"verdict": self.verdict, "verdict_line": self.line, "claim": self.claim}
+
+
+def decide(low: float, high: float, n_seeds: int, side: str, threshold: float) -> str:
+    """"supported" when the CI [low, high] is wholly on ``side`` ("above"/"below") of ``threshold``,
+    "contradicted" when wholly on the other side, else (or with < 2 seeds) "inconclusive"."""
+    if side not in ("above", "below"):
+        raise ValueError(f"side must be 'above' or 'below', got {side!r}")
+    if n_seeds < 2 or not (np.isfinite(low) and np.isfinite(high)):
+        return "inconclusive"
+    if side == "above":
+        return "supported" if low > threshold else "contradicted" if high < threshold else "inconclusive"
+    return "supported" if high < threshold else "contradicted" if low > threshold else "inconclusive"
+
+
+def _grid_value(xs: np.ndarray, value: float) -> float:
+    """The smallest swept x >= ``value`` (a scale's grid may not hold the paper's point), else the largest."""
+    above = xs[xs >= value - 1e-12]
+    return float(above.min() if len(above) else xs.max()) if len(xs) else float("nan")
+
+
+def _by_seed(table: pd.DataFrame, metric: str, x: float, line=None) -> pd.Series:
+    """metric per seed at ``x`` (and ``line``), averaged over duplicate runs of one seed."""
+    rows = table[np.isclose(table.x, x)]
+    if line is not None and "line" in rows:
+        rows = rows[(rows.line == line) | (rows.line.isna() & pd.isna(line))]
+    return rows.groupby("seed")[metric].mean()
+
+
+def _paired(table: pd.DataFrame, metric: str, x: float, reference: float, line=None) -> np.ndarray:
+    """metric(x) - metric(reference) over the seeds that ran both."""
+    a, b = _by_seed(table, metric, x, line), _by_seed(table, metric, reference, line)
+    common = a.index.intersection(b.index)
+    return (a[common] - b[common]).to_numpy(dtype=np.float64)
+
+
+def study_verdict(table: pd.DataFrame, spec: dict) -> StudyVerdict:
+    """The verdict of one study from its run table (columns ``x``, ``seed``, the metric, and
+    ``line`` for line studies) and its preset's ``figure.verdict`` block ``spec``."""
+    effect = spec.get("effect")
+    if effect not in EFFECTS:
+        raise ValueError(f"verdict effect must be one of {EFFECTS}, got {effect!r}")
+    metric = spec.get("metric", "auroc")
+    if metric not in table:
+        raise ValueError(f"the run table has no column {metric!r}")
+    claim = str(spec.get("claim", ""))
+    tolerance = float(spec.get("tolerance", 0.0))
+    threshold = float(spec.get("threshold", 0.0))
+    details: dict = {}
+    xs = np.sort(table.x.dropna().unique()) if "x" in table else np.array([])
+    reference = spec.get("reference")
+    if effect != "metric":
+        reference = float(xs.max() if reference is None else reference)
+    if effect == "metric":
+        values = table.groupby("seed")[metric].mean().to_numpy(dtype=np.float64)
+        side, cut, what = "above", threshold, metric
+    elif effect in ("within", "difference"):
+        at = _grid_value(xs, float(spec["at"]))
+        values = _paired(table, metric, at, reference)
+        side, cut = "above", (-tolerance if effect == "within" else threshold)
+        what = f"{metric}(x={at:g}) - {metric}(x={reference:g})"
+        if effect == "within":
+            within = [x for x in xs if (d := _paired(table, metric, x, reference)).size and d.mean() >= -tolerance]
+            details["smallest_x"] = float(min(within)) if within else float("nan")
+    else:  # max_drop
+        lines = table.line.dropna().unique() if "line" in table and table.line.notna().any() else [None]
+        best = None
+        for line in lines:  # loop over a handful of lines and grid values
+            for x in xs:
+                drops = -_paired(table, metric, x, reference, line)
+                if drops.size and (best is None or drops.mean() > best[0].mean()):
+                    best = (drops, x, line)
+        values = best[0] if best else np.array([])
+        if best:
+            details.update(worst_x=float(best[1]), **({"worst_line": float(best[2])} if best[2] is not None else {}))
+        side, cut = "below", tolerance
+        what = f"largest {metric} drop vs x={reference:g}"
+    mean, low, high, n = mean_ci(values)
+    verdict = decide(low, high, n, side, cut)
+    line = (f"{claim}: {what} = {mean:+.3f} [{low:+.3f}, {high:+.3f}] over {n} seeds "
+            f"({'>' if side == 'above' else '<'} {cut:+.3f} needed): {verdict}")
+    if "paper" in spec and spec["paper"] is not None:
+        details["paper"] = float(spec["paper"])
+    return StudyVerdict(claim, mean, low, high, n, verdict, line, details)
+
+
+def run_table(runs: list, spec: dict, figure_spec: Optional[dict] = None) -> pd.DataFrame:
+    """One row per MLflow run: ``x`` and ``line`` (the figure's swept keys), ``seed`` and the
+    verdict's metric, as :func:`study_verdict` takes it."""
+    figure_spec = figure_spec or {}
+    metric = spec.get("metric", "auroc")
+    records = [{"x": number(run.data.params.get(figure_spec.get("x"))) if figure_spec.get("x") else float("nan"),
+                "line": number(run.data.params.get(figure_spec["line"])) if figure_spec.get("line") else float("nan"),
+                "seed": number(run.data.params.get("seed")),
+                metric: run.data.metrics.get(metric, float("nan"))} for run in runs]
+    return pd.DataFrame(records, columns=["x", "line", "seed", metric])
