@@ -8,23 +8,22 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from tests.server_fixture import mlflow_server  # noqa: F401 - the fixture
-from tests.test_studies import TINY
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPERIMENT = "fig4d_train_fraction"
 
 
-def _sweep(tmp_path, url):
+def _sweep(tmp_path, url, tiny):
     command = [sys.executable, str(ROOT / "run.py"), "-m", f"experiment={EXPERIMENT}", "scale=quick",
-               "train_fraction=0.7,1.0", "seed=0", *TINY, "hydra/launcher=submitit_local",
+               "train_fraction=0.7,1.0", "seed=0", *tiny, "hydra/launcher=submitit_local",
                "hydra.launcher.timeout_min=20", f"tracking.uri={url}",
                f"tracking.artifact_root={tmp_path / 'artifacts'}", f"hydra.sweep.dir={tmp_path / 'multirun'}"]
     return subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=900)
 
 
 @pytest.mark.slow
-def test_submitit_local_multirun_against_tracking_server(mlflow_server, tmp_path):  # noqa: F811
-    done = _sweep(tmp_path, mlflow_server)
+def test_submitit_local_multirun_against_tracking_server(mlflow_server, tmp_path, tiny):  # noqa: F811
+    done = _sweep(tmp_path, mlflow_server, tiny)
     assert done.returncode == 0, done.stderr[-3000:]
     client = MlflowClient(mlflow_server)
     experiment = client.get_experiment_by_name(EXPERIMENT).experiment_id
@@ -40,7 +39,7 @@ def test_submitit_local_multirun_against_tracking_server(mlflow_server, tmp_path
     assert {"roc.png", "predictions.csv"} <= {a.path for a in client.list_artifacts(jobs[0].info.run_id)}
     assert (tmp_path / "multirun" / ".submitit").is_dir()  # the jobs really went through submitit
 
-    again = _sweep(tmp_path, mlflow_server)  # resume: both configurations FINISHED, nothing re-runs
+    again = _sweep(tmp_path, mlflow_server, tiny)  # resume: both configurations FINISHED, nothing re-runs
     assert again.returncode == 0, again.stderr[-3000:]
     runs = client.search_runs([experiment])
     jobs = [r for r in runs if r.data.tags.get("kind") != "multirun"]
