@@ -1,7 +1,12 @@
-"""The one entry point: ``python run.py`` (default job) or ``python run.py -m neighbors=0,2,10``."""
+"""The one entry point: ``python run.py`` (default job) or ``python run.py -m neighbors=0,2,10``.
+
+Every input is checked before Hydra starts (:mod:`experiments.cli`): a bad one is one line and exit
+status 2, with no output folder, MLflow run or cache file written. SIGTERM and Ctrl-C end the
+running job's MLflow run KILLED, print one line and exit 143 / 130."""
 from __future__ import annotations
 
 import os
+import signal
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter
@@ -10,6 +15,7 @@ import hydra  # noqa: E402
 from hydra.core.hydra_config import HydraConfig  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 
+from experiments import cli, tracking  # noqa: E402
 from experiments.tasks import TASKS  # noqa: E402 - task name -> module (experiments/tasks/<name>.py)
 
 
@@ -43,16 +49,52 @@ def check_presets(argv: list[str]) -> None:
                 sys.exit(2)
 
 
+def _discard_unused(output_dir) -> None:
+    """Remove a job folder holding only what Hydra wrote (``.hydra/``, the log): a job that
+    refused its input leaves nothing behind."""
+    import shutil
+    from pathlib import Path
+
+    folder = Path(output_dir)
+    if folder.is_dir() and all(p.name == ".hydra" or p.suffix == ".log" for p in folder.iterdir()):
+        shutil.rmtree(folder, ignore_errors=True)
+        for parent in (folder.parent, folder.parent.parent):
+            try:
+                parent.rmdir()  # only when empty (a date folder of this job alone)
+            except OSError:
+                break
+
+
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> float:
     try:
         metrics = run(cfg)
-    except ValueError as error:  # bad input: one line, no traceback
-        print(f"error: {error}", file=sys.stderr)
+    except ValueError as error:  # bad input found with the data: one line, no traceback
+        print(f"error: {str(error).splitlines()[0] if str(error) else error!r}", file=sys.stderr)
+        _discard_unused(HydraConfig.get().runtime.output_dir)
         sys.exit(2)
     return float(metrics.get("auroc", float("nan")))
 
 
+def _terminate(signum, frame) -> None:
+    """SIGTERM (timeout, Slurm, Kubernetes, docker stop) unwinds like Ctrl-C: the job's run ends KILLED."""
+    raise tracking.Terminated(signum)
+
+
+def entry(argv: list[str]) -> None:
+    """Validate, then run Hydra; a signal ends with one line and 128 + its number."""
+    check_presets(argv)
+    cli.validate_or_exit(argv)
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        main()
+    except KeyboardInterrupt as error:
+        signum = error.signum if isinstance(error, tracking.Terminated) else signal.SIGINT
+        tracking.INTERRUPTED = signal.Signals(signum).name
+        killed = f": run {tracking.KILLED_RUN} marked KILLED" if tracking.KILLED_RUN else ""
+        print(f"interrupted by {tracking.INTERRUPTED}{killed}", file=sys.stderr)
+        sys.exit(128 + signum)
+
+
 if __name__ == "__main__":
-    check_presets(sys.argv[1:])
-    main()
+    entry(sys.argv[1:])
