@@ -12,7 +12,7 @@ from typing import Iterator, Optional, Sequence
 
 import numpy as np
 
-from deepdrim._validation import check_expression, check_pairs
+from deepdrim._validation import check_choice, check_expression, check_integer, check_pairs
 
 PSEUDO_COUNT = 0.01  # paper eq. 1
 HIST_FLOOR = 1e-4  # paper eq. 2
@@ -200,6 +200,8 @@ class PairImageBuilder:
         neighbor_score: str = "covariance",
         transform: str = "log",
     ):
+        check_integer("n_bins", n_bins, 2, 255)
+        check_choice("transform", transform, TRANSFORMS)
         values, self.gene_names = check_expression(expression, allow_negative=(transform == "none"))
         if isinstance(n_neighbors, bool) or not isinstance(n_neighbors, (int, np.integer)) or n_neighbors < 0:
             raise ValueError(f"n_neighbors must be a non-negative integer, got {n_neighbors!r}")
@@ -405,6 +407,7 @@ def pair_images(
     values allowed). A constant gene falls in the middle bin (numpy's rule), so its images are
     defined. The in-RAM convenience over :class:`PairImageBuilder`, which streams.
     """
+    check_integer("batch_size", batch_size, 1)
     builder = PairImageBuilder(expression, n_neighbors, n_bins, neighbor_score, transform)
     resolved = builder.resolve_pairs(pairs)
     out = np.empty((len(resolved), builder.n_channels, builder.n_bins, builder.n_bins), dtype=np.float32)
