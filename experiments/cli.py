@@ -28,10 +28,12 @@ def _axes(lines: list[str]) -> tuple[list[str], dict[str, list[str]]]:
     interval sweep (a search space) is not enumerable and left to its sweeper."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    try:
-        parsed = OverridesParser.create().parse_overrides(lines)
-    except Exception as error:  # noqa: BLE001 - Hydra's parse errors are multi-line
-        raise ValueError(_first_line(error)) from None
+    parser, parsed = OverridesParser.create(), []
+    for line in lines:
+        try:
+            parsed += parser.parse_overrides([line])
+        except Exception as error:  # noqa: BLE001 - Hydra's parse errors are multi-line
+            raise ValueError(f"cannot parse {line!r}: {_first_line(error)}") from None
     plain, axes = [], {}
     for line, override in zip(lines, parsed):
         if not override.is_sweep_override():
