@@ -142,7 +142,7 @@ def test_good_input_passes_and_a_sweep_checks_every_value(sandbox):
     jobs = cli.validate(["-m", *_base(sandbox), "neighbors=0,1,2", "seed=0,1"])
     assert sorted({(j.neighbors, j.seed) for j in jobs}) == [(0, 0), (0, 1), (1, 0), (2, 0)]  # each value once
     preset = cli.validate(["-m", *_base(sandbox), "experiment=fig4b_dropout", "scale=quick"])
-    assert {j.drop_prob for j in preset} >= {0.0, 0.5}  # the preset's own sweep is checked too
+    assert {j.drop_prob for j in preset} == {0.3, 0.5} and len({j.drop_cutoff for j in preset}) == 10  # the preset sweep
     assert cli.validate(["--help"]) is None  # Hydra's flags are Hydra's
 
 
