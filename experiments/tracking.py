@@ -169,11 +169,11 @@ def setup(uri: str, artifact_root: str, experiment: str) -> str:
     """Point MLflow at the store and make sure the experiment exists; returns its id."""
     uri = resolve_uri(uri)
     mlflow.set_tracking_uri(uri)
-    client = MlflowClient(uri)
     db = sqlite_path(uri)
-    # MLflow creates a new store's schema on first use: one process at a time (parallel first
-    # uses crash with "duplicate column name")
+    # MLflow creates a new store's schema when a client first opens it: one process at a time
+    # (parallel first opens crash with "duplicate column name")
     with file_lock(db.with_name(db.name + ".lock")) if db is not None else contextlib.nullcontext():
+        client = MlflowClient(uri)
         found = with_retry(client.get_experiment_by_name, experiment)
     if found is None:
         location = tracking_server.artifact_location(uri, resolve_artifact_root(artifact_root, uri))
