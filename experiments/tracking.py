@@ -286,8 +286,10 @@ def run_name(cfg, overrides: str, default: str) -> str:
 def run_job(cfg, output_dir: Path, overrides: str, task: str, compute: Callable[[], JobResult], *,
             params: Optional[dict] = None, tags: Optional[dict] = None, resume: bool = True,
             default_name: Optional[str] = None) -> dict[str, float]:
-    """One job in one MLflow run: with ``resume``, a configuration that already FINISHED is
-    skipped (unless ``force``) and its RUNNING leftovers are marked KILLED; else ``compute()``
+    """One job in one MLflow run: with ``resume``, a configuration that already FINISHED, or that
+    another live process is running (a per-configuration lock; RUNNING on another host), is skipped
+    with one line (FINISHED: unless ``force``), and RUNNING leftovers of dead processes are marked
+    KILLED; else ``compute()``
     runs inside the run, which gets the params (default: the resolved config without tracking),
     tags, ``config.yaml`` and the returned metrics and files. Returns the metrics."""
     from omegaconf import OmegaConf
@@ -296,8 +298,9 @@ def run_job(cfg, output_dir: Path, overrides: str, task: str, compute: Callable[
     chash = config_hash(resolved)
     experiment_id = setup(cfg.tracking.uri, cfg.tracking.artifact_root, cfg.tracking.experiment)
     # one process per configuration and store at a time: a second one on this host skips at once
+    # (not for jobs that log a new run each time: predict, compare, report)
     lock = lock_dir(resolve_uri(cfg.tracking.uri)) / ".locks" / f"{experiment_id}-{chash}.lock"
-    with file_lock(lock, blocking=False) as mine:
+    with file_lock(lock, blocking=False) if resume else contextlib.nullcontext(True) as mine:
         if not mine:
             print(f"[skip] configuration {chash} is running in another process (lock {lock}); not started twice")
             return {}
