@@ -144,3 +144,25 @@ def test_same_configuration_started_twice_finishes_once(tmp_path, tiny):
     assert len(skipped) == 1, outs
     _, runs = _all_runs(tmp_path / "mlflow.db")
     assert [r.info.status for r in runs] == ["FINISHED"]
+
+
+@pytest.mark.slow
+def test_sigterm_mid_sweep_ends_job_and_parent_killed(tmp_path, tiny):
+    proc = _start(tmp_path, "-m", *tiny, "neighbors=1,2", *LONG, f"hydra.sweep.dir={tmp_path / 'multirun'}")
+    try:
+        _wait_running(tmp_path / "mlflow.db", proc)
+        deadline = time.time() + 120
+        while time.time() < deadline and len([r for r in _all_runs(tmp_path / "mlflow.db")[1]
+                                              if r.info.status == "RUNNING"]) < 2:
+            time.sleep(0.3)  # the parent and the first job
+        time.sleep(1.0)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 143, err[-3000:]
+    assert "Traceback" not in err and err.strip().splitlines()[-1].startswith("interrupted by SIGTERM: run ")
+    _, runs = _all_runs(tmp_path / "mlflow.db")
+    assert sorted((r.data.tags.get("kind") == "multirun", r.info.status) for r in runs) == [
+        (False, "KILLED"), (True, "KILLED")]
