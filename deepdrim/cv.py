@@ -116,6 +116,8 @@ def make_folds(pairs, n_folds: int = 3, split: str = "tf", random_state=None) ->
 def tf_validation_split(pairs, labels, fraction: float = 0.2, random_state=None, max_tries: int = 50):
     """(train_index, val_index) holding out about ``fraction`` of the TFs, both classes in each
     side; ``None`` when no such split exists (fewer than 2 TFs or single-class TFs only)."""
+    if isinstance(fraction, bool) or not isinstance(fraction, (int, float, np.floating)) or not 0 < fraction < 1:
+        raise ValueError(f"fraction must be a number in (0, 1), got {fraction!r}")
     pairs = np.asarray(pairs)
     labels = np.asarray(labels)
     tfs = np.unique(pairs[:, 0])

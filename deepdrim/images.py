@@ -45,8 +45,7 @@ def bin_codes(values: np.ndarray, n_bins: int = 32) -> np.ndarray:
     numpy's range ``value -/+ 0.5`` and so falls in bin ``n_bins // 2`` for every cell.
     """
     values = np.asarray(values)
-    if not 1 <= n_bins <= 255:
-        raise ValueError(f"n_bins must be in 1..255, got {n_bins}")
+    n_bins = check_integer("n_bins", n_bins, 1, 255)
     low = values.min(axis=0).astype(np.float64)
     high = values.max(axis=0).astype(np.float64)
     constant = low == high

@@ -222,6 +222,26 @@ LIBRARY_CASES = [
         _expression(), [[2, 2]], 1), "pair(s) of a gene with itself"),
     ("pair_images 1-D expression", lambda: __import__("deepdrim.images").images.pair_images(
         np.ones(5), [[0, 1]], 1), "expression must be a 2-D"),
+    ("tf_validation_split(fraction=2)", lambda: __import__("deepdrim.cv").cv.tf_validation_split(
+        PAIRS, LABELS, fraction=2), "fraction must be a number in (0, 1)"),
+    ("tf_aware_folds(n_folds='x')", lambda: __import__("deepdrim.cv").cv.tf_aware_folds(PAIRS, "x"),
+     "n_folds must be an integer"),
+    ("make_folds(split='x')", lambda: __import__("deepdrim.cv").cv.make_folds(PAIRS, 2, split="x"),
+     "split must be one of"),
+    ("auroc([], [])", lambda: __import__("deepdrim.metrics").metrics.auroc([], []),
+     "labels and scores must be 1-D of one non-zero length"),
+    ("auprc length mismatch", lambda: __import__("deepdrim.metrics").metrics.auprc([1, 0], [0.1]),
+     "labels and scores must be 1-D of one non-zero length"),
+    ("early_precision_ratio length mismatch", lambda: __import__("deepdrim.metrics").metrics.early_precision_ratio(
+        [1, 0], [0.1]), "labels and scores must be 1-D of one non-zero length"),
+    ("bin_codes(n_bins=1.5)", lambda: __import__("deepdrim.images").images.bin_codes(_expression(), 1.5),
+     "n_bins must be an integer in 1..255"),
+    ("labelled_pairs(negatives='x')", lambda: __import__("deepdrim.pairs").pairs.labelled_pairs(
+        ["a"], ["a", "b", "c"], [("a", "b")], negatives="x"), "negatives must be one of"),
+    ("neighbor_lists(n_neighbors=1.5)", lambda: __import__("deepdrim.neighbors").neighbors.neighbor_lists(
+        _expression(), 1.5), "n_neighbors must be a positive integer"),
+    ("bootstrap_auroc_ci(level=2)", lambda: __import__("deepdrim.metrics").metrics.bootstrap_auroc_ci(
+        ["a", "a"], [1, 0], [0.2, 0.1], level=2), "level must be in (0, 1)"),
     ("pair_images NaN expression", lambda: __import__("deepdrim.images").images.pair_images(
         np.full((5, 4), np.nan), [[0, 1]], 1), "NaN value(s)"),
 ]
