@@ -52,17 +52,17 @@ def check_presets(argv: list[str]) -> None:
 def _discard_unused(output_dir) -> None:
     """Remove a job folder holding only what Hydra wrote (``.hydra/``, the log): a job that
     refused its input leaves nothing behind."""
+    import contextlib
+    import re
     import shutil
     from pathlib import Path
 
     folder = Path(output_dir)
     if folder.is_dir() and all(p.name == ".hydra" or p.suffix == ".log" for p in folder.iterdir()):
         shutil.rmtree(folder, ignore_errors=True)
-        for parent in (folder.parent, folder.parent.parent):
-            try:
-                parent.rmdir()  # only when empty (a date folder of this job alone)
-            except OSError:
-                break
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", folder.parent.name):  # Hydra's date folder, when now empty
+            with contextlib.suppress(OSError):
+                folder.parent.rmdir()
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
@@ -70,7 +70,8 @@ def main(cfg: DictConfig) -> float:
     try:
         metrics = run(cfg)
     except ValueError as error:  # bad input found with the data: one line, no traceback
-        print(f"error: {str(error).splitlines()[0] if str(error) else error!r}", file=sys.stderr)
+        message = str(error).splitlines()[0] if str(error) else repr(error)
+        print(f"error: {message}", file=sys.stderr)
         _discard_unused(HydraConfig.get().runtime.output_dir)
         sys.exit(2)
     return float(metrics.get("auroc", float("nan")))
