@@ -82,11 +82,37 @@ def jobs(overrides: list[str], multirun: bool = False) -> list:
     return found
 
 
+def check_inputs(cfg) -> None:
+    """The input files a job reads exist (the job's own messages), so a missing one leaves no folder:
+    ``data.path`` and the other files of a real-data kind, a local ``model_path`` of task=predict."""
+    from experiments import data as job_data
+
+    data = cfg.get("data") or {}
+    kind = data.get("kind", "sim")
+    if kind == "beeline":
+        folder = job_data.resolve_path(data.get("path"), "path", kind)
+        if not folder.is_dir():
+            raise ValueError(f"BEELINE folder not found: {folder}")
+    elif kind in ("h5ad", "reference"):
+        for key, required in (("path", True), ("network", kind == "h5ad"), ("pairs", kind == "reference"),
+                              ("divide", False)):
+            path = job_data.resolve_path(data.get(key), key, kind, required) if key in data or required else None
+            if path is not None and not path.is_file():
+                raise ValueError(f"data.{key} file not found: {path}")
+    model_path = cfg.get("model_path")
+    if cfg.get("task") == "predict" and model_path and ":/" not in str(model_path):  # runs:/, models:/ later
+        folder = job_data.resolve_path(model_path, "model_path", "predict")
+        if not (folder / "deepdrim.json").is_file() or not (folder / "model.keras").is_file():
+            raise ValueError(f"{folder} is not a saved DeepDRIM model (no deepdrim.json / model.keras)")
+
+
 def check_job(cfg) -> None:
-    """One composed job: the schema, cross-key rules and the store; the GGM study's own check."""
+    """One composed job: the schema, cross-key rules, the store and the input files; the GGM
+    study's own check."""
     from experiments.tasks import TASKS
 
     checks.check_config(cfg, TASKS)
+    check_inputs(cfg)
     if cfg.get("task") == "fig1_ggm":
         from experiments.tasks import fig1_ggm
 
