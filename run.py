@@ -69,7 +69,12 @@ def _discard_unused(output_dir) -> None:
 def main(cfg: DictConfig) -> float:
     try:
         metrics = run(cfg)
-    except ValueError as error:  # bad input found with the data: one line, no traceback
+    except Exception as error:
+        if tracking.INTERRUPTED:  # a signal surfacing as another error (inside TensorFlow)
+            raise KeyboardInterrupt(tracking.INTERRUPTED) from None
+        if not isinstance(error, ValueError):
+            raise
+        # bad input found with the data: one line, no traceback
         message = str(error).splitlines()[0] if str(error) else repr(error)
         print(f"error: {message}", file=sys.stderr)
         _discard_unused(HydraConfig.get().runtime.output_dir)
@@ -77,21 +82,24 @@ def main(cfg: DictConfig) -> float:
     return float(metrics.get("auroc", float("nan")))
 
 
-def _terminate(signum, frame) -> None:
-    """SIGTERM (timeout, Slurm, Kubernetes, docker stop) unwinds like Ctrl-C: the job's run ends KILLED."""
-    raise tracking.Terminated(signum)
+def _interrupt(signum, frame) -> None:
+    """SIGINT (Ctrl-C) and SIGTERM (timeout, Slurm, Kubernetes, docker stop) unwind the job: its
+    run ends KILLED. The flag is set first: the exception may surface as another error."""
+    tracking.INTERRUPTED = signal.Signals(signum).name
+    raise tracking.Terminated(signum) if signum == signal.SIGTERM else KeyboardInterrupt()
 
 
 def entry(argv: list[str]) -> None:
     """Validate, then run Hydra; a signal ends with one line and 128 + its number."""
     check_presets(argv)
     cli.validate_or_exit(argv)
-    signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
     try:
         main()
-    except KeyboardInterrupt as error:
-        signum = error.signum if isinstance(error, tracking.Terminated) else signal.SIGINT
-        tracking.INTERRUPTED = signal.Signals(signum).name
+    except KeyboardInterrupt:
+        tracking.INTERRUPTED = tracking.INTERRUPTED or "SIGINT"
+        signum = signal.Signals[tracking.INTERRUPTED].value
         killed = f": run {tracking.KILLED_RUN} marked KILLED" if tracking.KILLED_RUN else ""
         print(f"interrupted by {tracking.INTERRUPTED}{killed}", file=sys.stderr)
         sys.exit(128 + signum)

@@ -243,17 +243,19 @@ def tracked_run(experiment_id: str, run_name: str, params: dict, tags: dict) -> 
     try:
         log_batch(MlflowClient(), run.info.run_id, params=params)
         yield run
-    except KeyboardInterrupt as error:
+    except BaseException as error:
+        if not isinstance(error, KeyboardInterrupt) and INTERRUPTED is None:
+            message = f"{type(error).__name__}: {error}"
+            with_retry(mlflow.set_tag, "error", message[:5000])
+            with_retry(mlflow.end_run, status="FAILED")
+            raise
+        # a signal: raised wherever the handler ran, which may surface as another error (TensorFlow
+        # tracing a function turns it into a SystemError), so the flag decides
         global KILLED_RUN
-        name = "SIGTERM" if isinstance(error, Terminated) else "SIGINT"
+        name = INTERRUPTED or ("SIGTERM" if isinstance(error, Terminated) else "SIGINT")
         with_retry(mlflow.set_tag, "error", f"interrupted ({name})")
         with_retry(mlflow.end_run, status=RunStatus.to_string(RunStatus.KILLED))
         KILLED_RUN = run.info.run_id
-        raise
-    except BaseException as error:
-        message = f"{type(error).__name__}: {error}"
-        with_retry(mlflow.set_tag, "error", message[:5000])
-        with_retry(mlflow.end_run, status="FAILED")
         raise
     else:
         with_retry(mlflow.end_run, status="FINISHED")
