@@ -1,7 +1,12 @@
-"""The one entry point: ``python run.py`` (default job) or ``python run.py -m neighbors=0,2,10``."""
+"""The one entry point: ``python run.py`` (default job) or ``python run.py -m neighbors=0,2,10``.
+
+Every input is checked before Hydra starts (:mod:`experiments.cli`): a bad one is one line and exit
+status 2, with no output folder, MLflow run or cache file written. SIGTERM and Ctrl-C end the
+running job's MLflow run KILLED, print one line and exit 143 / 130."""
 from __future__ import annotations
 
 import os
+import signal
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter
@@ -10,6 +15,7 @@ import hydra  # noqa: E402
 from hydra.core.hydra_config import HydraConfig  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 
+from experiments import cli, tracking  # noqa: E402
 from experiments.tasks import TASKS  # noqa: E402 - task name -> module (experiments/tasks/<name>.py)
 
 
@@ -43,16 +49,61 @@ def check_presets(argv: list[str]) -> None:
                 sys.exit(2)
 
 
+def _discard_unused(output_dir) -> None:
+    """Remove a job folder holding only what Hydra wrote (``.hydra/``, the log): a job that
+    refused its input leaves nothing behind."""
+    import contextlib
+    import re
+    import shutil
+    from pathlib import Path
+
+    folder = Path(output_dir)
+    if folder.is_dir() and all(p.name == ".hydra" or p.suffix == ".log" for p in folder.iterdir()):
+        shutil.rmtree(folder, ignore_errors=True)
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", folder.parent.name):  # Hydra's date folder, when now empty
+            with contextlib.suppress(OSError):
+                folder.parent.rmdir()
+
+
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> float:
     try:
         metrics = run(cfg)
-    except ValueError as error:  # bad input: one line, no traceback
-        print(f"error: {error}", file=sys.stderr)
+    except Exception as error:
+        if tracking.INTERRUPTED:  # a signal surfacing as another error (inside TensorFlow)
+            raise KeyboardInterrupt(tracking.INTERRUPTED) from None
+        if not isinstance(error, ValueError):
+            raise
+        # bad input found with the data: one line, no traceback
+        message = str(error).splitlines()[0] if str(error) else repr(error)
+        print(f"error: {message}", file=sys.stderr)
+        _discard_unused(HydraConfig.get().runtime.output_dir)
         sys.exit(2)
     return float(metrics.get("auroc", float("nan")))
 
 
+def _interrupt(signum, frame) -> None:
+    """SIGINT (Ctrl-C) and SIGTERM (timeout, Slurm, Kubernetes, docker stop) unwind the job: its
+    run ends KILLED. The flag is set first: the exception may surface as another error."""
+    tracking.INTERRUPTED = signal.Signals(signum).name
+    raise tracking.Terminated(signum) if signum == signal.SIGTERM else KeyboardInterrupt()
+
+
+def entry(argv: list[str]) -> None:
+    """Validate, then run Hydra; a signal ends with one line and 128 + its number."""
+    check_presets(argv)
+    cli.validate_or_exit(argv)
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
+    try:
+        main()
+    except KeyboardInterrupt:
+        tracking.INTERRUPTED = tracking.INTERRUPTED or "SIGINT"
+        signum = signal.Signals[tracking.INTERRUPTED].value
+        killed = f": run {tracking.KILLED_RUN} marked KILLED" if tracking.KILLED_RUN else ""
+        print(f"interrupted by {tracking.INTERRUPTED}{killed}", file=sys.stderr)
+        sys.exit(128 + signum)
+
+
 if __name__ == "__main__":
-    check_presets(sys.argv[1:])
-    main()
+    entry(sys.argv[1:])

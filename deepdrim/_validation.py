@@ -75,3 +75,42 @@ def check_labels(labels, n_pairs: int) -> np.ndarray:
     if len(np.unique(y)) < 2:
         raise ValueError(f"labels hold a single class ({int(y[0])}); need both positives and negatives")
     return y
+
+
+def check_integer(name: str, value, minimum: int = 0, maximum: Optional[int] = None) -> int:
+    """``value`` as an int in ``minimum..maximum`` (a bool or a float such as 1.7 is refused)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum or (
+            maximum is not None and value > maximum):
+        bound = f"in {minimum}..{maximum}" if maximum is not None else f">= {minimum}"
+        raise ValueError(f"{name} must be an integer {bound}, got {value!r}")
+    return int(value)
+
+
+def check_real(name: str, value, low: float, high: Optional[float] = None, *, low_open: bool = False,
+               high_open: bool = False) -> float:
+    """``value`` as a finite float within the bounds (open where said)."""
+    ok = not isinstance(value, bool) and isinstance(value, (int, float, np.integer, np.floating)) and np.isfinite(value)
+    ok = ok and (value > low if low_open else value >= low)
+    ok = ok and (high is None or (value < high if high_open else value <= high))
+    if not ok:
+        if high is None:
+            bound = f"{'>' if low_open else '>='} {low}"
+        else:
+            bound = f"in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
+        raise ValueError(f"{name} must be a number {bound}, got {value!r}")
+    return float(value)
+
+
+def check_choice(name: str, value, options) -> str:
+    """``value`` is one of ``options``."""
+    if not isinstance(value, str) or value not in options:
+        raise ValueError(f"{name} must be one of {', '.join(options)}, got {value!r}")
+    return value
+
+
+def check_sizes(name: str, value, minimum: int = 1) -> tuple:
+    """A non-empty sequence of integers >= ``minimum`` (layer widths)."""
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__len__") or not len(value) or any(
+            isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < minimum for v in value):
+        raise ValueError(f"{name} must be a non-empty sequence of integers >= {minimum}, got {value!r}")
+    return tuple(int(v) for v in value)

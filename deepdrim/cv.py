@@ -122,6 +122,8 @@ def tf_validation_split(pairs, labels, fraction: float = 0.2, random_state=None,
     side; ``None`` when no such split exists (fewer than 2 TFs, single-class TFs only, or fewer
     than ``min_val_tfs`` TFs in the validation side: the estimator passes
     :data:`MIN_VALIDATION_TFS` so that no model is selected on one TF)."""
+    if isinstance(fraction, bool) or not isinstance(fraction, (int, float, np.floating)) or not 0 < fraction < 1:
+        raise ValueError(f"fraction must be a number in (0, 1), got {fraction!r}")
     pairs = np.asarray(pairs)
     labels = np.asarray(labels)
     tfs = np.unique(pairs[:, 0])

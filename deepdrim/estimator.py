@@ -14,10 +14,10 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import NotFittedError
 
-from deepdrim._validation import check_labels
+from deepdrim._validation import check_choice, check_integer, check_labels, check_real, check_sizes
 from deepdrim.cv import MIN_VALIDATION_TFS, tf_validation_split
 from deepdrim.neighbors import NORMALIZATIONS
-from deepdrim.images import PairImageBuilder
+from deepdrim.images import NEIGHBOR_SCORES, TRANSFORMS, PairImageBuilder
 from deepdrim.training import MONITORS, EpochCallback, ImageTable, PairScorer, fit_table, seeded
 
 OPTIMIZERS = ("sgd", "adam")
@@ -115,28 +115,32 @@ class DeepDRIM(ClassifierMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ helpers
     def _check_params(self) -> None:
-        for name in ("epochs", "batch_size"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if self.patience < 0:
-            raise ValueError(f"patience must be >= 0, got {self.patience}")
-        if self.min_epochs < 0:
-            raise ValueError(f"min_epochs must be >= 0, got {self.min_epochs}")
-        if not self.learning_rate > 0:
-            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
-        if self.monitor not in MONITORS:
-            raise ValueError(f"monitor must be one of {MONITORS}, got {self.monitor!r}")
-        if not 0 < self.validation_fraction < 1:
-            raise ValueError(f"validation_fraction must be in (0, 1), got {self.validation_fraction}")
-        if self.neighbor_values not in NORMALIZATIONS:
-            raise ValueError(f"neighbor_values must be one of {NORMALIZATIONS}, got {self.neighbor_values!r}")
-        if self.batch_order not in BATCH_ORDERS:
-            raise ValueError(f"batch_order must be one of {BATCH_ORDERS}, got {self.batch_order!r}")
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        """Every constructor argument's type and range: one ``ValueError`` naming the first bad one."""
+        for name in ("epochs", "batch_size", "embedding"):
+            check_integer(name, getattr(self, name), 1)
+        for name in ("patience", "min_epochs", "n_neighbors"):
+            check_integer(name, getattr(self, name), 0)
+        check_integer("n_bins", self.n_bins, 2, 255)
+        check_integer("verbose", self.verbose, 0, 2)
+        check_real("learning_rate", self.learning_rate, 0, low_open=True)
+        check_real("momentum", self.momentum, 0, 1)
+        check_real("lr_decay", self.lr_decay, 0)
+        check_real("validation_fraction", self.validation_fraction, 0, 1, low_open=True, high_open=True)
+        check_real("conv_dropout", self.conv_dropout, 0, 1, high_open=True)
+        check_real("dense_dropout", self.dense_dropout, 0, 1, high_open=True)
+        check_sizes("conv_filters", self.conv_filters)
+        check_sizes("dense_units", self.dense_units)
+        if not isinstance(self.nesterov, (bool, np.bool_)):
+            raise ValueError(f"nesterov must be True or False, got {self.nesterov!r}")
+        if self.random_state is not None:
+            check_integer("random_state", self.random_state, 0, 2**32 - 1)
+        check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        check_choice("monitor", self.monitor, MONITORS)
+        check_choice("batch_order", self.batch_order, BATCH_ORDERS)
+        check_choice("precision", self.precision, PRECISIONS)
+        check_choice("neighbor_score", self.neighbor_score, NEIGHBOR_SCORES)
+        check_choice("transform", self.transform, TRANSFORMS)
+        check_choice("neighbor_values", self.neighbor_values, NORMALIZATIONS)
 
     def _dtype_policy(self) -> Optional[str]:
         if self.precision == "auto":
@@ -172,6 +176,8 @@ class DeepDRIM(ClassifierMixin, BaseEstimator):
         self._check_params()
         builder = self._make_builder(expression)
         pairs = builder.resolve_pairs(pairs)
+        if len(pairs) < 2:
+            raise ValueError(f"pairs must hold at least 2 labelled pairs (both classes), got {len(pairs)}")
         y = check_labels(labels, len(pairs))
         rows = builder.rows(pairs, keep_primary=True)  # every image of the fit once, in RAM
         table = ImageTable(builder.images[: int(rows.max()) + 1], rows)  # not the buffer's spare capacity
@@ -297,10 +303,22 @@ class DeepDRIM(ClassifierMixin, BaseEstimator):
         path = Path(path)
         if not (path / "deepdrim.json").is_file() or not (path / "model.keras").is_file():
             raise ValueError(f"{path} is not a saved DeepDRIM model (no deepdrim.json / model.keras)")
-        meta = json.loads((path / "deepdrim.json").read_text())
-        params = {k: (tuple(v) if isinstance(v, list) else v) for k, v in meta["params"].items()}
-        est = cls(**params)
-        est.model_ = keras.models.load_model(path / "model.keras", safe_mode=False)
+        meta_file = path / "deepdrim.json"
+        try:
+            meta = json.loads(meta_file.read_text())
+            params = {k: (tuple(v) if isinstance(v, list) else v) for k, v in meta["params"].items()}
+            meta["n_genes"], meta["gene_names"]  # noqa: B018 - present, or the file is not ours
+            est = cls(**params)
+            est._check_params()
+        except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as error:
+            reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+            raise ValueError(f"{meta_file} is not a valid DeepDRIM model description ({type(error).__name__}: "
+                             f"{reason})") from None
+        try:
+            est.model_ = keras.models.load_model(path / "model.keras", safe_mode=False)
+        except Exception as error:  # noqa: BLE001 - keras reports a corrupt file as "File not found" and more
+            raise ValueError(f"{path / 'model.keras'} is not a readable Keras model "
+                             f"({type(error).__name__})") from None
         est.n_features_in_ = meta["n_genes"]
         est.gene_names_ = meta["gene_names"]
         est.best_epoch_ = meta.get("best_epoch", -1)

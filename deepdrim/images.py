@@ -12,7 +12,7 @@ from typing import Iterator, Optional, Sequence
 
 import numpy as np
 
-from deepdrim._validation import check_expression, check_pairs
+from deepdrim._validation import check_choice, check_expression, check_integer, check_pairs
 
 PSEUDO_COUNT = 0.01  # paper eq. 1
 HIST_FLOOR = 1e-4  # paper eq. 2
@@ -45,8 +45,7 @@ def bin_codes(values: np.ndarray, n_bins: int = 32) -> np.ndarray:
     numpy's range ``value -/+ 0.5`` and so falls in bin ``n_bins // 2`` for every cell.
     """
     values = np.asarray(values)
-    if not 1 <= n_bins <= 255:
-        raise ValueError(f"n_bins must be in 1..255, got {n_bins}")
+    n_bins = check_integer("n_bins", n_bins, 1, 255)
     low = values.min(axis=0).astype(np.float64)
     high = values.max(axis=0).astype(np.float64)
     constant = low == high
@@ -205,6 +204,8 @@ class PairImageBuilder:
     ):
         from deepdrim.neighbors import NORMALIZATIONS, neighbor_ranking_values  # neighbors imports this module
 
+        check_integer("n_bins", n_bins, 2, 255)
+        check_choice("transform", transform, TRANSFORMS)
         values, self.gene_names = check_expression(expression, allow_negative=(transform == "none"))
         if isinstance(n_neighbors, bool) or not isinstance(n_neighbors, (int, np.integer)) or n_neighbors < 0:
             raise ValueError(f"n_neighbors must be a non-negative integer, got {n_neighbors!r}")
@@ -416,6 +417,7 @@ def pair_images(
     defined. ``neighbor_values``: what neighbors are ranked on (:class:`PairImageBuilder`). The
     in-RAM convenience over :class:`PairImageBuilder`, which streams.
     """
+    check_integer("batch_size", batch_size, 1)
     builder = PairImageBuilder(expression, n_neighbors, n_bins, neighbor_score, transform, neighbor_values)
     resolved = builder.resolve_pairs(pairs)
     out = np.empty((len(resolved), builder.n_channels, builder.n_bins, builder.n_bins), dtype=np.float32)

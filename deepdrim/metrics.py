@@ -9,14 +9,22 @@ import pandas as pd
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 
+def _pair(labels, scores) -> tuple[np.ndarray, np.ndarray]:
+    """Labels and scores as 1-D arrays of one non-zero length (one-line ``ValueError`` otherwise)."""
+    labels, scores = np.asarray(labels), np.asarray(scores)
+    if labels.ndim != 1 or scores.shape != labels.shape or not len(labels):
+        raise ValueError(f"labels and scores must be 1-D of one non-zero length, got {labels.shape} and {scores.shape}")
+    return labels, scores
+
+
 def auroc(labels, scores) -> float:
     """Area under the ROC curve (``sklearn.metrics.roc_auc_score``)."""
-    return float(roc_auc_score(labels, scores))
+    return float(roc_auc_score(*_pair(labels, scores)))
 
 
 def auprc(labels, scores) -> float:
     """Area under the precision-recall curve as average precision (``average_precision_score``)."""
-    return float(average_precision_score(labels, scores))
+    return float(average_precision_score(*_pair(labels, scores)))
 
 
 @dataclass
@@ -58,8 +66,8 @@ def early_precision_ratio(labels, scores) -> float:
     """BEELINE's early precision ratio: precision among the top-k scored pairs (k = number of
     true edges; pairs tied with the k-th score are included), divided by the precision of a
     random ranking (the fraction of true edges)."""
-    labels = np.asarray(labels).astype(bool)
-    scores = np.asarray(scores, dtype=np.float64)
+    labels, scores = _pair(labels, scores)
+    labels, scores = labels.astype(bool), scores.astype(np.float64)
     k = int(labels.sum())
     if k == 0 or k == len(labels):
         return float("nan")

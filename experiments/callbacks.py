@@ -14,7 +14,6 @@ import atexit
 import copy
 import logging
 import os
-import socket
 import sys
 import time
 from pathlib import Path
@@ -96,25 +95,13 @@ def check_sweep(config: DictConfig) -> None:
             continue
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def close_dead_parents(client, experiment_id: str) -> int:
     """Mark RUNNING multirun parents whose process (this host) is gone as KILLED, with their RUNNING jobs."""
-    host = socket.gethostname()
     parents = tracking.with_retry(client.search_runs, [experiment_id],
                                   filter_string="tags.kind = 'multirun' and attributes.status = 'RUNNING'")
     closed = 0
     for parent in parents:
-        pid = parent.data.tags.get("pid", "")
-        if parent.data.tags.get("host") != host or not pid.isdigit() or _alive(int(pid)):
+        if not tracking.process_gone(parent.data.tags):  # alive, or not provably gone (another host)
             continue
         jobs = tracking.with_retry(client.search_runs, [experiment_id], filter_string=(
             f"tags.mlflow.parentRunId = '{parent.info.run_id}' and attributes.status = 'RUNNING'"))
@@ -184,8 +171,7 @@ class MLflowParentRun(Callback):
             client.create_run, experiment_id,
             run_name=f"multirun: {overrides}" if overrides else "multirun",
             tags={"kind": "multirun", "hydra_overrides": overrides, "sweep_dir": str(config.hydra.sweep.dir),
-                  "study": str(config.get("study") or "adhoc"), "pid": str(os.getpid()),
-                  "host": socket.gethostname()})
+                  "study": str(config.get("study") or "adhoc"), **tracking.process_tags()})
         self.started = time.time() - 1.0
         self.run_id = run.info.run_id  # stays RUNNING until the sweep ends
         os.environ[tracking.PARENT_RUN_ENV] = self.run_id
@@ -203,9 +189,11 @@ class MLflowParentRun(Callback):
             client = MlflowClient(self.uri)
             if not self._children_of(client, run_id):
                 tracking.with_retry(client.delete_run, run_id)
-            else:
-                tracking.with_retry(client.set_tag, run_id, "error", "multirun ended before all jobs ran")
-                tracking.with_retry(client.set_terminated, run_id, status="FAILED")
+            else:  # a signal ends it KILLED (like its interrupted job), anything else FAILED
+                why = f"interrupted ({tracking.INTERRUPTED})" if tracking.INTERRUPTED else "multirun ended before all jobs ran"
+                tracking.with_retry(client.set_tag, run_id, "error", why)
+                tracking.with_retry(client.set_terminated, run_id,
+                                    status="KILLED" if tracking.INTERRUPTED else "FAILED")
         except Exception as error:  # noqa: BLE001 - exiting anyway; the next start closes it
             log.warning("could not close the multirun's parent run %s: %s", run_id, error)
 

@@ -35,3 +35,209 @@ def neighbors(value, n_genes: Optional[int] = None, method_name: str = "deepdrim
     if value and n_genes is not None and value > n_genes - 2:
         raise ValueError(f"neighbors={value} needs at least {value + 2} genes; the data has {n_genes}")
     return value
+
+
+# --- the whole composed config, checked once before anything is written (run.py's validation pass)
+# Choices mirror the library's constants (deepdrim.estimator/training import TensorFlow; this module
+# must not): tests/test_bad_inputs.py asserts they stay equal.
+OPTIMIZERS = ("sgd", "adam")
+MONITORS = ("val_loss", "val_auroc", "val_auprc")
+NEIGHBOR_SCORES = ("covariance", "correlation")
+TRANSFORMS = ("log", "none")
+NEGATIVES = ("balanced", "all")
+SPLITS = ("tf", "strict")
+URI_SCHEMES = ("sqlite", "http", "https", "file", "postgresql", "mysql", "mssql", "databricks")
+
+
+def _describe(low, high, low_open, high_open, integer_only) -> str:
+    kind = "an integer" if integer_only else "a number"
+    if low is not None and high is not None:
+        return f"{kind} in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
+    if low is not None:
+        return f"{kind} {'>' if low_open else '>='} {low}"
+    if high is not None:
+        return f"{kind} {'<' if high_open else '<='} {high}"
+    return kind
+
+
+def number(name: str, value, low=None, high=None, *, integer_only: bool = False, low_open: bool = False,
+           high_open: bool = False, nullable: bool = False):
+    """``value`` as a number (an int for ``integer_only``) within the bounds; a bool or a string is
+    not a number. ``ValueError`` naming ``name`` and the expected range otherwise."""
+    if value is None and nullable:
+        return None
+    kinds = (int,) if integer_only else (int, float)
+    ok = not isinstance(value, bool) and isinstance(value, kinds)
+    if ok and not integer_only:
+        ok = value == value and abs(value) != float("inf")  # NaN and inf are not values of a knob
+    if ok and low is not None:
+        ok = value > low if low_open else value >= low
+    if ok and high is not None:
+        ok = value < high if high_open else value <= high
+    if not ok:
+        expected = _describe(low, high, low_open, high_open, integer_only) + (" or null" if nullable else "")
+        raise ValueError(f"{name} must be {expected}, got {value!r}")
+    return value
+
+
+def choice(name: str, value, options) -> str:
+    if value not in options:
+        raise ValueError(f"{name} must be one of {', '.join(map(str, options))}, got {value!r}")
+    return value
+
+
+def flag(name: str, value) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be true or false, got {value!r}")
+    return value
+
+
+def text(name: str, value, nullable: bool = False):
+    if value is None and nullable:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{name} must be a non-empty string{' or null' if nullable else ''}, got {value!r}")
+    return value
+
+
+def int_list(name: str, value, minimum: int = 1) -> list:
+    """A non-empty list of integers >= ``minimum`` (``model.conv_filters=[8,16]``)."""
+    items = list(value) if isinstance(value, (list, tuple)) or type(value).__name__ == "ListConfig" else None
+    if not items or any(isinstance(v, bool) or not isinstance(v, int) or v < minimum for v in items):
+        raise ValueError(f"{name} must be a non-empty list of integers >= {minimum}, got {value!r}")
+    return items
+
+
+def _i(low, high=None, **kw):
+    return lambda name, v: number(name, v, low, high, integer_only=True, **kw)
+
+
+def _f(low=None, high=None, **kw):
+    return lambda name, v: number(name, v, low, high, **kw)
+
+
+def _c(*options):
+    return lambda name, v: choice(name, v, options)
+
+
+_FLAG = flag
+_TEXT = text
+#: dotted key -> check(name, value); a key absent from the composed config is not checked (groups
+#: differ: data=sim has n_cells, data=beeline has path). Unknown keys are Hydra's to refuse.
+SCHEMA = {
+    "seed": _i(0, 2**32 - 1), "neighbors": _i(0), "force": _FLAG, "method": lambda n, v: method(v),
+    "study": lambda n, v: text(n, v, nullable=True), "model_path": lambda n, v: text(n, v, nullable=True),
+    "cells": _i(2, nullable=True), "drop_prob": _f(0, 1), "drop_cutoff": _f(0, 1),
+    "train_fraction": _f(0, 1, low_open=True),
+    "model.n_neighbors": _i(0), "model.n_bins": _i(2), "model.neighbor_score": _c(*NEIGHBOR_SCORES),
+    "model.transform": _c(*TRANSFORMS), "model.conv_filters": int_list, "model.embedding": _i(1),
+    "model.conv_dropout": _f(0, 1, high_open=True), "model.dense_units": int_list,
+    "model.dense_dropout": _f(0, 1, high_open=True),
+    "training.epochs": _i(1), "training.min_epochs": _i(0), "training.batch_size": _i(1),
+    "training.optimizer": _c(*OPTIMIZERS), "training.learning_rate": _f(0, low_open=True),
+    "training.patience": _i(0), "training.momentum": _f(0, 1), "training.nesterov": _FLAG,
+    "training.lr_decay": _f(0), "training.validation_fraction": _f(0, 1, low_open=True, high_open=True),
+    "training.monitor": _c(*MONITORS), "training.verbose": _i(0, 2),
+    "cv.n_folds": _i(2), "cv.split": _c(*SPLITS),
+    "data.n_tfs": _i(1), "data.n_genes": _i(3), "data.n_cells": _i(2), "data.n_master": _i(1),
+    "data.regulators_per_gene": lambda n, v: int_list(n, v, 0), "data.repression_fraction": _f(0, 1),
+    "data.confounder_fraction": _f(0, 1), "data.noise_sd": _f(0), "data.mean_depth": _f(0, low_open=True),
+    "data.library_sd": _f(0), "data.dispersion": _f(0, low_open=True), "data.negatives": _c(*NEGATIVES),
+    "data.dropout_midpoint": _f(), "data.dropout_slope": _f(0),
+    "magic.enabled": _FLAG, "magic.knn": _i(1), "magic.decay": _f(0, low_open=True), "magic.t": _i(1),
+    "magic.n_pca": _i(1),
+    "tracking.experiment": _TEXT, "tracking.run_name": lambda n, v: text(n, v, nullable=True),
+    "tracking.log_model": _FLAG, "tracking.register_model": lambda n, v: text(n, v, nullable=True),
+    "paths.store": _TEXT, "paths.artifacts": _TEXT, "paths.cache": _TEXT, "paths.outputs": _TEXT,
+    "paths.multirun": _TEXT,
+}
+
+
+def _lookup(config, dotted: str):
+    node = config
+    for part in dotted.split("."):
+        if not hasattr(node, "get") or part not in node:
+            return False, None
+        node = node[part]
+    return True, node
+
+
+def check_config(config, tasks=None) -> None:
+    """Types and ranges of every key of the composed ``config`` (a ``DictConfig`` or dict) in one
+    pass, plus the cross-key rules (neighbors vs the simulation's genes, min_epochs <= epochs,
+    TF-aware folds vs TFs); ``ValueError`` with one line naming the first bad key."""
+    from omegaconf import OmegaConf
+
+    if not isinstance(config, dict):
+        try:
+            config = OmegaConf.to_container(config, resolve=True)
+        except Exception as error:  # noqa: BLE001 - an interpolation that does not resolve
+            raise ValueError(f"the config does not resolve: {str(error).splitlines()[0]}") from None
+    if tasks is not None:
+        choice("task", config.get("task"), sorted(tasks))
+    for key, check in SCHEMA.items():
+        found, value = _lookup(config, key)
+        if found:
+            check(key, value)
+    training, data = config.get("training") or {}, config.get("data") or {}
+    if isinstance(training.get("min_epochs"), int) and training.get("min_epochs", 0) > training.get("epochs", 1):
+        raise ValueError(f"training.min_epochs={training['min_epochs']} must be <= training.epochs={training['epochs']}")
+    if data.get("kind", "sim") == "sim" and "n_genes" in data:
+        if config.get("method") in SUPERVISED and config.get("task", "cv") == "cv":
+            neighbors(config.get("neighbors", 0), data["n_genes"], config.get("method"))
+        if data.get("n_tfs", 0) >= data["n_genes"]:
+            raise ValueError(f"data.n_tfs={data['n_tfs']} must be < data.n_genes={data['n_genes']}")
+        n_folds = (config.get("cv") or {}).get("n_folds")
+        if config.get("task", "cv") == "cv" and isinstance(n_folds, int) and n_folds > data.get("n_tfs", n_folds):
+            raise ValueError(f"cv.n_folds={n_folds} TF-aware folds need at least {n_folds} TFs; data.n_tfs={data['n_tfs']}")
+        cells = config.get("cells")
+        if isinstance(cells, int) and isinstance(data.get("n_cells"), int) and cells > data["n_cells"]:
+            raise ValueError(f"cells={cells} is larger than the template ({data['n_cells']} cells)")
+    check_store(config.get("tracking", {}).get("uri"))
+
+
+def check_store(uri) -> None:
+    """The tracking store is usable, checked without writing to it: a known scheme; a sqlite file
+    that exists is an SQLite database; a new one's folder exists or can be created and is writable.
+    ``ValueError`` naming the URI and what is wrong."""
+    import os
+
+    if not isinstance(uri, str) or not uri.strip():
+        raise ValueError(f"tracking.uri must be a non-empty string, got {uri!r}")
+    scheme = uri.split(":", 1)[0].split("+", 1)[0].lower() if ":" in uri else ""
+    if scheme not in URI_SCHEMES or "://" not in uri and scheme != "file":
+        raise ValueError(f"tracking.uri={uri}: unknown scheme {scheme or '(none)'!r}; "
+                         f"use one of {', '.join(s + '://' for s in URI_SCHEMES)}")
+    if scheme != "sqlite":
+        return
+    from experiments.tracking import sqlite_path
+
+    path = sqlite_path(uri)
+    if path is None or str(path) in ("", "/"):
+        raise ValueError(f"tracking.uri={uri}: not a sqlite:///PATH URI")
+    if path.is_dir():
+        raise ValueError(f"tracking.uri={uri}: {path} is a folder, not a database file")
+    if path.exists():
+        try:
+            with open(path, "rb") as handle:
+                header = handle.read(16)
+        except OSError as error:
+            raise ValueError(f"tracking.uri={uri}: cannot read {path} ({error.strerror})") from None
+        if header and header != b"SQLite format 3\x00":
+            raise ValueError(f"tracking.uri={uri}: {path} is not an SQLite database")
+        if not os.access(path, os.W_OK) or not os.access(path.parent, os.W_OK):
+            raise ValueError(f"tracking.uri={uri}: {path} is not writable")
+        return
+    folder = path.parent
+    while not folder.exists():
+        folder = folder.parent
+    if not folder.is_dir():
+        raise ValueError(f"tracking.uri={uri}: {folder} is a file, so {path} cannot be created under it")
+    import tempfile
+
+    try:  # a real probe (os.access says yes to root on a read-only mount); the probe file is gone at once
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        raise ValueError(f"tracking.uri={uri}: {folder} is not writable ({error.strerror}), "
+                         f"so {path} cannot be created") from None

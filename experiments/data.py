@@ -162,6 +162,15 @@ def load(cfg: dict, seed: int) -> JobData:
         return read(cfg, seed)
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError) as error:
         raise ValueError(str(error).splitlines()[0] if str(error) else type(error).__name__) from None
+    except (ValueError, UnicodeDecodeError, OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
+        # a file that exists but does not parse (random bytes, a truncated h5ad): name the input
+        message = str(error).splitlines()[0] if str(error) else type(error).__name__
+        given = [str(cfg.get(key)) for key in ("path", "network", "pairs", "divide") if cfg.get(key)]
+        if isinstance(error, ValueError) and not isinstance(error, UnicodeDecodeError) and any(
+                Path(g).name in message for g in given):
+            raise ValueError(message) from None
+        raise ValueError(f"data={kind} data.path={cfg.get('path')}: cannot read the input "
+                         f"({type(error).__name__}: {message})") from None
 
 
 # ---------------------------------------------------------------------------------------------- export

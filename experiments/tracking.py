@@ -5,9 +5,12 @@ the config artifact, FAILED/KILLED runs; a task's ``compute`` only returns a :cl
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
+import socket
+import tempfile
 import time
 from pathlib import Path
 from dataclasses import dataclass, field
@@ -26,6 +29,75 @@ HASH_TAG = "config_hash"
 # keys that never change a job's result: where it is logged, and the force flag itself
 VOLATILE_KEYS = ("tracking", "force", "hydra", "paths", "figure")
 SQLITE = "sqlite:///"
+#: the signal that is ending this process ("SIGTERM", "SIGINT"), set by ``run.py``; None while running
+INTERRUPTED: Optional[str] = None
+#: the run the last interrupt ended KILLED (for ``run.py``'s one-line message)
+KILLED_RUN: Optional[str] = None
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM as an exception: unwinds like Ctrl-C, so the running job's run ends KILLED."""
+
+    def __init__(self, signum: int = 15) -> None:
+        super().__init__(f"signal {signum}")
+        self.signum = signum
+
+
+def _process_start(pid: int) -> Optional[str]:
+    """The kernel's start time of ``pid`` (clock ticks since boot, /proc/<pid>/stat field 22), so
+    a recycled pid is not taken for the process that recorded it; None where unknown."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def process_tags() -> dict[str, str]:
+    """Who runs this run: host, pid and the pid's start time (checked before a run is called stale)."""
+    return {"host": socket.gethostname(), "pid": str(os.getpid()), "pid_start": _process_start(os.getpid()) or ""}
+
+
+def process_gone(tags: dict) -> Optional[bool]:
+    """True when the process a run's tags name has provably ended (this host, and its pid is not
+    alive or now belongs to a later process); False when it is alive; None when it cannot be told
+    (another host, or no host/pid tags)."""
+    pid = tags.get("pid", "")
+    if tags.get("host") != socket.gethostname() or not pid.isdigit():
+        return None
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        pass
+    started = _process_start(int(pid))
+    return bool(tags.get("pid_start")) and started is not None and started != tags["pid_start"]
+
+
+def lock_dir(uri: str) -> Path:
+    """Where a store's lock files live: beside a sqlite database, else a per-URI temp folder."""
+    db = sqlite_path(uri)
+    if db is not None:
+        return db.parent
+    return Path(tempfile.gettempdir()) / f"deepdrim-locks-{hashlib.sha256(uri.encode()).hexdigest()[:12]}"
+
+
+@contextlib.contextmanager
+def file_lock(path: Path, blocking: bool = True) -> Iterator[bool]:
+    """An exclusive ``fcntl`` lock on ``path`` for the block; yields False when ``blocking`` is off
+    and another process holds it. The kernel drops it when its process dies (kill -9 included)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def sqlite_path(uri: str) -> Optional[Path]:
@@ -107,8 +179,12 @@ def setup(uri: str, artifact_root: str, experiment: str) -> str:
     """Point MLflow at the store and make sure the experiment exists; returns its id."""
     uri = resolve_uri(uri)
     mlflow.set_tracking_uri(uri)
-    client = MlflowClient(uri)
-    found = with_retry(client.get_experiment_by_name, experiment)
+    db = sqlite_path(uri)
+    # MLflow creates a new store's schema when a client first opens it: one process at a time
+    # (parallel first opens crash with "duplicate column name")
+    with file_lock(db.with_name(db.name + ".lock")) if db is not None else contextlib.nullcontext():
+        client = MlflowClient(uri)
+        found = with_retry(client.get_experiment_by_name, experiment)
     if found is None:
         location = tracking_server.artifact_location(uri, resolve_artifact_root(artifact_root, uri))
         try:
@@ -129,15 +205,23 @@ def finished_run(experiment_id: str, chash: str) -> Optional[mlflow.entities.Run
     return runs[0] if runs else None
 
 
-def close_stale_runs(experiment_id: str, chash: str) -> int:
-    """Mark RUNNING runs of this configuration left by a killed process as KILLED."""
+def close_stale_runs(experiment_id: str, chash: str) -> list:
+    """Mark RUNNING runs of this configuration whose process is provably gone (or that carry no
+    host/pid tags: written before they were recorded) KILLED; returns the RUNNING runs left, those
+    of a live process or of another host."""
     client = MlflowClient()
     runs = with_retry(client.search_runs, [experiment_id],
                       filter_string=f"tags.{HASH_TAG} = '{chash}' and attributes.status = 'RUNNING'")
+    alive = []
     for run in runs:
+        tags = run.data.tags
+        gone = process_gone(tags)
+        if gone is False or (gone is None and "pid" in tags):
+            alive.append(run)
+            continue
         with_retry(client.set_terminated, run.info.run_id, status="KILLED")
         with_retry(client.set_tag, run.info.run_id, "error", "process ended without closing the run (killed)")
-    return len(runs)
+    return alive
 
 
 def log_batch(client: MlflowClient, run_id: str, params: Optional[dict] = None, metrics: Optional[dict] = None,
@@ -169,14 +253,19 @@ def tracked_run(experiment_id: str, run_name: str, params: dict, tags: dict) -> 
     try:
         log_batch(MlflowClient(), run.info.run_id, params=params)
         yield run
-    except KeyboardInterrupt:
-        with_retry(mlflow.set_tag, "error", "interrupted (KeyboardInterrupt)")
-        with_retry(mlflow.end_run, status=RunStatus.to_string(RunStatus.KILLED))
-        raise
     except BaseException as error:
-        message = f"{type(error).__name__}: {error}"
-        with_retry(mlflow.set_tag, "error", message[:5000])
-        with_retry(mlflow.end_run, status="FAILED")
+        if not isinstance(error, KeyboardInterrupt) and INTERRUPTED is None:
+            message = f"{type(error).__name__}: {error}"
+            with_retry(mlflow.set_tag, "error", message[:5000])
+            with_retry(mlflow.end_run, status="FAILED")
+            raise
+        # a signal: raised wherever the handler ran, which may surface as another error (TensorFlow
+        # tracing a function turns it into a SystemError), so the flag decides
+        global KILLED_RUN
+        name = INTERRUPTED or ("SIGTERM" if isinstance(error, Terminated) else "SIGINT")
+        with_retry(mlflow.set_tag, "error", f"interrupted ({name})")
+        with_retry(mlflow.end_run, status=RunStatus.to_string(RunStatus.KILLED))
+        KILLED_RUN = run.info.run_id
         raise
     else:
         with_retry(mlflow.end_run, status="FINISHED")
@@ -209,8 +298,10 @@ def run_name(cfg, overrides: str, default: str) -> str:
 def run_job(cfg, output_dir: Path, overrides: str, task: str, compute: Callable[[], JobResult], *,
             params: Optional[dict] = None, tags: Optional[dict] = None, resume: bool = True,
             default_name: Optional[str] = None) -> dict[str, float]:
-    """One job in one MLflow run: with ``resume``, a configuration that already FINISHED is
-    skipped (unless ``force``) and its RUNNING leftovers are marked KILLED; else ``compute()``
+    """One job in one MLflow run: with ``resume``, a configuration that already FINISHED, or that
+    another live process is running (a per-configuration lock; RUNNING on another host), is skipped
+    with one line (FINISHED: unless ``force``), and RUNNING leftovers of dead processes are marked
+    KILLED; else ``compute()``
     runs inside the run, which gets the params (default: the resolved config without tracking),
     tags, ``config.yaml`` and the returned metrics and files. Returns the metrics."""
     from omegaconf import OmegaConf
@@ -218,8 +309,28 @@ def run_job(cfg, output_dir: Path, overrides: str, task: str, compute: Callable[
     resolved = OmegaConf.to_container(cfg, resolve=True)
     chash = config_hash(resolved)
     experiment_id = setup(cfg.tracking.uri, cfg.tracking.artifact_root, cfg.tracking.experiment)
+    # one process per configuration and store at a time: a second one on this host skips at once
+    # (not for jobs that log a new run each time: predict, compare, report)
+    lock = lock_dir(resolve_uri(cfg.tracking.uri)) / ".locks" / f"{experiment_id}-{chash}.lock"
+    with file_lock(lock, blocking=False) if resume else contextlib.nullcontext(True) as mine:
+        if not mine:
+            print(f"[skip] configuration {chash} is running in another process (lock {lock}); not started twice")
+            return {}
+        return _run_locked(cfg, output_dir, overrides, task, compute, experiment_id, chash, resolved,
+                           params=params, tags=tags, resume=resume, default_name=default_name)
+
+
+def _run_locked(cfg, output_dir, overrides, task, compute, experiment_id, chash, resolved, *, params, tags,
+                resume, default_name) -> dict[str, float]:
+    from omegaconf import OmegaConf
+
     if resume:
-        close_stale_runs(experiment_id, chash)
+        alive = close_stale_runs(experiment_id, chash)
+        if alive:
+            other = alive[0].data.tags
+            print(f"[skip] configuration {chash} is RUNNING as run {alive[0].info.run_id} "
+                  f"(pid {other.get('pid')} on {other.get('host')}); not started twice")
+            return {}
         done = None if cfg.get("force") else finished_run(experiment_id, chash)
         if done is not None:
             print(f"[skip] configuration {chash} already FINISHED as run {done.info.run_id} ({overrides or 'default'})")
@@ -227,7 +338,7 @@ def run_job(cfg, output_dir: Path, overrides: str, task: str, compute: Callable[
     if params is None:
         params = flatten({k: v for k, v in resolved.items() if k not in VOLATILE_KEYS})
     tags = {HASH_TAG: chash, "hydra_overrides": overrides, "task": task, "output_dir": str(output_dir),
-            "study": cfg.get("study") or "adhoc", **(tags or {})}
+            "study": cfg.get("study") or "adhoc", **process_tags(), **(tags or {})}
     with tracked_run(experiment_id, run_name(cfg, overrides, default_name or task), params, tags):
         config_file = artifacts.write_text(OmegaConf.to_yaml(cfg, resolve=True), Path(output_dir) / "config.yaml")
         result = compute()
