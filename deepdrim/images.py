@@ -13,13 +13,12 @@ from typing import Iterator, Optional, Sequence
 import numpy as np
 
 from deepdrim._validation import check_choice, check_expression, check_integer, check_pairs
+from deepdrim.histograms import (  # noqa: F401 - bin_codes & co. are public here since the first release
+    HIST_FLOOR, bin_codes, histogram_images, histogram_lookup, normalise_histogram, normalised_images, self_images)
 
 PSEUDO_COUNT = 0.01  # paper eq. 1
-HIST_FLOOR = 1e-4  # paper eq. 2
 NEIGHBOR_SCORES = ("covariance", "correlation")
 TRANSFORMS = ("log", "none")
-_CHUNK_ELEMENTS = 1 << 16  # elements per vectorised block: temporaries stay in the L2 cache
-_HISTOGRAM_CHUNK = 1 << 17  # image x cell entries per bincount
 
 
 def log_expression(counts) -> np.ndarray:
@@ -35,110 +34,6 @@ def transform_expression(values, transform: str = "log") -> np.ndarray:
     if transform == "none":
         return np.asarray(values, dtype=np.float32)
     raise ValueError(f"transform must be one of {TRANSFORMS}, got {transform!r}")
-
-
-def bin_codes(values: np.ndarray, n_bins: int = 32) -> np.ndarray:
-    """Per-gene bin index (cells x genes, uint8) exactly as ``numpy.histogram2d`` assigns it.
-
-    Each gene's ``n_bins`` equal-width bins span its own min..max (edges from ``np.linspace``,
-    a value on an inner edge goes right, the maximum goes to the last bin). A constant gene has
-    numpy's range ``value -/+ 0.5`` and so falls in bin ``n_bins // 2`` for every cell.
-    """
-    values = np.asarray(values)
-    n_bins = check_integer("n_bins", n_bins, 1, 255)
-    low = values.min(axis=0).astype(np.float64)
-    high = values.max(axis=0).astype(np.float64)
-    constant = low == high
-    low = np.where(constant, low - 0.5, low)
-    high = np.where(constant, high + 0.5, high)
-    # numpy's edges are np.linspace(low, high, n_bins + 1) = k * step + low; the code of a value is
-    # the number of inner edges <= value: a first guess from the bin width, then one exact
-    # correction step against the edges, in blocks of genes so the temporaries stay small
-    step = (high - low) / n_bins
-    scale = (1.0 / step).astype(np.float32)
-    codes = np.empty(values.shape, dtype=np.uint8)
-    block = max(1, _CHUNK_ELEMENTS // max(values.shape[0], 1))
-    for start in range(0, values.shape[1], block):
-        cols = slice(start, start + block)
-        part = values[:, cols]
-        guess = (part - low[cols].astype(np.float32)) * scale[cols]  # float32: only a guess
-        code = np.floor(np.clip(guess, 0, n_bins - 1), dtype=np.float64)
-        code -= part < code * step[cols] + low[cols]
-        code += (code < n_bins - 1) & (part >= (code + 1) * step[cols] + low[cols])
-        codes[:, cols] = code
-    return codes
-
-
-def normalise_histogram(counts: np.ndarray, n_cells: int) -> np.ndarray:
-    """Paper eq. 2 with sum(H) = number of cells: ``log10(H / n_cells + 1e-4) / 4 + 1``.
-
-    An empty bin gives exactly 0, so an all-zero image is an image of no cells.
-    """
-    return (np.log10(counts / float(n_cells) + HIST_FLOOR) / 4.0 + 1.0).astype(np.float32)
-
-
-def _histogram_chunks(codes: np.ndarray, genes_u: np.ndarray, genes_v: np.ndarray, n_bins: int, gene_major: bool):
-    """Yield ``(start, stop, counts)``: raw joint-histogram counts (flat, int64) of consecutive
-    chunks of the image list, each one ``np.bincount`` over ``k * n_bins**2 + code_v * n_bins + code_u``."""
-    genes_u = np.asarray(genes_u, dtype=np.intp)
-    genes_v = np.asarray(genes_v, dtype=np.intp)
-    rows = codes if gene_major else codes.T
-    n_images, n_cells = genes_u.shape[0], rows.shape[1]
-    area = n_bins * n_bins
-    chunk = max(1, _HISTOGRAM_CHUNK // max(n_cells, 1))
-    dtype = np.int32 if min(chunk, n_images) * area < 2**31 else np.intp  # offsets restart per chunk
-    offsets = (np.arange(min(chunk, n_images), dtype=dtype) * area)[:, None]
-    pixel = np.empty((min(chunk, n_images), n_cells), dtype=dtype)
-    for start in range(0, n_images, chunk):
-        stop = min(n_images, start + chunk)
-        part = pixel[: stop - start]
-        np.multiply(rows[genes_v[start:stop]], n_bins, out=part, dtype=dtype)
-        part += offsets[: stop - start]
-        part += rows[genes_u[start:stop]]
-        yield start, stop, np.bincount(part.ravel(), minlength=(stop - start) * area)
-
-
-def histogram_images(codes: np.ndarray, genes_u: np.ndarray, genes_v: np.ndarray, n_bins: int = 32, *,
-                     gene_major: bool = False) -> np.ndarray:
-    """Raw joint-histogram counts (int64) of the gene pairs (u_k, v_k), shape (K, n_bins, n_bins), [v, u].
-
-    ``codes`` is cells x genes from :func:`bin_codes` (or its transpose, genes x cells, with
-    ``gene_major=True``: the fast layout, rows are copied whole). Images are counted in chunks,
-    one ``np.bincount`` each, so the index array stays in cache.
-    """
-    hist = np.zeros((len(genes_u), n_bins * n_bins), dtype=np.int64)
-    for start, stop, counts in _histogram_chunks(codes, genes_u, genes_v, n_bins, gene_major):
-        hist[start:stop] = counts.reshape(stop - start, -1)
-    return hist.reshape(-1, n_bins, n_bins)
-
-
-def normalised_images(codes: np.ndarray, genes_u: np.ndarray, genes_v: np.ndarray, lut: np.ndarray,
-                      out: np.ndarray, n_bins: int = 32) -> np.ndarray:
-    """Eq.-2 images of the pairs (u_k, v_k) written into ``out`` (C-contiguous float32, K x n_bins x
-    n_bins); ``codes`` is genes x cells, ``lut`` is :func:`histogram_lookup` of the cell count."""
-    area = n_bins * n_bins
-    flat = out.reshape(-1)
-    for start, stop, counts in _histogram_chunks(codes, genes_u, genes_v, n_bins, True):
-        # counts <= n_cells < len(lut): mode="clip" only skips the bounds check
-        np.take(lut, counts, out=flat[start * area : stop * area], mode="clip")
-    return out
-
-
-def self_images(codes: np.ndarray, genes: np.ndarray, lut: np.ndarray, n_bins: int = 32) -> np.ndarray:
-    """Images (g, g) from 1-D histograms: a gene against itself puts every cell on the diagonal,
-    so the image is eq. 2 of its own bin counts there and 0 (an empty bin) elsewhere."""
-    rows = codes[np.asarray(genes, dtype=np.intp)].astype(np.intp)
-    rows += (np.arange(len(rows), dtype=np.intp) * n_bins)[:, None]
-    counts = np.bincount(rows.ravel(), minlength=len(rows) * n_bins).reshape(len(rows), n_bins)
-    out = np.zeros((len(rows), n_bins, n_bins), dtype=np.float32)
-    diagonal = np.arange(n_bins)
-    out[:, diagonal, diagonal] = lut[counts]
-    return out
-
-
-def histogram_lookup(n_cells: int) -> np.ndarray:
-    """Eq. 2 for every possible bin count 0..n_cells (float32), so images are one gather."""
-    return normalise_histogram(np.arange(n_cells + 1, dtype=np.float64), n_cells)
 
 
 def neighbor_scores(values: np.ndarray, genes: np.ndarray, score: str = "covariance") -> np.ndarray:

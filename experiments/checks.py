@@ -46,6 +46,11 @@ NEIGHBOR_SCORES = ("covariance", "correlation")
 TRANSFORMS = ("log", "none")
 NEGATIVES = ("balanced", "all")
 SPLITS = ("tf", "strict")
+NEIGHBOR_VALUES = ("raw", "log", "library", "library_log")
+BATCH_ORDERS = ("grouped", "random")
+PRECISIONS = ("float32", "mixed_bfloat16", "auto")
+DROPOUT_MODELS = ("logistic", "nb")
+IN_DEGREE_MODELS = ("uniform", "skewed")
 URI_SCHEMES = ("sqlite", "http", "https", "file", "postgresql", "mysql", "mssql", "databricks")
 
 
@@ -130,7 +135,7 @@ SCHEMA = {
     "cells": _i(2, nullable=True), "drop_prob": _f(0, 1), "drop_cutoff": _f(0, 1),
     "train_fraction": _f(0, 1, low_open=True),
     "model.n_neighbors": _i(0), "model.n_bins": _i(2), "model.neighbor_score": _c(*NEIGHBOR_SCORES),
-    "model.transform": _c(*TRANSFORMS), "model.conv_filters": int_list, "model.embedding": _i(1),
+    "model.transform": _c(*TRANSFORMS), "model.neighbor_values": _c(*NEIGHBOR_VALUES), "model.conv_filters": int_list, "model.embedding": _i(1),
     "model.conv_dropout": _f(0, 1, high_open=True), "model.dense_units": int_list,
     "model.dense_dropout": _f(0, 1, high_open=True),
     "training.epochs": _i(1), "training.min_epochs": _i(0), "training.batch_size": _i(1),
@@ -138,12 +143,14 @@ SCHEMA = {
     "training.patience": _i(0), "training.momentum": _f(0, 1), "training.nesterov": _FLAG,
     "training.lr_decay": _f(0), "training.validation_fraction": _f(0, 1, low_open=True, high_open=True),
     "training.monitor": _c(*MONITORS), "training.verbose": _i(0, 2),
+    "training.batch_order": _c(*BATCH_ORDERS), "training.precision": _c(*PRECISIONS),
     "cv.n_folds": _i(2), "cv.split": _c(*SPLITS),
     "data.n_tfs": _i(1), "data.n_genes": _i(3), "data.n_cells": _i(2), "data.n_master": _i(1),
     "data.regulators_per_gene": lambda n, v: int_list(n, v, 0), "data.repression_fraction": _f(0, 1),
     "data.confounder_fraction": _f(0, 1), "data.noise_sd": _f(0), "data.mean_depth": _f(0, low_open=True),
     "data.library_sd": _f(0), "data.dispersion": _f(0, low_open=True), "data.negatives": _c(*NEGATIVES),
     "data.dropout_midpoint": _f(), "data.dropout_slope": _f(0),
+    "data.dropout": _c(*DROPOUT_MODELS), "data.in_degree": _c(*IN_DEGREE_MODELS),
     "magic.enabled": _FLAG, "magic.knn": _i(1), "magic.decay": _f(0, low_open=True), "magic.t": _i(1),
     "magic.n_pca": _i(1),
     "tracking.experiment": _TEXT, "tracking.run_name": lambda n, v: text(n, v, nullable=True),

@@ -41,6 +41,11 @@ def _base(root: Path) -> list:
 
 # (overrides, what the one line must contain); {root} is the sandbox
 CLI_CASES = [
+    (["model.neighbor_values=bogus"], "model.neighbor_values must be one of"),
+    (["training.batch_order=bogus"], "training.batch_order must be one of"),
+    (["training.precision=float16"], "training.precision must be one of"),
+    (["data.dropout=bogus"], "data.dropout must be one of"),
+    (["data.in_degree=bogus"], "data.in_degree must be one of"),
     (["seed=abc"], "seed must be an integer"),
     (["seed=-1"], "seed must be an integer"),
     (["seed=1.5"], "seed must be an integer"),
@@ -152,11 +157,15 @@ def test_good_input_passes_and_a_sweep_checks_every_value(sandbox):
 
 
 def test_schema_choices_match_the_library():
-    from deepdrim import cv, estimator, images, pairs, training
+    from deepdrim import cv, estimator, images, neighbors, pairs, training
+    from sim import grn
 
     assert checks.OPTIMIZERS == estimator.OPTIMIZERS and checks.MONITORS == training.MONITORS
     assert checks.NEIGHBOR_SCORES == images.NEIGHBOR_SCORES and checks.TRANSFORMS == images.TRANSFORMS
     assert checks.NEGATIVES == pairs.NEGATIVE_MODES and checks.SPLITS == cv.SPLITS
+    assert checks.NEIGHBOR_VALUES == neighbors.NORMALIZATIONS
+    assert checks.BATCH_ORDERS == estimator.BATCH_ORDERS and checks.PRECISIONS == estimator.PRECISIONS
+    assert checks.DROPOUT_MODELS == grn.DROPOUT_MODELS and checks.IN_DEGREE_MODELS == grn.IN_DEGREE_MODELS
 
 
 # ------------------------------------------------------------------------------------------ library
