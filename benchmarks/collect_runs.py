@@ -62,7 +62,11 @@ def main() -> None:
         table["seeds"] = grouped.size()
         table["wall_s (mean)"] = grouped.wall_s.mean().round(0)
         print()
-        print(table.to_markdown())
+        header = [*args.by, *table.columns]
+        print("| " + " | ".join(header) + " |\n|" + "---|" * len(header))
+        for key, row in table.iterrows():
+            key = key if isinstance(key, tuple) else (key,)
+            print("| " + " | ".join(str(v) for v in (*key, *row.values)) + " |")
 
 
 if __name__ == "__main__":
