@@ -51,6 +51,8 @@ def main() -> None:
     parser.add_argument("store")
     parser.add_argument("--experiment")
     parser.add_argument("--by", nargs="*", default=[], help="params to group by (mean over seeds)")
+    parser.add_argument("--paired", nargs=3, metavar=("KEY", "A", "B"),
+                        help="per-seed difference of auroc (and pcc/auroc) at KEY=B minus KEY=A, mean and 95%% CI")
     args = parser.parse_args()
     runs = load_runs(args.store, args.experiment)
     pd.set_option("display.width", 250, "display.max_columns", 40, "display.max_rows", 500)
@@ -67,6 +69,14 @@ def main() -> None:
         for key, row in table.iterrows():
             key = key if isinstance(key, tuple) else (key,)
             print("| " + " | ".join(str(v) for v in (*key, *row.values)) + " |")
+    if args.paired:
+        key, a, b = args.paired
+        for metric in ("auroc", "pcc/auroc"):
+            wide = runs.pivot_table(index="seed", columns=key, values=metric, aggfunc="mean")
+            wide.columns = [str(c) for c in wide.columns]
+            diff = (wide[b] - wide[a]).dropna()
+            print(f"{metric}({key}={b}) - {metric}({key}={a}) per seed: "
+                  f"{', '.join(f'{d:+.3f}' for d in diff)}; mean {mean_ci(diff)}")
 
 
 if __name__ == "__main__":
