@@ -34,7 +34,12 @@ def load_runs(store: str, experiment: str | None) -> pd.DataFrame:
     metrics = pd.read_sql("SELECT run_uuid, key, value FROM latest_metrics", con)
     params = params[params.key.isin(PARAMS)].pivot(index="run_uuid", columns="key", values="value")
     metrics = metrics[metrics.key.isin(METRICS)].pivot(index="run_uuid", columns="key", values="value")
-    return runs.join(params, on="run_uuid").join(metrics, on="run_uuid").drop(columns="run_uuid")
+    runs = runs.join(params, on="run_uuid").join(metrics, on="run_uuid").drop(columns="run_uuid")
+    for column in params.columns:  # numeric params sort as numbers
+        numeric = pd.to_numeric(runs[column], errors="coerce")
+        if numeric.notna().sum() == runs[column].notna().sum():
+            runs[column] = numeric
+    return runs
 
 
 def mean_ci(values: pd.Series) -> str:
