@@ -7,6 +7,7 @@ robustness setting starts from the same imputed matrix.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import logging
 import os
@@ -85,26 +86,21 @@ def _cache_key(arr: np.ndarray, params: dict) -> str:
     return digest.hexdigest()
 
 
-def magic_cache_path(
-    counts,
-    cache_dir: Union[str, os.PathLike],
-    *,
-    knn: int = 5,
-    decay: Optional[float] = 1,
-    t: Union[int, str] = 3,
-    n_pca: Optional[int] = 100,
-    normalize: bool = True,
-    sqrt: bool = True,
-    random_state: RandomState = None,
-) -> Path:
-    """Cache file ``<cache_dir>/magic-<sha256>.npy`` of :func:`magic_impute` for these inputs.
+def magic_cache_path(counts, cache_dir: Union[str, os.PathLike], **magic_params) -> Path:
+    """Cache file ``<cache_dir>/magic-<sha256>.npy`` of :func:`magic_impute` for these inputs;
+    ``magic_params`` are :func:`magic_impute`'s keywords that change the result (``knn``,
+    ``decay``, ``t``, ``n_pca``, ``normalize``, ``sqrt``, ``random_state``; defaults as there).
 
     The key hashes the counts' bytes, shape and dtype, every parameter that changes the result
     (not ``n_jobs``) and the magic version. A Generator ``random_state`` is keyed by the int
     seed drawn from it, so only int seeds give reusable keys.
     """
+    unknown = sorted(set(magic_params) - set(_KEYED_DEFAULTS))
+    if unknown:
+        raise TypeError(f"magic_cache_path got unexpected keyword(s) {', '.join(unknown)}; "
+                        f"expected some of {', '.join(_KEYED_DEFAULTS)}")
     arr = _as_matrix(counts)
-    params = _params(arr, knn, decay, t, n_pca, normalize, sqrt, random_state)
+    params = _params(arr, **{**_KEYED_DEFAULTS, **magic_params})
     return Path(cache_dir) / f"magic-{_cache_key(arr, params)}.npy"
 
 
@@ -206,5 +202,9 @@ def magic_impute(
         _write_atomic(path, result)
     return result
 
+
+#: magic_impute's keywords that key the cache, with their defaults
+_KEYED_DEFAULTS = {k: v.default for k, v in inspect.signature(magic_impute).parameters.items()
+                   if k not in ("counts", "cache_dir", "n_jobs")}
 
 __all__ = ["magic_impute", "magic_cache_path"]
