@@ -170,11 +170,12 @@ def test_pruning_marks_the_bad_trial(tmp_path, fake, compose_search):
 def test_resume_runs_only_missing_trials_and_reruns_a_dead_workers_trial(tmp_path, fake, compose_search):
     search.run(compose_search("search.n_trials=2"), tmp_path / "a")
     assert len(fake.fits) == 2 * 2 + 2  # trials + best-on-test
-    # a worker that died mid-trial left a RUNNING trial behind, its last heartbeat 2 s old
+    # a worker that died mid-trial left a RUNNING trial behind, its last heartbeat > 3 s old (sqlite's
+    # current_timestamp, which Optuna compares heartbeats with, has whole seconds: 2.2 s could read as 1)
     study = _study(tmp_path)
     stale = study.ask()
     study._storage.record_heartbeat(stale._trial_id)
-    time.sleep(2.2)
+    time.sleep(3.5)
     fake.fits.clear()
     beat = ["search.heartbeat.interval=1", "search.heartbeat.grace_period=2"]
     search.run(compose_search("search.n_trials=4", *beat), tmp_path / "b")
