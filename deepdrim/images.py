@@ -108,12 +108,10 @@ class PairImageBuilder:
             raise ValueError(
                 f"n_neighbors={n_neighbors} needs at least {n_neighbors + 2} genes, the expression has {values.shape[1]}"
             )
-        if neighbor_score not in NEIGHBOR_SCORES:
-            raise ValueError(f"neighbor_score must be one of {NEIGHBOR_SCORES}, got {neighbor_score!r}")
+        check_choice("neighbor_score", neighbor_score, NEIGHBOR_SCORES)
         self.n_neighbors = int(n_neighbors)
         self.n_bins = int(n_bins)
-        if neighbor_values not in NORMALIZATIONS:
-            raise ValueError(f"neighbor_values must be one of {NORMALIZATIONS}, got {neighbor_values!r}")
+        check_choice("neighbor_values", neighbor_values, NORMALIZATIONS)
         self.neighbor_score = neighbor_score
         self.neighbor_values = neighbor_values
         self.transform = transform
