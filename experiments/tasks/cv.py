@@ -18,6 +18,7 @@ from deepdrim.estimator import DeepDRIM
 from deepdrim.io import write_ranked_edges
 from deepdrim.metrics import bootstrap_auroc_ci, early_precision_ratio, per_tf_metrics, summary
 from experiments import artifacts, checks, degrade, mlflow_dataset, tracking, verdicts
+from experiments.mlflow_model import link_probabilities as positive_scores  # P(edge): column 1 of predict_proba
 from experiments.checks import METHODS, SUPERVISED  # noqa: F401 - public here since the cv_job days
 from experiments import data as job_data
 
@@ -40,12 +41,6 @@ def estimator_params(cfg: DictConfig) -> dict:
         params[key] = tuple(params[key])
     params["random_state"] = int(cfg.seed)
     return params
-
-
-def positive_scores(proba: np.ndarray) -> np.ndarray:
-    """P(edge) per pair: column 1 of a (P, 2) ``predict_proba`` (a 1-D one is taken as it is)."""
-    proba = np.asarray(proba)
-    return proba[:, 1] if proba.ndim == 2 else proba
 
 
 def pearson_scores(expression: np.ndarray, pairs: np.ndarray) -> np.ndarray:
