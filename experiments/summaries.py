@@ -34,6 +34,24 @@ def record_verdict(client: MlflowClient, parent_run_id: str, runs: list[Run], sp
         client.set_tag(parent_run_id, key, value[:5000])
 
 
+#: the parent's list of the runs its figure and verdict used (``task=report`` draws a study from it)
+STUDY_RUNS = "study_runs.csv"
+
+
+def write_study_runs(runs: list[Run], out_dir: Path) -> Path:
+    """``study_runs.csv`` in ``out_dir``: run id, config hash and name of each run the study's figure
+    and verdict came from (this sweep's jobs and the FINISHED runs it reused), written atomically."""
+    import pandas as pd
+
+    from experiments import tracking
+    from experiments.artifacts import write_csv
+
+    table = pd.DataFrame({"run_id": [r.info.run_id for r in runs],
+                          "config_hash": [r.data.tags.get(tracking.HASH_TAG, "") for r in runs],
+                          "run_name": [r.info.run_name for r in runs]})
+    return write_csv(table, Path(out_dir) / STUDY_RUNS)
+
+
 def summarise(client: MlflowClient, parent_run_id: str, children: list[Run], config: DictConfig,
               out_dir: Path) -> list[Path]:
     """Write the summaries into ``out_dir``, log them on the parent run, return their paths."""
@@ -50,6 +68,7 @@ def summarise(client: MlflowClient, parent_run_id: str, children: list[Run], con
 
         spec = OmegaConf.to_container(config.figure) if config.get("figure") is not None else None
         written += study_figure(finished, str(config.study), out_dir, spec)
+        written.append(write_study_runs(finished, out_dir))
         record_verdict(client, parent_run_id, finished, spec)
     for path in written:
         client.log_artifact(parent_run_id, str(path))

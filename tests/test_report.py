@@ -146,6 +146,31 @@ def test_report_renders_every_panel_and_names_its_runs(tmp_path, populated):
     assert {"report.html", "sources.json", "fig1_ggm.png", "search_summary.png", "config.yaml"} <= names
 
 
+def test_a_study_panel_draws_the_runs_its_newest_multirun_listed(tmp_path, empty_store):
+    """Two variants of fig4c in one store (say raw- and log-ranked neighbors): the panel draws the
+    runs the newest multirun parent listed in study_runs.csv, not the mix of both."""
+    from experiments.summaries import STUDY_RUNS, write_study_runs
+
+    client, uri = _client(tmp_path, empty_store)
+    exp = _experiment(client, "fig4c_neighbors", tmp_path)
+    variants = {}
+    for values, auroc in (("raw", 0.6), ("log", 0.9)):
+        variants[values] = [_run(client, exp, {"neighbors": n, "seed": seed, "model.neighbor_values": values},
+                                 {"auroc": auroc + 0.01 * seed, "auprc": 0.5},
+                                 {"study": "fig4c_neighbors", "task": "cv", "config_hash": f"{values}{n}{seed}"})
+                            for n in (0, 10) for seed in (0, 1)]
+    listed = write_study_runs([client.get_run(i) for i in variants["raw"]], tmp_path / "sweep")
+    assert pd.read_csv(listed)["config_hash"].tolist() == [f"raw{n}{s}" for n in (0, 10) for s in (0, 1)]
+    parent = client.create_run(exp, tags={"kind": "multirun", "study": "fig4c_neighbors"}).info.run_id
+    client.log_artifact(parent, str(listed))
+    client.set_terminated(parent, "FINISHED")
+    _, panels = report.build(uri, tmp_path / "out", log_run=False)
+    panel = next(p for p in panels if p.key == "fig4c_neighbors")
+    assert set(panel.run_ids) == set(variants["raw"]) and parent[:8] in panel.note
+    assert panel.tables[0][1]["auroc_mean"].tolist() == pytest.approx([0.605, 0.605])
+    assert listed.name == STUDY_RUNS
+
+
 def test_comparison_is_recomputed_from_cv_runs_without_a_comparison(tmp_path, empty_store):
     client, uri = _client(tmp_path, empty_store)
     exp = _experiment(client, "deepdrim", tmp_path)

@@ -79,6 +79,9 @@ def test_kill_9_then_rerun_completes_each_configuration_once(tmp_path, command):
     assert f"{len(finished_before)} reused" in new.data.tags["jobs"]
     table = pd.read_csv(client.download_artifacts(new.info.run_id, f"{EXPERIMENT}.csv", str(tmp_path)))
     assert table.train_fraction.tolist() == [0.4, 0.7, 1.0]  # the figure covers reused and new runs alike
+    listed = pd.read_csv(client.download_artifacts(new.info.run_id, "study_runs.csv", str(tmp_path / "listed")))
+    finished = {r.info.run_id: r.data.tags["config_hash"] for r in jobs if r.info.status == "FINISHED"}
+    assert dict(zip(listed.run_id, listed.config_hash)) == finished  # what task=report draws for the study
 
 
 def test_two_joblib_workers_share_one_store(tmp_path, command):

@@ -116,7 +116,8 @@ def study_panel(client: MlflowClient, out: Path, study: str, spec: dict) -> Pane
     """A study's figure (``experiments.figures``, as the multirun summary draws it) from the newest
     FINISHED run of each of its configurations, with the numbers it plots."""
     panel = Panel(study, spec.get("title", study))
-    runs = newest_per_config(search_all(client, f"tags.study = '{study}' and attributes.status = 'FINISHED'"))
+    runs = search_all(client, f"tags.study = '{study}' and attributes.status = 'FINISHED'")
+    runs, source = study_runs(client, study, runs, out)
     paths = figures.study_figure(runs, study, out, spec)
     if not paths:
         panel.note = f"no runs: run python run.py -m experiment={study}"
@@ -126,11 +127,31 @@ def study_panel(client: MlflowClient, out: Path, study: str, spec: dict) -> Pane
     plotted = figures.plotted_runs(runs, spec)
     panel.run_ids = [r.info.run_id for r in plotted]
     split = split_text(plotted, spec)
-    panel.note = f"split: {split}" + ("; the gene prior (prior_*) is the identity-shortcut baseline beside "
+    panel.note = f"{source}; split: {split}" + ("; the gene prior (prior_*) is the identity-shortcut baseline beside "
                                       "DeepDRIM and Pearson" if spec.get("kind") != "ggm" else "")
     panel.tables.append(("mean and 95% CI over seeds", table))
     panel.verdict = verdict_row(study, plotted, spec, split)
     return panel
+
+
+def study_runs(client: MlflowClient, study: str, runs: list[Run], tmp: Path) -> tuple[list[Run], str]:
+    """The runs a study panel draws, and where they came from: those of the newest FINISHED multirun
+    of the study that listed them (its ``study_runs.csv``, so variants of a study in one store, e.g.
+    another scale or ``model.neighbor_values``, never mix); else the newest run per configuration."""
+    from experiments.summaries import STUDY_RUNS
+
+    by_id = {run.info.run_id: run for run in runs}
+    parents = search_all(client, f"tags.kind = 'multirun' and tags.study = '{study}' and attributes.status = 'FINISHED'")
+    for parent in parents:
+        listed = _download(client, parent.info.run_id, STUDY_RUNS, tmp / "study_runs" / parent.info.run_id)
+        if listed is None:
+            continue
+        ids = pd.read_csv(listed)["run_id"].astype(str)
+        chosen = [by_id[i] for i in ids if i in by_id]
+        if chosen:
+            return chosen, (f"the {len(chosen)} runs of multirun {parent.info.run_id[:8]} "
+                            f"({parent.info.run_name}, the newest that listed its runs)")
+    return newest_per_config(runs), "the newest run of each configuration in the store"
 
 
 def split_text(runs: list[Run], spec: dict) -> str:
