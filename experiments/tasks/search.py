@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+import uuid
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,7 +66,7 @@ class Context:
     client: MlflowClient
     experiment_id: str
     parent_id: str
-    worker: dict  # this process (host, pid, pid_start): user attr ``worker`` of its trials, tags of their runs
+    worker: dict  # this call (host, pid, pid_start, worker_id): user attr ``worker`` of its trials, run tags
     on_dead: Any = None  # journal storage: fails a dead local worker's trial (fail_dead_local_trials)
 
 
@@ -333,8 +334,8 @@ def run(cfg: DictConfig, output_dir: Path, overrides: str = "") -> dict[str, flo
                                 make_pruner(cfg, len(folds) * stride), sampler)
     parent_id = parent_run(study, created, client, experiment_id, conf, cfg)
     on_dead = on_dead_trial(cfg, client) if is_journal(conf.storage) else None
-    ctx = Context(cfg, params, conf, data, folds, stride, client, experiment_id, parent_id,
-                  tracking.process_tags(), on_dead)
+    worker = {**tracking.process_tags(), "worker_id": uuid.uuid4().hex[:12]}  # one per call: threads differ too
+    ctx = Context(cfg, params, conf, data, folds, stride, client, experiment_id, parent_id, worker, on_dead)
     if on_dead is not None:
         fail_dead_local_trials(study, on_dead)
     done = sum(_counts(study)[s.name] for s in COUNTED)
