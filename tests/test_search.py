@@ -217,6 +217,7 @@ def test_two_workers_share_a_study_without_lost_or_extra_trials(tmp_path, fake, 
     _, runs = _runs(tmp_path)
     assert sorted(int(r.data.tags["trial_number"]) for r in runs["search-trial"]) == list(range(6))
     assert len(runs["search"]) == 1 and runs["search"][0].info.status == "FINISHED"
+    assert len(runs["search-best"]) == 1  # finalised by one worker: the one that ran the last trial
 
 
 def _journal_study(tmp_path):
