@@ -10,9 +10,13 @@ Pruning: every epoch's validation metric is reported at step ``fold * stride + e
 ``stride`` the largest ``training.epochs`` the space allows, so a step means the same fold and
 epoch in every trial. Sharing and resuming are Optuna's own: ``study.optimize`` with a
 ``MaxTrialsCallback`` over COMPLETE + PRUNED (+ RUNNING, so parallel workers stop together at
-``n_trials``, the study's target, not "this many more"), and storage heartbeats: a trial whose
-worker died is failed after the grace period, its MLflow run marked KILLED, and re-queued by
-``RetryHeartbeatStaleTrialCallback`` (Optuna 5's name of ``RetryFailedTrialCallback``). The search space lives in :mod:`experiments.search_space`.
+``n_trials``, the study's target, not "this many more"), plus :func:`check_budget` at the start of
+every trial (exactly ``n_trials``, however the workers interleave), and storage heartbeats: a trial
+whose worker died is failed after the grace period, its MLflow run marked KILLED, and re-queued by
+``RetryHeartbeatStaleTrialCallback`` (Optuna 5's name of ``RetryFailedTrialCallback``); a journal
+file has no heartbeats, there a dead worker of this host is found by its pid
+(:func:`experiments.search_study.fail_dead_local_trials`). The worker that ran the last trial
+finalises the study. The search space lives in :mod:`experiments.search_space`.
 """
 from __future__ import annotations
 
@@ -353,8 +357,8 @@ def run(cfg: DictConfig, output_dir: Path, overrides: str = "") -> dict[str, flo
     counts = _counts(study)
     # the worker that ran the last trial finalises; a resumed, complete study: any worker, again
     if counts["RUNNING"] or (done < conf.n_trials and not finaliser(study, ctx.worker)):
-        print(f"{counts['RUNNING']} trial(s) still running in other workers: the worker that ends the last "
-              f"trial finalises the study")
+        print(f"{counts['RUNNING']} trial(s) still running in other workers" if counts["RUNNING"] else
+              "another worker ran the last trial", "- the worker that ends the last trial finalises the study")
         return {"n_complete": float(counts["COMPLETE"]), "n_pruned": float(counts["PRUNED"])}
     result = finalise(study, ctx, output_dir, overrides)
     _print_summary(result, time.time() - start)
