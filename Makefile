@@ -32,9 +32,9 @@ test-slow: $(STAMP)
 bench: $(STAMP)
 	$(VENV)/bin/python benchmarks/bench_images.py
 
-# MLflow 3.17 opens in its GenAI view; this link opens the runs (model-training) view
+# MLflow 3.17 opens experiments in its GenAI view: the printed links open each one's runs table
 ui: $(STAMP)
-	@echo "open http://127.0.0.1:5000/#/experiments?workflowType=machine_learning"
+	@$(VENV)/bin/python -m experiments.mlflow_ui sqlite:///mlflow/mlflow.db http://127.0.0.1:5000
 	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///mlflow/mlflow.db --port 5000
 
 # Shared tracking server (docs/scale-out.md): sqlite mlflow/server.db + proxied artifacts in

@@ -4,6 +4,7 @@ the study created or resumed (refused when its space, metric or data changed) an
 parent run."""
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import dataclass
 
@@ -11,6 +12,7 @@ import optuna
 from hydra.utils import instantiate
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf
+from optuna.trial import FrozenTrial, TrialState
 
 from experiments import checks, optuna_storage, tracking
 from experiments.search_space import Param, space_signature
@@ -102,26 +104,53 @@ def identity(cfg: DictConfig, params: list[Param], conf: Settings) -> dict[str, 
             "base_config_hash": base}
 
 
-def open_storage(cfg: DictConfig, client: MlflowClient) -> optuna.storages.BaseStorage:
-    """The study's storage with heartbeats: a trial whose worker stopped beating for
-    ``search.heartbeat.grace_period`` s is failed (its MLflow run KILLED) and re-queued."""
+def on_dead_trial(cfg: DictConfig, client: MlflowClient):
+    """What happens to a trial whose worker died: its MLflow run is KILLED (tag state=FAIL) and
+    the trial re-queued by ``RetryHeartbeatStaleTrialCallback`` (``search.heartbeat.max_retry``)."""
     beat = cfg.search.get("heartbeat") or {}
     retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=int(beat.get("max_retry", 3)))
 
-    def failed(study: optuna.Study, trial) -> None:
+    def failed(study: optuna.Study, trial: FrozenTrial) -> None:
         run_id = trial.user_attrs.get("mlflow_run_id")
         if run_id:
             tracking.log_batch(client, run_id, tags={"state": "FAIL", "error": "worker stopped (no heartbeat)"})
             tracking.with_retry(client.set_terminated, run_id, status="KILLED")
-        retry(study, trial)
+        queued = copy.copy(trial)  # the re-queued copy is not the dead worker's, nor its run's
+        queued.user_attrs = {k: v for k, v in trial.user_attrs.items() if k not in ("worker", "mlflow_run_id")}
+        retry(study, queued)
 
+    return failed
+
+
+def open_storage(cfg: DictConfig, client: MlflowClient) -> optuna.storages.BaseStorage:
+    """The study's storage with heartbeats: a trial whose worker stopped beating for
+    ``search.heartbeat.grace_period`` s is failed (its MLflow run KILLED) and re-queued."""
+    beat = cfg.search.get("heartbeat") or {}
     url = storage_url(cfg)
-    if optuna_storage.is_journal(url):  # no heartbeats in a journal file: a dead worker's trial stays RUNNING
+    if optuna_storage.is_journal(url):  # no heartbeats in a journal file: see fail_dead_local_trials
         return optuna_storage.optuna_storage(url)
     engine = {"connect_args": {"timeout": 120}} if url.startswith("sqlite") else {}
     return optuna_storage.optuna_storage(
         url, engine_kwargs=engine, heartbeat_interval=int(beat.get("interval", 30)),
-        grace_period=int(beat.get("grace_period", 120)), heartbeat_stale_trial_callback=failed)
+        grace_period=int(beat.get("grace_period", 120)), heartbeat_stale_trial_callback=on_dead_trial(cfg, client))
+
+
+def fail_dead_local_trials(study: optuna.Study, on_dead) -> list[int]:
+    """A journal file has no heartbeats: fail (and re-queue through ``on_dead``) the RUNNING trials
+    whose worker (user attr ``worker``: host, pid, pid start) ran on this host and has provably
+    ended. A dead worker of another machine cannot be told; its trial stays RUNNING. Returns
+    the failed trial numbers."""
+    dead = []
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if not tracking.process_gone(trial.user_attrs.get("worker") or {}):
+            continue
+        try:
+            study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+        except optuna.exceptions.UpdateFinishedTrialError:  # another worker failed it first
+            continue
+        on_dead(study, study._storage.get_trial(trial._trial_id))
+        dead.append(trial.number)
+    return dead
 
 
 def open_study(conf: Settings, ident: dict, storage, pruner, sampler) -> tuple[optuna.Study, bool]:

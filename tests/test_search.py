@@ -1,5 +1,6 @@
 """task=search: a real tiny search into a temporary store, then pruning, resume, shared work and
 bad input with a stand-in estimator whose validation metric the test chooses."""
+import os
 import threading
 import time
 
@@ -211,11 +212,70 @@ def test_two_workers_share_a_study_without_lost_or_extra_trials(tmp_path, fake, 
     for thread in threads:
         thread.join(timeout=120)
     assert not errors
-    study = _study(tmp_path)
-    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 6
+    study = _study(tmp_path)  # a trial started after all 6 were taken ends FAIL, marked surplus, untrained
+    assert [t.state for t in study.trials if not t.user_attrs.get("surplus")] == [TrialState.COMPLETE] * 6
     _, runs = _runs(tmp_path)
     assert sorted(int(r.data.tags["trial_number"]) for r in runs["search-trial"]) == list(range(6))
     assert len(runs["search"]) == 1 and runs["search"][0].info.status == "FINISHED"
+    assert len(runs["search-best"]) == 1  # finalised by one worker: the one that ran the last trial
+
+
+def _journal_study(tmp_path):
+    return optuna.load_study(study_name="deepdrim-sim", storage=optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(str(tmp_path / "study.log"))))
+
+
+def test_a_late_worker_runs_no_trial_past_the_budget(tmp_path, fake, compose_search, capsys):
+    """A worker that joins while the last trial runs elsewhere takes no trial beyond ``n_trials``."""
+    journal = f"search.storage={tmp_path / 'study.log'}"
+    search.run(compose_search("search.n_trials=1", journal), tmp_path / "a")
+    study = _journal_study(tmp_path)
+    elsewhere = study.ask()  # trial 1, running in a worker on another machine
+    fake.fits.clear()
+    result = search.run(compose_search("search.n_trials=2", journal), tmp_path / "b")
+    assert fake.fits == [] and result == {"n_complete": 1.0, "n_pruned": 0.0}
+    assert "trial 2 not run: the study's 2 trials are taken" in capsys.readouterr().out
+    study = _journal_study(tmp_path)
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE, TrialState.RUNNING, TrialState.FAIL]
+    assert study.trials[2].user_attrs["surplus"] is True and "mlflow_run_id" not in study.trials[2].user_attrs
+    study.tell(elsewhere, 0.5)
+    result = search.run(compose_search("search.n_trials=2", journal), tmp_path / "c")  # finalises
+    assert result["n_complete"] == 2 and result["n_failed"] == 0
+    _, runs = _runs(tmp_path)
+    assert len(runs["search-trial"]) == 1 and runs["search"][0].info.status == "FINISHED"
+
+
+def test_a_dead_local_workers_trial_on_a_journal_is_failed_and_rerun(tmp_path, fake, compose_search):
+    """No heartbeats in a journal file: a RUNNING trial whose worker on this host is gone is failed,
+    its MLflow run KILLED, and re-queued."""
+    import socket
+    import subprocess
+    import sys
+
+    journal = f"search.storage={tmp_path / 'study.log'}"
+    search.run(compose_search("search.n_trials=1", journal), tmp_path / "a")
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    client, _ = _runs(tmp_path)
+    run = client.create_run(client.get_experiment_by_name("search").experiment_id, tags={"kind": "dead-trial"})
+    study = _journal_study(tmp_path)
+    stale = study.ask({"learning_rate": optuna.distributions.FloatDistribution(0.0003, 0.01, log=True)})
+    stale.set_user_attr("worker", {"host": socket.gethostname(), "pid": gone.stdout.strip(), "pid_start": "1"})
+    stale.set_user_attr("mlflow_run_id", run.info.run_id)
+    search.run(compose_search("search.n_trials=2", journal), tmp_path / "b")
+    study = _journal_study(tmp_path)
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE, TrialState.FAIL, TrialState.COMPLETE]
+    assert study.trials[2].system_attrs["failed_trial"] == 1  # the re-queued copy, run by this process
+    assert study.trials[2].user_attrs["worker"]["pid"] == str(os.getpid())
+    assert client.get_run(run.info.run_id).info.status == "KILLED"
+
+
+def test_the_worker_of_the_last_trial_finalises():
+    study = optuna.create_study()
+    for value, pid in [(0.1, "1"), (0.2, "2"), (0.3, "1")]:
+        study.add_trial(optuna.trial.create_trial(value=value, user_attrs={"worker": {"host": "h", "pid": pid}}))
+    assert search.finaliser(study, {"host": "h", "pid": "1"})
+    assert not search.finaliser(study, {"host": "h", "pid": "2"})
+    assert search.finaliser(optuna.create_study(), {"host": "h", "pid": "2"})  # no trial: anyone
 
 
 @pytest.mark.parametrize("overrides, message", [

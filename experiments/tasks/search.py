@@ -10,15 +10,20 @@ Pruning: every epoch's validation metric is reported at step ``fold * stride + e
 ``stride`` the largest ``training.epochs`` the space allows, so a step means the same fold and
 epoch in every trial. Sharing and resuming are Optuna's own: ``study.optimize`` with a
 ``MaxTrialsCallback`` over COMPLETE + PRUNED (+ RUNNING, so parallel workers stop together at
-``n_trials``, the study's target, not "this many more"), and storage heartbeats: a trial whose
-worker died is failed after the grace period, its MLflow run marked KILLED, and re-queued by
-``RetryHeartbeatStaleTrialCallback`` (Optuna 5's name of ``RetryFailedTrialCallback``). The search space lives in :mod:`experiments.search_space`.
+``n_trials``, the study's target, not "this many more"), plus :func:`check_budget` at the start of
+every trial (exactly ``n_trials``, however the workers interleave), and storage heartbeats: a trial
+whose worker died is failed after the grace period, its MLflow run marked KILLED, and re-queued by
+``RetryHeartbeatStaleTrialCallback`` (Optuna 5's name of ``RetryFailedTrialCallback``); a journal
+file has no heartbeats, there a dead worker of this host is found by its pid
+(:func:`experiments.search_study.fail_dead_local_trials`). The worker that ran the last trial
+finalises the study. The search space lives in :mod:`experiments.search_space`.
 """
 from __future__ import annotations
 
 import json
 import logging
 import time
+import uuid
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,11 +41,19 @@ from deepdrim.estimator import DeepDRIM
 from experiments import artifacts, checks, degrade, tracking
 from experiments import data as job_data
 from experiments.search_space import Param, apply_params, epoch_stride, format_value, parse_space, rerun_command
-from experiments.search_study import (Settings, TrialSeededSampler, identity, make_pruner, open_storage,  # noqa: F401
-                                      open_study, parent_run, settings, storage_url)
+from experiments.optuna_storage import is_journal
+from experiments.search_study import (Settings, TrialSeededSampler, fail_dead_local_trials, identity,  # noqa: F401
+                                      make_pruner, on_dead_trial, open_storage, open_study, parent_run, settings,
+                                      storage_url)
 from experiments.tasks import cv as cv_job
 
 COUNTED = (TrialState.COMPLETE, TrialState.PRUNED)  # what n_trials counts
+TAKEN = (*COUNTED, TrialState.RUNNING, TrialState.WAITING)  # trials that are or will be counted
+
+
+class SurplusTrial(Exception):
+    """A trial created after the study's ``n_trials`` were all taken by other workers: it ends FAIL
+    (user attr ``surplus``) without training, and is counted neither as a trial nor as a failure."""
 
 
 # ---------------------------------------------------------------------------- one trial
@@ -57,6 +70,8 @@ class Context:
     client: MlflowClient
     experiment_id: str
     parent_id: str
+    worker: dict  # this call (host, pid, pid_start, worker_id): user attr ``worker`` of its trials, run tags
+    on_dead: Any = None  # journal storage: fails a dead local worker's trial (fail_dead_local_trials)
 
 
 def evaluate(trial: optuna.Trial, ctx: Context, run_id: str) -> float:
@@ -96,12 +111,14 @@ def evaluate(trial: optuna.Trial, ctx: Context, run_id: str) -> float:
 def objective(ctx: Context):
     """The Optuna objective: one trial in its nested MLflow run (PRUNED: run KILLED, tag state=PRUNED)."""
     def run_trial(trial: optuna.Trial) -> float:
+        trial.set_user_attr("worker", ctx.worker)
+        check_budget(trial, ctx)
         for param in ctx.params:
             param.suggest(trial)
         start = time.time()
         run = tracking.with_retry(ctx.client.create_run, ctx.experiment_id, run_name=f"trial {trial.number}", tags={
             "mlflow.parentRunId": ctx.parent_id, "kind": "search-trial", "optuna_study": ctx.conf.study_name,
-            "trial_number": str(trial.number), "state": "RUNNING"})
+            "trial_number": str(trial.number), "state": "RUNNING", **ctx.worker})
         run_id = run.info.run_id
         trial.set_user_attr("mlflow_run_id", run_id)
         tracking.log_batch(ctx.client, run_id, params={**trial.params, "trial_number": trial.number})
@@ -129,10 +146,42 @@ def objective(ctx: Context):
     return run_trial
 
 
+def check_budget(trial: optuna.Trial, ctx: Context) -> None:
+    """Raise :class:`SurplusTrial` (and stop this worker) when ``n_trials`` trials numbered before
+    this one are already taken: Optuna's ``MaxTrialsCallback`` only looks after a trial, so two
+    workers finishing together, or one joining late, would each start one more. Trial numbers are
+    handed out by the storage in order, so exactly the first ``n_trials`` live trials run."""
+    study = trial.study
+    if ctx.on_dead is not None:
+        fail_dead_local_trials(study, ctx.on_dead)
+    ahead = sum(t.number < trial.number and t.state in TAKEN for t in study.get_trials(deepcopy=False))
+    if ahead >= ctx.conf.n_trials:
+        trial.set_user_attr("surplus", True)
+        study.stop()
+        message = f"trial {trial.number} not run: the study's {ctx.conf.n_trials} trials are taken"
+        print(message, flush=True)
+        raise SurplusTrial(message)
+
+
 # ---------------------------------------------------------------------------- the end of a study
 def _counts(study: optuna.Study) -> dict[str, int]:
-    states = [t.state for t in study.get_trials(deepcopy=False)]
-    return {state.name: states.count(state) for state in TrialState}
+    """Trials per state name; a surplus trial (:class:`SurplusTrial`) counts as ``surplus``, not ``FAIL``."""
+    trials = study.get_trials(deepcopy=False)
+    counts = {state.name: sum(t.state == state for t in trials) for state in TrialState}
+    counts["surplus"] = sum(bool(t.user_attrs.get("surplus")) for t in trials)
+    counts["FAIL"] -= counts["surplus"]
+    return counts
+
+
+def finaliser(study: optuna.Study, worker: dict) -> bool:
+    """Whether this worker finalises the study: the one that ran its last-finished COMPLETE/PRUNED
+    trial, so workers that end together do not both train the best configuration; any worker when
+    that trial has no recorded worker."""
+    done = [t for t in study.get_trials(deepcopy=False, states=COUNTED) if t.datetime_complete]
+    if not done:
+        return True
+    last = max(done, key=lambda t: (t.datetime_complete, t.number))
+    return last.user_attrs.get("worker", worker) == worker
 
 
 def study_figures(study: optuna.Study, out_dir: Path, seed: int) -> tuple[list[Path], dict[str, str]]:
@@ -288,23 +337,28 @@ def run(cfg: DictConfig, output_dir: Path, overrides: str = "") -> dict[str, flo
     study, created = open_study(conf, identity(cfg, params, conf), open_storage(cfg, client),
                                 make_pruner(cfg, len(folds) * stride), sampler)
     parent_id = parent_run(study, created, client, experiment_id, conf, cfg)
-    ctx = Context(cfg, params, conf, data, folds, stride, client, experiment_id, parent_id)
+    on_dead = on_dead_trial(cfg, client) if is_journal(conf.storage) else None
+    worker = {**tracking.process_tags(), "worker_id": uuid.uuid4().hex[:12]}  # one per call: threads differ too
+    ctx = Context(cfg, params, conf, data, folds, stride, client, experiment_id, parent_id, worker, on_dead)
+    if on_dead is not None:
+        fail_dead_local_trials(study, on_dead)
     done = sum(_counts(study)[s.name] for s in COUNTED)
     print(f"study {conf.study_name!r} in {conf.storage}: target {conf.n_trials} trials, {done} done; "
           f"MLflow parent run {parent_id}")
     try:
         if done < conf.n_trials:
             stop = optuna.study.MaxTrialsCallback(conf.n_trials, states=(*COUNTED, TrialState.RUNNING))
-            study.optimize(objective(ctx), n_trials=conf.n_trials - done, callbacks=[stop])
+            study.optimize(objective(ctx), n_trials=conf.n_trials - done, callbacks=[stop], catch=(SurplusTrial,))
     except BaseException as error:
         tracking.log_batch(client, parent_id, tags={"error": f"{type(error).__name__}: {error}"})
         status = "KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED"
         tracking.with_retry(client.set_terminated, parent_id, status=status)
         raise
     counts = _counts(study)
-    if counts["RUNNING"]:
-        print(f"{counts['RUNNING']} trial(s) still running in other workers: the last one to finish "
-              f"finalises the study")
+    # the worker that ran the last trial finalises; a resumed, complete study: any worker, again
+    if counts["RUNNING"] or (done < conf.n_trials and not finaliser(study, ctx.worker)):
+        print(f"{counts['RUNNING']} trial(s) still running in other workers" if counts["RUNNING"] else
+              "another worker ran the last trial", "- the worker that ends the last trial finalises the study")
         return {"n_complete": float(counts["COMPLETE"]), "n_pruned": float(counts["PRUNED"])}
     result = finalise(study, ctx, output_dir, overrides)
     _print_summary(result, time.time() - start)
