@@ -117,7 +117,7 @@ def study_panel(client: MlflowClient, out: Path, study: str, spec: dict) -> Pane
     FINISHED run of each of its configurations, with the numbers it plots."""
     panel = Panel(study, spec.get("title", study))
     runs = search_all(client, f"tags.study = '{study}' and attributes.status = 'FINISHED'")
-    runs, source = study_runs(client, study, runs, out)
+    runs, source = study_runs(client, study, runs)
     paths = figures.study_figure(runs, study, out, spec)
     if not paths:
         panel.note = f"no runs: run python run.py -m experiment={study}"
@@ -134,7 +134,7 @@ def study_panel(client: MlflowClient, out: Path, study: str, spec: dict) -> Pane
     return panel
 
 
-def study_runs(client: MlflowClient, study: str, runs: list[Run], tmp: Path) -> tuple[list[Run], str]:
+def study_runs(client: MlflowClient, study: str, runs: list[Run]) -> tuple[list[Run], str]:
     """The runs a study panel draws, and where they came from: those of the newest FINISHED multirun
     of the study that listed them (its ``study_runs.csv``, so variants of a study in one store, e.g.
     another scale or ``model.neighbor_values``, never mix); else the newest run per configuration."""
@@ -143,10 +143,11 @@ def study_runs(client: MlflowClient, study: str, runs: list[Run], tmp: Path) -> 
     by_id = {run.info.run_id: run for run in runs}
     parents = search_all(client, f"tags.kind = 'multirun' and tags.study = '{study}' and attributes.status = 'FINISHED'")
     for parent in parents:
-        listed = _download(client, parent.info.run_id, STUDY_RUNS, tmp / "study_runs" / parent.info.run_id)
-        if listed is None:
+        with tempfile.TemporaryDirectory() as folder:
+            listed = _download(client, parent.info.run_id, STUDY_RUNS, Path(folder))
+            ids = None if listed is None else pd.read_csv(listed)["run_id"].astype(str)
+        if ids is None:
             continue
-        ids = pd.read_csv(listed)["run_id"].astype(str)
         chosen = [by_id[i] for i in ids if i in by_id]
         if chosen:
             return chosen, (f"the {len(chosen)} runs of multirun {parent.info.run_id[:8]} "
