@@ -29,6 +29,13 @@ one training epoch of the default workload, each variant in the same process; no
   graph-compiled (tf.function, traced once per model) ran 2-5x faster than eager layer calls, and
   1,024-pair chunks beat 256 and 4,096.
 - full runs of this script: default data fit 5.3x (val AUROC 0.8266 new vs 0.8062 old), predict 41x.
+- why the default data's predict ratio swung from 9.7x to 41x between runs: the new path's one timed
+  call lasted 0.3-0.9 s, against 9-15 s for the old one, on a machine at load 7-15. The first call
+  of a process can also pay a one-off (0.5-1.7 s seen: kernels for the 1,024-pair and tail batch
+  shapes; tracing is once per model already), and the old path's first call had been paid by its
+  validation. Now both paths get a first call (printed, not counted), then rounds that alternate
+  old and new, each round >= 3 s of back-to-back calls (mean per call), from a fresh image builder
+  per call as a predict job starts; the best round counts on both sides.
 - numerics on the paper-like load, one epoch, new path (same seed; old path 0.7802): val AUROC
   random batches float32 0.8155 (91 s), random + bfloat16 0.6650 (47 s), grouped float32 0.5128
   (75 s), grouped + bfloat16 (the defaults) 0.5574 (56 s). Batches of one TF (12 TFs, ~2,000 pairs
