@@ -19,7 +19,9 @@ def bin_codes(values: np.ndarray, n_bins: int = 32) -> np.ndarray:
 
     Each gene's ``n_bins`` equal-width bins span its own min..max (edges from ``np.linspace``,
     a value on an inner edge goes right, the maximum goes to the last bin). A constant gene has
-    numpy's range ``value -/+ 0.5`` and so falls in bin ``n_bins // 2`` for every cell.
+    numpy's range ``value -/+ 0.5`` and so falls in bin ``n_bins // 2`` for every cell. The
+    result is the transpose of a C-contiguous genes x cells array (one row per gene, the layout
+    the histograms read), so ``bin_codes(...).T`` costs no copy.
     """
     values = np.asarray(values)
     n_bins = check_integer("n_bins", n_bins, 1, 255)
@@ -33,17 +35,28 @@ def bin_codes(values: np.ndarray, n_bins: int = 32) -> np.ndarray:
     # correction step against the edges, in blocks of genes so the temporaries stay small
     step = (high - low) / n_bins
     scale = (1.0 / step).astype(np.float32)
-    codes = np.empty(values.shape, dtype=np.uint8)
-    block = max(1, _CHUNK_ELEMENTS // max(values.shape[0], 1))
-    for start in range(0, values.shape[1], block):
+    n_cells, n_genes = values.shape
+    codes = np.empty((n_genes, n_cells), dtype=np.uint8)  # genes x cells
+    block = max(1, _CHUNK_ELEMENTS // max(n_cells, 1))
+    for start in range(0, n_genes, block):
         cols = slice(start, start + block)
-        part = values[:, cols]
-        guess = (part - low[cols].astype(np.float32)) * scale[cols]  # float32: only a guess
-        code = np.floor(np.clip(guess, 0, n_bins - 1), dtype=np.float64)
-        code -= part < code * step[cols] + low[cols]
-        code += (code < n_bins - 1) & (part >= (code + 1) * step[cols] + low[cols])
-        codes[:, cols] = code
-    return codes
+        part = np.ascontiguousarray(values[:, cols].T)  # genes x cells: rows are contiguous
+        gene_low, gene_step = low[cols, None], step[cols, None]
+        guess = part - gene_low.astype(np.float32)  # float32: only a guess
+        guess *= scale[cols, None]
+        np.clip(guess, 0, n_bins - 1, out=guess)
+        code = np.floor(guess, dtype=np.float64)
+        edge = code * gene_step
+        edge += gene_low
+        code -= part < edge
+        np.add(code, 1, out=edge)
+        edge *= gene_step
+        edge += gene_low
+        above = part >= edge
+        above &= code < n_bins - 1
+        code += above
+        codes[cols] = code
+    return codes.T
 
 
 def normalise_histogram(counts: np.ndarray, n_cells: int) -> np.ndarray:

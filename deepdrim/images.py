@@ -39,16 +39,29 @@ def transform_expression(values, transform: str = "log") -> np.ndarray:
 def neighbor_scores(values: np.ndarray, genes: np.ndarray, score: str = "covariance") -> np.ndarray:
     """Score of every gene against each of ``genes`` (len(genes) x n_genes), computed over cells on
     ``values`` exactly as given (the expression matrix as loaded, before eq. 1, as the reference's
-    ``np.cov``). ``"correlation"`` is Pearson's r on the same matrix (0 for a constant gene)."""
+    ``np.cov``). ``"correlation"`` is Pearson's r on the same matrix (0 for a constant gene).
+
+    When ``genes`` are at least half of all genes the whole matrix is ``np.cov`` itself (one
+    symmetric product, half the work of the rows alone, and the reference's very numbers).
+    """
     if score not in NEIGHBOR_SCORES:
         raise ValueError(f"neighbor_score must be one of {NEIGHBOR_SCORES}, got {score!r}")
     values = np.asarray(values, dtype=np.float64)
-    centred = values - values.mean(axis=0)
+    genes = np.asarray(genes, dtype=np.intp)
     n_cells = values.shape[0]
-    cov = centred[:, genes].T @ centred / max(n_cells - 1, 1)
+    if 2 * genes.size >= values.shape[1] and n_cells > 1:
+        cov = np.cov(values, rowvar=False).reshape(values.shape[1], values.shape[1])[genes]
+        centred = None
+    else:
+        centred = values - values.mean(axis=0)
+        cov = centred[:, genes].T @ centred / max(n_cells - 1, 1)
     if score == "covariance":
         return cov
-    std = centred.std(axis=0, ddof=1) if n_cells > 1 else np.zeros(values.shape[1])
+    if n_cells > 1:
+        centred = values - values.mean(axis=0) if centred is None else centred
+        std = centred.std(axis=0, ddof=1)
+    else:
+        std = np.zeros(values.shape[1])
     denom = np.outer(std[genes], std)
     with np.errstate(divide="ignore", invalid="ignore"):
         corr = np.where(denom > 0, cov / np.where(denom > 0, denom, 1.0), 0.0)
@@ -57,15 +70,31 @@ def neighbor_scores(values: np.ndarray, genes: np.ndarray, score: str = "covaria
 
 def top_positive_neighbors(scores: np.ndarray, genes: np.ndarray, n_candidates: int) -> np.ndarray:
     """For each row gene, the ``n_candidates`` other genes of highest positive score, best first,
-    ties broken by gene index; -1 where fewer positive candidates exist."""
+    ties broken by gene index; -1 where fewer positive candidates exist.
+
+    A partial sort: the ``n_candidates`` best per row are found with ``argpartition`` (those tied
+    with the last one by lowest index) and only they are sorted, which is what a full stable
+    ``argsort`` of the row would give."""
     scores = np.array(scores, dtype=np.float64)
-    rows = np.arange(len(genes))
+    n_rows, n_columns = scores.shape
+    rows = np.arange(n_rows)
     scores[rows, genes] = -np.inf  # never the gene itself
-    order = np.argsort(-scores, axis=1, kind="stable")[:, :n_candidates]
+    keep = min(n_candidates, n_columns)
+    if 0 < keep < n_columns and not np.isnan(scores).any():
+        part = np.argpartition(-scores, keep - 1, axis=1)[:, :keep]
+        last = scores[rows[:, None], part].min(axis=1, keepdims=True)  # the keep-th best score
+        above = scores > last
+        tied = scores == last
+        # all scores above the keep-th best, then the lowest-index ties until there are keep
+        chosen = above | (tied & (np.cumsum(tied, axis=1) <= keep - above.sum(axis=1, keepdims=True)))
+        columns = np.nonzero(chosen)[1].reshape(n_rows, keep)  # ascending gene index per row
+        order = np.take_along_axis(columns, np.argsort(-scores[rows[:, None], columns], axis=1, kind="stable"), 1)
+    else:
+        order = np.argsort(-scores, axis=1, kind="stable")[:, :keep]
     best = np.take_along_axis(scores, order, axis=1)
     order = np.where(best > 0, order, -1)
     if order.shape[1] < n_candidates:
-        pad = np.full((len(genes), n_candidates - order.shape[1]), -1, dtype=order.dtype)
+        pad = np.full((n_rows, n_candidates - order.shape[1]), -1, dtype=order.dtype)
         order = np.concatenate([order, pad], axis=1)
     return order.astype(np.int64)
 
@@ -118,7 +147,7 @@ class PairImageBuilder:
         self.n_cells, self.n_genes = values.shape
         # what neighbors are ranked on: the matrix as loaded ("raw", the reference) or normalised
         self._values = values if neighbor_values == "raw" else neighbor_ranking_values(values, neighbor_values)
-        self.codes = np.ascontiguousarray(  # genes x cells: one row per gene
+        self.codes = np.ascontiguousarray(  # genes x cells: one row per gene (no copy: see bin_codes)
             bin_codes(transform_expression(values, transform), self.n_bins).T)
         self._lut = histogram_lookup(self.n_cells)
         # the cache: image rows, filled lazily with what batches read

@@ -11,6 +11,7 @@ trains on images (the GGM study, :meth:`deepdrim.DeepDRIM.fit_images`).
 from __future__ import annotations
 
 import contextlib
+import functools
 import random
 from typing import Callable, Iterator, NamedTuple, Optional
 
@@ -122,7 +123,7 @@ class TableTrainer:
         slots = max(network.n_slots, 1)
         spec = [tf.TensorSpec([None], tf.int32), tf.TensorSpec([None], tf.int32),
                 tf.TensorSpec([None, slots], tf.int32)]
-        self._train = tf.function(self._train_step, input_signature=spec + [tf.TensorSpec([None], tf.float32)])
+        self._train = tf.function(per_model(self._train_step), input_signature=spec + [tf.TensorSpec([None], tf.float32)])
 
     def _forward(self, primary, unique, index, training: bool):
         import tensorflow as tf
@@ -234,6 +235,14 @@ def fit_table(
     return history, best_epoch
 
 
+def per_model(function: Callable) -> Callable:
+    """``function`` as a callable of its own for ``tf.function``: TensorFlow counts tracings per
+    Python code object, so one model's single trace (inherent: a graph captures that model's
+    weights) added up over every fold and job of a process to its "frequent retracing" warning.
+    A ``functools.partial`` is its own key: a warning then means one model really retraces."""
+    return functools.partial(function)
+
+
 class _CompiledNetwork(NamedTuple):
     tower_b: object
     primary: Callable
@@ -258,11 +267,11 @@ def compiled_network(model) -> _CompiledNetwork:
     embedding = tf.TensorSpec([None, None], tf.float32)
     compiled = _CompiledNetwork(
         net.tower_b,
-        tf.function(net.embed_primary, input_signature=image),
-        tf.function(net.embed_neighbors, input_signature=image) if net.tower_b is not None else None,
-        tf.function(lambda a, nbr: net.head(a, nbr),
+        tf.function(per_model(net.embed_primary), input_signature=image),
+        tf.function(per_model(net.embed_neighbors), input_signature=image) if net.tower_b is not None else None,
+        tf.function(per_model(lambda a, nbr: net.head(a, nbr)),
                     input_signature=[embedding, tf.TensorSpec([None, max(net.n_slots, 1), None], tf.float32)]),
-        tf.function(lambda a: net.head(a, None), input_signature=[embedding]))
+        tf.function(per_model(lambda a: net.head(a, None)), input_signature=[embedding]))
     model._deepdrim_compiled = compiled
     return compiled
 

@@ -172,6 +172,31 @@ def test_neighbor_selection_on_constructed_covariance():
     assert 7 not in top[0]  # negatively covarying gene never chosen
 
 
+@pytest.mark.parametrize("n_ranked", [2, 9])  # a few genes (their rows alone) or most (np.cov whole)
+def test_neighbor_scores_are_the_rows_of_np_cov_and_corrcoef(n_ranked):
+    counts = _constructed_expression()
+    genes = np.arange(n_ranked)[::-1]
+    np.testing.assert_allclose(neighbor_scores(counts, genes), np.cov(counts, rowvar=False)[genes], rtol=1e-10)
+    np.testing.assert_allclose(neighbor_scores(counts, genes, "correlation"),
+                               np.corrcoef(counts, rowvar=False)[genes], rtol=1e-10, atol=1e-12)
+
+
+def test_top_positive_neighbors_equal_a_full_stable_sort():
+    """The partial sort picks what a stable argsort of each row would: ties (many here) by gene index."""
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        n_genes = int(rng.integers(2, 25))
+        genes = rng.integers(0, n_genes, int(rng.integers(1, 6)))
+        scores = rng.integers(-2, 4, size=(len(genes), n_genes)).astype(float)
+        k = int(rng.integers(1, n_genes + 2))
+        masked = scores.copy()
+        masked[np.arange(len(genes)), genes] = -np.inf
+        order = np.argsort(-masked, axis=1, kind="stable")[:, :k]
+        expected = np.where(np.take_along_axis(masked, order, axis=1) > 0, order, -1)
+        expected = np.pad(expected, ((0, 0), (0, k - expected.shape[1])), constant_values=-1)
+        np.testing.assert_array_equal(top_positive_neighbors(scores, genes, k), expected)
+
+
 def test_image_order_matches_reference():
     counts = _constructed_expression()
     n = 2
