@@ -113,8 +113,8 @@ def _method_label(run: Run, by_neighbors: bool = True) -> str:
 
 # ---------------------------------------------------------------------------- panels
 def study_panel(client: MlflowClient, out: Path, study: str, spec: dict) -> Panel:
-    """A study's figure (``experiments.figures``, as the multirun summary draws it) from the newest
-    FINISHED run of each of its configurations, with the numbers it plots."""
+    """A study's figure (``experiments.figures``, as the multirun summary draws it) from the runs its
+    newest multirun listed (:func:`study_runs`), with the numbers it plots and its verdict."""
     panel = Panel(study, spec.get("title", study))
     runs = search_all(client, f"tags.study = '{study}' and attributes.status = 'FINISHED'")
     runs, source = study_runs(client, study, runs)
