@@ -26,7 +26,7 @@ import numpy as np
 from scipy.special import xlogy
 from scipy.stats import rankdata
 
-from deepdrim._validation import check_expression, check_pairs
+from deepdrim._validation import check_choice, check_expression, check_pairs, check_real
 from deepdrim.images import bin_codes, histogram_images, transform_expression
 
 logger = logging.getLogger(__name__)
@@ -336,10 +336,8 @@ def gene_prior_scores(train_pairs, train_labels, test_pairs, *, by: str = "targe
     training positive rate ``p0`` as ``(pos + smoothing * p0) / (n + smoothing)``; a gene never
     seen in that role scores ``p0``. Pairs are (P, 2) integer gene indices; returns float64 (P,).
     """
-    if by not in GENE_PRIOR_ROLES:
-        raise ValueError(f"by must be one of {GENE_PRIOR_ROLES}, got {by!r}")
-    if isinstance(smoothing, bool) or not np.isfinite(smoothing) or smoothing < 0:
-        raise ValueError(f"smoothing must be a non-negative number, got {smoothing!r}")
+    check_choice("by", by, GENE_PRIOR_ROLES)
+    smoothing = check_real("smoothing", smoothing, 0)
     train_pairs = np.asarray(train_pairs)
     test_pairs = np.asarray(test_pairs)
     train_labels = np.asarray(train_labels)

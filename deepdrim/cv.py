@@ -13,6 +13,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from deepdrim._validation import check_integer, check_real
+
 SPLITS = ("tf", "strict")
 #: the fewest TFs (groups) a validation split may hold for model selection: one TF's AUROC is noise,
 #: so the estimator trains a fixed epoch budget (no early stopping, last epoch) below this
@@ -31,8 +33,7 @@ def _check_folds(pairs, n_folds, what: str) -> np.ndarray:
     pairs = np.asarray(pairs)
     if pairs.ndim != 2 or pairs.shape[1] != 2:
         raise ValueError(f"pairs must have shape (P, 2), got {pairs.shape}")
-    if isinstance(n_folds, bool) or not isinstance(n_folds, (int, np.integer)) or n_folds < 2:
-        raise ValueError(f"n_folds must be an integer of at least 2, got {n_folds!r}")
+    check_integer("n_folds", n_folds, 2)
     n_tfs = len(np.unique(pairs[:, 0]))
     if n_tfs < 2:
         raise ValueError(f"{what} cross-validation needs at least 2 TFs, got {n_tfs}")
@@ -122,8 +123,7 @@ def tf_validation_split(pairs, labels, fraction: float = 0.2, random_state=None,
     side; ``None`` when no such split exists (fewer than 2 TFs, single-class TFs only, or fewer
     than ``min_val_tfs`` TFs in the validation side: the estimator passes
     :data:`MIN_VALIDATION_TFS` so that no model is selected on one TF)."""
-    if isinstance(fraction, bool) or not isinstance(fraction, (int, float, np.floating)) or not 0 < fraction < 1:
-        raise ValueError(f"fraction must be a number in (0, 1), got {fraction!r}")
+    check_real("fraction", fraction, 0, 1, low_open=True, high_open=True)
     pairs = np.asarray(pairs)
     labels = np.asarray(labels)
     tfs = np.unique(pairs[:, 0])

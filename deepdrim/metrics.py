@@ -8,6 +8,8 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score, roc_auc_score
 
+from deepdrim._validation import check_integer, check_real
+
 
 def _pair(labels, scores) -> tuple[np.ndarray, np.ndarray]:
     """Labels and scores as 1-D arrays of one non-zero length (one-line ``ValueError`` otherwise)."""
@@ -99,8 +101,7 @@ def _check_scored(labels, scores, kind=None) -> tuple[np.ndarray, np.ndarray, Op
 def sensitivity_threshold(labels, scores, sensitivity: float = 0.8) -> float:
     """The highest score threshold t at which calling ``scores >= t`` finds at least
     ``sensitivity`` of the positives: the ceil(sensitivity * n_pos)-th highest positive score."""
-    if isinstance(sensitivity, bool) or not 0 < sensitivity <= 1:
-        raise ValueError(f"sensitivity must be in (0, 1], got {sensitivity!r}")
+    check_real("sensitivity", sensitivity, 0, 1, low_open=True)
     labels, scores, _ = _check_scored(labels, scores)
     positives = np.sort(scores[labels])[::-1]
     if len(positives) == 0:
@@ -181,8 +182,7 @@ def bootstrap_auroc_ci(tfs, labels, scores, n_resamples: int = 1000, level: floa
     """AUROC with a percentile CI from resampling TFs with replacement (all pairs of a drawn TF
     come along, as often as it is drawn), since pairs of one TF are not independent. Seeded;
     resamples with one class only are skipped."""
-    if isinstance(n_resamples, bool) or not isinstance(n_resamples, (int, np.integer)) or n_resamples < 1:
-        raise ValueError(f"n_resamples must be a positive integer, got {n_resamples!r}")
+    check_integer("n_resamples", n_resamples, 1)
     if isinstance(level, bool) or not 0 < level < 1:
         raise ValueError(f"level must be in (0, 1), got {level!r}")
     labels, scores, _ = _check_scored(labels, scores)

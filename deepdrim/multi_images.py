@@ -12,6 +12,7 @@ from typing import Sequence
 
 import numpy as np
 
+from deepdrim._validation import check_choice
 from deepdrim.images import bin_codes, histogram_images, histogram_lookup, top_positive_neighbors, transform_expression
 
 # augmented image: 3x3 grid of tiles; (row, col) of each of the 7 input images, in input order
@@ -88,8 +89,7 @@ def neighbor_genes(cov: np.ndarray, gene: np.ndarray, partner: np.ndarray, n_nei
     """(P, n) best neighbors of ``gene`` per sample (``cov``: (P, genes), the gene's row),
     excluding the gene and its partner, ties by gene index, -1 where a slot stays blank. ``rule``
     (:data:`NEIGHBOR_RULES`): "positive" is the rule of :class:`deepdrim.images.PairImageBuilder`."""
-    if rule not in NEIGHBOR_RULES:
-        raise ValueError(f"neighbor_rule must be one of {NEIGHBOR_RULES}, got {rule!r}")
+    check_choice("neighbor_rule", rule, NEIGHBOR_RULES)
     scores = np.array(cov, dtype=np.float64)
     if rule != "positive":
         scores = np.abs(scores) + (1.0 if rule == "all" else 0.0)  # "all": every gene scores > 0
@@ -103,8 +103,7 @@ def dataset_pair_images(values, dataset, pairs, n_neighbors: int, n_bins: int = 
     ``values[dataset[k]]`` ((N, cells, genes) values), neighbors by covariance: with
     ``neighbor_rule="positive"`` equal per sample to ``pair_images(values[d], [pair], n,
     transform=transform)``; "absolute" / "all" rank by |covariance| (:data:`NEIGHBOR_RULES`)."""
-    if neighbor_rule not in NEIGHBOR_RULES:
-        raise ValueError(f"neighbor_rule must be one of {NEIGHBOR_RULES}, got {neighbor_rule!r}")
+    check_choice("neighbor_rule", neighbor_rule, NEIGHBOR_RULES)  # before the covariances are computed
     values = np.asarray(values, dtype=np.float64)
     dataset = np.asarray(dataset, dtype=np.int64)
     pairs = check_gene_pairs(pairs, values.shape[2])

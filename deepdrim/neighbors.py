@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from deepdrim._validation import check_expression
+from deepdrim._validation import check_choice, check_expression
 from deepdrim.images import log_expression, neighbor_scores, top_positive_neighbors
 
 #: raw: counts as loaded (the reference); log: paper eq. 1, log10(x + 0.01); library: counts
@@ -23,8 +23,7 @@ def neighbor_ranking_values(expression, normalize: str = "raw") -> np.ndarray:
 
     A cell with no counts keeps zeros under the library options.
     """
-    if normalize not in NORMALIZATIONS:
-        raise ValueError(f"normalize must be one of {NORMALIZATIONS}, got {normalize!r}")
+    check_choice("normalize", normalize, NORMALIZATIONS)
     values, _ = check_expression(expression)
     values = np.asarray(values, dtype=np.float64)
     if normalize == "raw":

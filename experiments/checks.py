@@ -11,10 +11,8 @@ METHODS = SUPERVISED + tuple(BASELINES)
 
 
 def integer(name: str, value, minimum: int) -> int:
-    """``value`` as an int >= ``minimum`` (a bool is not an integer here)."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return value
+    """``value`` as an int >= ``minimum`` (a bool is not an integer here): :func:`number`."""
+    return number(name, value, minimum, integer_only=True)
 
 
 def method(name) -> str:
@@ -27,8 +25,7 @@ def method(name) -> str:
 def neighbors(value, n_genes: Optional[int] = None, method_name: str = "deepdrim", minimum: int = 0) -> int:
     """``neighbors`` (n of the paper) fits the data: at most ``n_genes - 2`` other genes per gene;
     ``method=cnnc`` is DeepDRIM with neighbors=0, so any other value is a contradiction."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"neighbors must be an integer >= {minimum}, got {value!r}")
+    integer("neighbors", value, minimum)
     if method_name == "cnnc" and value != 0:
         raise ValueError(f"method=cnnc is DeepDRIM with neighbors=0 (primary image only), got neighbors={value}; "
                          f"use method=deepdrim neighbors={value} (or sweep method=deepdrim neighbors=0,{value})")

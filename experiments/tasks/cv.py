@@ -129,8 +129,7 @@ def check(cfg: DictConfig, n_cells: Optional[int] = None, n_genes: Optional[int]
     """The job's knobs against the data's size where known (the sweep check knows it from the
     simulation's config, :func:`validate` from the loaded data)."""
     name = checks.method(cfg.get("method", "deepdrim"))
-    if split_of(cfg) not in SPLITS:
-        raise ValueError(f"cv.split must be one of {SPLITS}, got {split_of(cfg)!r}")
+    checks.choice("cv.split", split_of(cfg), SPLITS)
     degrade.check(cfg, n_cells)
     if name in SUPERVISED:
         checks.neighbors(cfg.neighbors, n_genes, name)

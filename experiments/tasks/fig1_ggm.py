@@ -69,13 +69,10 @@ def check(cfg: DictConfig) -> None:
     margin = ggm.get("margin", 0.1)
     if isinstance(margin, bool) or not isinstance(margin, (int, float)) or not margin > 0:
         raise ValueError(f"a precision cannot be made positive definite with ggm.margin={margin!r}; it must be > 0")
-    sensitivity = ggm.get("sensitivity", 0.8)
-    if isinstance(sensitivity, bool) or not isinstance(sensitivity, (int, float)) or not 0 < sensitivity <= 1:
-        raise ValueError(f"ggm.sensitivity must be in (0, 1], got {sensitivity!r}")
+    checks.number("ggm.sensitivity", ggm.get("sensitivity", 0.8), 0, 1, low_open=True)
     from deepdrim.multi_images import NEIGHBOR_RULES
 
-    if ggm.get("neighbor_rule", "positive") not in NEIGHBOR_RULES:
-        raise ValueError(f"ggm.neighbor_rule must be one of {NEIGHBOR_RULES}, got {ggm.get('neighbor_rule')!r}")
+    checks.choice("ggm.neighbor_rule", ggm.get("neighbor_rule", "positive"), NEIGHBOR_RULES)
     train = cfg.training
     checks.integer("training.epochs", train.get("epochs"), 1)
     checks.integer("training.batch_size", train.get("batch_size"), 1)
