@@ -14,7 +14,8 @@ import numpy as np
 
 from deepdrim._validation import check_choice, check_expression, check_integer, check_pairs
 from deepdrim.histograms import (  # noqa: F401 - bin_codes & co. are public here since the first release
-    HIST_FLOOR, bin_codes, histogram_images, histogram_lookup, normalise_histogram, normalised_images, self_images)
+    HIST_FLOOR, bin_codes, histogram_images, histogram_lookup, normalise_histogram, normalised_images, run_parts,
+    self_images)
 
 PSEUDO_COUNT = 0.01  # paper eq. 1
 NEIGHBOR_SCORES = ("covariance", "correlation")
@@ -307,7 +308,12 @@ class PairImageBuilder:
         rows = self.rows(pairs)
         direct = out.flags.c_contiguous
         flat = out.reshape(-1, self.n_bins, self.n_bins) if direct else np.empty((rows.size,) + shape[2:], np.float32)
-        np.take(self._images, rows.ravel(), axis=0, out=flat, mode="clip")  # rows < len(self._images)
+        rows, images = rows.ravel(), self._images
+
+        def gather(part: slice) -> None:  # rows < len(images): mode="clip" only skips the bounds check
+            np.take(images, rows[part], axis=0, out=flat[part], mode="clip")
+
+        run_parts(gather, len(rows), flat.size)
         if not direct:
             out[...] = flat.reshape(shape)
         return out

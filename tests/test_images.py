@@ -299,3 +299,62 @@ def test_rows_index_the_same_images_as_build(tiny_dataset):
     np.testing.assert_array_equal(builder.images[kept], expected)
     tf_rows = kept[pairs.pairs[:, 0] == pairs.pairs[0, 0], 1]
     assert len(set(tf_rows.tolist())) == 1  # a TF's self image is one row for all its pairs
+
+
+def test_threaded_image_building_gives_the_pixels_of_one_thread(monkeypatch):
+    """Histogram chunks and the output gather run on a thread pool: split into many parts (every
+    piece of work threaded, 3 threads), the images equal one thread's and the reference recipe."""
+    import deepdrim.histograms as histograms
+
+    counts = _constructed_expression(n_cells=150, seed=7)[:, :9]
+    pairs = np.array([(i, j) for i in range(9) for j in range(9) if i != j])
+    monkeypatch.setenv("DEEPDRIM_IMAGE_THREADS", "1")
+    single = pair_images(counts, pairs, n_neighbors=4)
+    monkeypatch.setattr(histograms, "_MIN_PARALLEL_ELEMENTS", 1)
+    monkeypatch.setattr(histograms, "_HISTOGRAM_CHUNK", 300)  # two images per bincount: many chunks per part
+    monkeypatch.setenv("DEEPDRIM_IMAGE_THREADS", "3")
+    assert histograms.default_threads() == 3
+    parts = []
+    original = histograms.run_parts
+
+    def recording(function, n_items, n_elements):
+        parts.append(n_items)
+        original(function, n_items, n_elements)
+
+    monkeypatch.setattr(histograms, "run_parts", recording)
+    threaded = pair_images(counts, pairs, n_neighbors=4)
+    assert parts and max(parts) >= 3
+    np.testing.assert_array_equal(threaded, single)
+    np.testing.assert_allclose(threaded, reference_pair_images(counts, pairs, n=4), atol=1e-6)
+
+
+def test_image_threads_setting_is_checked(monkeypatch):
+    import deepdrim.histograms as histograms
+
+    monkeypatch.setenv("DEEPDRIM_IMAGE_THREADS", "two")
+    with pytest.raises(ValueError, match="DEEPDRIM_IMAGE_THREADS must be a positive integer, got 'two'"):
+        histograms.default_threads()
+    monkeypatch.setenv("DEEPDRIM_IMAGE_THREADS", "0")
+    with pytest.raises(ValueError, match="got '0'"):
+        histograms.default_threads()
+    monkeypatch.setenv("DEEPDRIM_IMAGE_THREADS", " 2 ")
+    assert histograms.default_threads() == 2
+
+
+def test_a_forked_child_builds_images_with_its_own_threads(monkeypatch):
+    """A fork keeps the parent's thread pool object but none of its threads: a child that reused
+    it would wait forever. It must make its own pool and give the parent's pixels."""
+    import multiprocessing
+
+    import deepdrim.histograms as histograms
+
+    monkeypatch.setattr(histograms, "_MIN_PARALLEL_ELEMENTS", 1)
+    monkeypatch.setenv("DEEPDRIM_IMAGE_THREADS", "2")
+    counts = _constructed_expression(n_cells=150, seed=3)
+    pairs = np.array([(0, 1), (2, 3), (4, 5), (6, 7)])
+    parent = pair_images(counts, pairs, n_neighbors=3)  # the parent's pool exists now
+    assert histograms._pool is not None
+    context = multiprocessing.get_context("fork")
+    with context.Pool(1) as pool:
+        child = pool.apply_async(pair_images, (counts, pairs), {"n_neighbors": 3}).get(timeout=60)
+    np.testing.assert_array_equal(child, parent)
