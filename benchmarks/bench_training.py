@@ -43,6 +43,11 @@ one training epoch of the default workload, each variant in the same process; no
   default job, where they reach a better AUROC than the old path. For loads with few TFs and many
   pairs per TF use ``batch_order="random"`` (and ``precision="float32"`` where accuracy per epoch
   matters more than speed); convergence over full trainings of that load was not measured.
+- 2026-11-26 (docs/speed.md has the tables): Adam's update as plain TF ops (``adam_update``, the
+  same numbers to the bit) and no autograph halve the train step's tracing (0.8 -> 0.4 s per fit);
+  thread settings, other oneDNN instruction sets, XLA and padding the distinct-row count gave
+  nothing; batches whose targets repeat (up to 20 % fewer Network B rows) and batches of 64 (11 %
+  less fit time) lose held-out AUROC (``bench_batch_order.py``), so the layout stays.
 
     PYTHONPATH=. .venv/bin/python benchmarks/bench_training.py [--large-epochs 1] [--skip-large] [--predict-repeats 3]
 """
@@ -159,7 +164,7 @@ def time_predict(old_call: Callable[[], np.ndarray], new_call: Callable[[], np.n
 def compare_fit(label: str, counts, pairs, labels, params: dict, predict_pairs: np.ndarray,
                 predict_repeats: int = 3) -> dict:
     from deepdrim import DeepDRIM
-    from deepdrim.cv import tf_validation_split
+    from deepdrim.cv import MIN_VALIDATION_TFS, tf_validation_split
 
     start = time.perf_counter()
     model, builder, history, best, n_train = old_fit(params, counts, pairs, labels)
@@ -177,9 +182,14 @@ def compare_fit(label: str, counts, pairs, labels, params: dict, predict_pairs: 
     p_old, p_new = min(p_olds[1:]), min(p_news[1:])
     train, _ = tf_validation_split(pairs, labels, params["validation_fraction"], params["random_state"])
     assert len(train) == n_train
-    rate_old, rate_new = n_train * epochs_old / t_old, n_train * epochs_new / t_new
-    print(f"{label}: {len(pairs)} labelled pairs ({n_train} training), {counts.shape[1]} genes, "
-          f"{counts.shape[0]} cells, n_neighbors={params['n_neighbors']}")
+    # the estimator uses no validation split of fewer than MIN_VALIDATION_TFS TFs: then it trains on every pair
+    split = tf_validation_split(pairs, labels, params["validation_fraction"], params["random_state"],
+                                min_val_tfs=MIN_VALIDATION_TFS)
+    n_train_new = len(pairs) if split is None else len(split[0])
+    rate_old, rate_new = n_train * epochs_old / t_old, n_train_new * epochs_new / t_new
+    print(f"{label}: {len(pairs)} labelled pairs ({n_train} training in the old path, {n_train_new} in the new"
+          f"{'' if split is not None else ': no validation split of >= 4 TFs, so no validation AUROC'}), "
+          f"{counts.shape[1]} genes, {counts.shape[0]} cells, n_neighbors={params['n_neighbors']}")
     print(f"  fit  old: {t_old:8.1f} s {epochs_old:3d} epochs {rate_old:9.1f} samples/s  "
           f"best val AUROC {history['val_auroc'][best] if best >= 0 else float('nan'):.4f} (epoch {best + 1})")
     print(f"  fit  new: {t_new:8.1f} s {epochs_new:3d} epochs {rate_new:9.1f} samples/s  "
