@@ -203,6 +203,8 @@ def adam_update(optimizer, grads, variables) -> None:
         return alphas[dtype]
 
     for grad, variable in zip(grads, variables):
+        if grad is None:  # a variable the loss does not reach: Keras skips it too
+            continue
         var = variable.value if hasattr(variable, "value") else variable
         index = optimizer._get_variable_index(variable)
         m, v = optimizer._momentums[index].value, optimizer._velocities[index].value
