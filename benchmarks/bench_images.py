@@ -60,8 +60,9 @@ def compare(label: str, counts: np.ndarray, pairs: np.ndarray, n: int, repeats: 
     """Time both generators on ``pairs``; print images/s and the ratio; return max |difference|.
 
     Wall-clock is what a user waits; on a machine shared with other jobs a sequential pair of
-    measurements sees different loads, so the CPU time of this process (both sides single-threaded
-    numpy apart from BLAS in ``np.cov``, which counts every thread) is printed beside it."""
+    measurements sees different loads, so the CPU time of this process is printed beside it (all
+    threads: the reference is single-threaded numpy apart from BLAS in ``np.cov``; ``pair_images``
+    also runs its histograms and output gather on a thread pool, ``DEEPDRIM_IMAGE_THREADS``)."""
     t_ours, c_ours, ours = best_time(lambda: pair_images(counts, pairs, n_neighbors=n), repeats)
     t_ref, c_ref, ref = best_time(lambda: reference_images(counts, pairs, n_neighbors=n), max(1, repeats // 3))
     n_images = ours.shape[0] * ours.shape[1]

@@ -52,6 +52,8 @@ def run_parts(function: Callable[[slice], None], n_items: int, n_elements: int) 
         return
     with _pool_lock:  # a forked child inherits the pool object but not its threads: it makes its own
         if _pool is None or _pool[0] != os.getpid() or _pool[1] < threads:
+            if _pool is not None and _pool[0] == os.getpid():  # a smaller pool of this process: let it go
+                _pool[2].shutdown(wait=False)
             _pool = (os.getpid(), threads, ThreadPoolExecutor(threads, thread_name_prefix="deepdrim-images"))
         pool = _pool[2]
     bounds = np.linspace(0, n_items, threads + 1).astype(int)
