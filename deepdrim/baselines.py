@@ -27,7 +27,8 @@ from scipy.special import xlogy
 from scipy.stats import rankdata
 
 from deepdrim._validation import check_choice, check_expression, check_pairs, check_real
-from deepdrim.images import bin_codes, histogram_images, transform_expression
+from deepdrim.histograms import bin_codes, histogram_images
+from deepdrim.images import transform_expression
 
 logger = logging.getLogger(__name__)
 
@@ -139,7 +140,7 @@ def spearman(expression, pairs, random_state=None, *, transform: str = "log") ->
 def mi(expression, pairs, random_state=None, *, n_bins: int = 32, transform: str = "log") -> np.ndarray:
     """Mutual information (nats) of each pair, plug-in estimate from the joint histogram.
 
-    Genes are binned exactly as DeepDRIM's images are (:func:`deepdrim.images.bin_codes` of eq.-1
+    Genes are binned exactly as DeepDRIM's images are (:func:`deepdrim.histograms.bin_codes` of eq.-1
     values, ``n_bins`` equal-width bins per gene), so the score is the MI of the primary image's
     histogram. ``random_state`` is ignored.
     """

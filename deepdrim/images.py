@@ -13,9 +13,7 @@ from typing import Iterator, Optional, Sequence
 import numpy as np
 
 from deepdrim._validation import check_choice, check_expression, check_integer, check_pairs
-from deepdrim.histograms import (  # noqa: F401 - bin_codes & co. are public here since the first release
-    HIST_FLOOR, bin_codes, histogram_images, histogram_lookup, normalise_histogram, normalised_images, run_parts,
-    self_images)
+from deepdrim.histograms import bin_codes, histogram_lookup, normalised_images, run_parts, self_images
 
 PSEUDO_COUNT = 0.01  # paper eq. 1
 NEIGHBOR_SCORES = ("covariance", "correlation")
@@ -357,12 +355,6 @@ def pair_images(
 __all__: Sequence[str] = [
     "log_expression",
     "transform_expression",
-    "bin_codes",
-    "normalise_histogram",
-    "histogram_images",
-    "histogram_lookup",
-    "normalised_images",
-    "self_images",
     "neighbor_scores",
     "top_positive_neighbors",
     "PairImageBuilder",

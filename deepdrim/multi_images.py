@@ -13,7 +13,8 @@ from typing import Sequence
 import numpy as np
 
 from deepdrim._validation import check_choice
-from deepdrim.images import bin_codes, histogram_images, histogram_lookup, top_positive_neighbors, transform_expression
+from deepdrim.histograms import bin_codes, histogram_images, histogram_lookup
+from deepdrim.images import top_positive_neighbors, transform_expression
 
 # augmented image: 3x3 grid of tiles; (row, col) of each of the 7 input images, in input order
 AUGMENTED_ORDER = ("(a,b)", "(a,a)", "(b,b)", "(a,c)", "(a,d)", "(b,c)", "(b,d)")

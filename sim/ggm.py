@@ -15,16 +15,7 @@ from scipy.linalg import solve_triangular
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
 
-# the image code lives in the library; these names stay importable from here
-from deepdrim.multi_images import (  # noqa: F401
-    AUGMENTED_ORDER,
-    AUGMENTED_TILES,
-    augmented_image,
-    augmented_image_from_expression,
-    augmented_images,
-    check_gene_pairs,
-    primary_images,
-)
+from deepdrim.multi_images import check_gene_pairs
 
 RandomState = Union[None, int, np.random.Generator]
 
@@ -214,8 +205,4 @@ __all__ = [
     "sample_study_pairs",
     "GGMDataset",
     "sample_ggm_dataset",
-    "augmented_image",
-    "augmented_image_from_expression",
-    "augmented_images",
-    "primary_images",
 ]

@@ -248,7 +248,7 @@ LIBRARY_CASES = [
      "labels and scores must be 1-D of one non-zero length"),
     ("early_precision_ratio length mismatch", lambda: __import__("deepdrim.metrics").metrics.early_precision_ratio(
         [1, 0], [0.1]), "labels and scores must be 1-D of one non-zero length"),
-    ("bin_codes(n_bins=1.5)", lambda: __import__("deepdrim.images").images.bin_codes(_expression(), 1.5),
+    ("bin_codes(n_bins=1.5)", lambda: __import__("deepdrim.histograms").histograms.bin_codes(_expression(), 1.5),
      "n_bins must be an integer in 1..255"),
     ("labelled_pairs(negatives='x')", lambda: __import__("deepdrim.pairs").pairs.labelled_pairs(
         ["a"], ["a", "b", "c"], [("a", "b")], negatives="x"), "negatives must be one of"),

@@ -78,7 +78,8 @@ def test_constant_gene_scores_zero_without_warnings(method):
 
 
 def test_mi_uses_the_image_binning():
-    from deepdrim.images import bin_codes, histogram_images, log_expression
+    from deepdrim.histograms import bin_codes, histogram_images
+    from deepdrim.images import log_expression
 
     rng = np.random.default_rng(3)
     x = rng.poisson(3.0, size=(200, 3)).astype(float)

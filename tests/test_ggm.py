@@ -5,6 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from deepdrim.images import pair_images
+from deepdrim import multi_images
 from sim import ggm
 
 
@@ -156,7 +157,7 @@ def test_augmented_image_layout():
     values = d.expression.copy()
     a, b = d.positive_pair
     c, e = [g for g in range(4) if g not in (a, b)]
-    img = ggm.augmented_image_from_expression(values, (a, b))
+    img = multi_images.augmented_image_from_expression(values, (a, b))
     assert img.shape == (96, 96) and img.dtype == np.float32
     assert np.array_equal(values, d.expression)  # input not modified
 
@@ -178,33 +179,33 @@ def test_batched_images_match_single():
     data = [ggm.sample_ggm_dataset(4, 200, s) for s in range(6)]
     values = [d.expression for d in data]
     pairs = [d.positive_pair if s % 2 else d.negative_pair for s, d in enumerate(data)]
-    aug = ggm.augmented_images(values, pairs)
-    prim = ggm.primary_images(values, pairs)
+    aug = multi_images.augmented_images(values, pairs)
+    prim = multi_images.primary_images(values, pairs)
     assert aug.shape == (6, 96, 96) and prim.shape == (6, 32, 32)
     for k in range(6):
-        assert np.array_equal(aug[k], ggm.augmented_image_from_expression(values[k], pairs[k]))
+        assert np.array_equal(aug[k], multi_images.augmented_image_from_expression(values[k], pairs[k]))
         assert np.array_equal(prim[k], aug[k, 32:64, 32:64])
     # an already stacked (N, cells, 4) array works too
-    assert np.array_equal(ggm.augmented_images(np.stack(values), pairs), aug)
+    assert np.array_equal(multi_images.augmented_images(np.stack(values), pairs), aug)
 
 
 def test_augmented_image_from_tiles():
     tiles = np.arange(7 * 4, dtype=float).reshape(7, 2, 2)
-    out = ggm.augmented_image(tiles)
+    out = multi_images.augmented_image(tiles)
     assert out.shape == (6, 6)
     assert np.array_equal(out[2:4, 2:4], tiles[0])
-    assert np.array_equal(ggm.augmented_image(np.stack([tiles, tiles])), np.stack([out, out]))
+    assert np.array_equal(multi_images.augmented_image(np.stack([tiles, tiles])), np.stack([out, out]))
     with pytest.raises(ValueError, match="7, nb, nb"):
-        ggm.augmented_image(np.zeros((6, 2, 2)))
+        multi_images.augmented_image(np.zeros((6, 2, 2)))
 
 
 def test_image_input_errors():
     x = np.zeros((10, 5))
     with pytest.raises(ValueError, match="4-gene"):
-        ggm.augmented_images([x], [(0, 1)])
+        multi_images.augmented_images([x], [(0, 1)])
     with pytest.raises(ValueError, match="dataset"):
-        ggm.primary_images([x, x], [(0, 1)])
+        multi_images.primary_images([x, x], [(0, 1)])
     with pytest.raises(ValueError, match="different genes"):
-        ggm.primary_images([x], [(2, 2)])
+        multi_images.primary_images([x], [(2, 2)])
     with pytest.raises(ValueError, match="same shape"):
-        ggm.primary_images([x, np.zeros((11, 5))], [(0, 1), (0, 1)])
+        multi_images.primary_images([x, np.zeros((11, 5))], [(0, 1), (0, 1)])

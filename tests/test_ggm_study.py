@@ -10,7 +10,8 @@ from omegaconf import OmegaConf
 
 from deepdrim.images import pair_images
 from experiments.tasks import fig1_ggm as ggm_study
-from sim.ggm import augmented_images, classify_pairs, primary_images, sample_ggm_dataset
+from deepdrim.multi_images import augmented_images, primary_images
+from sim.ggm import classify_pairs, sample_ggm_dataset
 
 TINY_NET = ["model.conv_filters=[4,4,4]", "model.embedding=8", "model.dense_units=[8]", "training.epochs=2",
             "training.min_epochs=0", "training.patience=1"]

@@ -5,8 +5,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from deepdrim.images import (PairImageBuilder, bin_codes, log_expression, neighbor_scores, normalise_histogram,
-                             pair_images, top_positive_neighbors)
+from deepdrim.histograms import bin_codes, normalise_histogram
+from deepdrim.images import PairImageBuilder, log_expression, neighbor_scores, pair_images, top_positive_neighbors
 
 
 def reference_image(x_u, x_v, n_bins=32):

@@ -11,6 +11,7 @@ from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
 from experiments.tasks import cv as cv_job
+from experiments import search_study
 from experiments.tasks import search
 
 SMALL_SPACE = ["search.space.epochs.low=1", "search.space.epochs.high=2", "search.space.patience.low=1",
@@ -305,7 +306,7 @@ def test_existing_study_with_another_space_is_refused(tmp_path, fake, compose_se
 
 
 def test_hyperband_pruner_spans_all_folds(compose_search):
-    pruner = search.make_pruner(compose_search("search/pruner=hyperband"), 30)
+    pruner = search_study.make_pruner(compose_search("search/pruner=hyperband"), 30)
     assert isinstance(pruner, optuna.pruners.HyperbandPruner) and pruner._max_resource == 30
 
 

@@ -19,7 +19,7 @@ from deepdrim.io import write_ranked_edges
 from deepdrim.metrics import bootstrap_auroc_ci, early_precision_ratio, per_tf_metrics, summary
 from experiments import artifacts, checks, degrade, mlflow_dataset, tracking, verdicts
 from experiments.mlflow_model import link_probabilities as positive_scores  # P(edge): column 1 of predict_proba
-from experiments.checks import METHODS, SUPERVISED  # noqa: F401 - public here since the cv_job days
+from experiments.checks import SUPERVISED
 from experiments import data as job_data
 
 log = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""``task=report`` / ``python -m experiments.report``: the paper's figures from the MLflow store.
+"""``task=report``: the paper's figures from the MLflow store.
 
 Reads the runs the studies, comparisons and searches left (never re-runs anything) and writes one
 self-contained ``report.html`` (figures base64-embedded) plus the PNGs and ``sources.json`` (the
@@ -10,7 +10,6 @@ paper's numbers are drawn as markers labelled "paper" (its real data, not ours).
 """
 from __future__ import annotations
 
-import argparse
 import base64
 import html
 import json
@@ -410,23 +409,3 @@ def run(cfg, output_dir: Path, overrides: str = "") -> dict[str, float]:
     _print(page, panels)
     return {"n_panels_drawn": float(sum(p.png is not None for p in panels)),
             "n_panels_empty": float(sum(p.png is None for p in panels))}
-
-
-def main(argv: Optional[list] = None) -> int:
-    """``python -m experiments.report [--tracking-uri URI] [--output-dir DIR] [--no-log]``."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tracking-uri", default="sqlite:///mlflow/mlflow.db")
-    parser.add_argument("--output-dir", default=f"outputs/report-{time.strftime('%Y-%m-%d_%H-%M-%S')}")
-    parser.add_argument("--no-log", action="store_true", help="do not log a report run to the store")
-    args = parser.parse_args(argv)
-    try:
-        page, panels = build(args.tracking_uri, Path(args.output_dir), log_run=not args.no_log)
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    _print(page, panels)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -42,9 +42,8 @@ from experiments import artifacts, checks, degrade, tracking
 from experiments import data as job_data
 from experiments.search_space import Param, apply_params, epoch_stride, format_value, parse_space, rerun_command
 from experiments.optuna_storage import is_journal
-from experiments.search_study import (Settings, TrialSeededSampler, fail_dead_local_trials, identity,  # noqa: F401
-                                      make_pruner, on_dead_trial, open_storage, open_study, parent_run, settings,
-                                      storage_url)
+from experiments.search_study import (Settings, TrialSeededSampler, fail_dead_local_trials, identity, make_pruner,
+                                      on_dead_trial, open_storage, open_study, parent_run, settings)
 from experiments.tasks import cv as cv_job
 
 COUNTED = (TrialState.COMPLETE, TrialState.PRUNED)  # what n_trials counts

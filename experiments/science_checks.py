@@ -1,10 +1,10 @@
 """Measurements behind docs/science-notes.md, on the embedded default simulation (no training).
 
-``python -m sim.science_checks zeros``      zero fraction vs gene mean, by decile of the mean
-``python -m sim.science_checks neighbors``  how related in the true GRN the chosen neighbors are
-``python -m sim.science_checks shortcut``   gene-prior and Pearson AUROC under split=tf vs strict
-``python -m sim.science_checks cv``         DeepDRIM (default job's model + training) under both splits
-``python -m sim.science_checks cv-matched`` the tf split with training cut to the strict split's size
+``python -m experiments.science_checks zeros``      zero fraction vs gene mean, by decile of the mean
+``python -m experiments.science_checks neighbors``  how related in the true GRN the chosen neighbors are
+``python -m experiments.science_checks shortcut``   gene-prior and Pearson AUROC under split=tf vs strict
+``python -m experiments.science_checks cv``         DeepDRIM (default job's model + training) under both splits
+``python -m experiments.science_checks cv-matched`` the tf split with training cut to the strict split's size
 
 ``--sim KEY=VALUE`` (repeatable) passes simulator keywords, e.g. ``--sim dropout=nb``; ``--seeds``.
 Every table is printed as Markdown.
@@ -128,7 +128,7 @@ def supervised_table(dataset, seed: int, n_folds: int = 3) -> pd.DataFrame:
         folds = make_folds(lp.pairs, n_folds, split, random_state=seed)
         for fold in folds:
             model = DeepDRIM(**params).fit(dataset.counts, lp.pairs[fold.train], lp.labels[fold.train])
-            score[fold.test] = model.predict_proba(lp.pairs[fold.test])
+            score[fold.test] = model.predict_proba(lp.pairs[fold.test])[:, 1]
         scores[split] = (score, gene_prior_cv(lp.pairs, lp.labels, folds))
     strict_tested = np.isfinite(scores["strict"][0])
     rows = []
@@ -160,7 +160,7 @@ def matched_size_table(dataset, seed: int, n_folds: int = 3) -> pd.DataFrame:
         train = training_pairs(fold.train, lp.labels[fold.train], min(1.0, target_size / len(fold.train)),
                                random_state=seed * 1000 + k)
         model = DeepDRIM(**params).fit(dataset.counts, lp.pairs[train], lp.labels[train])
-        score[fold.test] = model.predict_proba(lp.pairs[fold.test])
+        score[fold.test] = model.predict_proba(lp.pairs[fold.test])[:, 1]
     pearson = pcc(dataset.counts, lp.pairs)
     rows = [{"seed": seed, "split": "tf, train cut to strict size", "pairs_scored": subset, "n": int(keep.sum()),
              "deepdrim_auroc": auroc(lp.labels[keep], score[keep]), "pearson_auroc": auroc(lp.labels[keep], pearson[keep])}
