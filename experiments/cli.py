@@ -215,10 +215,19 @@ def check_data(cfg) -> None:
 
     from experiments import data as job_data
 
+    import logging
+    import warnings
+
     data = cfg.get("data") or {}
     if cfg.get("task", "cv") not in DATA_TASKS or data.get("kind", "sim") == "sim":
         return
-    job_data.load(OmegaConf.to_container(data, resolve=True), int(cfg.get("seed", 0)))
+    logging.disable(logging.WARNING)  # the job says its data's warnings once, in its own log
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            job_data.load(OmegaConf.to_container(data, resolve=True), int(cfg.get("seed", 0)))
+    finally:
+        logging.disable(logging.NOTSET)
 
 
 def check_job(cfg, given: frozenset = frozenset()) -> None:

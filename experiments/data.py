@@ -141,7 +141,8 @@ def check_varies(data: JobData) -> JobData:
     is then one pixel, training learns nothing and the AUROC of 0.5 would look like a result."""
     values = data.expression.to_numpy()
     if not len(values) or np.all(values == values[:1]):
-        raise ValueError(f"{data.source}: no gene varies across cells (every gene has one value in all "
+        source = data.source.split(" ", 1)[-1] if data.source.startswith(DATA_KINDS) else data.source
+        raise ValueError(f"{source}: no gene varies across cells (every gene has one value in all "
                          f"{len(values)} cells): nothing to learn from")
     return data
 
