@@ -182,7 +182,10 @@ class MLflowParentRun(Callback):
         overrides = " ".join(config.hydra.overrides.task)
         swept = swept_keys(config)
         os.environ[tracking.SWEPT_ENV] = ",".join(swept)  # children are named by these keys' values
-        shown = tracking.sweep_name(overrides, swept="")
+        # named by its sweep (and preset): "multirun: neighbors=0,2,10 seed=0,1"; the tags keep every override
+        shown = " ".join(o for o in config.hydra.overrides.task
+                         if o.split("=", 1)[0].lstrip("+~") in (*swept, "experiment")) or \
+            tracking.sweep_name(overrides, swept="")
         run = tracking.with_retry(
             client.create_run, experiment_id,
             run_name=f"multirun: {shown}" if shown else "multirun",

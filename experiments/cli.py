@@ -51,7 +51,7 @@ def _sweep_values(override) -> list[str]:
 
 
 def _axes(lines: list[str]) -> tuple[list[str], dict[str, list[str]]]:
-    """Overrides split into plain ones and sweep axes (key -> its ``key=value`` strings); a key
+    """Overrides split into plain ones and sweep axes (key -> its ``key=value`` strings); a swept key
     given twice, an interval sweep and a glob of a plain key are one-line errors."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
@@ -61,13 +61,14 @@ def _axes(lines: list[str]) -> tuple[list[str], dict[str, list[str]]]:
             parsed += parser.parse_overrides([line])
         except Exception as error:  # noqa: BLE001 - Hydra's parse errors are multi-line
             raise ValueError(f"cannot parse {line!r}: {_first_line(error)}") from None
-    seen: dict[str, str] = {}
+    seen: dict[str, tuple] = {}
     for line, override in zip(lines, parsed):
         key = override.key_or_group + (f"@{override.package}" if override.package else "")
-        if key in seen:
-            raise ValueError(f"{override.key_or_group} is given twice ({seen[key]} and {line}): give it once "
+        if key in seen and (override.is_sweep_override() or seen[key][1].is_sweep_override()):
+            # Hydra keeps the last and silently drops the sweep; a plain value given twice is its documented last-wins
+            raise ValueError(f"{override.key_or_group} is given twice ({seen[key][0]} and {line}): give it once "
                              f"(one list of values sweeps it: {override.key_or_group}=a,b,c)")
-        seen[key] = line
+        seen[key] = (line, override)
         _check_added(override)
     plain, axes = [], {}
     for line, override in zip(lines, parsed):

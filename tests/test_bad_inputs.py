@@ -213,7 +213,7 @@ CLI_CASES = [
     (["+typo=1"], "unknown config key 'typo': +typo=1 adds a key nothing reads"),
     (["++training.typo=1"], "unknown config key 'training.typo'"),
     (["-m", "neighbors=0,1", "neighbors=2"], "neighbors is given twice (neighbors=0,1 and neighbors=2)"),
-    (["neighbors=1", "neighbors=2"], "neighbors is given twice"),
+    (["-m", "neighbors=2", "neighbors=0,1"], "neighbors is given twice (neighbors=2 and neighbors=0,1)"),
     (["training.learning_rate=1e30"], "training.learning_rate must be a number in (0, 1], got 1e+30"),
     (["data=beeline", "data.path={root}/all_zero"], "no gene varies across cells"),
     # issue #20: malformed data, found before Hydra creates a folder or MLflow is imported
@@ -246,6 +246,7 @@ def test_good_input_passes_and_a_sweep_checks_every_value(sandbox):
     preset = cli.validate(["-m", *_base(sandbox), "experiment=fig4b_dropout", "scale=quick"])
     assert {j.drop_prob for j in preset} == {0.3, 0.5} and len({j.drop_cutoff for j in preset}) == 10  # the preset sweep
     assert cli.validate(["--help"]) is None  # Hydra's flags are Hydra's
+    assert cli.validate([*_base(sandbox), "neighbors=1", "neighbors=2"])[0].neighbors == 2  # Hydra's last-wins
     globbed = cli.validate(_argv(sandbox, ["-m", "method=glob(*,exclude=[g*,deepdrim,cnnc])"]))
     assert {j.method for j in globbed} == {"pcc", "spearman", "mi", "ppcor", "clr"}  # a glob of a group is listed
     assert cli.validate(_argv(sandbox, ["search=optuna", "search.storage={root}/new/study.log",

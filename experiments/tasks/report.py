@@ -210,7 +210,7 @@ def comparison_runs(client: MlflowClient) -> tuple[list, list, str]:
         fetched = compare.fetch(children)
         if len({r.label for r in fetched}) > 1:
             return fetched, [parent.info.run_id, *(r.run_id for r in fetched)], (
-                f"recomputed from multirun {parent.info.run_id[:8]} ({parent.info.run_name}): its {len(fetched)} "
+                f"recomputed from multirun {parent.info.run_id[:8]}: its {len(fetched)} "
                 f"CV jobs, compared within each fold context")
     singles = [r for r in search_all(client, "tags.task = 'cv' and attributes.status = 'FINISHED'")
                if _adhoc(r) and r.data.tags.get("method") and "mlflow.parentRunId" not in r.data.tags]
