@@ -89,9 +89,14 @@ def test_model_path_takes_a_runs_uri(trained, compose_predict):
 def test_model_path_scores_like_the_in_memory_model(trained, compose_predict):
     root, folder, cfg, _ = trained
     # no training: the scores come from the saved model
-    reload = compose_predict(root / "m.db", "data=beeline", f"data.path={folder}", f"model_path={root / 'out' / 'model'}")
+    reload = compose_predict(root / "m.db", "data=beeline", f"data.path={folder}", f"model_path={root / 'out' / 'model'}",
+                             "neighbors=5")  # a config default, not the command line's: the model's 2 is logged
     metrics = predict_job.run(reload, root / "out2", "model_path")
     assert "best_epoch" not in metrics
+    client = MlflowClient(f"sqlite:///{root / 'm.db'}")
+    run = client.search_runs([client.get_experiment_by_name("deepdrim").experiment_id],
+                             filter_string="tags.task = 'predict'", order_by=["attributes.start_time DESC"])[0]
+    assert run.data.params["neighbors"] == run.data.params["model.n_neighbors"] == "2"  # what it scored with
     first, second = _ranked(root / "out" / "rankedEdges.csv"), _ranked(root / "out2" / "rankedEdges.csv")
     merged = first.merge(second, on=["Gene1", "Gene2"], suffixes=("", "_loaded"))
     assert len(merged) == len(first) == len(second)
