@@ -428,16 +428,16 @@ def saved_model(folder: Path) -> dict:
 
 
 def _input_shape(described) -> Optional[list]:
-    """The ``images`` input's shape in a Keras ``config.json`` (None when not found)."""
+    """The shape of the ``images`` input (``deepdrim.model.build_model``'s) in a Keras
+    ``config.json``; None when it has none (the image towers' own inputs are not it)."""
     stack = [described]
     while stack:
         node = stack.pop()
         if isinstance(node, dict):
-            if node.get("class_name") == "InputLayer":
-                config = node.get("config") or {}
+            config = node.get("config") if isinstance(node.get("config"), dict) else {}
+            if node.get("class_name") == "InputLayer" and config.get("name", node.get("name")) == "images":
                 shape = config.get("batch_shape") or config.get("batch_input_shape")
-                if isinstance(shape, list) and len(shape) >= 3:
-                    return shape
+                return shape if isinstance(shape, list) and len(shape) >= 3 else None
             stack.extend(node.values())
         elif isinstance(node, list):
             stack.extend(node)

@@ -1,7 +1,10 @@
 """The validation pass ``run.py`` makes before Hydra starts (so before any output folder, MLflow
-run or cache file exists): the command line parsed, every job of a ``-m`` sweep composed with
-Hydra's compose API and checked against :data:`experiments.checks.SCHEMA`, the tracking store
-checked without writing to it. Light: no TensorFlow, no training, no data loaded."""
+run or cache file exists, and before MLflow is imported): the command line parsed (sweep syntax
+Hydra's basic sweeper cannot run, a swept key given twice, a ``+key`` nothing reads), every job of a
+``-m`` sweep composed with Hydra's compose API and checked against
+:data:`experiments.checks.SCHEMA`, the folder Hydra will create, the tracking store and Optuna
+storage checked without writing to them, a saved model's files, and a single job's real data read
+and checked (a sweep's jobs check their own: a bad one fails alone). No TensorFlow, no training."""
 from __future__ import annotations
 
 import sys
