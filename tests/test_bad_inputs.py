@@ -265,6 +265,9 @@ def test_schema_choices_match_the_library():
     assert checks.NEIGHBOR_VALUES == neighbors.NORMALIZATIONS
     assert checks.BATCH_ORDERS == estimator.BATCH_ORDERS and checks.PRECISIONS == estimator.PRECISIONS
     assert checks.DROPOUT_MODELS == grn.DROPOUT_MODELS and checks.IN_DEGREE_MODELS == grn.IN_DEGREE_MODELS
+    from experiments import optuna_storage
+
+    assert checks.JOURNAL_SUFFIXES == optuna_storage.JOURNAL_SUFFIXES
 
 
 # ------------------------------------------------------------------------------------------ library
