@@ -7,6 +7,7 @@ storage checked without writing to them, a saved model's files, and a single job
 and checked (a sweep's jobs check their own: a bad one fails alone). No TensorFlow, no training."""
 from __future__ import annotations
 
+import functools
 import sys
 from pathlib import Path
 from typing import Optional
@@ -83,7 +84,8 @@ def _axes(lines: list[str]) -> tuple[list[str], dict[str, list[str]]]:
     return plain, axes
 
 
-def defined_keys() -> set[str]:
+@functools.lru_cache(maxsize=1)
+def defined_keys() -> frozenset:
     """Every dotted key some file of ``conf/`` defines (at its package), and its parents: what a
     ``+key=`` may add besides the keys of :data:`experiments.checks.SCHEMA`."""
     from omegaconf import OmegaConf
@@ -106,7 +108,7 @@ def defined_keys() -> set[str]:
         loaded = OmegaConf.to_container(OmegaConf.load(path), resolve=False)
         if isinstance(loaded, dict):
             walk(loaded, prefix)
-    return keys
+    return frozenset(keys)
 
 
 #: keys under which ``+name=...`` adds a free entry (a search parameter, Hydra's own settings)
