@@ -1,7 +1,9 @@
 """The one entry point: ``python run.py`` (default job) or ``python run.py -m neighbors=0,2,10``.
 
 Every input is checked before Hydra starts (:mod:`experiments.cli`): a bad one is one line and exit
-status 2, with no output folder, MLflow run or cache file written. SIGTERM and Ctrl-C end the
+status 2, with no output folder, MLflow run or cache file written (MLflow is not even imported).
+In a multirun, a job whose data turns out bad fails alone: one line, a FAILED run under the
+parent, the other jobs run, and the process exits 2 at the end. SIGTERM and Ctrl-C end the
 running job's MLflow run KILLED, print one line and exit 143 / 130."""
 from __future__ import annotations
 
@@ -15,8 +17,11 @@ import hydra  # noqa: E402
 from hydra.core.hydra_config import HydraConfig  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 
-from experiments import cli, tracking  # noqa: E402
+from experiments import cli  # noqa: E402 - light: experiments.tracking (MLflow) is imported after validation
 from experiments.tasks import TASKS  # noqa: E402 - task name -> module (experiments/tasks/<name>.py)
+
+#: jobs of this process's multirun that failed on their input (each a FAILED run); exit 2 at the end
+FAILED_JOBS: list = []
 
 
 def run(cfg: DictConfig) -> dict:
@@ -67,6 +72,11 @@ def _discard_unused(output_dir) -> None:
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> float:
+    from hydra.types import RunMode
+
+    from experiments import tracking
+
+    tracking.FAILED_RUN = None
     try:
         metrics = run(cfg)
     except Exception as error:
@@ -76,27 +86,43 @@ def main(cfg: DictConfig) -> float:
             raise
         # bad input found with the data: one line, no traceback
         message = str(error).splitlines()[0] if str(error) else repr(error)
-        print(f"error: {message}", file=sys.stderr)
-        _discard_unused(HydraConfig.get().runtime.output_dir)
-        sys.exit(2)
+        hydra_cfg = HydraConfig.get()
+        _discard_unused(hydra_cfg.runtime.output_dir)
+        if hydra_cfg.mode != RunMode.MULTIRUN:
+            print(f"error: {message}", file=sys.stderr)
+            sys.exit(2)
+        # one job of a sweep: it fails alone (a FAILED run under the parent), the others run
+        overrides = " ".join(hydra_cfg.overrides.task)
+        run_id = tracking.FAILED_RUN or tracking.record_failed_job(cfg, overrides, cfg.task, message)
+        print(f"error: job {hydra_cfg.job.num} ({tracking.sweep_name(overrides) or 'default'}): {message}",
+              file=sys.stderr)
+        FAILED_JOBS.append(run_id)
+        return float("nan")
     return float(metrics.get("auroc", float("nan")))
 
 
 def _interrupt(signum, frame) -> None:
     """SIGINT (Ctrl-C) and SIGTERM (timeout, Slurm, Kubernetes, docker stop) unwind the job: its
     run ends KILLED. The flag is set first: the exception may surface as another error."""
+    from experiments import tracking
+
     tracking.INTERRUPTED = signal.Signals(signum).name
     raise tracking.Terminated(signum) if signum == signal.SIGTERM else KeyboardInterrupt()
 
 
 def entry(argv: list[str]) -> None:
-    """Validate, then run Hydra; a signal ends with one line and 128 + its number."""
+    """Validate, then run Hydra; a signal ends with one line and 128 + its number; a multirun in
+    which a job failed on its input exits 2 after the others ran."""
     check_presets(argv)
     cli.validate_or_exit(argv)
+    from experiments import tracking
+
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGINT, _interrupt)
     try:
         main()
+        if FAILED_JOBS:
+            sys.exit(2)
     except KeyboardInterrupt:
         tracking.INTERRUPTED = tracking.INTERRUPTED or "SIGINT"
         signum = signal.Signals[tracking.INTERRUPTED].value

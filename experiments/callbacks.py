@@ -44,6 +44,19 @@ def _sweep_values(config: DictConfig) -> dict[str, list]:
     return values
 
 
+def swept_keys(config: DictConfig) -> list[str]:
+    """The keys the multirun sweeps (command line and preset ``hydra.sweeper.params``), in order."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    lines = [f"{k}={v}" for k, v in (config.hydra.sweeper.get("params") or {}).items()]
+    lines += list(config.hydra.overrides.task)
+    keys: list[str] = []
+    for override in OverridesParser.create().parse_overrides(lines):
+        if override.is_sweep_override() and override.key_or_group not in keys:
+            keys.append(override.key_or_group)
+    return keys
+
+
 def _check_job(cfg: DictConfig) -> None:
     """The task's own input checks on one job's values (``ValueError``: one line), with the
     data's size where the config gives it (the simulation)."""
@@ -167,9 +180,15 @@ class MLflowParentRun(Callback):
         client = MlflowClient(self.uri)
         close_dead_parents(client, experiment_id)
         overrides = " ".join(config.hydra.overrides.task)
+        swept = swept_keys(config)
+        os.environ[tracking.SWEPT_ENV] = ",".join(swept)  # children are named by these keys' values
+        # named by its sweep (and preset): "multirun: neighbors=0,2,10 seed=0,1"; the tags keep every override
+        shown = " ".join(o for o in config.hydra.overrides.task
+                         if o.split("=", 1)[0].lstrip("+~") in (*swept, "experiment")) or \
+            tracking.sweep_name(overrides, swept="")
         run = tracking.with_retry(
             client.create_run, experiment_id,
-            run_name=f"multirun: {overrides}" if overrides else "multirun",
+            run_name=f"multirun: {shown}" if shown else "multirun",
             tags={"kind": "multirun", "hydra_overrides": overrides, "sweep_dir": str(config.hydra.sweep.dir),
                   "study": str(config.get("study") or "adhoc"), **tracking.process_tags()})
         self.started = time.time() - 1.0
@@ -219,9 +238,12 @@ class MLflowParentRun(Callback):
             experiment_id = client.get_run(run_id).info.experiment_id
             sweep_dir = Path(config.hydra.sweep.dir)
             runs = sweep_runs(client, experiment_id, sweep_dir, children, self.started)
-            tracking.with_retry(client.set_tag, run_id, "jobs",
-                                f"{len(children) - failed} finished, {failed} not, "
-                                f"{len(runs) - len(children)} reused from earlier runs")
+            states = [run.info.status for run in children]
+            count = (f"{states.count('FINISHED')} finished, {states.count('FAILED')} failed"
+                     + (f", {failed - states.count('FAILED')} killed" if failed > states.count("FAILED") else "")
+                     + f", {len(runs) - len(children)} reused from earlier runs")
+            tracking.with_retry(client.set_tag, run_id, "jobs", count)
+            print(f"multirun {run_id}: {count}")
             tracking.with_retry(summarise, client, run_id, runs, config, sweep_dir)
             status = "FAILED" if failed else "FINISHED"
         except Exception as error:
@@ -230,3 +252,4 @@ class MLflowParentRun(Callback):
         finally:
             tracking.with_retry(client.set_terminated, run_id, status=status)
             os.environ.pop(tracking.PARENT_RUN_ENV, None)
+            os.environ.pop(tracking.SWEPT_ENV, None)

@@ -2,6 +2,8 @@
 each raises a one-line ``ValueError`` naming the knob, before anything runs or is written."""
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Optional
 
 from deepdrim.baselines import BASELINES
@@ -49,6 +51,14 @@ PRECISIONS = ("float32", "mixed_bfloat16", "auto")
 DROPOUT_MODELS = ("logistic", "nb")
 IN_DEGREE_MODELS = ("uniform", "skewed")
 URI_SCHEMES = ("sqlite", "http", "https", "file", "postgresql", "mysql", "mssql", "databricks")
+#: above this the optimizer diverges on any data (weights NaN, every score equal, AUROC 0.5)
+MAX_LEARNING_RATE = 1
+#: cells x genes of a simulated job: 5e7 values are 400 MB per float64 copy, and the job holds several
+MAX_EXPRESSION_VALUES = 50_000_000
+#: a journal file of Optuna's JournalStorage (= experiments.optuna_storage.JOURNAL_SUFFIXES; that
+#: module imports Optuna, this one must stay light)
+JOURNAL_SUFFIXES = (".log", ".journal")
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
 def _describe(low, high, low_open, high_open, integer_only) -> str:
@@ -136,7 +146,7 @@ SCHEMA = {
     "model.conv_dropout": _f(0, 1, high_open=True), "model.dense_units": int_list,
     "model.dense_dropout": _f(0, 1, high_open=True),
     "training.epochs": _i(1), "training.min_epochs": _i(0), "training.batch_size": _i(1),
-    "training.optimizer": _c(*OPTIMIZERS), "training.learning_rate": _f(0, low_open=True),
+    "training.optimizer": _c(*OPTIMIZERS), "training.learning_rate": _f(0, MAX_LEARNING_RATE, low_open=True),
     "training.patience": _i(0), "training.momentum": _f(0, 1), "training.nesterov": _FLAG,
     "training.lr_decay": _f(0), "training.validation_fraction": _f(0, 1, low_open=True, high_open=True),
     "training.monitor": _c(*MONITORS), "training.verbose": _i(0, 2),
@@ -197,51 +207,238 @@ def check_config(config, tasks=None) -> None:
         cells = config.get("cells")
         if isinstance(cells, int) and isinstance(data.get("n_cells"), int) and cells > data["n_cells"]:
             raise ValueError(f"cells={cells} is larger than the template ({data['n_cells']} cells)")
+    check_sizes(config)
     check_store(config.get("tracking", {}).get("uri"))
+    if config.get("task") == "search":
+        check_search_storage((config.get("search") or {}).get("storage"))
+
+
+def _probe(folder: Path) -> Optional[str]:
+    """None when a file can be created in the existing ``folder``, else why not: a real probe
+    (``os.access`` says yes to root on a read-only mount); the probe file is gone at once."""
+    import tempfile
+
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            return None
+    except OSError as error:
+        return error.strerror or type(error).__name__
+
+
+def writable_folder(name: str, path, value=None) -> Path:
+    """``path`` (a folder a job writes into) exists and is writable, or can be created: its nearest
+    existing ancestor is a writable folder. ``ValueError`` naming ``name=value`` otherwise."""
+    path = Path(str(path)).expanduser()
+    path = path if path.is_absolute() else Path.cwd() / path
+    shown = f"{name}={value if value is not None else path}"
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{shown}: {path} is a file, not a folder")
+    folder = path
+    while not folder.exists():
+        folder = folder.parent
+    if not folder.is_dir():
+        raise ValueError(f"{shown}: {folder} is a file, so {path} cannot be created under it")
+    why = _probe(folder)
+    if why is not None:
+        raise ValueError(f"{shown}: {folder} is not writable ({why})" + ("" if folder == path else
+                                                                        f", so {path} cannot be created"))
+    return path
+
+
+def project_path(value) -> Path:
+    """A path as the jobs read it: relative ones against the project root (as ``tracking.project_path``)."""
+    path = Path(str(value)).expanduser()
+    return path if path.is_absolute() else PROJECT_ROOT / path
+
+
+def sqlite_file(name: str, value: str, path: Path) -> None:
+    """A sqlite database a job opens (and may create): an existing file is an SQLite database that
+    is writable; a new one's folder exists or can be created and is writable."""
+    if path is None or str(path) in ("", "/"):
+        raise ValueError(f"{name}={value}: not a sqlite:///PATH URL")
+    if path.is_dir():
+        raise ValueError(f"{name}={value}: {path} is a folder, not a database file")
+    if path.exists():
+        try:
+            with open(path, "rb") as handle:
+                header = handle.read(16)
+        except OSError as error:
+            raise ValueError(f"{name}={value}: cannot read {path} ({error.strerror})") from None
+        if header and header != b"SQLite format 3\x00":
+            raise ValueError(f"{name}={value}: {path} is not an SQLite database")
+        if not os.access(path, os.W_OK) or not os.access(path.parent, os.W_OK):
+            raise ValueError(f"{name}={value}: {path} is not writable")
+        return
+    folder = path.parent
+    while not folder.exists():
+        folder = folder.parent
+    if not folder.is_dir():
+        raise ValueError(f"{name}={value}: {folder} is a file, so {path} cannot be created under it")
+    why = _probe(folder)
+    if why is not None:
+        raise ValueError(f"{name}={value}: {folder} is not writable ({why}), so {path} cannot be created")
+
+
+#: the pip package of a database driver module SQLAlchemy imports
+DRIVER_PACKAGES = {"psycopg": "'psycopg[binary]'", "psycopg2": "psycopg2-binary", "MySQLdb": "mysqlclient",
+                   "pymysql": "PyMySQL", "pyodbc": "pyodbc", "oracledb": "oracledb"}
+
+
+def database_driver(name: str, url: str) -> None:
+    """A database URL SQLAlchemy knows, whose driver (DBAPI module) is installed: checked by
+    importing it, so a missing one is a line now, not an ``ImportError`` traceback mid-job."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        parsed = make_url(url)
+        dialect = parsed.get_dialect()
+    except Exception as error:  # noqa: BLE001 - ArgumentError, NoSuchModuleError: an unknown dialect
+        raise ValueError(f"{name}={url}: not a database URL SQLAlchemy knows "
+                         f"({str(error).splitlines()[0] if str(error) else type(error).__name__})") from None
+    try:
+        dialect.import_dbapi()
+    except ImportError as error:
+        package = DRIVER_PACKAGES.get(error.name or "", error.name or "its driver")
+        raise ValueError(f"{name}={url}: the {parsed.drivername} driver is not installed "
+                         f"(no module {error.name or str(error)!r}); pip install {package}, "
+                         f"or use a sqlite:/// URL or a journal .log file") from None
+
+
+def reachable(name: str, url: str, timeout: float = 3.0) -> None:
+    """An http(s) server accepts a connection at the URL's host and port within ``timeout``
+    seconds (MLflow's client would otherwise retry for minutes)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError as error:
+        raise ValueError(f"{name}={url}: not a URL ({error})") from None
+    if not host:
+        raise ValueError(f"{name}={url}: no host in the URL")
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            pass
+    except OSError as error:
+        why = "timed out" if isinstance(error, socket.timeout) else (error.strerror or type(error).__name__)
+        raise ValueError(f"{name}={url}: no server answers at {host}:{port} within {timeout:g} s ({why}); "
+                         f"start it (make server) or use a sqlite:/// store") from None
 
 
 def check_store(uri) -> None:
     """The tracking store is usable, checked without writing to it: a known scheme; a sqlite file
-    that exists is an SQLite database; a new one's folder exists or can be created and is writable.
-    ``ValueError`` naming the URI and what is wrong."""
-    import os
-
+    that exists is an SQLite database; a new one's folder exists or can be created and is writable;
+    a server answers; a database's driver is installed; MLflow's file store is refused (MLflow 3
+    raises on it unless ``MLFLOW_ALLOW_FILE_STORE``). ``ValueError`` naming the URI and what is wrong."""
     if not isinstance(uri, str) or not uri.strip():
         raise ValueError(f"tracking.uri must be a non-empty string, got {uri!r}")
     scheme = uri.split(":", 1)[0].split("+", 1)[0].lower() if ":" in uri else ""
     if scheme not in URI_SCHEMES or "://" not in uri and scheme != "file":
         raise ValueError(f"tracking.uri={uri}: unknown scheme {scheme or '(none)'!r}; "
                          f"use one of {', '.join(s + '://' for s in URI_SCHEMES)}")
-    if scheme != "sqlite":
-        return
-    from experiments.tracking import sqlite_path
+    if scheme in ("http", "https"):
+        reachable("tracking.uri", uri)
+    elif scheme == "file":
+        if os.environ.get("MLFLOW_ALLOW_FILE_STORE", "").lower() not in ("true", "1"):
+            raise ValueError(f"tracking.uri={uri}: MLflow's file store is in maintenance mode and refused by "
+                             f"MLflow 3; use sqlite:///PATH/mlflow.db (or set MLFLOW_ALLOW_FILE_STORE=true)")
+        from urllib.parse import unquote, urlsplit
 
-    path = sqlite_path(uri)
-    if path is None or str(path) in ("", "/"):
-        raise ValueError(f"tracking.uri={uri}: not a sqlite:///PATH URI")
-    if path.is_dir():
-        raise ValueError(f"tracking.uri={uri}: {path} is a folder, not a database file")
-    if path.exists():
-        try:
-            with open(path, "rb") as handle:
-                header = handle.read(16)
-        except OSError as error:
-            raise ValueError(f"tracking.uri={uri}: cannot read {path} ({error.strerror})") from None
-        if header and header != b"SQLite format 3\x00":
-            raise ValueError(f"tracking.uri={uri}: {path} is not an SQLite database")
-        if not os.access(path, os.W_OK) or not os.access(path.parent, os.W_OK):
-            raise ValueError(f"tracking.uri={uri}: {path} is not writable")
-        return
-    folder = path.parent
-    while not folder.exists():
-        folder = folder.parent
-    if not folder.is_dir():
-        raise ValueError(f"tracking.uri={uri}: {folder} is a file, so {path} cannot be created under it")
-    import tempfile
+        writable_folder("tracking.uri", unquote(urlsplit(uri).path) or ".", uri)
+    elif scheme in ("postgresql", "mysql", "mssql"):
+        database_driver("tracking.uri", uri)
+    elif scheme == "sqlite":
+        if not uri.startswith("sqlite:///"):
+            raise ValueError(f"tracking.uri={uri}: not a sqlite:///PATH URI")
+        sqlite_file("tracking.uri", uri, project_path(uri[len("sqlite:///"):]))
 
-    try:  # a real probe (os.access says yes to root on a read-only mount); the probe file is gone at once
-        with tempfile.TemporaryFile(dir=folder):
-            pass
-    except OSError as error:
-        raise ValueError(f"tracking.uri={uri}: {folder} is not writable ({error.strerror}), "
-                         f"so {path} cannot be created") from None
+
+def check_search_storage(storage) -> None:
+    """``search.storage`` (null: ``optuna.db`` beside the MLflow store, checked with it): a journal
+    ``.log``/``.journal`` file whose folder is writable or can be created, a sqlite URL as the
+    tracking store's, or a database URL whose driver is installed."""
+    if storage is None:
+        return
+    text = str(storage).strip()
+    if not text:
+        raise ValueError("search.storage must be a database URL or a journal .log path, got an empty string")
+    if "://" not in text:
+        if not text.endswith(JOURNAL_SUFFIXES):
+            raise ValueError(f"search.storage={text}: not a database URL (sqlite:///..., postgresql://...) "
+                             f"nor a journal file ({' or '.join(JOURNAL_SUFFIXES)})")
+        path = project_path(text)
+        if path.is_dir():
+            raise ValueError(f"search.storage={text}: {path} is a folder, not a journal file")
+        if path.exists():
+            if not os.access(path, os.W_OK):
+                raise ValueError(f"search.storage={text}: {path} is not writable")
+            return
+        writable_folder("search.storage", path.parent, text)
+        return
+    if text.startswith("sqlite:"):
+        if not text.startswith("sqlite:///"):
+            raise ValueError(f"search.storage={text}: not a sqlite:///PATH URL")
+        sqlite_file("search.storage", text, project_path(text[len("sqlite:///"):]))
+        return
+    database_driver("search.storage", text)
+
+
+def check_sizes(config: dict) -> None:
+    """A simulated job's expression fits in memory (``data.n_cells * data.n_genes`` at most
+    :data:`MAX_EXPRESSION_VALUES`): a billion cells is a line now, not an allocation error later."""
+    data = config.get("data") or {}
+    if data.get("kind", "sim") != "sim":
+        return
+    cells, genes = data.get("n_cells"), data.get("n_genes")
+    if isinstance(cells, int) and isinstance(genes, int) and cells * genes > MAX_EXPRESSION_VALUES:
+        raise ValueError(f"data.n_cells={cells} x data.n_genes={genes} = {cells * genes:.3g} values is beyond "
+                         f"{MAX_EXPRESSION_VALUES:.0e} ({MAX_EXPRESSION_VALUES * 8 / 1e9:.1f} GB per copy); "
+                         f"simulate fewer cells or genes")
+
+
+def saved_model(folder: Path) -> dict:
+    """A saved DeepDRIM model folder whose two files agree: ``deepdrim.json``'s ``n_neighbors`` and
+    ``n_bins`` give the input shape ``model.keras`` declares ((2n+3 or 1, bins, bins)). Read without
+    TensorFlow (the .keras file is a zip holding ``config.json``). Returns the saved params."""
+    import json
+    import zipfile
+
+    folder = Path(folder)
+    meta_file, keras_file = folder / "deepdrim.json", folder / "model.keras"
+    if not meta_file.is_file() or not keras_file.is_file():
+        raise ValueError(f"{folder} is not a saved DeepDRIM model (no deepdrim.json / model.keras)")
+    try:
+        params = json.loads(meta_file.read_text())["params"]
+        n_neighbors, n_bins = int(params["n_neighbors"]), int(params.get("n_bins", 32))
+    except Exception as error:  # noqa: BLE001 - bad JSON, a list, missing keys, a non-integer
+        raise ValueError(f"{meta_file} is not a valid DeepDRIM model description ({type(error).__name__})") from None
+    try:
+        with zipfile.ZipFile(keras_file) as archive:
+            described = json.loads(archive.read("config.json"))
+    except Exception as error:  # noqa: BLE001 - not a zip, no config.json
+        raise ValueError(f"{keras_file} is not a readable Keras model ({type(error).__name__})") from None
+    shape = _input_shape(described)
+    expected = [2 * n_neighbors + 3 if n_neighbors else 1, n_bins, n_bins]
+    if shape is not None and list(shape[-3:]) != expected:
+        raise ValueError(f"{folder}: the two files disagree: deepdrim.json says n_neighbors={n_neighbors}, "
+                         f"n_bins={n_bins} (input {tuple(expected)}), model.keras takes input {tuple(shape[-3:])}; "
+                         f"save the model again")
+    return params
+
+
+def _input_shape(described) -> Optional[list]:
+    """The shape of the ``images`` input (``deepdrim.model.build_model``'s) in a Keras
+    ``config.json``; None when it has none (the image towers' own inputs are not it)."""
+    stack = [described]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            config = node.get("config") if isinstance(node.get("config"), dict) else {}
+            if node.get("class_name") == "InputLayer" and config.get("name", node.get("name")) == "images":
+                shape = config.get("batch_shape") or config.get("batch_input_shape")
+                return shape if isinstance(shape, list) and len(shape) >= 3 else None
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return None

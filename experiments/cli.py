@@ -1,9 +1,13 @@
 """The validation pass ``run.py`` makes before Hydra starts (so before any output folder, MLflow
-run or cache file exists): the command line parsed, every job of a ``-m`` sweep composed with
-Hydra's compose API and checked against :data:`experiments.checks.SCHEMA`, the tracking store
-checked without writing to it. Light: no TensorFlow, no training, no data loaded."""
+run or cache file exists, and before MLflow is imported): the command line parsed (sweep syntax
+Hydra's basic sweeper cannot run, a swept key given twice, a ``+key`` nothing reads), every job of a
+``-m`` sweep composed with Hydra's compose API and checked against
+:data:`experiments.checks.SCHEMA`, the folder Hydra will create, the tracking store and Optuna
+storage checked without writing to them, a saved model's files, and a single job's real data read
+and checked (a sweep's jobs check their own: a bad one fails alone). No TensorFlow, no training."""
 from __future__ import annotations
 
+import functools
 import sys
 from pathlib import Path
 from typing import Optional
@@ -23,9 +27,36 @@ def _first_line(error: BaseException) -> str:
     return lines[0] if lines else type(error).__name__
 
 
+def _group_options(group: str) -> list[str]:
+    """The options of a config group (``conf/<group>/*.yaml``); [] when ``group`` is not one."""
+    folder = CONF / group.replace(".", "/")
+    return sorted(p.stem for p in folder.glob("*.yaml")) if folder.is_dir() else []
+
+
+def _sweep_values(override) -> list[str]:
+    """The values of one sweep override: a choice, range or glob of a config group's options. An
+    interval is no list of values (a search space), a glob of a plain key matches nothing: both are
+    one-line errors here (Hydra's basic sweeper raises a traceback on them)."""
+    from hydra.core.override_parser.types import ValueType
+
+    key, line = override.key_or_group, override.input_line
+    if override.is_interval_sweep():
+        raise ValueError(f"{line}: interval() is a search space, not a list of values: list them "
+                         f"({key}=0,1,2 or range(0,3)), or search it with search=optuna (search.space)")
+    if override.value_type == ValueType.GLOB_CHOICE_SWEEP:
+        options = _group_options(key)
+        if not options:
+            raise ValueError(f"{line}: glob() picks options of a config group (method=glob(*)); {key} is not one")
+        chosen = override.value().filter(options)
+        if not chosen:
+            raise ValueError(f"{line}: matches no option of {key} ({', '.join(options)})")
+        return chosen
+    return list(override.sweep_string_iterator())
+
+
 def _axes(lines: list[str]) -> tuple[list[str], dict[str, list[str]]]:
-    """Overrides split into plain ones and sweep axes (key -> its ``key=value`` strings); an
-    interval sweep (a search space) is not enumerable and left to its sweeper."""
+    """Overrides split into plain ones and sweep axes (key -> its ``key=value`` strings); a swept key
+    given twice, an interval sweep and a glob of a plain key are one-line errors."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     parser, parsed = OverridesParser.create(), []
@@ -34,14 +65,66 @@ def _axes(lines: list[str]) -> tuple[list[str], dict[str, list[str]]]:
             parsed += parser.parse_overrides([line])
         except Exception as error:  # noqa: BLE001 - Hydra's parse errors are multi-line
             raise ValueError(f"cannot parse {line!r}: {_first_line(error)}") from None
+    seen: dict[str, tuple] = {}
+    for line, override in zip(lines, parsed):
+        key = override.key_or_group + (f"@{override.package}" if override.package else "")
+        if key in seen and (override.is_sweep_override() or seen[key][1].is_sweep_override()):
+            # Hydra keeps the last and silently drops the sweep; a plain value given twice is its documented last-wins
+            raise ValueError(f"{override.key_or_group} is given twice ({seen[key][0]} and {line}): give it once "
+                             f"(one list of values sweeps it: {override.key_or_group}=a,b,c)")
+        seen[key] = (line, override)
+        _check_added(override)
     plain, axes = [], {}
     for line, override in zip(lines, parsed):
         if not override.is_sweep_override():
             plain.append(line)
-        elif not override.is_interval_sweep():
+        else:
             key = override.get_key_element()
-            axes[key] = [f"{key}={value}" for value in override.sweep_string_iterator()]
+            axes[key] = [f"{key}={value}" for value in _sweep_values(override)]
     return plain, axes
+
+
+@functools.lru_cache(maxsize=1)
+def defined_keys() -> frozenset:
+    """Every dotted key some file of ``conf/`` defines (at its package), and its parents: what a
+    ``+key=`` may add besides the keys of :data:`experiments.checks.SCHEMA`."""
+    from omegaconf import OmegaConf
+
+    keys: set[str] = set()
+
+    def walk(node, prefix: str) -> None:
+        for name, value in node.items():
+            if name == "defaults" and not prefix:
+                continue
+            dotted = f"{prefix}{name}"
+            keys.add(dotted)
+            if isinstance(value, dict):
+                walk(value, dotted + ".")
+
+    for path in sorted(CONF.rglob("*.yaml")):
+        head = path.read_text().split("\n", 1)[0]
+        group = path.parent.relative_to(CONF).as_posix()
+        prefix = "" if "@package _global_" in head or group == "." else group.replace("/", ".") + "."
+        loaded = OmegaConf.to_container(OmegaConf.load(path), resolve=False)
+        if isinstance(loaded, dict):
+            walk(loaded, prefix)
+    return frozenset(keys)
+
+
+#: keys under which ``+name=...`` adds a free entry (a search parameter, Hydra's own settings)
+OPEN_PREFIXES = ("hydra.", "search.space.")
+
+
+def _check_added(override) -> None:
+    """A ``+key=`` / ``++key=`` names a key something reads (the schema or a config file); a typo
+    would otherwise run the defaults silently."""
+    if not (override.is_add() or override.is_force_add()) or override.key_or_group.startswith(OPEN_PREFIXES):
+        return
+    key = override.key_or_group
+    if key in checks.SCHEMA or _group_options(key) or key in defined_keys():
+        return
+    raise ValueError(f"unknown config key {key!r}: {override.input_line} adds a key nothing reads "
+                     f"(known keys: the groups of conf/ and experiments/checks.py SCHEMA)")
 
 
 def _compose(overrides: list[str], hydra: bool = False):
@@ -65,7 +148,8 @@ def jobs(overrides: list[str], multirun: bool = False) -> list:
         raise ValueError(f"{key} has several values ({', '.join(v.split('=', 1)[1] for v in axes[key])}): "
                          f"add -m to sweep them")
     first = {key: values[0] for key, values in axes.items() if values}
-    base = _compose([*plain, *first.values()], hydra=multirun)
+    base = _compose([*plain, *first.values()], hydra=True)
+    check_output_folder(base, multirun)
     if multirun:  # a study preset's sweep (hydra.sweeper.params), unless the command line sets the key
         params = base.hydra.sweeper.get("params") or {}
         given = {line.split("=", 1)[0].lstrip("+~") for line in overrides}
@@ -75,6 +159,10 @@ def jobs(overrides: list[str], multirun: bool = False) -> list:
         axes.update(extra_axes)
         first.update({key: values[0] for key, values in extra_axes.items() if values})
         base = _compose([*plain, *first.values()])
+    else:  # the job's config as Hydra gives it to the job: without the hydra node
+        from omegaconf import OmegaConf
+
+        base = OmegaConf.masked_copy(base, [key for key in base if key != "hydra"])
     found = [base]
     for key, values in axes.items():
         for value in values[1:]:
@@ -82,9 +170,21 @@ def jobs(overrides: list[str], multirun: bool = False) -> list:
     return found
 
 
-def check_inputs(cfg) -> None:
+def check_output_folder(cfg, multirun: bool) -> None:
+    """The folder Hydra will create for the job (``hydra.run.dir``, from ``paths.outputs``) or the
+    multirun (``hydra.sweep.dir``, from ``paths.multirun``) can be created and written."""
+    key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
+    try:
+        folder = str(cfg.hydra.sweep.dir if multirun else cfg.hydra.run.dir)
+    except Exception as error:  # noqa: BLE001 - an interpolation that does not resolve
+        raise ValueError(f"{key} does not resolve: {_first_line(error)}") from None
+    checks.writable_folder(key, folder)
+
+
+def check_inputs(cfg, given: frozenset = frozenset()) -> None:
     """The input files a job reads exist (the job's own messages), so a missing one leaves no folder:
-    ``data.path`` and the other files of a real-data kind, a local ``model_path`` of task=predict."""
+    ``data.path`` and the other files of a real-data kind, a local ``model_path`` of task=predict
+    (its two files agreeing, and with ``neighbors`` when the command line sets it: ``given``)."""
     from experiments import data as job_data
 
     data = cfg.get("data") or {}
@@ -102,17 +202,47 @@ def check_inputs(cfg) -> None:
     model_path = cfg.get("model_path")
     if cfg.get("task") == "predict" and model_path and ":/" not in str(model_path):  # runs:/, models:/ later
         folder = job_data.resolve_path(model_path, "model_path", "predict")
-        if not (folder / "deepdrim.json").is_file() or not (folder / "model.keras").is_file():
-            raise ValueError(f"{folder} is not a saved DeepDRIM model (no deepdrim.json / model.keras)")
+        saved = checks.saved_model(folder)
+        if "neighbors" in given and cfg.get("neighbors") != saved["n_neighbors"]:
+            raise ValueError(f"neighbors={cfg.get('neighbors')}: the saved model {folder} was trained with "
+                             f"neighbors={saved['n_neighbors']} and scores with it; drop neighbors= "
+                             f"(or train a new model: task=predict without model_path)")
 
 
-def check_job(cfg) -> None:
+#: the tasks that read a job's data (task=compare and task=report read the store only)
+DATA_TASKS = ("cv", "predict", "search")
+
+
+def check_data(cfg) -> None:
+    """The data's content (a real-data kind: parsed, labelled pairs built, the genes varying), so a
+    malformed file is one line before Hydra creates a folder or MLflow is imported. The simulation
+    is checked by its sizes (the schema); a sweep's jobs check their own data (one bad job fails alone)."""
+    from omegaconf import OmegaConf
+
+    from experiments import data as job_data
+
+    import logging
+    import warnings
+
+    data = cfg.get("data") or {}
+    if cfg.get("task", "cv") not in DATA_TASKS or data.get("kind", "sim") == "sim":
+        return
+    logging.disable(logging.WARNING)  # the job says its data's warnings once, in its own log
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            job_data.load(OmegaConf.to_container(data, resolve=True), int(cfg.get("seed", 0)))
+    finally:
+        logging.disable(logging.NOTSET)
+
+
+def check_job(cfg, given: frozenset = frozenset()) -> None:
     """One composed job: the schema, cross-key rules, the store and the input files; the GGM
     study's own check."""
     from experiments.tasks import TASKS
 
     checks.check_config(cfg, TASKS)
-    check_inputs(cfg)
+    check_inputs(cfg, given)
     if cfg.get("task") == "fig1_ggm":
         from experiments.tasks import fig1_ggm
 
@@ -122,13 +252,17 @@ def check_job(cfg) -> None:
 def validate(argv: list[str]) -> Optional[list]:
     """``ValueError`` (one line) for the first bad input of ``python run.py <argv>``; returns the
     composed jobs, or None when ``argv`` holds a Hydra flag other than ``-m`` (``--help``, ``--cfg``):
-    Hydra handles those itself and writes nothing."""
+    Hydra handles those itself and writes nothing. A single job's data is read and checked too."""
     if any(arg.startswith("-") and arg not in MULTIRUN for arg in argv):
         return None
     multirun = any(arg in MULTIRUN for arg in argv)
-    found = jobs([arg for arg in argv if arg not in MULTIRUN], multirun)
+    overrides = [arg for arg in argv if arg not in MULTIRUN]
+    given = frozenset(line.split("=", 1)[0].lstrip("+~") for line in overrides)
+    found = jobs(overrides, multirun)
     for cfg in found:
-        check_job(cfg)
+        check_job(cfg, given)
+    if not multirun:
+        check_data(found[0])
     return found
 
 

@@ -136,6 +136,17 @@ def _reference_pairs(dataset) -> JobData:
                    list(dict.fromkeys(names[pairs[:, 0]])), [(names[a], names[b]) for a, b in edges])
 
 
+def check_varies(data: JobData) -> JobData:
+    """Refuse expression in which no gene varies (all zero, or one value per gene): every pair image
+    is then one pixel, training learns nothing and the AUROC of 0.5 would look like a result."""
+    values = data.expression.to_numpy()
+    if not len(values) or np.all(values == values[:1]):
+        source = data.source.split(" ", 1)[-1] if data.source.startswith(DATA_KINDS) else data.source
+        raise ValueError(f"{source}: no gene varies across cells (every gene has one value in all "
+                         f"{len(values)} cells): nothing to learn from")
+    return data
+
+
 def read(cfg: dict, seed: int) -> JobData:
     """A real-data kind (beeline, h5ad, reference) as :class:`JobData`."""
     from deepdrim import io
@@ -159,7 +170,7 @@ def load(cfg: dict, seed: int) -> JobData:
     if kind not in DATA_KINDS:
         raise ValueError(f"unknown data kind {kind!r}; known: {', '.join(DATA_KINDS)}")
     try:
-        return read(cfg, seed)
+        return check_varies(read(cfg, seed))
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError) as error:
         raise ValueError(str(error).splitlines()[0] if str(error) else type(error).__name__) from None
     except (ValueError, UnicodeDecodeError, OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:

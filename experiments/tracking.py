@@ -33,6 +33,12 @@ SQLITE = "sqlite:///"
 INTERRUPTED: Optional[str] = None
 #: the run the last interrupt ended KILLED (for ``run.py``'s one-line message)
 KILLED_RUN: Optional[str] = None
+#: the run the last job's error ended FAILED (``run.py`` records one itself when the job had none yet)
+FAILED_RUN: Optional[str] = None
+#: the keys a multirun sweeps (comma-separated), set by its parent callback: children are named by them
+SWEPT_ENV = "DEEPDRIM_SWEPT_KEYS"
+#: overrides that say where things are logged, never what a job computes: left out of run names
+WHERE_PREFIXES = ("tracking.", "hydra.", "paths.")
 
 
 class Terminated(KeyboardInterrupt):
@@ -255,9 +261,11 @@ def tracked_run(experiment_id: str, run_name: str, params: dict, tags: dict) -> 
         yield run
     except BaseException as error:
         if not isinstance(error, KeyboardInterrupt) and INTERRUPTED is None:
+            global FAILED_RUN
             message = f"{type(error).__name__}: {error}"
             with_retry(mlflow.set_tag, "error", message[:5000])
             with_retry(mlflow.end_run, status="FAILED")
+            FAILED_RUN = run.info.run_id
             raise
         # a signal: raised wherever the handler ran, which may surface as another error (TensorFlow
         # tracing a function turns it into a SystemError), so the flag decides
@@ -289,10 +297,55 @@ class JobResult:
     tags: dict = field(default_factory=dict)
 
 
+def _key(override: str) -> str:
+    return override.split("=", 1)[0].lstrip("+~")
+
+
+def sweep_name(overrides: str, swept: Optional[str] = None) -> str:
+    """A run's name from its overrides: in a multirun only the swept keys' values (``neighbors=10
+    seed=1``: what tells the sweep's runs apart, readable when the UI cuts names short), else the
+    overrides without where things are logged. ``swept``: comma-separated keys (default: the
+    parent callback's :data:`SWEPT_ENV`)."""
+    swept = os.environ.get(SWEPT_ENV) if swept is None else swept
+    tokens = [o for o in overrides.split() if not o.startswith(WHERE_PREFIXES)]
+    if swept:
+        keys = set(swept.split(","))
+        varying = [o for o in tokens if _key(o) in keys]
+        if varying:
+            return " ".join(varying)
+    return " ".join(tokens)
+
+
 def run_name(cfg, overrides: str, default: str) -> str:
-    """``tracking.run_name``, else the overrides without where things are logged, else ``default``."""
-    shown = " ".join(o for o in overrides.split() if not o.startswith(("tracking.", "hydra.", "paths.")))
-    return cfg.tracking.get("run_name") or shown or default
+    """``tracking.run_name``, else :func:`sweep_name` of the overrides, else ``default``."""
+    return cfg.tracking.get("run_name") or sweep_name(overrides) or default
+
+
+def record_failed_job(cfg, overrides: str, task: str, message: str) -> Optional[str]:
+    """A FAILED run (under the multirun's parent) for a job that refused its input before its run
+    started, with the one-line ``error`` tag and its params; returns its id (None when the store
+    cannot take it: the error line is printed anyway)."""
+    from omegaconf import OmegaConf
+
+    try:
+        resolved = OmegaConf.to_container(cfg, resolve=True)
+        experiment_id = setup(cfg.tracking.uri, cfg.tracking.artifact_root, cfg.tracking.experiment)
+        client = MlflowClient(resolve_uri(cfg.tracking.uri))
+        tags = {HASH_TAG: config_hash(resolved), "hydra_overrides": overrides, "task": task, "error": message[:5000],
+                "study": cfg.get("study") or "adhoc", **process_tags()}
+        if cfg.get("method"):
+            tags["method"] = str(cfg.method)
+        if os.environ.get(PARENT_RUN_ENV):
+            tags["mlflow.parentRunId"] = os.environ[PARENT_RUN_ENV]
+        run = with_retry(client.create_run, experiment_id, run_name=run_name(cfg, overrides, task), tags=tags)
+        log_batch(client, run.info.run_id, params=flatten({k: v for k, v in resolved.items() if k not in VOLATILE_KEYS}))
+        with_retry(client.set_terminated, run.info.run_id, status="FAILED")
+        return run.info.run_id
+    except Exception as error:  # noqa: BLE001 - the job's own error line matters more
+        import logging
+
+        logging.getLogger(__name__).warning("could not record the failed job in MLflow: %s", error)
+        return None
 
 
 def run_job(cfg, output_dir: Path, overrides: str, task: str, compute: Callable[[], JobResult], *,

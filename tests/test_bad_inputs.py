@@ -23,13 +23,53 @@ def _snapshot(folder: Path) -> dict:
     return {p.relative_to(folder): (p.read_bytes() if p.is_file() else None) for p in sorted(folder.rglob("*"))}
 
 
+def _keras_zip(path: Path, channels: int, n_bins: int = 32) -> None:
+    """A ``model.keras``-shaped zip: its ``config.json`` declares the ``images`` input shape."""
+    import json
+    import zipfile
+
+    config = {"class_name": "Functional", "config": {"layers": [{"class_name": "InputLayer", "name": "images",
+              "config": {"batch_shape": [None, channels, n_bins, n_bins], "name": "images"}}]}}
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("config.json", json.dumps(config))
+
+
+def _beeline_folders(root: Path) -> None:
+    """A good tiny BEELINE folder and malformed variants of it (one defect each)."""
+    from experiments.data import export_simulation
+
+    good = export_simulation(root / "good", dict(kind="sim", n_tfs=4, n_genes=20, n_cells=30, n_master=2), seed=0)
+    expression = (good / "ExpressionData.csv").read_text()
+    network = (good / "refNetwork.csv").read_text()
+    lines = expression.splitlines(keepends=True)
+    variants = {
+        "header_only": (lines[0], network),
+        "duplicate_genes": (lines[0] + lines[1] + lines[1] + "".join(lines[2:]), network),
+        "foreign_network": (expression, "Gene1,Gene2,Type\nX1,X2,+\nX3,X4,+\n"),
+        "semicolons": (expression.replace(",", ";"), network.replace(",", ";")),
+        "all_zero": ("".join([lines[0], *(line.split(",")[0] + ",0" * (line.count(",")) + "\n" for line in lines[1:])]),
+                     network),
+    }
+    for name, (expr, net) in variants.items():
+        (root / name).mkdir()
+        (root / name / "ExpressionData.csv").write_text(expr)
+        (root / name / "refNetwork.csv").write_text(net)
+    (root / "truncated.h5ad").write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(200))
+
+
 @pytest.fixture()
 def sandbox(tmp_path, empty_store, monkeypatch):
-    """A folder with an existing store, odd files for bad URIs, and the CLI's output paths in it."""
+    """A folder with an existing store, odd files for bad URIs, malformed BEELINE folders, saved-model
+    folders, and the CLI's output paths in it."""
     shutil.copy(empty_store, tmp_path / "mlflow.db")
     (tmp_path / "file.txt").write_text("a file, not a folder\n")
     (tmp_path / "garbage.db").write_bytes(np.random.default_rng(0).bytes(4096))
     (tmp_path / "folder.db").mkdir()
+    _beeline_folders(tmp_path)
+    for name, channels in (("model_n1", 5), ("model_disagrees", 13)):  # deepdrim.json says n_neighbors=1 (5 images)
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "deepdrim.json").write_text('{"params": {"n_neighbors": 1, "n_bins": 32}, "n_genes": 20}')
+        _keras_zip(tmp_path / name / "model.keras", channels)
     monkeypatch.chdir(tmp_path)
     return tmp_path
 
@@ -37,6 +77,24 @@ def sandbox(tmp_path, empty_store, monkeypatch):
 def _base(root: Path) -> list:
     return [f"tracking.uri=sqlite:///{root / 'mlflow.db'}", f"paths.outputs={root / 'outputs'}",
             f"paths.multirun={root / 'multirun'}"]
+
+
+def _closed_port() -> int:
+    """A local TCP port nothing listens on (bound, then released)."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _argv(root: Path, overrides: list) -> list:
+    """``-m`` first, then the sandbox's store and output paths unless the case sets them, then the case."""
+    cases = [o.replace("{root}", str(root)).replace("{port}", str(_closed_port())) for o in overrides]
+    given = {o.split("=", 1)[0].lstrip("+~") for o in cases}
+    base = [o for o in _base(root) if o.split("=", 1)[0] not in given]
+    flags = [o for o in cases if o == "-m"]
+    return [*flags, *base, *(o for o in cases if o != "-m")]
 
 
 # (overrides, what the one line must contain); {root} is the sandbox
@@ -81,10 +139,10 @@ CLI_CASES = [
     (["training.min_epochs=100"], "training.min_epochs=100 must be <= training.epochs=16"),
     (["training.batch_size=0"], "training.batch_size must be an integer >= 1"),
     (["training.optimizer=rmsprop"], "training.optimizer must be one of sgd, adam"),
-    (["training.learning_rate=abc"], "training.learning_rate must be a number > 0"),
-    (["training.learning_rate=0"], "training.learning_rate must be a number > 0"),
-    (["training.learning_rate=-1"], "training.learning_rate must be a number > 0"),
-    (["training.learning_rate=nan"], "training.learning_rate must be a number > 0"),
+    (["training.learning_rate=abc"], "training.learning_rate must be a number in (0, 1]"),
+    (["training.learning_rate=0"], "training.learning_rate must be a number in (0, 1]"),
+    (["training.learning_rate=-1"], "training.learning_rate must be a number in (0, 1]"),
+    (["training.learning_rate=nan"], "training.learning_rate must be a number in (0, 1]"),
     (["training.patience=abc"], "training.patience must be an integer >= 0"),
     (["training.patience=-1"], "training.patience must be an integer >= 0"),
     (["training.momentum=2"], "training.momentum must be a number in [0, 1]"),
@@ -125,21 +183,55 @@ CLI_CASES = [
     (["-m", "cv.n_folds=1,2"], "cv.n_folds must be an integer >= 2, got 1"),
     (["-m", "neighbors=-1,2"], "neighbors must be an integer >= 0, got -1"),
     (["-m", "neighbors=2,-1"], "neighbors must be an integer >= 0, got -1"),
-    (["-m", "training.learning_rate=0.1,abc"], "training.learning_rate must be a number > 0, got 'abc'"),
+    (["-m", "training.learning_rate=0.1,abc"], "training.learning_rate must be a number in (0, 1], got 'abc'"),
     (["-m", "model.n_bins=32,0"], "model.n_bins must be an integer >= 2, got 0"),
     (["-m", "experiment=fig4b_dropout", "drop_prob=0.1,1.5"], "drop_prob must be a number in [0, 1], got 1.5"),
     (["-m", "neighbors=0,2", "method=deepdrim,nosuch"], "method/nosuch"),
     (["-m", "seed=range(-2,1)"], "seed must be an integer"),
+    # issue #20: inputs that ended in a traceback
+    (["search=optuna", "search.storage=bogus://x"], "search.storage=bogus://x: not a database URL"),
+    (["search=optuna", "search.storage=postgresql+psycopg2://u:p@localhost/db"], "driver is not installed"),
+    (["search=optuna", "search.storage=/proc/self/new/study.log"], "search.storage=/proc/self/new/study.log: "),
+    (["search=optuna", "search.storage={root}/file.txt/study.log"], "file.txt is a file"),
+    (["search=optuna", "search.storage=study.txt"], "nor a journal file"),
+    (["search=optuna", "search.storage=sqlite:///{root}/garbage.db"], "garbage.db is not an SQLite database"),
+    (["paths.outputs=/proc/self/new"], "hydra.run.dir=/proc/self/new/"),
+    (["hydra.run.dir=/proc/self/new/job"], "hydra.run.dir=/proc/self/new/job: /proc/self is not writable"),
+    (["hydra.run.dir={root}/file.txt/job"], "file.txt is a file, so"),
+    (["-m", "paths.multirun=/proc/self/new", "neighbors=0,1"], "hydra.sweep.dir=/proc/self/new/"),
+    (["tracking.uri=file://{root}/filestore"], "MLflow's file store is in maintenance mode"),
+    (["tracking.uri=http://127.0.0.1:{port}"], "no server answers at 127.0.0.1:"),
+    (["tracking.uri=postgresql+psycopg2://u:p@localhost/db"], "driver is not installed"),
+    (["-m", "neighbors=interval(0,5)"], "interval() is a search space, not a list of values"),
+    (["-m", "neighbors=glob(*)"], "glob() picks options of a config group"),
+    (["-m", "method=glob(nosuch*)"], "matches no option of method"),
+    (["data.n_cells=1000000000"], "data.n_cells=1000000000 x data.n_genes=250"),
+    (["data.n_cells=10**9"], "data.n_cells must be an integer"),
+    (["task=predict", "model_path={root}/model_disagrees"], "the two files disagree: deepdrim.json says n_neighbors=1"),
+    (["task=predict", "model_path={root}/model_n1", "neighbors=5"], "was trained with neighbors=1"),
+    # issue #20: inputs that were silently accepted
+    (["+typo=1"], "unknown config key 'typo': +typo=1 adds a key nothing reads"),
+    (["++training.typo=1"], "unknown config key 'training.typo'"),
+    (["-m", "neighbors=0,1", "neighbors=2"], "neighbors is given twice (neighbors=0,1 and neighbors=2)"),
+    (["-m", "neighbors=2", "neighbors=0,1"], "neighbors is given twice (neighbors=2 and neighbors=0,1)"),
+    (["training.learning_rate=1e30"], "training.learning_rate must be a number in (0, 1], got 1e+30"),
+    (["data=beeline", "data.path={root}/all_zero"], "no gene varies across cells"),
+    # issue #20: malformed data, found before Hydra creates a folder or MLflow is imported
+    (["data=beeline", "data.path={root}/header_only"], "ExpressionData.csv"),
+    (["data=beeline", "data.path={root}/duplicate_genes"], "duplicate gene name"),
+    (["data=beeline", "data.path={root}/foreign_network"], "none of its 2 edge(s) remain"),
+    (["data=beeline", "data.path={root}/semicolons"], "ExpressionData.csv"),
+    (["data=h5ad", "data.path={root}/truncated.h5ad", "data.network={root}/good/refNetwork.csv"],
+     "truncated.h5ad: not a readable .h5ad file"),
+    (["task=predict", "data=beeline", "data.path={root}/all_zero"], "no gene varies"),
 ]
 
 
 @pytest.mark.parametrize("overrides, expected", CLI_CASES, ids=[" ".join(c[0]) for c in CLI_CASES])
 def test_cli_bad_input_is_one_line_exit_2_and_writes_nothing(sandbox, capsys, overrides, expected):
     before = _snapshot(sandbox)
-    argv = [o.replace("{root}", str(sandbox)) for o in overrides]
     with pytest.raises(SystemExit) as stop:
-        cli.validate_or_exit([*_base(sandbox), *argv] if "tracking.uri" not in " ".join(argv)
-                             else [*_base(sandbox)[1:], *argv])
+        cli.validate_or_exit(_argv(sandbox, overrides))
     assert stop.value.code == 2
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), lines
@@ -154,6 +246,13 @@ def test_good_input_passes_and_a_sweep_checks_every_value(sandbox):
     preset = cli.validate(["-m", *_base(sandbox), "experiment=fig4b_dropout", "scale=quick"])
     assert {j.drop_prob for j in preset} == {0.3, 0.5} and len({j.drop_cutoff for j in preset}) == 10  # the preset sweep
     assert cli.validate(["--help"]) is None  # Hydra's flags are Hydra's
+    assert cli.validate([*_base(sandbox), "neighbors=1", "neighbors=2"])[0].neighbors == 2  # Hydra's last-wins
+    globbed = cli.validate(_argv(sandbox, ["-m", "method=glob(*,exclude=[g*,deepdrim,cnnc])"]))
+    assert {j.method for j in globbed} == {"pcc", "spearman", "mi", "ppcor", "clr"}  # a glob of a group is listed
+    assert cli.validate(_argv(sandbox, ["search=optuna", "search.storage={root}/new/study.log",
+                                        "+search.space.momentum={path: training.momentum, type: float, low: 0, high: 0.9}"]))
+    assert cli.validate(_argv(sandbox, ["data=beeline", "data.path={root}/good"]))  # its content read and fine
+    assert cli.validate(_argv(sandbox, ["task=predict", "model_path={root}/model_n1", "neighbors=1"]))
 
 
 def test_schema_choices_match_the_library():
@@ -166,6 +265,9 @@ def test_schema_choices_match_the_library():
     assert checks.NEIGHBOR_VALUES == neighbors.NORMALIZATIONS
     assert checks.BATCH_ORDERS == estimator.BATCH_ORDERS and checks.PRECISIONS == estimator.PRECISIONS
     assert checks.DROPOUT_MODELS == grn.DROPOUT_MODELS and checks.IN_DEGREE_MODELS == grn.IN_DEGREE_MODELS
+    from experiments import optuna_storage
+
+    assert checks.JOURNAL_SUFFIXES == optuna_storage.JOURNAL_SUFFIXES
 
 
 # ------------------------------------------------------------------------------------------ library
@@ -301,13 +403,15 @@ def test_load_names_the_bad_file_and_writes_nothing(saved_model, json_text, expe
 
 # ------------------------------------------------------------------------------ the real command line
 SUBPROCESS_CASES = [["training.learning_rate=abc"], ["tracking.uri=bogus://x"], ["nosuch=1"],
-                    ["-m", "cv.n_folds=1,2"], ["experiment=nosuch"]]
+                    ["-m", "cv.n_folds=1,2"], ["experiment=nosuch"], ["+typo=1"],
+                    ["data=beeline", "data.path={root}/header_only"]]  # no MLflow warning first
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("overrides", SUBPROCESS_CASES, ids=[" ".join(c) for c in SUBPROCESS_CASES])
 def test_run_py_bad_input_leaves_no_folder(sandbox, overrides):
     before = _snapshot(sandbox)
+    overrides = [o.replace("{root}", str(sandbox)) for o in overrides]
     base = [] if any(o.startswith("tracking.uri") for o in overrides) else [f"tracking.uri=sqlite:///{sandbox / 'mlflow.db'}"]
     done = subprocess.run([sys.executable, str(ROOT / "run.py"), *overrides, *base], cwd=sandbox,
                           capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)})
@@ -315,3 +419,32 @@ def test_run_py_bad_input_leaves_no_folder(sandbox, overrides):
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), lines
     assert _snapshot(sandbox) == before  # no outputs/ or multirun/ folder (Hydra never started)
+
+
+@pytest.mark.slow
+def test_a_bad_job_of_a_sweep_fails_alone(sandbox, tiny):
+    """The first job's data is malformed: it ends FAILED with its one line, the next job still runs
+    and FINISHES, the parent counts both, and the process exits 2."""
+    from mlflow.tracking import MlflowClient
+
+    network = [o for o in tiny if not o.startswith("data.")]
+    done = subprocess.run([sys.executable, str(ROOT / "run.py"), "-m", "data=beeline",
+                           f"data.path={sandbox / 'header_only'},{sandbox / 'good'}", *network, "neighbors=1",
+                           f"tracking.uri=sqlite:///{sandbox / 'mlflow.db'}", f"paths.multirun={sandbox / 'multirun'}"],
+                          cwd=sandbox, capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 2, done.stderr[-2000:]
+    errors = [line for line in done.stderr.replace("\r", "\n").splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and errors[0].startswith("error: job 0 (data.path=") and "header_only" in errors[0], errors
+    assert "Traceback" not in done.stderr
+    client = MlflowClient(f"sqlite:///{sandbox / 'mlflow.db'}")
+    runs = client.search_runs([client.get_experiment_by_name("deepdrim").experiment_id])
+    parent = next(r for r in runs if r.data.tags.get("kind") == "multirun")
+    children = {r.info.run_name: r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id}
+    bad, good = f"data.path={sandbox / 'header_only'}", f"data.path={sandbox / 'good'}"
+    assert set(children) == {bad, good}  # named by what the sweep varies, not the whole override string
+    assert children[bad].info.status == "FAILED" and "ExpressionData.csv" in children[bad].data.tags["error"]
+    assert "\n" not in children[bad].data.tags["error"] and errors[0].endswith(children[bad].data.tags["error"])
+    assert children[good].info.status == "FINISHED" and "auroc" in children[good].data.metrics
+    assert parent.info.status == "FAILED" and parent.data.tags["jobs"].startswith("1 finished, 1 failed")
+    assert not list((sandbox / "multirun").rglob("0/*.csv"))  # the failed job wrote nothing

@@ -89,9 +89,14 @@ def test_model_path_takes_a_runs_uri(trained, compose_predict):
 def test_model_path_scores_like_the_in_memory_model(trained, compose_predict):
     root, folder, cfg, _ = trained
     # no training: the scores come from the saved model
-    reload = compose_predict(root / "m.db", "data=beeline", f"data.path={folder}", f"model_path={root / 'out' / 'model'}")
+    reload = compose_predict(root / "m.db", "data=beeline", f"data.path={folder}", f"model_path={root / 'out' / 'model'}",
+                             "neighbors=5")  # a config default, not the command line's: the model's 2 is logged
     metrics = predict_job.run(reload, root / "out2", "model_path")
     assert "best_epoch" not in metrics
+    client = MlflowClient(f"sqlite:///{root / 'm.db'}")
+    run = client.search_runs([client.get_experiment_by_name("deepdrim").experiment_id],
+                             filter_string="tags.task = 'predict'", order_by=["attributes.start_time DESC"])[0]
+    assert run.data.params["neighbors"] == run.data.params["model.n_neighbors"] == "2"  # what it scored with
     first, second = _ranked(root / "out" / "rankedEdges.csv"), _ranked(root / "out2" / "rankedEdges.csv")
     merged = first.merge(second, on=["Gene1", "Gene2"], suffixes=("", "_loaded"))
     assert len(merged) == len(first) == len(second)
@@ -111,10 +116,25 @@ def test_baseline_predict_scores_candidates_with_the_baseline(trained, compose_p
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("case", ["not_a_model", "other_genes"])
+@pytest.mark.parametrize("case", ["not_a_model", "other_genes", "files_disagree", "other_neighbors"])
 def test_bad_model_path_is_one_line_exit_2_and_writes_nothing(trained, tmp_path, case, run_py, tiny_sim):
+    import json
+    import shutil
+
     root, folder, _, _ = trained
-    if case == "not_a_model":
+    extra = []
+    if case in ("files_disagree", "other_neighbors"):  # the trained model (neighbors=2)
+        model = shutil.copytree(root / "out" / "model", tmp_path / "model")
+        data = folder
+        if case == "files_disagree":  # its description edited, its Keras file not
+            meta = json.loads((model / "deepdrim.json").read_text())
+            meta["params"]["n_neighbors"] = 5
+            (model / "deepdrim.json").write_text(json.dumps(meta))
+            message = f"error: {model}: the two files disagree: deepdrim.json says n_neighbors=5"
+        else:
+            extra = ["neighbors=5"]
+            message = "error: neighbors=5: the saved model"
+    elif case == "not_a_model":
         model = tmp_path / "empty"
         model.mkdir()
         message = f"error: {model} is not a saved DeepDRIM model"
@@ -124,7 +144,7 @@ def test_bad_model_path_is_one_line_exit_2_and_writes_nothing(trained, tmp_path,
         data = job_data.export_simulation(tmp_path / "other", {**tiny_sim, "n_genes": 25}, seed=1)
         message = f"error: the model at {model} was trained on other genes"
     db = tmp_path / "mlflow.db"
-    done = run_py("task=predict", "data=beeline", f"data.path={data}", f"model_path={model}",
+    done = run_py("task=predict", "data=beeline", f"data.path={data}", f"model_path={model}", *extra,
                   f"tracking.uri=sqlite:///{db}", f"hydra.run.dir={tmp_path / 'out'}", timeout=300)
     assert done.returncode == 2, done.stderr[-2000:]
     assert done.stderr.strip().splitlines()[-1].startswith(message)

@@ -52,6 +52,15 @@ def _run(client, experiment_id, params=None, metrics=None, tags=None, files=None
     return run_id
 
 
+def _predictions(shift, n=40, seed=0):
+    """A CV job's predictions.csv: labels, its scores (better with ``shift``), Pearson and prior."""
+    rng = np.random.default_rng(seed)
+    label = np.tile([1, 0], n // 2)
+    return pd.DataFrame({"tf": [f"TF{i % 8}" for i in range(n)], "target": [f"g{i}" for i in range(n)],
+                         "label": label, "score": label * shift + rng.uniform(0, 1, n),
+                         "pcc": rng.uniform(0, 1, n), "prior": rng.uniform(0, 1, n), "fold": np.arange(n) % 2})
+
+
 def _per_tf(shift, n=8):
     rng = np.random.default_rng(int(shift * 100))
     return pd.DataFrame({"tf": [f"TF{i}" for i in range(n)], "n_pairs": 10, "n_positive": 5,
@@ -84,8 +93,9 @@ def populate(client, tmp_path) -> dict:
     exp = _experiment(client, "deepdrim", tmp_path)
     parent = _run(client, exp, tags={"kind": "multirun"})
     children = [_run(client, exp, {"method": m, "neighbors": 10}, {"auroc": 0.7, "epr": 1.5},
-                     {"task": "cv", "method": m, "mlflow.parentRunId": parent}, {"per_tf_metrics.csv": _per_tf(s)},
-                     tmp_path) for m, s in (("deepdrim", 0.2), ("pcc", 0.0))]
+                     {"task": "cv", "method": m, "mlflow.parentRunId": parent},
+                     {"per_tf_metrics.csv": _per_tf(s), "predictions.csv": _predictions(s)}, tmp_path)
+                for m, s in (("deepdrim", 0.2), ("pcc", 0.0))]
     per_tf = pd.concat([_per_tf(s).assign(method=m, label=label, run_id=r) for (m, s, label), r in
                         zip((("deepdrim", 0.2, "DeepDRIM"), ("pcc", 0.0, "PCC")), children)])
     table = pd.DataFrame({"method": ["deepdrim", "pcc"], "label": ["DeepDRIM", "PCC"], "median_auroc": [0.8, 0.6],
@@ -94,6 +104,7 @@ def populate(client, tmp_path) -> dict:
     client.log_artifact(parent, str(_csv(table, tmp_path / "cmp" / "comparison.csv")))
     client.log_artifact(parent, str(_csv(per_tf, tmp_path / "cmp" / "comparison_per_tf.csv")))
     ids["comparison"] = [parent, *children]
+    ids["runs"] = [i for study in FIG4 for i in ids[study]] + children  # every CV run; curves of the children
     exp = _experiment(client, "search", tmp_path)
     study = _run(client, exp, metrics={"best_value": 0.8, "test/auroc": 0.75, "test/auprc": 0.74},
                  tags={"kind": "search", "optuna_study": "s", "metric": "val_auprc", "direction": "maximize",
@@ -119,8 +130,8 @@ def test_report_renders_every_panel_and_names_its_runs(tmp_path, populated):
     expected = populated[1]
     page, panels = report.build(uri, tmp_path / "out")
     text = page.read_text()
-    assert [p.key for p in panels] == [*SPECS, "comparison", "search"]
-    assert text.count("data:image/png;base64,") == 7 and "no runs" not in text
+    assert [p.key for p in panels] == ["runs", *SPECS, "comparison", "search"]
+    assert text.count("data:image/png;base64,") == 8 and "no runs" not in text
     sources = json.loads((tmp_path / "out" / "sources.json").read_text())
     for key, run_ids in expected.items():
         assert set(sources[key]["runs"]) == set(run_ids), key
@@ -176,12 +187,62 @@ def test_comparison_is_recomputed_from_cv_runs_without_a_comparison(tmp_path, em
     exp = _experiment(client, "deepdrim", tmp_path)
     runs = [_run(client, exp, {"method": m, "neighbors": 10}, {"auroc": 0.7}, {"task": "cv", "method": m},
                  {"per_tf_metrics.csv": _per_tf(s)}, tmp_path) for m, s in (("deepdrim", 0.2), ("pcc", 0.0))]
+    study = _run(client, exp, {"method": "genie3", "neighbors": 10}, {"auroc": 0.9},  # newer, a study's: left out
+                 {"task": "cv", "method": "genie3", "study": "fig4c_neighbors"}, {"per_tf_metrics.csv": _per_tf(0.3)},
+                 tmp_path)
     _, panels = report.build(uri, tmp_path / "out", log_run=False)
     panel = next(p for p in panels if p.key == "comparison")
     assert panel.png is not None and set(panel.run_ids) == set(runs) and "recomputed" in panel.note
+    assert study not in panel.run_ids
     table = panel.tables[0][1].set_index("label")
     assert table.loc["PCC", "p_auroc"] == pytest.approx(0.0078125)  # 8 TFs, all better: 2 / 2^8
     assert not client.get_experiment_by_name("report")
+
+
+def test_comparison_labels_by_method_and_swept_values_within_one_multirun(tmp_path, empty_store):
+    """`-m method=deepdrim neighbors=0,10` (the README's CNNC recipe) with paths on the command line:
+    labelled "DeepDRIM neighbors=10" / "DeepDRIM neighbors=0", the first the reference, the second
+    with a finite p; a newer study multirun of other methods and a seed=1 context never mix in."""
+    client, uri = _client(tmp_path, empty_store)
+    exp = _experiment(client, "deepdrim", tmp_path)
+    parent = _run(client, exp, tags={"kind": "multirun", "study": "adhoc"})
+    overrides = f"paths.outputs={tmp_path}/outputs tracking.uri={uri} method=deepdrim"
+    children = {n: _run(client, exp, {"method": "deepdrim", "neighbors": n, "model.n_neighbors": n, "seed": 0},
+                        {"auroc": 0.7}, {"task": "cv", "method": "deepdrim", "mlflow.parentRunId": parent,
+                                         "study": "adhoc", "hydra_overrides": f"{overrides} neighbors={n}"},
+                        {"per_tf_metrics.csv": _per_tf(shift)}, tmp_path) for n, shift in ((0, 0.0), (10, 0.2))}
+    study_parent = _run(client, exp, tags={"kind": "multirun", "study": "fig3_real"})
+    for method in ("deepdrim", "pcc"):
+        _run(client, exp, {"method": method, "neighbors": 10, "seed": 0}, {"auroc": 0.8},
+             {"task": "cv", "method": method, "mlflow.parentRunId": study_parent, "study": "fig3_real"},
+             {"per_tf_metrics.csv": _per_tf(0.1)}, tmp_path)
+    _, panels = report.build(uri, tmp_path / "out", log_run=False)
+    panel = next(p for p in panels if p.key == "comparison")
+    assert set(panel.run_ids) == {parent, *children.values()} and parent[:8] in panel.note
+    table = panel.tables[0][1]
+    assert list(table.label) == ["DeepDRIM neighbors=10", "DeepDRIM neighbors=0"]
+    assert np.isnan(table.p_auroc.iloc[0]) and table.p_auroc.iloc[1] == pytest.approx(0.0078125)
+    assert not any("/" in label or "paths" in label for label in table.label)
+
+
+def test_a_store_with_one_default_job_shows_curves_and_a_table(tmp_path, empty_store):
+    """What `make run` leaves: one CV job. The report draws its ROC / PR (with Pearson and the gene
+    prior) and lists it; the panels that need more runs say so."""
+    client, uri = _client(tmp_path, empty_store)
+    exp = _experiment(client, "deepdrim", tmp_path)
+    run = _run(client, exp, {"method": "deepdrim", "neighbors": 10, "seed": 0},
+               {"auroc": 0.76, "auprc": 0.7, "median_tf_auroc": 0.78, "pcc/auroc": 0.7, "prior/auroc": 0.6},
+               {"task": "cv", "method": "deepdrim", "study": "adhoc", "trust": "learned"},
+               {"predictions.csv": _predictions(0.5)}, tmp_path)
+    page, panels = report.build(uri, tmp_path / "out", log_run=False)
+    panel = panels[0]
+    assert panel.key == "runs" and panel.png is not None and panel.png.stat().st_size > 5000
+    assert panel.run_ids == [run]
+    table = panel.tables[0][1]
+    assert len(table) == 1 and table["auroc"].iloc[0] == pytest.approx(0.76) and table["trust"].iloc[0] == "learned"
+    text = page.read_text()
+    assert text.count("data:image/png;base64,") == 1 and run in text
+    assert next(p for p in panels if p.key == "comparison").note.startswith("no runs")
 
 
 def test_report_from_a_store_without_any_study_says_so(tmp_path, empty_store):

@@ -45,4 +45,4 @@ def test_submitit_local_multirun_against_tracking_server(mlflow_server, tmp_path
     jobs = [r for r in runs if r.data.tags.get("kind") != "multirun"]
     newest = max((r for r in runs if r.data.tags.get("kind") == "multirun"), key=lambda r: r.info.start_time)
     assert len(jobs) == 2 and newest.info.status == "FINISHED"
-    assert newest.data.tags["jobs"] == "0 finished, 0 not, 2 reused from earlier runs"
+    assert newest.data.tags["jobs"] == "0 finished, 0 failed, 2 reused from earlier runs"

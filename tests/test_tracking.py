@@ -45,3 +45,16 @@ def test_run_job_ends_failed_or_killed_with_the_error(tmp_path, compose, store, 
         tracking.run_job(compose(), tmp_path / "out", "", "cv", compute)
     _, (run,) = _runs(tmp_path)
     assert run.info.status == status and run.data.tags["error"]
+
+
+def test_sweep_children_are_named_by_what_varies(monkeypatch):
+    """In a multirun a child is named by the swept keys' values only (``neighbors=10 seed=1``), not
+    the whole override string with its paths; a single job by its overrides without paths."""
+    from experiments import tracking
+
+    overrides = "neighbors=10 seed=1 data.n_cells=120 paths.outputs=/x/y tracking.uri=sqlite:////x/m.db"
+    monkeypatch.setenv(tracking.SWEPT_ENV, "neighbors,seed")
+    assert tracking.sweep_name(overrides) == "neighbors=10 seed=1"
+    monkeypatch.delenv(tracking.SWEPT_ENV)
+    assert tracking.sweep_name(overrides) == "neighbors=10 seed=1 data.n_cells=120"
+    assert tracking.sweep_name("paths.outputs=/x") == ""

@@ -7,8 +7,10 @@ the configured experiment (or ``compare_parent=RUN_ID``) and logs it to a new ``
 For each run the per-TF AUROC/AUPRC table (its ``per_tf_metrics.csv`` artifact) is paired with
 DeepDRIM's by TF, and ``scipy.stats.wilcoxon`` (two-sided, zero differences dropped, scipy's
 default) gives the p-value; all differences zero gives p = 1, no common TF gives NaN.
-Runs of a sweep that differ in more than ``method`` (e.g. ``seed=0,1``) are compared within
-their own context (same other overrides). CNNC is DeepDRIM with ``neighbors=0``.
+Runs of a sweep that differ in what decides the pairs and folds (e.g. ``seed=0,1``) are compared
+within their own context; each is labelled by its method and its swept method-side values
+(``DeepDRIM neighbors=0``, :mod:`experiments.naming`), and a context's reference is its DeepDRIM
+run with the most neighbors. CNNC is DeepDRIM with ``neighbors=0``.
 """
 from __future__ import annotations
 
@@ -64,9 +66,9 @@ def wilcoxon_p(x, y) -> float:
 
 
 def _context(run: Run) -> str:
-    """The run's overrides other than ``method=`` and where things are logged."""
+    """The run's overrides other than ``method=`` and where things are logged (runs without params)."""
     tokens = run.data.tags.get("hydra_overrides", "").split()
-    return " ".join(sorted(t for t in tokens if not t.startswith(("method=", "tracking.", "hydra."))))
+    return " ".join(sorted(t for t in tokens if not t.startswith(("method=", "tracking.", "hydra.", "paths."))))
 
 
 def _label(method: str, run: Run) -> str:
@@ -74,6 +76,16 @@ def _label(method: str, run: Run) -> str:
         neighbors = run.data.params.get("neighbors")
         return "DeepDRIM" if neighbors not in ("0",) else "DeepDRIM (neighbors=0)"
     return LABELS.get(method, method)
+
+
+def _names(runs: list[Run]) -> dict[str, tuple[str, str]]:
+    """run id -> (label, context): by method and the swept values (:mod:`experiments.naming`) when
+    the runs logged their params, else from the override strings."""
+    from experiments import naming
+
+    if all(run.data.params for run in runs):
+        return naming.names(runs)
+    return {run.info.run_id: (_label(naming.method_of(run), run), _context(run)) for run in runs}
 
 
 @contextlib.contextmanager
@@ -95,8 +107,10 @@ def fetch(runs: list[Run]) -> list[MethodRun]:
     """Each run's per-TF table (downloaded artifact) and metrics; runs without one are skipped."""
     from mlflow.tracking import MlflowClient
 
+    from experiments import naming
+
     client = MlflowClient()
-    fetched = []
+    kept = []
     with tempfile.TemporaryDirectory(prefix="compare.") as tmp, _quiet_downloads():
         for run in runs:
             method = run.data.tags.get("method") or run.data.params.get("method")
@@ -109,13 +123,16 @@ def fetch(runs: list[Run]) -> list[MethodRun]:
                 log.warning("run %s (%s) has no readable %s: left out (%s)", run.info.run_id, method, PER_TF,
                             str(error).splitlines()[0] if str(error) else type(error).__name__)
                 continue
-            fetched.append(MethodRun(run.info.run_id, method, _label(method, run), _context(run),
-                                     dict(run.data.metrics), per_tf))
+            kept.append((run, method, per_tf))
+    named = _names([run for run, _, _ in kept])
+    rank = {run.info.run_id: naming.reference_rank(run) for run, _, _ in kept}
+    fetched = [MethodRun(run.info.run_id, method, *named[run.info.run_id], dict(run.data.metrics), per_tf)
+               for run, method, per_tf in kept]
     if len({r.context for r in fetched}) > 1:  # say which context a row belongs to
         for r in fetched:
             r.label = f"{r.label} [{r.context}]" if r.context else r.label
-    order = {m: i for i, m in enumerate(LABELS)}
-    return sorted(fetched, key=lambda r: (r.context, order.get(r.method, len(order)), r.label))
+    order = {m: i for i, m in enumerate(LABELS)}  # a context's reference (DeepDRIM, most neighbors) first
+    return sorted(fetched, key=lambda r: (r.context, order.get(r.method, len(order)), rank[r.run_id], r.label))
 
 
 def comparison_table(runs: list[MethodRun]) -> pd.DataFrame:
@@ -154,6 +171,10 @@ def comparison_figure(runs: list[MethodRun], table: pd.DataFrame, paper: Optiona
     import matplotlib.pyplot as plt
 
     rng = np.random.default_rng(0)  # jitter of the per-TF points only
+    references: dict = {}  # each context's reference: its first DeepDRIM run, as comparison_table takes it
+    for r in runs:
+        if r.method == REFERENCE:
+            references.setdefault(r.context, r)
     fig, axes = plt.subplots(1, 2, figsize=(max(8.0, 1.3 * len(runs) + 2), 4.8), layout="constrained")
     for ax, metric in zip(axes, ("auroc", "auprc")):
         values = [r.per_tf[metric].to_numpy() for r in runs]
@@ -161,7 +182,7 @@ def comparison_figure(runs: list[MethodRun], table: pd.DataFrame, paper: Optiona
         for i, v in enumerate(values, 1):
             ax.scatter(i + rng.uniform(-0.15, 0.15, len(v)), v, s=8, alpha=0.5, color="tab:blue", zorder=3)
         for i, p in enumerate(table[f"p_{metric}"], 1):
-            is_ref = runs[i - 1].method == REFERENCE
+            is_ref = references.get(runs[i - 1].context) is runs[i - 1]
             ax.text(i, 1.02, "ref" if is_ref else _p_text(p), ha="center", va="bottom", fontsize=7,
                     transform=ax.get_xaxis_transform())
         ax.set_xticks(range(1, len(runs) + 1), [f"{r.label} ({len(r.per_tf)})" for r in runs], rotation=40,

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Iterator
 
 import numpy as np
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 from tqdm.auto import tqdm
 
 from deepdrim.baselines import BASELINES
@@ -70,6 +70,32 @@ def load_model(cfg: DictConfig, data: job_data.JobData) -> DeepDRIM:
                          f"{str(error).splitlines()[0] if str(error) else ''})") from None
 
 
+def _given_keys() -> set:
+    """The keys the command line set (Hydra's task overrides; empty outside a Hydra job)."""
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        return {o.split("=", 1)[0].lstrip("+~") for o in HydraConfig.get().overrides.task}
+    except (ImportError, ValueError):
+        return set()
+
+
+def adopt_saved_params(cfg: DictConfig, model: DeepDRIM) -> None:
+    """The job's ``neighbors`` and ``model.*`` become the saved model's, so the run logs what it
+    scored with; a ``neighbors=`` the command line gave that differs is a one-line error."""
+    saved = int(model.n_neighbors)
+    if "neighbors" in _given_keys() and cfg.get("neighbors") != saved:
+        raise ValueError(f"neighbors={cfg.get('neighbors')}: the saved model {cfg.model_path} was trained with "
+                         f"neighbors={saved} and scores with it; drop neighbors=")
+    params = model.get_params()
+    with open_dict(cfg):
+        cfg.neighbors = saved
+        for key in list(cfg.model):
+            if key in params:
+                value = params[key]
+                cfg.model[key] = list(value) if isinstance(value, tuple) else value
+
+
 def validate(cfg: DictConfig, data: job_data.JobData) -> None:
     """Everything checkable before a run starts (``ValueError`` with a one-line message)."""
     method = checks.method(cfg.get("method", "deepdrim"))
@@ -105,6 +131,8 @@ def run(cfg: DictConfig, output_dir: Path, overrides: str = "") -> dict[str, flo
     validate(cfg, data)
     data = degrade.degrade(cfg, data)
     model = load_model(cfg, data) if cfg.get("model_path") and method in SUPERVISED else None
+    if model is not None:
+        adopt_saved_params(cfg, model)
     n_genes = data.expression.shape[1]
     tfs = candidate_tfs(data)
     log.info("%s: ranking %d TFs x %d genes (%d candidate pairs)", data.source, len(tfs), n_genes,

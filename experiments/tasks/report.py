@@ -101,15 +101,6 @@ def _number(value) -> float:
         return float("nan")
 
 
-def _method_label(run: Run, by_neighbors: bool = True) -> str:
-    """DeepDRIM / CNNC / a baseline; DeepDRIM with neighbors=0 apart unless ``by_neighbors`` is off
-    (Fig. 4C sweeps neighbors: one line)."""
-    method = run.data.tags.get("method") or run.data.params.get("method") or "deepdrim"
-    if by_neighbors and method == "deepdrim" and run.data.params.get("neighbors") == "0":
-        return "DeepDRIM (neighbors=0)"
-    return {"deepdrim": "DeepDRIM", "cnnc": "CNNC"}.get(method, method)
-
-
 # ---------------------------------------------------------------------------- panels
 def study_panel(client: MlflowClient, out: Path, study: str, spec: dict) -> Panel:
     """A study's figure (``experiments.figures``, as the multirun summary draws it) from the runs its
@@ -188,58 +179,60 @@ def _download(client: MlflowClient, run_id: str, path: str, into: Path) -> Optio
         return None
 
 
-def comparison_data(client: MlflowClient, tmp: Path) -> tuple[pd.DataFrame, pd.DataFrame, list, str]:
-    """(per-TF table with a label column, comparison table, run ids, source) from the newest run
-    that logged ``comparison.csv`` (a multirun parent or a compare run), else recomputed from the
-    newest FINISHED cv run per method label."""
-    candidates = [r for f in ("tags.kind = 'multirun'", "tags.task = 'compare'")
-                  for r in search_all(client, f"{f} and attributes.status = 'FINISHED'")]
-    for run in sorted(candidates, key=lambda r: -r.info.start_time):
-        names = {a.path for a in client.list_artifacts(run.info.run_id)}
-        if {"comparison.csv", "comparison_per_tf.csv"} <= names:
-            table = pd.read_csv(_download(client, run.info.run_id, "comparison.csv", tmp / "c"))
-            per_tf = pd.read_csv(_download(client, run.info.run_id, "comparison_per_tf.csv", tmp / "c"))
-            ids = [run.info.run_id] + [i for i in table.get("run_id", pd.Series(dtype=str)).astype(str)]
-            return per_tf, table, ids, f"comparison.csv of run {run.info.run_id} ({run.info.run_name})"
-    runs = [r for r in search_all(client, "tags.task = 'cv' and attributes.status = 'FINISHED'")
-            if r.data.tags.get("method")]
-    newest: dict = {}
-    for run in runs:
-        newest.setdefault(_method_label(run), run)
-    if len(newest) < 2:
-        return pd.DataFrame(), pd.DataFrame(), [r.info.run_id for r in newest.values()], ""
+def _children(client: MlflowClient, parent: Run) -> list[Run]:
+    """A multirun parent's FINISHED cross-validation jobs."""
+    return [run for run in tracking.with_retry(
+        client.search_runs, [parent.info.experiment_id],
+        filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}' and attributes.status = 'FINISHED'",
+        max_results=5000) if run.data.tags.get("task", "cv") == "cv" and run.data.tags.get("method")]
+
+
+def _adhoc(run: Run) -> bool:
+    """A run of no study (studies have their own panels; their runs never enter the comparison)."""
+    return run.data.tags.get("study", "adhoc") in ("adhoc", "", "None")
+
+
+def comparison_runs(client: MlflowClient) -> tuple[list, list, str]:
+    """(fetched :class:`compare.MethodRun` s, run ids, source) of the newest ad-hoc multirun (never a
+    study's) whose FINISHED CV jobs hold two or more method labels: compared within each context
+    (same data, seed and folds), labelled by method and swept values (:mod:`experiments.naming`).
+    Without one, the newest ad-hoc single CV jobs that share their folds (one per label)."""
     import mlflow
 
+    from experiments import naming
+
     mlflow.set_tracking_uri(client.tracking_uri)  # compare.fetch uses the default client
-    fetched = compare.fetch(list(newest.values()))
-    if len(fetched) < 2:
-        return pd.DataFrame(), pd.DataFrame(), [r.run_id for r in fetched], ""
-    table = compare.comparison_table(fetched)
-    per_tf = pd.concat([r.per_tf.assign(method=r.method, label=r.label, run_id=r.run_id) for r in fetched])
-    return per_tf, table, [r.run_id for r in fetched], "recomputed from the newest cv run per method (Wilcoxon)"
+    for parent in [p for p in search_all(client, "tags.kind = 'multirun'") if _adhoc(p)][:50]:
+        children = _children(client, parent)
+        if len({naming.names(children)[r.info.run_id][0] for r in children}) < 2:
+            continue
+        fetched = compare.fetch(children)
+        if len({r.label for r in fetched}) > 1:
+            return fetched, [parent.info.run_id, *(r.run_id for r in fetched)], (
+                f"recomputed from multirun {parent.info.run_id[:8]}: its {len(fetched)} "
+                f"CV jobs, compared within each fold context")
+    singles = [r for r in search_all(client, "tags.task = 'cv' and attributes.status = 'FINISHED'")
+               if _adhoc(r) and r.data.tags.get("method") and "mlflow.parentRunId" not in r.data.tags]
+    group = naming.newest_comparable(singles)
+    if group:
+        fetched = compare.fetch(group)
+        if len({r.label for r in fetched}) > 1:
+            return fetched, [r.run_id for r in fetched], (
+                f"recomputed from the newest {len(fetched)} single CV jobs on the same data, seed and folds")
+    return [], [], ""
 
 
 def comparison_panel(client: MlflowClient, out: Path) -> Panel:
     """Per-TF AUROC and AUPRC box plots per method, Wilcoxon p vs DeepDRIM, paper medians marked."""
     panel = Panel("comparison", "Method comparison: per-TF AUROC / AUPRC (Wilcoxon signed-rank vs DeepDRIM)")
-    with tempfile.TemporaryDirectory(prefix="report.") as tmp:
-        per_tf, table, ids, source = comparison_data(client, Path(tmp))
-    if per_tf.empty:
-        panel.note = ("no runs: needs cv runs of two or more methods, e.g. "
+    runs, ids, source = comparison_runs(client)
+    if not runs:
+        panel.note = ("no runs: needs CV runs of two or more methods on the same folds, e.g. "
                       "python run.py -m method=deepdrim,cnnc,pcc,genie3")
         return panel
     panel.run_ids = list(dict.fromkeys(ids))
-    if "label" not in per_tf:
-        per_tf["label"] = per_tf["method"]
-    labels = list(dict.fromkeys(per_tf["label"]))
-    runs = [compare.MethodRun(str(part["run_id"].iloc[0]) if "run_id" in part else "",
-                              str(part["method"].iloc[0]) if "method" in part else label, label, "", {}, part)
-            for label, part in ((label, per_tf[per_tf["label"] == label]) for label in labels)]
-    aligned = (table.drop_duplicates("label").set_index("label").reindex(labels).reset_index()
-               if "label" in table else pd.DataFrame({"label": labels}))
-    for column in ("p_auroc", "p_auprc"):
-        aligned[column] = pd.to_numeric(aligned.get(column, np.nan), errors="coerce")
-    fig = compare.comparison_figure(runs, aligned, paper=PAPER_MEDIAN)
+    table = compare.comparison_table(runs)
+    fig = compare.comparison_figure(runs, table, paper=PAPER_MEDIAN)
     fig.suptitle("\n".join(textwrap.wrap(f"Method comparison ({source}); two-sided Wilcoxon signed-rank p vs "
                                          "DeepDRIM, paired by TF", 110)), fontsize=9)
     _footer(fig, panel.run_ids)
@@ -247,8 +240,79 @@ def comparison_panel(client: MlflowClient, out: Path) -> Panel:
     panel.note = f"source: {source}"
     keep = [c for c in ("label", "median_auroc", "median_auprc", "epr", "p_auroc", "p_auprc", "n_tfs", "run_id")
             if c in table]
-    if keep:
-        panel.tables.append(("comparison table", table[keep]))
+    panel.tables.append(("comparison table", table[keep]))
+    return panel
+
+
+#: the runs table's columns: (MLflow metric or param, shown as)
+RUN_COLUMNS = (("auroc", "auroc"), ("auprc", "auprc"), ("median_tf_auroc", "median TF auroc"),
+               ("pcc/auroc", "Pearson auroc"), ("prior/auroc", "gene prior auroc"))
+#: most runs drawn as curves / listed in the table
+MAX_CURVES, MAX_ROWS = 6, 100
+
+
+def runs_panel(client: MlflowClient, out: Path) -> Panel:
+    """Whatever CV jobs the store holds, studies or not: ROC and PR curves of the newest ad-hoc ones
+    (one per configuration, from their ``predictions.csv``; Pearson |r| and the gene prior of the
+    newest dashed) and a table of every FINISHED CV run (newest first)."""
+    from sklearn.metrics import precision_recall_curve, roc_curve
+
+    from experiments import naming
+
+    panel = Panel("runs", "Cross-validation runs: ROC / PR curves and the runs table")
+    runs = [r for r in search_all(client, "tags.task = 'cv' and attributes.status = 'FINISHED'")
+            if "auroc" in r.data.metrics]
+    if not runs:
+        panel.note = "no runs: run python run.py"
+        return panel
+    rows = [{"run": r.info.run_name, "study": r.data.tags.get("study", "adhoc"),
+             "method": naming.DISPLAY.get(naming.method_of(r), naming.method_of(r)),
+             "neighbors": r.data.params.get("neighbors"), "seed": r.data.params.get("seed"),
+             **{shown: r.data.metrics.get(key, float("nan")) for key, shown in RUN_COLUMNS},
+             "trust": r.data.tags.get("trust", ""), "run_id": r.info.run_id} for r in runs[:MAX_ROWS]]
+    panel.tables.append((f"FINISHED CV runs, newest first ({min(len(runs), MAX_ROWS)} of {len(runs)})",
+                         pd.DataFrame(rows)))
+    drawn = []
+    fig, (ax_roc, ax_pr) = plt.subplots(1, 2, figsize=(10, 4.4))
+    with tempfile.TemporaryDirectory(prefix="report.") as tmp:
+        for run in newest_per_config([r for r in runs if _adhoc(r)]):
+            if len(drawn) == MAX_CURVES:
+                break
+            local = _download(client, run.info.run_id, "predictions.csv", Path(tmp) / run.info.run_id)
+            if local is None:
+                continue
+            table = pd.read_csv(local)
+            table = table[table.get("fold", 0) >= 0] if "fold" in table else table
+            columns = [("score", f"{run.info.run_name} (AUROC {run.data.metrics['auroc']:.3f})", "-")]
+            if not drawn:
+                columns += [("pcc", "Pearson |r| (same pairs)", "--"), ("prior", "gene prior (same pairs)", ":")]
+            for column, name, style in columns:
+                if column not in table:
+                    continue
+                part = table[np.isfinite(pd.to_numeric(table[column], errors="coerce"))]
+                if part["label"].nunique() < 2:
+                    continue
+                fpr, tpr, _ = roc_curve(part["label"], part[column])
+                precision, recall, _ = precision_recall_curve(part["label"], part[column])
+                ax_roc.plot(fpr, tpr, ls=style, label=name)
+                ax_pr.plot(recall, precision, ls=style, label=name)
+            drawn.append(run.info.run_id)
+    if not drawn:
+        plt.close(fig)
+        panel.note = "no ad-hoc CV run with predictions.csv to draw curves from; the runs table lists every CV run"
+        panel.run_ids = [r.info.run_id for r in runs[:MAX_ROWS]]
+        return panel
+    ax_roc.plot([0, 1], [0, 1], ls=":", c="grey", lw=1)
+    ax_roc.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC (tested pairs of each run)")
+    ax_pr.set(xlabel="recall", ylabel="precision", title="PR (tested pairs of each run)", ylim=(0, 1.02))
+    for ax in (ax_roc, ax_pr):
+        ax.legend(fontsize=7, loc="lower right" if ax is ax_roc else "lower left")
+    panel.run_ids = list(dict.fromkeys([*drawn, *(r.info.run_id for r in runs[:MAX_ROWS])]))
+    _footer(fig, drawn)
+    fig.tight_layout()
+    panel.png = artifacts.save_figure(fig, out / "cv_runs.png")
+    panel.note = (f"curves: the newest {len(drawn)} ad-hoc CV run(s), one per configuration; "
+                  f"Pearson |r| and the gene prior of the newest on the same pairs")
     return panel
 
 
@@ -336,13 +400,14 @@ not results of these runs.</p>"""]
                      "(<code>figure.verdict</code> in each preset, <code>experiments/verdicts.py</code>).</p>"
                      + pd.DataFrame(rows).to_html(index=False, float_format=lambda v: f"{v:.4g}"))
     parts.append("<ul>" + "".join(f'<li><a href="#{p.key}">{html.escape(p.title)}</a>'
-                                  f'{" - no runs" if p.png is None else ""}</li>' for p in panels) + "</ul>")
+                                  f'{" - no runs" if p.png is None and not p.tables else ""}</li>' for p in panels) + "</ul>")
     for p in panels:
         parts.append(f'<h2 id="{p.key}">{html.escape(p.title)}</h2>')
-        if p.png is None:
+        if p.png is None and not p.tables:
             parts.append(f'<p class="none">{html.escape(p.note or "no runs")}</p>')
             continue
-        parts.append(_img(p.png))
+        if p.png is not None:
+            parts.append(_img(p.png))
         if p.note:
             parts.append(f"<p>{html.escape(p.note)}</p>")
         for caption, frame in p.tables:
@@ -353,11 +418,11 @@ not results of these runs.</p>"""]
 
 
 def panels_to_draw() -> list[tuple[str, Callable]]:
-    """(key, make(client, out)) per report section: every study preset with a ``figure``, then the
-    method comparison and the newest search."""
+    """(key, make(client, out)) per report section: the CV runs (curves and table: any store with a
+    job has them), every study preset with a ``figure``, the method comparison and the newest search."""
     studies = [(study, (lambda s, f: lambda client, out: study_panel(client, out, s, f))(study, spec))
                for study, spec in figures.study_specs().items()]
-    return [*studies, ("comparison", comparison_panel), ("search", search_panel)]
+    return [("runs", runs_panel), *studies, ("comparison", comparison_panel), ("search", search_panel)]
 
 
 def build(uri: str, output_dir: Path, log_run: bool = True,
