@@ -38,7 +38,7 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
-from experiments.figures import _number as number, mean_ci
+from experiments.figures import _number as number, mean_ci, run_value
 
 #: below this mean number of training pairs per fold a CV job that does not beat its baselines
 #: is reported as "training set too small" (science notes section 1: steep learning curve there)
@@ -156,7 +156,9 @@ def study_verdict(table: pd.DataFrame, spec: dict) -> StudyVerdict:
         side, cut, what = "above", threshold, metric
     elif effect in ("within", "difference"):
         at = _grid_value(xs, float(spec["at"]))
-        values = _paired(table, metric, at, reference)
+        # no swept value at or above the claim's point below the reference (a grid of small counts):
+        # nothing to compare, so no effect (inconclusive) rather than a difference of the reference with itself
+        values = np.array([]) if np.isclose(at, reference) else _paired(table, metric, at, reference)
         side, cut = "above", (-tolerance if effect == "within" else threshold)
         what = f"{metric}(x={at:g}) - {metric}(x={reference:g})"
         if effect == "within":
@@ -189,7 +191,7 @@ def run_table(runs: list, spec: dict, figure_spec: Optional[dict] = None) -> pd.
     verdict's metric, as :func:`study_verdict` takes it."""
     figure_spec = figure_spec or {}
     metric = spec.get("metric", "auroc")
-    records = [{"x": number(run.data.params.get(figure_spec.get("x"))) if figure_spec.get("x") else float("nan"),
+    records = [{"x": run_value(run, figure_spec.get("x"), figure_spec.get("x_fallback")),
                 "line": number(run.data.params.get(figure_spec["line"])) if figure_spec.get("line") else float("nan"),
                 "seed": number(run.data.params.get("seed")),
                 metric: run.data.metrics.get(metric, float("nan"))} for run in runs]
