@@ -203,7 +203,7 @@ def check_config(config, tasks=None) -> None:
         cells = config.get("cells")
         if isinstance(cells, int) and not isinstance(cells, bool) and isinstance(data.get("n_cells"), int) \
                 and cells > data["n_cells"]:
-            raise ValueError(f"cells={cells} is larger than the template ({data['n_cells']} cells)")
+            raise ValueError(f"cells={cells} is larger than the data ({data['n_cells']} cells)")
     check_store(config.get("tracking", {}).get("uri"))
 
 

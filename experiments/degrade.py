@@ -39,10 +39,8 @@ def check_cells(cells) -> None:
     """``cells`` is null, an integer count >= 2 or a fraction in (0, 1] (one-line ``ValueError``)."""
     if cells is None:
         return
-    if isinstance(cells, bool) or not isinstance(cells, (int, float)):
-        raise ValueError(f"cells must be an integer count >= 2, a fraction in (0, 1] or null, got {cells!r}")
-    if isinstance(cells, int) and cells < 2:
-        raise ValueError(f"cells must be at least 2 (a count) or a fraction in (0, 1] (a float), got {cells}")
+    if isinstance(cells, bool) or not isinstance(cells, (int, float)) or isinstance(cells, int) and cells < 2:
+        raise ValueError(f"cells must be an integer count >= 2, a fraction in (0, 1] (a float) or null, got {cells!r}")
     if isinstance(cells, float) and not 0 < cells <= 1:
         raise ValueError(f"cells={cells!r}: a float is a fraction of the data's cells and must be in (0, 1]; "
                          f"give a count as an integer")

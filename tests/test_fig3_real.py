@@ -36,7 +36,7 @@ def test_cells_are_counts_or_fractions_of_the_data():
         degrade.cell_count(500, 383)
     with pytest.raises(ValueError, match=r"^cells=1.5: a float is a fraction"):
         degrade.cell_count(1.5, 383)
-    with pytest.raises(ValueError, match="at least 2"):
+    with pytest.raises(ValueError, match=r"^cells must be an integer count >= 2"):
         degrade.check_cells(1)
 
 

@@ -418,7 +418,7 @@ def verdict_matrix_panel(client: MlflowClient, out: Path) -> Panel:
     parents = search_all(client, "tags.kind = 'multirun' and attributes.status = 'FINISHED'")
     matrix, long = verdict_matrix(verdict_records(parents))
     if matrix.empty:
-        panel.note = ("no study verdicts: run a study preset, e.g. python run.py -m experiment=fig4c_neighbors "
+        panel.note = ("no runs: no study verdicts yet; run a study preset, e.g. python run.py -m experiment=fig4c_neighbors "
                       "[data=beeline data.path=DIR]")
         return panel
     fig = verdict_matrix_figure(matrix, long)
