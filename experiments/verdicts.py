@@ -29,6 +29,8 @@ largest x).
 * ``difference``: metric(at) - metric(reference), paired by seed; passes ``above threshold`` (0).
 * ``metric``: the run metric itself (one run per seed, e.g. Fig. 1's FP reduction); passes
   ``above threshold``.
+* ``per_tf_difference``: a comparison study's (``fig3_real``), DeepDRIM's per-TF metric minus
+  another method's or control's, paired by TF: :func:`experiments.fig3.verdicts`.
 """
 from __future__ import annotations
 
@@ -45,7 +47,7 @@ from experiments.figures import _number as number, mean_ci, run_value
 MIN_TRAIN_PAIRS = 500
 TRUST_LEVELS = ("beats", "overlaps", "below", "too_small")
 VERDICTS = ("supported", "contradicted", "inconclusive")
-EFFECTS = ("within", "max_drop", "difference", "metric")
+EFFECTS = ("within", "max_drop", "difference", "metric", "per_tf_difference")  # the last: experiments/fig3.py
 
 
 @dataclass
@@ -140,6 +142,8 @@ def study_verdict(table: pd.DataFrame, spec: dict) -> StudyVerdict:
     effect = spec.get("effect")
     if effect not in EFFECTS:
         raise ValueError(f"verdict effect must be one of {EFFECTS}, got {effect!r}")
+    if effect == "per_tf_difference":  # a comparison study's: from per-TF tables, not a run table
+        raise ValueError("effect per_tf_difference is computed from per-TF tables (experiments.fig3.verdicts)")
     metric = spec.get("metric", "auroc")
     if metric not in table:
         raise ValueError(f"the run table has no column {metric!r}")

@@ -473,7 +473,8 @@ def _img(path: Path) -> str:
 
 def _paper_text() -> str:
     """The paper's reference values the report shows, from the presets and :data:`PAPER_MEDIAN`."""
-    items = [f"{study} {key} {value:.1%}" for study, spec in figures.study_specs().items()
+    items = [f"{study} {key} {value:g}" if spec.get("kind") == "comparison" else f"{study} {key} {value:.1%}"
+             for study, spec in figures.study_specs().items()
              for key, value in (spec.get("paper") or {}).items()]
     items += [f"median {k.upper()} {v} on its real data" for k, v in PAPER_MEDIAN.items()]
     return "; ".join(items)
