@@ -163,9 +163,10 @@ def verdict_tags(found: list[Claim], label: str = "") -> dict[str, str]:
     return out
 
 
-def format_verdicts(found: list[Claim], spec: Optional[dict] = None) -> str:
-    """The verdict lines and the paper's numbers, for the console."""
-    lines = [f"verdict: {c.line}" for c in found] or ["verdict: not computed (no DeepDRIM run)"]
+def format_verdicts(found: list[Claim], spec: Optional[dict] = None, label: str = "") -> str:
+    """The verdict lines (prefixed with the data source ``label``) and the paper's numbers, for the console."""
+    where = f"[{label}] " if label else ""
+    lines = [f"verdict: {where}{c.line}" for c in found] or ["verdict: not computed (no DeepDRIM run)"]
     paper = (spec or {}).get("paper") or {}
     if paper:
         lines.append("paper (its five BEELINE cell types, Fig. 3E-F): " + ", ".join(
@@ -192,7 +193,7 @@ def summarise(client, parent_run_id: str, finished: list, spec: dict, out_dir: P
             if np.isfinite(value):
                 metrics[f"compare/{key}/{name}"] = value
     found = verdicts(runs, spec)
-    print(format_verdicts(found, spec))
+    print(format_verdicts(found, spec, label))
     metrics.update(verdict_metrics(found, spec))
     for key, value in metrics.items():
         client.log_metric(parent_run_id, key, value)

@@ -214,7 +214,7 @@ def test_compare_finds_the_runs_a_sweep_reused(tmp_path, empty_store):
 
 
 # ------------------------------------------------------------------------------ end to end
-TINY_TRAIN = ["cv.n_folds=2", "neighbors=1", "model.conv_filters=[4,4,4]", "model.embedding=8",
+TINY_TRAIN = ["cv.n_folds=2", "model.conv_filters=[4,4,4]", "model.embedding=8",
               "model.dense_units=[8,4]", "training.epochs=1", "training.min_epochs=0"]
 
 

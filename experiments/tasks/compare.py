@@ -381,7 +381,7 @@ def run(cfg, output_dir: Path, overrides: str = "") -> dict[str, float]:
             found = fig3.verdicts(runs, spec)
             metrics.update(fig3.verdict_metrics(found, spec))
             tags.update(fig3.verdict_tags(found, parent.data.tags.get(fig3.DATA_TAG, "")))
-            print(fig3.format_verdicts(found, spec))
+            print(fig3.format_verdicts(found, spec, parent.data.tags.get(fig3.DATA_TAG, "")))
         return tracking.JobResult(metrics, paths, tags=tags)
 
     return tracking.run_job(cfg, output_dir, overrides, "compare", compute, resume=False,
