@@ -164,7 +164,8 @@ def study_verdict(table: pd.DataFrame, spec: dict) -> StudyVerdict:
         # nothing to compare, so no effect (inconclusive) rather than a difference of the reference with itself
         values = np.array([]) if np.isclose(at, reference) else _paired(table, metric, at, reference)
         side, cut = "above", (-tolerance if effect == "within" else threshold)
-        what = f"{metric}(x={at:g}) - {metric}(x={reference:g})"
+        what = (f"{metric}(x={at:g}) - {metric}(x={reference:g})" if not np.isclose(at, reference) else
+                f"not testable: no swept x >= {float(spec['at']):g} below the reference x={reference:g}")
         if effect == "within":
             within = [x for x in xs if (d := _paired(table, metric, x, reference)).size and d.mean() >= -tolerance]
             details["smallest_x"] = float(min(within)) if within else float("nan")
@@ -173,6 +174,8 @@ def study_verdict(table: pd.DataFrame, spec: dict) -> StudyVerdict:
         best = None
         for line in lines:  # loop over a handful of lines and grid values
             for x in xs:
+                if np.isclose(x, reference):  # the reference against itself is no drop to report
+                    continue
                 drops = -_paired(table, metric, x, reference, line)
                 if drops.size and (best is None or drops.mean() > best[0].mean()):
                     best = (drops, x, line)

@@ -261,3 +261,14 @@ def test_fig3_real_runs_on_a_tiny_beeline_folder_and_compare_reuses_it(tmp_path,
     keyed = {p.key: p for p in panels}
     assert keyed["fig3_real"].png is not None and keyed["verdict_matrix"].png is not None
     assert "beeline:tiny-beeline" in keyed["verdict_matrix"].tables[0][1].columns
+
+
+def test_max_drop_leaves_out_the_reference_itself():
+    """Dropout that only helps: the largest "drop" is the smallest gain, not the reference's 0 +- 0."""
+    from experiments.verdicts import study_verdict
+
+    table = pd.DataFrame({"x": [0.0, 0.5, 0.0, 0.5], "line": 0.5, "seed": [0, 1, 0, 1][:2] * 2,
+                          "auroc": [0.44, 0.50, 0.45, 0.50]})
+    table["seed"] = [0, 0, 1, 1]
+    v = study_verdict(table, {"effect": "max_drop", "reference": 0.0, "tolerance": 0.02})
+    assert v.effect == pytest.approx(-0.055) and v.details["worst_x"] == 0.5
