@@ -139,7 +139,7 @@ _TEXT = text
 SCHEMA = {
     "seed": _i(0, 2**32 - 1), "neighbors": _i(0), "force": _FLAG, "method": lambda n, v: method(v),
     "study": lambda n, v: text(n, v, nullable=True), "model_path": lambda n, v: text(n, v, nullable=True),
-    "cells": _i(2, nullable=True), "drop_prob": _f(0, 1), "drop_cutoff": _f(0, 1),
+    "cells": lambda n, v: _cells(v), "drop_prob": _f(0, 1), "drop_cutoff": _f(0, 1),
     "train_fraction": _f(0, 1, low_open=True),
     "model.n_neighbors": _i(0), "model.n_bins": _i(2), "model.neighbor_score": _c(*NEIGHBOR_SCORES),
     "model.transform": _c(*TRANSFORMS), "model.neighbor_values": _c(*NEIGHBOR_VALUES), "model.conv_filters": int_list, "model.embedding": _i(1),
@@ -159,12 +159,18 @@ SCHEMA = {
     "data.dropout_midpoint": _f(), "data.dropout_slope": _f(0),
     "data.dropout": _c(*DROPOUT_MODELS), "data.in_degree": _c(*IN_DEGREE_MODELS),
     "magic.enabled": _FLAG, "magic.knn": _i(1), "magic.decay": _f(0, low_open=True), "magic.t": _i(1),
-    "magic.n_pca": _i(1),
+    "magic.n_pca": _i(1), "magic.preprocess": _c("auto", "counts", "none"),
     "tracking.experiment": _TEXT, "tracking.run_name": lambda n, v: text(n, v, nullable=True),
     "tracking.log_model": _FLAG, "tracking.register_model": lambda n, v: text(n, v, nullable=True),
     "paths.store": _TEXT, "paths.artifacts": _TEXT, "paths.cache": _TEXT, "paths.outputs": _TEXT,
     "paths.multirun": _TEXT,
 }
+
+
+def _cells(value) -> None:
+    from experiments.degrade import check_cells  # an integer count >= 2, a fraction in (0, 1] or null
+
+    check_cells(value)
 
 
 def _lookup(config, dotted: str):
@@ -205,8 +211,9 @@ def check_config(config, tasks=None) -> None:
         if config.get("task", "cv") == "cv" and isinstance(n_folds, int) and n_folds > data.get("n_tfs", n_folds):
             raise ValueError(f"cv.n_folds={n_folds} TF-aware folds need at least {n_folds} TFs; data.n_tfs={data['n_tfs']}")
         cells = config.get("cells")
-        if isinstance(cells, int) and isinstance(data.get("n_cells"), int) and cells > data["n_cells"]:
-            raise ValueError(f"cells={cells} is larger than the template ({data['n_cells']} cells)")
+        if isinstance(cells, int) and not isinstance(cells, bool) and isinstance(data.get("n_cells"), int) \
+                and cells > data["n_cells"]:
+            raise ValueError(f"cells={cells} is larger than the data ({data['n_cells']} cells)")
     check_sizes(config)
     check_store(config.get("tracking", {}).get("uri"))
     if config.get("task") == "search":

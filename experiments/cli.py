@@ -236,6 +236,21 @@ def check_data(cfg) -> None:
         logging.disable(logging.NOTSET)
 
 
+def check_cells(cfg) -> None:
+    """An integer ``cells`` count is at most the data's cells where that is known without loading
+    it (a simulator's ``data.n_cells``, a BEELINE folder's header): ``experiments.degrade``."""
+    from omegaconf import OmegaConf
+
+    from experiments import degrade
+
+    cells = cfg.get("cells")
+    if cells is None or cfg.get("task", "cv") != "cv":
+        return
+    n_cells = degrade.data_cells(OmegaConf.to_container(cfg.data, resolve=True) if cfg.get("data") else {})
+    if n_cells is not None:
+        degrade.cell_count(cells, n_cells)
+
+
 def check_job(cfg, given: frozenset = frozenset()) -> None:
     """One composed job: the schema, cross-key rules, the store and the input files; the GGM
     study's own check."""
@@ -243,6 +258,7 @@ def check_job(cfg, given: frozenset = frozenset()) -> None:
 
     checks.check_config(cfg, TASKS)
     check_inputs(cfg, given)
+    check_cells(cfg)
     if cfg.get("task") == "fig1_ggm":
         from experiments.tasks import fig1_ggm
 

@@ -1,5 +1,18 @@
 """The robustness study's degradations of a template, in the paper's order:
-cell subsampling -> MAGIC imputation -> BoolODE dropout (the training fraction acts per fold)."""
+cell subsampling -> MAGIC imputation -> BoolODE dropout (the training fraction acts per fold).
+
+They apply to any data source (the simulator, SERGIO, a real BEELINE folder):
+
+* ``cells``: an integer count (>= 2, at most the data's cells) or a fraction of the data's cells, a
+  float in (0, 1] (``round(fraction * cells)``, at least 2; 1.0 = all), so one sweep fits datasets
+  of any size (Fig. 4A's preset sweeps fractions: on the 4,000-cell template they are the paper's
+  counts 20 ... 4,000);
+* ``magic.preprocess``: ``auto`` (default) applies MAGIC's count preprocessing (library-size
+  normalisation, square root) only when every value is a whole number (counts: the simulator,
+  SERGIO's UMI counts); non-integer values (BEELINE's processed log values, a normalised h5ad
+  layer) are imputed as they are, so they are not normalised or transformed a second time;
+  ``counts`` / ``none`` force either.
+"""
 from __future__ import annotations
 
 from dataclasses import replace
@@ -19,17 +32,66 @@ def _unit(name: str, value) -> float:
     return float(value)
 
 
+PREPROCESS = ("auto", "counts", "none")
+
+
+def check_cells(cells) -> None:
+    """``cells`` is null, an integer count >= 2 or a fraction in (0, 1] (one-line ``ValueError``)."""
+    if cells is None:
+        return
+    if isinstance(cells, bool) or not isinstance(cells, (int, float)) or isinstance(cells, int) and cells < 2:
+        raise ValueError(f"cells must be an integer count >= 2, a fraction in (0, 1] (a float) or null, got {cells!r}")
+    if isinstance(cells, float) and not 0 < cells <= 1:
+        raise ValueError(f"cells={cells!r}: a float is a fraction of the data's cells and must be in (0, 1]; "
+                         f"give a count as an integer")
+
+
+def cell_count(cells, n_cells: int) -> Optional[int]:
+    """How many cells ``cells`` keeps of ``n_cells``: None (all), the count itself, or a fraction's
+    ``max(2, round(fraction * n_cells))``; a count above ``n_cells`` is a one-line ``ValueError``."""
+    check_cells(cells)
+    if cells is None:
+        return None
+    if isinstance(cells, float):
+        return min(n_cells, max(2, int(round(cells * n_cells))))
+    if cells > n_cells:
+        raise ValueError(f"cells={cells} is larger than the data ({n_cells} cells); sweep fractions of the data "
+                         f"instead (cells=0.05,0.25,1.0: a float in (0, 1] is a fraction)")
+    return int(cells)
+
+
+def data_cells(data: dict) -> Optional[int]:
+    """The data's cell count where it is known without loading the data: ``data.n_cells`` of a
+    simulator config, the header of a BEELINE folder's ``ExpressionData.csv``; else None."""
+    import csv
+
+    data = data or {}
+    if data.get("kind", "sim") not in job_data.DATA_KINDS[1:]:
+        n = data.get("n_cells")
+        return n if isinstance(n, int) and not isinstance(n, bool) else None
+    if data.get("kind") != "beeline" or not data.get("path"):
+        return None
+    try:
+        from deepdrim.io import EXPRESSION_FILE
+
+        path = job_data.resolve_path(data["path"], "path", "beeline") / EXPRESSION_FILE
+        with open(path, newline="") as handle:
+            header = next(csv.reader(handle), None)
+    except (OSError, ValueError, ImportError):  # the job's own reader says what is wrong
+        return None
+    return len(header) - 1 if header and len(header) > 1 else None
+
+
 def check(cfg: DictConfig, n_template_cells: Optional[int] = None) -> None:
     """One-line errors for the degradation knobs, before anything runs (``cells`` against the
-    template's size when it is known)."""
+    data's size when it is known)."""
     cells = cfg.get("cells")
-    if cells is not None:
-        if isinstance(cells, bool) or not isinstance(cells, int):
-            raise ValueError(f"cells must be an integer or null, got {cells!r}")
-        if cells < 2:
-            raise ValueError(f"cells must be at least 2, got {cells}")
-        if n_template_cells is not None and cells > n_template_cells:
-            raise ValueError(f"cells={cells} is larger than the template ({n_template_cells} cells)")
+    check_cells(cells)
+    if n_template_cells is not None:
+        cell_count(cells, n_template_cells)
+    magic = cfg.get("magic") or {}
+    if magic.get("preprocess", "auto") not in PREPROCESS:
+        raise ValueError(f"magic.preprocess must be one of {', '.join(PREPROCESS)}, got {magic.get('preprocess')!r}")
     _unit("drop_prob", cfg.get("drop_prob", 0.0))
     _unit("drop_cutoff", cfg.get("drop_cutoff", 0.0))
     fraction = cfg.get("train_fraction", 1.0)
@@ -47,16 +109,19 @@ def degrade(cfg: DictConfig, data: job_data.JobData) -> job_data.JobData:
     seed = int(cfg.seed)
     expression = data.expression
     steps = []
-    if cfg.get("cells") is not None and cfg.cells < len(expression):
-        expression = subsample_cells(expression, int(cfg.cells), random_state=seed)
-        steps.append(f"cells={cfg.cells}")
+    keep = cell_count(cfg.get("cells"), len(expression))
+    if keep is not None and keep < len(expression):
+        expression = subsample_cells(expression, keep, random_state=seed)
+        steps.append(f"cells={keep}" + ("" if keep == cfg.cells else f" ({cfg.cells:g} of {len(data.expression)})"))
     magic = cfg.get("magic") or {}
     if magic.get("enabled", False):
-        params = {k: v for k, v in magic.items() if k not in ("enabled", "cache")}
+        params = {k: v for k, v in magic.items() if k not in ("enabled", "cache", "preprocess")}
+        counts = magic_counts(magic.get("preprocess", "auto"), expression.to_numpy())
+        params.update(normalize=counts, sqrt=counts)
         cache = project_path(magic["cache"]) if magic.get("cache") else None
         imputed = magic_impute(expression.to_numpy(), random_state=seed, cache_dir=cache, **params)
         expression = pd.DataFrame(imputed, index=expression.index, columns=expression.columns)
-        steps.append("magic")
+        steps.append("magic" if counts else "magic (values as given)")
     drop_prob, drop_cutoff = float(cfg.get("drop_prob", 0.0)), float(cfg.get("drop_cutoff", 0.0))
     if drop_prob > 0 and drop_cutoff > 0:
         expression = boolode_dropout(expression, drop_prob, drop_cutoff, random_state=seed)
@@ -64,6 +129,14 @@ def degrade(cfg: DictConfig, data: job_data.JobData) -> job_data.JobData:
     if not steps:
         return data
     return replace(data, expression=expression, source=f"{data.source} | {' -> '.join(steps)}")
+
+
+def magic_counts(preprocess: str, values: np.ndarray) -> bool:
+    """Whether MAGIC's count preprocessing applies (``magic.preprocess``; ``auto``: every value a
+    whole number)."""
+    if preprocess == "auto":
+        return bool(np.all(np.mod(values, 1.0) == 0))
+    return preprocess == "counts"
 
 
 def train_subset(cfg: DictConfig, train: np.ndarray, labels: np.ndarray, fold: int) -> np.ndarray:

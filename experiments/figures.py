@@ -64,14 +64,26 @@ def _number(text: Optional[str]) -> float:
         return float("nan")
 
 
+def run_value(run: Run, key: Optional[str], fallback: Optional[str] = None) -> float:
+    """A run's value of a figure's swept key: the run's metric of that name when it logged one (e.g.
+    ``n_cells``, the cells a job kept: a swept fraction resolved on its data), else its param; NaN
+    values fall back to the param ``fallback`` (runs that predate the metric)."""
+    if not key:
+        return float("nan")
+    value = run.data.metrics[key] if key in run.data.metrics else _number(run.data.params.get(key))
+    if not np.isfinite(value) and fallback:
+        value = _number(run.data.params.get(fallback))
+    return float(value)
+
+
 def sweep_table(runs: list[Run], x_key: str, line_key: Optional[str] = None,
                 metrics: tuple[str, ...] = ("auroc", "auprc", "pcc/auroc", "pcc/auprc", "prior/auroc",
-                                            "prior/auprc")) -> pd.DataFrame:
+                                            "prior/auprc"), x_fallback: Optional[str] = None) -> pd.DataFrame:
     """One row per (line value, x value): ``n_seeds`` and per metric its mean, ci_low, ci_high
     (columns ``<metric>_mean`` etc., "/" written "_": ``pcc_auroc_mean`` is the Pearson baseline,
     ``prior_auroc_mean`` the gene-prior baseline)."""
     names = [m.replace("/", "_") for m in metrics]
-    records = [{"x": _number(run.data.params.get(x_key)),
+    records = [{"x": run_value(run, x_key, x_fallback),
                 "line": _number(run.data.params.get(line_key)) if line_key else float("nan"),
                 **{n: run.data.metrics.get(m, float("nan")) for m, n in zip(metrics, names)}} for run in runs]
     frame = pd.DataFrame(records, columns=["x", "line", *names])
@@ -92,7 +104,7 @@ def sweep_figure(runs: list[Run], study: str, spec: dict, out_dir: Path) -> list
     over seeds, the Pearson baseline dashed, the gene prior dotted: ``<study>.png`` and ``<study>.csv``."""
     x_key, line_key = spec["x"], spec.get("line")
     x_label, log_x = spec.get("x_label", x_key), bool(spec.get("log_x", False))
-    table = sweep_table(runs, x_key, line_key)
+    table = sweep_table(runs, x_key, line_key, x_fallback=spec.get("x_fallback"))
     fig, axes = plt.subplots(1, 2, figsize=(9.5, 3.8))
     lines = table.groupby(line_key, sort=True) if line_key else [(None, table)]
     for line, part in lines:
@@ -193,7 +205,8 @@ def plotted_runs(runs: list[Run], spec: dict) -> list[Run]:
     """The runs a study figure can plot: those with its numbers (and a swept value)."""
     if spec.get("kind") == "ggm":
         return [run for run in runs if "primary/fp" in run.data.metrics]
-    return [run for run in runs if "auroc" in run.data.metrics and np.isfinite(_number(run.data.params.get(spec["x"])))]
+    return [run for run in runs if "auroc" in run.data.metrics
+            and np.isfinite(run_value(run, spec["x"], spec.get("x_fallback")))]
 
 
 def study_figure(finished_runs: list[Run], study: str, out_dir: Path, spec: Optional[dict] = None) -> list[Path]:

@@ -9,9 +9,10 @@ from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig
 
 
-def record_verdict(client: MlflowClient, parent_run_id: str, runs: list[Run], spec) -> None:
+def record_verdict(client: MlflowClient, parent_run_id: str, runs: list[Run], spec, label: str = "") -> None:
     """The study's claim and measured verdict (``spec["verdict"]``, :mod:`experiments.verdicts`) as
-    ``verdict/*`` metrics and ``verdict``/``verdict_line``/``claim`` tags on the parent run, printed."""
+    ``verdict/*`` metrics and ``verdict``/``verdict_line``/``claim`` tags on the parent run, printed;
+    the line names the data source ``label`` (``[beeline:mDC-specific-500] Fig. 4C: ...``)."""
     import math
 
     from experiments.verdicts import run_table, study_verdict
@@ -26,6 +27,8 @@ def record_verdict(client: MlflowClient, parent_run_id: str, runs: list[Run], sp
     except ValueError as error:  # a bad verdict block must not lose the figure
         print(f"verdict: not computed ({error})")
         return
+    if label:
+        verdict.line = f"[{label}] {verdict.line}"
     print(f"verdict: {verdict.line}")
     for key, value in verdict.metrics().items():
         if math.isfinite(value):
@@ -55,21 +58,33 @@ def write_study_runs(runs: list[Run], out_dir: Path) -> Path:
 def summarise(client: MlflowClient, parent_run_id: str, children: list[Run], config: DictConfig,
               out_dir: Path) -> list[Path]:
     """Write the summaries into ``out_dir``, log them on the parent run, return their paths."""
+    from omegaconf import OmegaConf
+
+    from experiments.fig3 import DATA_TAG, config_data_label
+
     finished = [run for run in children if run.info.status == "FINISHED"]
     written: list[Path] = []
-    if len({run.data.tags.get("method") for run in finished}) > 1:
+    label = config_data_label(config)
+    client.set_tag(parent_run_id, DATA_TAG, label)  # which data source the figure and verdict are about
+    spec = OmegaConf.to_container(config.figure) if config.get("study") and config.get("figure") is not None else None
+    compared = len({run.data.tags.get("method") for run in finished}) > 1
+    if spec is not None and spec.get("kind") == "comparison":  # fig3_real: the comparison is the study
+        from experiments import fig3
+
+        written += fig3.summarise(client, parent_run_id, finished, spec, out_dir, label)
+        written.append(write_study_runs(finished, out_dir))
+    elif compared:
         from experiments.tasks.compare import compare_runs
 
         written += compare_runs(finished, out_dir)
-    if config.get("study"):
+        written.append(write_study_runs(finished, out_dir))  # task=compare finds the reused runs in it
+    if config.get("study") and (spec is None or spec.get("kind") != "comparison"):
         from experiments.figures import study_figure
 
-        from omegaconf import OmegaConf
-
-        spec = OmegaConf.to_container(config.figure) if config.get("figure") is not None else None
         written += study_figure(finished, str(config.study), out_dir, spec)
-        written.append(write_study_runs(finished, out_dir))
-        record_verdict(client, parent_run_id, finished, spec)
+        if not compared:
+            written.append(write_study_runs(finished, out_dir))
+        record_verdict(client, parent_run_id, finished, spec, label)
     for path in written:
         client.log_artifact(parent_run_id, str(path))
     return written

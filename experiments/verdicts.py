@@ -29,6 +29,8 @@ largest x).
 * ``difference``: metric(at) - metric(reference), paired by seed; passes ``above threshold`` (0).
 * ``metric``: the run metric itself (one run per seed, e.g. Fig. 1's FP reduction); passes
   ``above threshold``.
+* ``per_tf_difference``: a comparison study's (``fig3_real``), DeepDRIM's per-TF metric minus
+  another method's or control's, paired by TF: :func:`experiments.fig3.verdicts`.
 """
 from __future__ import annotations
 
@@ -38,14 +40,14 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
-from experiments.figures import _number as number, mean_ci
+from experiments.figures import _number as number, mean_ci, run_value
 
 #: below this mean number of training pairs per fold a CV job that does not beat its baselines
 #: is reported as "training set too small" (science notes section 1: steep learning curve there)
 MIN_TRAIN_PAIRS = 500
 TRUST_LEVELS = ("beats", "overlaps", "below", "too_small")
 VERDICTS = ("supported", "contradicted", "inconclusive")
-EFFECTS = ("within", "max_drop", "difference", "metric")
+EFFECTS = ("within", "max_drop", "difference", "metric", "per_tf_difference")  # the last: experiments/fig3.py
 
 
 @dataclass
@@ -140,6 +142,8 @@ def study_verdict(table: pd.DataFrame, spec: dict) -> StudyVerdict:
     effect = spec.get("effect")
     if effect not in EFFECTS:
         raise ValueError(f"verdict effect must be one of {EFFECTS}, got {effect!r}")
+    if effect == "per_tf_difference":  # a comparison study's: from per-TF tables, not a run table
+        raise ValueError("effect per_tf_difference is computed from per-TF tables (experiments.fig3.verdicts)")
     metric = spec.get("metric", "auroc")
     if metric not in table:
         raise ValueError(f"the run table has no column {metric!r}")
@@ -156,9 +160,12 @@ def study_verdict(table: pd.DataFrame, spec: dict) -> StudyVerdict:
         side, cut, what = "above", threshold, metric
     elif effect in ("within", "difference"):
         at = _grid_value(xs, float(spec["at"]))
-        values = _paired(table, metric, at, reference)
+        # no swept value at or above the claim's point below the reference (a grid of small counts):
+        # nothing to compare, so no effect (inconclusive) rather than a difference of the reference with itself
+        values = np.array([]) if np.isclose(at, reference) else _paired(table, metric, at, reference)
         side, cut = "above", (-tolerance if effect == "within" else threshold)
-        what = f"{metric}(x={at:g}) - {metric}(x={reference:g})"
+        what = (f"{metric}(x={at:g}) - {metric}(x={reference:g})" if not np.isclose(at, reference) else
+                f"not testable: no swept x >= {float(spec['at']):g} below the reference x={reference:g}")
         if effect == "within":
             within = [x for x in xs if (d := _paired(table, metric, x, reference)).size and d.mean() >= -tolerance]
             details["smallest_x"] = float(min(within)) if within else float("nan")
@@ -167,6 +174,8 @@ def study_verdict(table: pd.DataFrame, spec: dict) -> StudyVerdict:
         best = None
         for line in lines:  # loop over a handful of lines and grid values
             for x in xs:
+                if np.isclose(x, reference):  # the reference against itself is no drop to report
+                    continue
                 drops = -_paired(table, metric, x, reference, line)
                 if drops.size and (best is None or drops.mean() > best[0].mean()):
                     best = (drops, x, line)
@@ -189,7 +198,7 @@ def run_table(runs: list, spec: dict, figure_spec: Optional[dict] = None) -> pd.
     verdict's metric, as :func:`study_verdict` takes it."""
     figure_spec = figure_spec or {}
     metric = spec.get("metric", "auroc")
-    records = [{"x": number(run.data.params.get(figure_spec.get("x"))) if figure_spec.get("x") else float("nan"),
+    records = [{"x": run_value(run, figure_spec.get("x"), figure_spec.get("x_fallback")),
                 "line": number(run.data.params.get(figure_spec["line"])) if figure_spec.get("line") else float("nan"),
                 "seed": number(run.data.params.get("seed")),
                 metric: run.data.metrics.get(metric, float("nan"))} for run in runs]

@@ -117,7 +117,7 @@ CLI_CASES = [
     (["task=bogus"], "task must be one of"),
     (["cells=1"], "cells must be an integer"),
     (["cells=abc"], "cells must be an integer"),
-    (["cells=5000"], "cells=5000 is larger than the template"),
+    (["cells=5000"], "cells=5000 is larger than the data"),
     (["drop_prob=1.5"], "drop_prob must be a number in [0, 1]"),
     (["drop_prob=-0.1"], "drop_prob must be a number in [0, 1]"),
     (["drop_cutoff=2"], "drop_cutoff must be a number in [0, 1]"),

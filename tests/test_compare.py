@@ -87,7 +87,8 @@ def test_multirun_parent_gets_the_comparison(multirun):
     artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
     assert {"comparison.csv", "comparison.png", "comparison_per_tf.csv"} <= artifacts
     table = pd.read_csv(client.download_artifacts(parent.info.run_id, "comparison.csv", str(tmp)))
-    assert list(table.method) == ["deepdrim", "pcc"]
+    assert list(table.method) == ["deepdrim", "pcc", "prior"]  # the gene prior: a control row
+    assert list(table.role) == ["method", "method", "control"] and table.label[2] == "gene prior (control)"
     per_tf = {m: pd.read_csv(client.download_artifacts(r.info.run_id, "per_tf_metrics.csv", str(tmp / m)))
               for m, r in children.items()}
     paired = per_tf["deepdrim"].merge(per_tf["pcc"], on="tf", suffixes=("_d", "_p"))

@@ -13,7 +13,7 @@ from experiments import figures
 from experiments.tasks import report
 
 SPECS = figures.study_specs()
-FIG4 = {study: spec for study, spec in SPECS.items() if spec.get("kind") != "ggm"}
+FIG4 = {study: spec for study, spec in SPECS.items() if spec.get("kind") not in ("ggm", "comparison")}
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +83,7 @@ def populate(client, tmp_path) -> dict:
         knob, group = spec["x"], spec.get("line")
         exp = _experiment(client, study, tmp_path)
         ids[study] = []
-        for value in {"cells": (100, 500), "neighbors": (0, 10)}.get(knob, (0.2, 0.8)):
+        for value in {"n_cells": (100, 500), "neighbors": (0, 10)}.get(knob, (0.2, 0.8)):
             for seed in (0, 1):
                 params = {"neighbors": 10, knob: value, "seed": seed, "method": "deepdrim"}
                 if group:
@@ -105,6 +105,32 @@ def populate(client, tmp_path) -> dict:
     client.log_artifact(parent, str(_csv(per_tf, tmp_path / "cmp" / "comparison_per_tf.csv")))
     ids["comparison"] = [parent, *children]
     ids["runs"] = [i for study in FIG4 for i in ids[study]] + children  # every CV run; curves of the children
+    # a fig3_real parent (comparison, verdicts, data source) and a fig4c parent with its verdict: the
+    # fig3 panel and the claim x data source matrix
+    import matplotlib.pyplot as plt
+
+    exp = _experiment(client, "fig3_real", tmp_path)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot([0, 1], [0, 1])
+    (tmp_path / "fig3").mkdir(exist_ok=True)
+    fig.savefig(tmp_path / "fig3" / "comparison.png")
+    plt.close(fig)
+    fig3_parent = _run(client, exp, metrics={"verdict/effect": 0.1, "verdict/ci_low": 0.05, "verdict/ci_high": 0.15,
+                                             "verdict/n_tfs": 8, "verdict/vs_prior/effect": -0.05,
+                                             "verdict/vs_prior/ci_low": -0.1, "verdict/vs_prior/ci_high": 0.0,
+                                             "verdict/vs_prior/n_tfs": 8},
+                       tags={"kind": "multirun", "study": "fig3_real", "data_label": "beeline:tiny",
+                             "claim": "Fig. 3E-F", "verdict": "supported", "verdict/vs_prior": "inconclusive",
+                             "claim/vs_prior": "DeepDRIM > gene prior", "verdict_line": "[beeline:tiny] Fig. 3E-F"})
+    client.log_artifact(fig3_parent, str(tmp_path / "fig3" / "comparison.png"))
+    client.log_artifact(fig3_parent, str(_csv(table.assign(role="method"), tmp_path / "fig3" / "comparison.csv")))
+    ids["fig3_real"] = [fig3_parent, *children]
+    exp = _experiment(client, "fig4c_neighbors", tmp_path)
+    fig4c_parent = _run(client, exp, metrics={"verdict/effect": -0.004, "verdict/ci_low": -0.015,
+                                              "verdict/ci_high": 0.007, "verdict/n_seeds": 3},
+                        tags={"kind": "multirun", "study": "fig4c_neighbors", "data_label": "template",
+                              "claim": "Fig. 4C: more neighbor images, better performance", "verdict": "inconclusive"})
+    ids["verdict_matrix"] = [fig3_parent, fig4c_parent]
     exp = _experiment(client, "search", tmp_path)
     study = _run(client, exp, metrics={"best_value": 0.8, "test/auroc": 0.75, "test/auprc": 0.74},
                  tags={"kind": "search", "optuna_study": "s", "metric": "val_auprc", "direction": "maximize",
@@ -130,8 +156,8 @@ def test_report_renders_every_panel_and_names_its_runs(tmp_path, populated):
     expected = populated[1]
     page, panels = report.build(uri, tmp_path / "out")
     text = page.read_text()
-    assert [p.key for p in panels] == ["runs", *SPECS, "comparison", "search"]
-    assert text.count("data:image/png;base64,") == 8 and "no runs" not in text
+    assert [p.key for p in panels] == ["verdict_matrix", "runs", *SPECS, "comparison", "search"]
+    assert text.count("data:image/png;base64,") == 10 and "no runs" not in text
     sources = json.loads((tmp_path / "out" / "sources.json").read_text())
     for key, run_ids in expected.items():
         assert set(sources[key]["runs"]) == set(run_ids), key
@@ -144,13 +170,19 @@ def test_report_renders_every_panel_and_names_its_runs(tmp_path, populated):
     assert primary_random["ci_high"] - primary_random["mean"] == pytest.approx(6.353, rel=1e-3)
     assert fig1b.loc["fp_reduction/augmented", "paper"] == pytest.approx(0.404)
     fig4a = next(p for p in panels if p.key == "fig4a_cells").tables[0][1]
-    assert list(fig4a["cells"]) == [100, 500] and fig4a["auroc_mean"].tolist() == pytest.approx([0.65, 0.65])
+    assert list(fig4a["n_cells"]) == [100, 500] and fig4a["auroc_mean"].tolist() == pytest.approx([0.65, 0.65])
+    matrix = next(p for p in panels if p.key == "verdict_matrix").tables[0][1].set_index("claim")
+    assert list(matrix.columns) == ["beeline:tiny", "template"]
+    assert matrix.loc["DeepDRIM > gene prior", "beeline:tiny"] == "-0.050 [-0.100, +0.000] inconclusive, 8 TFs"
+    assert matrix.loc["Fig. 4C: more neighbor images, better performance", "template"].endswith("inconclusive, 3 seeds")
     # one table of every study's claim and verdict, the split each study used
     assert "Paper claims: measured verdicts" in text and "split: tf (TF-aware, the paper&#x27;s)" in text
     verdict_table = pd.read_csv(tmp_path / "out" / "verdicts.csv").set_index("study")
-    assert set(verdict_table.index) == set(SPECS) and set(verdict_table.verdict) <= {"supported", "contradicted",
-                                                                                       "inconclusive"}
-    assert verdict_table.loc["fig4a_cells", "effect"] == pytest.approx(0.0)  # at 200 -> the grid's 500 = all cells
+    assert set(verdict_table.index) == set(SPECS) - {"fig3_real"} and set(verdict_table.verdict) <= {
+        "supported", "contradicted", "inconclusive"}
+    # at 101 cells -> the grid's 500 = all cells: nothing to compare, no effect (not a difference of 0)
+    assert np.isnan(verdict_table.loc["fig4a_cells", "effect"])
+    assert verdict_table.loc["fig4a_cells", "verdict"] == "inconclusive"
     logged = client.search_runs([client.get_experiment_by_name("report").experiment_id])
     assert len(logged) == 1 and logged[0].info.status == "FINISHED"
     names = {a.path for a in client.list_artifacts(logged[0].info.run_id)}

@@ -48,8 +48,11 @@ def test_preset_names_its_study_experiment_and_sweep(preset, config):
 
 def test_presets_sweep_the_papers_values(config):
     assert len(_jobs(config, "experiment=fig4a_cells")) == 8 * 3
-    assert {job[0] for job in _jobs(config, "experiment=fig4a_cells")} == {
-        f"cells={c}" for c in (20, 50, 100, 200, 500, 1000, 2000, 4000)}
+    # fractions of the data's cells: on the 4,000-cell template, the paper's counts 20 ... 4,000
+    fractions = (0.005, 0.0125, 0.025, 0.05, 0.125, 0.25, 0.5, 1.0)
+    assert {job[0] for job in _jobs(config, "experiment=fig4a_cells")} == {f"cells={c}" for c in fractions}
+    assert [round(f * config("experiment=fig4a_cells").data.n_cells) for f in fractions] == [
+        20, 50, 100, 200, 500, 1000, 2000, 4000]
     assert len(_jobs(config, "experiment=fig4b_dropout")) == 2 * 10 * 3
     assert len(_jobs(config, "experiment=fig4c_neighbors")) == 7 * 3
     assert len(_jobs(config, "experiment=fig4d_train_fraction")) == 5 * 3
@@ -158,7 +161,7 @@ def test_ggm_figure_reports_reductions_next_to_the_paper(tmp_path):
 
 
 @pytest.mark.parametrize("overrides, message", [
-    (["experiment=fig4a_cells", "cells=5000"], "cells=5000 is larger than the template (4000 cells)"),
+    (["experiment=fig4a_cells", "cells=5000"], "cells=5000 is larger than the data (4000 cells)"),
     (["experiment=fig4b_dropout", "drop_prob=1.5"], "drop_prob must be in [0, 1], got 1.5"),
     (["experiment=fig4d_train_fraction", "train_fraction=0,0.5"], "train_fraction must be in (0, 1], got 0"),
     (["experiment=fig1_ggm", "ggm.n_genes=2"], "at least 3 genes"),

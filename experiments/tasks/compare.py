@@ -11,6 +11,12 @@ Runs of a sweep that differ in what decides the pairs and folds (e.g. ``seed=0,1
 within their own context; each is labelled by its method and its swept method-side values
 (``DeepDRIM neighbors=0``, :mod:`experiments.naming`), and a context's reference is its DeepDRIM
 run with the most neighbors. CNNC is DeepDRIM with ``neighbors=0``.
+
+Controls: every CV job's ``predictions.csv`` carries control scores of the same test pairs
+(:data:`CONTROLS`: ``prior``, the gene prior; ``target_mean``, the target's mean expression, when
+the job logged it); each control present gets a row of the table (``role`` = "control"), tested
+against DeepDRIM like a method. A sweep that reused FINISHED runs (skipped jobs) is compared with
+those runs too: the parent's ``study_runs.csv`` lists them (else its sweep folder is re-read).
 """
 from __future__ import annotations
 
@@ -35,7 +41,11 @@ LABELS = {"deepdrim": "DeepDRIM", "cnnc": "CNNC", "pcc": "PCC", "spearman": "Spe
           "ppcor": "PPCOR", "clr": "CLR", "genie3": "GENIE3", "grnboost2": "GRNBoost2"}
 CAPTION = "CNNC = DeepDRIM with neighbors=0"
 COLUMNS = ["method", "label", "context", "median_auroc", "median_auprc", "epr", "p_auroc", "p_auprc", "n_tfs",
-           "auroc", "auprc", "wall_seconds", "run_id"]
+           "auroc", "auprc", "wall_seconds", "run_id", "role"]
+PREDICTIONS = "predictions.csv"
+#: control columns of a CV job's predictions.csv -> their label in the comparison (no training, or
+#: no expression: what a method must beat to have learned regulation, not gene identity)
+CONTROLS = {"prior": "gene prior (control)", "target_mean": "target mean expression (control)"}
 
 
 @dataclass
@@ -48,6 +58,7 @@ class MethodRun:
     context: str
     metrics: dict
     per_tf: pd.DataFrame
+    role: str = "method"  # "method", or "control" (a column of a CV job's predictions.csv)
 
 
 def wilcoxon_p(x, y) -> float:
@@ -149,7 +160,7 @@ def comparison_table(runs: list[MethodRun]) -> pd.DataFrame:
                "median_auroc": float(r.per_tf["auroc"].median()), "median_auprc": float(r.per_tf["auprc"].median()),
                "epr": r.metrics.get("epr", np.nan), "p_auroc": np.nan, "p_auprc": np.nan, "n_tfs": len(r.per_tf),
                "auroc": r.metrics.get("auroc", np.nan), "auprc": r.metrics.get("auprc", np.nan),
-               "wall_seconds": r.metrics.get("wall_seconds", np.nan), "run_id": r.run_id}
+               "wall_seconds": r.metrics.get("wall_seconds", np.nan), "run_id": r.run_id, "role": r.role}
         if ref is not None and ref is not r:
             paired = ref.per_tf.merge(r.per_tf, on="tf", suffixes=("_ref", ""))
             row.update(n_tfs=len(paired), p_auroc=wilcoxon_p(paired["auroc_ref"], paired["auroc"]),
@@ -199,19 +210,69 @@ def comparison_figure(runs: list[MethodRun], table: pd.DataFrame, paper: Optiona
     return fig
 
 
-def compare_runs(finished_runs: list[Run], out_dir: Path) -> list[Path]:
-    """Write ``comparison.csv``, ``comparison_per_tf.csv`` and ``comparison.png`` for the runs
-    (atomically, into ``out_dir``) and return their paths; nothing when fewer than 2 runs have a
-    per-TF table."""
+def compare_runs(finished_runs: list[Run], out_dir: Path, paper: Optional[dict] = None) -> list[Path]:
+    """Write ``comparison.csv``, ``comparison_per_tf.csv`` and ``comparison.png`` for the runs and
+    their controls (atomically, into ``out_dir``) and return their paths; nothing when fewer than 2
+    runs have a per-TF table. ``paper``: the paper's DeepDRIM medians drawn on the figure."""
     runs = fetch(finished_runs)
     if len(runs) < 2:
         log.warning("comparison skipped: %d run(s) with a %s", len(runs), PER_TF)
         return []
-    return write_comparison(runs, out_dir)
+    return write_comparison(runs + fetch_controls(runs), out_dir, paper)
 
 
-def write_comparison(runs: list[MethodRun], out_dir: Path) -> list[Path]:
-    """The comparison files of fetched runs, written atomically into ``out_dir``."""
+def control_runs(predictions: pd.DataFrame, source: MethodRun) -> list[MethodRun]:
+    """One :class:`MethodRun` per control column (:data:`CONTROLS`) of a CV job's predictions
+    (``source``'s), over the pairs a fold tested and the control scored: per-TF AUROC/AUPRC,
+    pooled AUROC/AUPRC and EPR, in ``source``'s context."""
+    from deepdrim.metrics import early_precision_ratio, per_tf_metrics, summary
+
+    out = []
+    tested = predictions[predictions["fold"] >= 0] if "fold" in predictions else predictions
+    for column, label in CONTROLS.items():
+        if column not in tested:
+            continue
+        rows = tested[np.isfinite(pd.to_numeric(tested[column], errors="coerce"))]
+        if rows.empty or rows["label"].nunique() < 2:
+            continue
+        tf, labels, scores = rows["tf"].astype(str), rows["label"].to_numpy(), rows[column].to_numpy(dtype=float)
+        metrics = {k: v for k, v in summary(tf, labels, scores).items() if k in ("auroc", "auprc")}
+        metrics["epr"] = early_precision_ratio(labels, scores)
+        shown = f"{label} [{source.context}]" if source.label.endswith(f"[{source.context}]") and source.context \
+            else label
+        out.append(MethodRun(source.run_id, column, shown, source.context, metrics,
+                             per_tf_metrics(tf, labels, scores).table, role="control"))
+    return out
+
+
+def fetch_controls(runs: list[MethodRun]) -> list[MethodRun]:
+    """The controls of each context, from the ``predictions.csv`` of its DeepDRIM run (else of its
+    first supervised run, else its first run): every job of a context scores the same pairs on the
+    same folds, so one job's control columns stand for all."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient()
+    rank = {REFERENCE: 0, "cnnc": 1}
+    chosen: dict[str, MethodRun] = {}
+    for r in sorted(runs, key=lambda r: rank.get(r.method, 2)):
+        if r.role == "method":
+            chosen.setdefault(r.context, r)
+    out = []
+    with tempfile.TemporaryDirectory(prefix="compare.") as tmp, _quiet_downloads():
+        for context, source in chosen.items():
+            try:
+                local = client.download_artifacts(source.run_id, PREDICTIONS, str(Path(tmp) / source.run_id))
+                predictions = pd.read_csv(local, dtype={"tf": str, "target": str})
+            except Exception as error:  # noqa: BLE001 - no controls for that context, said once
+                log.warning("run %s has no readable %s: no control rows for context %r (%s)", source.run_id,
+                            PREDICTIONS, context, str(error).splitlines()[0] if str(error) else type(error).__name__)
+                continue
+            out += control_runs(predictions, source)
+    return out
+
+
+def write_comparison(runs: list[MethodRun], out_dir: Path, paper: Optional[dict] = None) -> list[Path]:
+    """The comparison files of fetched runs (controls included), written atomically into ``out_dir``."""
     from experiments.artifacts import save_figure, write_csv
 
     if not any(r.method == REFERENCE for r in runs):
@@ -221,9 +282,17 @@ def write_comparison(runs: list[MethodRun], out_dir: Path) -> list[Path]:
                         for r in runs], ignore_index=True)
     out_dir = Path(out_dir)
     paths = [write_csv(table, out_dir / "comparison.csv"), write_csv(per_tf, out_dir / "comparison_per_tf.csv"),
-             save_figure(comparison_figure(runs, table), out_dir / "comparison.png")]
+             save_figure(comparison_figure(runs, table, paper=paper), out_dir / "comparison.png")]
     print(format_table(table))
     return paths
+
+
+def paper_medians(spec: Optional[dict]) -> Optional[dict]:
+    """The paper's DeepDRIM medians of a comparison preset's ``figure.paper`` block, as
+    :func:`comparison_figure` draws them ({"auroc": ..., "auprc": ...}), or None."""
+    paper = (spec or {}).get("paper") or {}
+    found = {m: paper[f"deepdrim_median_{m}"] for m in ("auroc", "auprc") if f"deepdrim_median_{m}" in paper}
+    return found or None
 
 
 def format_table(table: pd.DataFrame) -> str:
@@ -237,6 +306,41 @@ def format_table(table: pd.DataFrame) -> str:
 
 def _methods(runs: list[Run]) -> set:
     return {r.data.tags.get("method") for r in runs if r.data.tags.get("method")}
+
+
+def with_reused(client, parent: Run, finished: list[Run]) -> list[Run]:
+    """``finished`` (a multirun's FINISHED children) plus the FINISHED runs its sweep reused
+    (jobs skipped because their configuration had FINISHED before): those the parent listed in its
+    ``study_runs.csv``, else those :func:`experiments.callbacks.sweep_runs` finds from the parent's
+    ``sweep_dir`` tag (the sweep folder's job configs), when that folder still exists."""
+    from experiments import tracking
+    from experiments.summaries import STUDY_RUNS
+
+    have = {r.info.run_id for r in finished}
+    with tempfile.TemporaryDirectory(prefix="compare.") as tmp, _quiet_downloads():
+        try:
+            listed = pd.read_csv(client.download_artifacts(parent.info.run_id, STUDY_RUNS, tmp))["run_id"].astype(str)
+        except Exception:  # noqa: BLE001 - a parent from before the list, or an ad-hoc sweep's
+            listed = None
+    if listed is not None:
+        extra = []
+        for run_id in listed:
+            if run_id in have:
+                continue
+            try:
+                run = tracking.with_retry(client.get_run, run_id)
+            except Exception:  # noqa: BLE001 - deleted since
+                continue
+            if run.info.status == "FINISHED":
+                extra.append(run)
+        return [*finished, *extra]
+    sweep_dir = parent.data.tags.get("sweep_dir")
+    if not sweep_dir or not Path(sweep_dir).is_dir():
+        return finished
+    from experiments.callbacks import sweep_runs
+
+    return sweep_runs(client, parent.info.experiment_id, Path(sweep_dir), finished,
+                      since=parent.info.start_time / 1000.0 - 1.0)
 
 
 def find_multirun(client, experiment_id: str, parent_id=None) -> tuple[Run, list[Run]]:
@@ -255,7 +359,7 @@ def find_multirun(client, experiment_id: str, parent_id=None) -> tuple[Run, list
     for parent in parents:
         children = tracking.with_retry(client.search_runs, [parent.info.experiment_id],
                                        filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
-        finished = [r for r in children if r.info.status == "FINISHED"]
+        finished = with_reused(client, parent, [r for r in children if r.info.status == "FINISHED"])
         if len(_methods(finished)) > 1:
             return parent, finished
     if parent_id:
@@ -278,15 +382,28 @@ def run(cfg, output_dir: Path, overrides: str = "") -> dict[str, float]:
     runs = fetch(children)
     if len(runs) < 2:  # before anything is written
         raise ValueError(f"multirun {parent.info.run_id}: fewer than 2 runs have a {PER_TF} artifact")
+    runs += fetch_controls(runs)
+    from experiments import figures
+
+    spec = figures.study_specs().get(parent.data.tags.get("study", ""))  # fig3_real: its paper values, verdicts
+    spec = spec if spec and spec.get("kind") == "comparison" else None
 
     def compute() -> tracking.JobResult:
-        paths = write_comparison(runs, output_dir)
+        paths = write_comparison(runs, output_dir, paper=paper_medians(spec))
         metrics = {}
         for row in pd.read_csv(paths[0]).itertuples():
             key = re.sub(r"[^\w\-. /]", "_", row.label)
             metrics.update({f"{key}/{name}": float(getattr(row, name)) for name in
                             ("median_auroc", "median_auprc", "epr", "p_auroc", "p_auprc")})
-        return tracking.JobResult(metrics, paths)
+        tags = {}
+        if spec is not None:
+            from experiments import fig3
+
+            found = fig3.verdicts(runs, spec)
+            metrics.update(fig3.verdict_metrics(found, spec))
+            tags.update(fig3.verdict_tags(found, parent.data.tags.get(fig3.DATA_TAG, "")))
+            print(fig3.format_verdicts(found, spec, parent.data.tags.get(fig3.DATA_TAG, "")))
+        return tracking.JobResult(metrics, paths, tags=tags)
 
     return tracking.run_job(cfg, output_dir, overrides, "compare", compute, resume=False,
                             params={"compared_parent": parent.info.run_id},

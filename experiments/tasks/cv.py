@@ -186,7 +186,8 @@ def run(cfg: DictConfig, output_dir: Path, overrides: str = "", tags: Optional[d
             metrics.update({f"{name}/{k}": v for k, v in fold_metrics(predictions, name).items() if "/" not in k})
         done = tested(predictions)
         metrics.update(n_pairs=float(len(predictions)), n_tested=float(len(done)),
-                       n_positive=float(done.label.sum()), wall_seconds=time.time() - start)
+                       n_positive=float(done.label.sum()), wall_seconds=time.time() - start,
+                       n_cells=float(data.expression.shape[0]), n_genes=float(data.expression.shape[1]))
         metrics.update(trust_metrics(cfg, done, stats))
         label = method_label(cfg)
         verdict = trust_verdict(cfg, metrics)

@@ -14,7 +14,6 @@ import base64
 import html
 import json
 import os
-import sys
 import tempfile
 import textwrap
 import time
@@ -370,6 +369,164 @@ def search_panel(client: MlflowClient, out: Path) -> Panel:
     return panel
 
 
+# ---------------------------------------------------------------------------- claim x data source
+VERDICT_COLORS = {"supported": "#c7e9c0", "contradicted": "#fcbba1", "inconclusive": "#eeeeee"}
+
+
+def _preset_data(study: str) -> str:
+    """The data config a study preset picks (its ``override /data`` default), "ggm" for the GGM
+    study, else "sim": the data source of parent runs logged before they named it."""
+    from omegaconf import OmegaConf
+
+    path = figures.PRESETS / f"{study}.yaml"
+    if study == "fig1_ggm":
+        return "ggm"
+    if path.is_file():
+        for entry in OmegaConf.load(path).get("defaults") or []:
+            if isinstance(entry, dict) or type(entry).__name__ == "DictConfig":
+                for key, value in dict(entry).items():
+                    if key.strip().lstrip("override").strip() == "/data":
+                        return str(value)
+    return "sim"
+
+
+def parent_data_label(tags: dict, study: str) -> str:
+    """A multirun parent's data source: its ``data_label`` tag, else read from its overrides
+    (``data=`` / ``data.path=``), else the preset's default data."""
+    from experiments.fig3 import DATA_TAG, data_label
+
+    if tags.get(DATA_TAG):
+        return tags[DATA_TAG]
+    given = dict(t.split("=", 1) for t in tags.get("hydra_overrides", "").split() if "=" in t)
+    choice = given.get("data") or _preset_data(study)
+    data = {"kind": choice, **({"path": given["data.path"]} if "data.path" in given else {}),
+            **({"network": given["data.network"]} if "data.network" in given else {})}
+    return data_label(data, choice)
+
+
+def verdict_records(runs: list[Run]) -> list[dict]:
+    """One record per claim a FINISHED multirun parent decided: study, data source, claim, effect,
+    95% CI, n (seeds, or TFs for a comparison's per-TF claims), verdict, parent run id and start.
+    A parent holds its study's claim (``verdict``/``claim`` tags, ``verdict/*`` metrics) and, for a
+    comparison study, more claims (``verdict/<key>`` / ``claim/<key>`` tags, ``verdict/<key>/*``)."""
+    records = []
+    for run in runs:
+        tags, metrics = run.data.tags, run.data.metrics
+        study = tags.get("study", "adhoc")
+        source = parent_data_label(tags, study)
+        claims = [("", tags.get("claim"), tags.get("verdict"))] if tags.get("verdict") else []
+        claims += [(key[len("verdict/"):], tags.get(f"claim/{key[len('verdict/'):]}"), value)
+                   for key, value in tags.items() if key.startswith("verdict/")]
+        for key, claim, verdict in claims:
+            prefix = f"verdict/{key}/" if key else "verdict/"
+            n_tfs = metrics.get(f"{prefix}n_tfs")
+            records.append({"study": study, "data": source, "claim": claim or f"{study} {key}".strip(),
+                            "effect": metrics.get(f"{prefix}effect", float("nan")),
+                            "ci_low": metrics.get(f"{prefix}ci_low", float("nan")),
+                            "ci_high": metrics.get(f"{prefix}ci_high", float("nan")),
+                            "n": n_tfs if n_tfs is not None else metrics.get(f"{prefix}n_seeds", float("nan")),
+                            "n_of": "TFs" if n_tfs is not None else "seeds",
+                            "verdict": verdict, "run_id": run.info.run_id, "start_time": run.info.start_time})
+    return records
+
+
+def _cell(record: dict) -> str:
+    n = record.get("n", float("nan"))
+    count = f", {int(n)} {record.get('n_of', 'seeds')}" if n == n else ""
+    return (f"{record['effect']:+.3f} [{record['ci_low']:+.3f}, {record['ci_high']:+.3f}] "
+            f"{record['verdict']}{count}")
+
+
+def verdict_matrix(records: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(matrix, long table) of the newest record per (claim, data source): the matrix has one row
+    per claim and one column per data source, each cell "effect [95% CI] verdict, n seeds|TFs"
+    (empty where that claim was not run on that source); the long table keeps the numbers."""
+    columns = ["claim", "data", "study", "effect", "ci_low", "ci_high", "n", "n_of", "verdict", "run_id", "start_time"]
+    if not records:
+        return pd.DataFrame(), pd.DataFrame(columns=columns)
+    frame = pd.DataFrame(records).reindex(columns=columns)
+    newest = (frame.sort_values("start_time", ascending=False, kind="stable")
+              .drop_duplicates(["claim", "data"]).sort_values(["study", "claim", "data"], kind="stable"))
+    cells = newest.assign(cell=[_cell(r) for r in newest.to_dict("records")])
+    claims = list(dict.fromkeys(cells["claim"]))
+    sources = sorted(dict.fromkeys(cells["data"]))
+    matrix = cells.pivot(index="claim", columns="data", values="cell").reindex(index=claims, columns=sources)
+    return matrix.fillna("").reset_index(), newest.reset_index(drop=True)
+
+
+def verdict_matrix_figure(matrix: pd.DataFrame, long: pd.DataFrame):
+    """The claim x data source matrix as a coloured table (green supported, red contradicted)."""
+    sources = [c for c in matrix.columns if c != "claim"]
+    fig, ax = plt.subplots(figsize=(max(8.0, 3.2 * len(sources) + 4.5), 0.55 * len(matrix) + 1.4))
+    ax.axis("off")
+    verdict = {(r["claim"], r["data"]): r["verdict"] for r in long.to_dict("records")}
+    text = [["\n".join(textwrap.wrap(str(row["claim"]), 45))] + [str(row[s]).replace("] ", "]\n", 1) for s in sources]
+            for _, row in matrix.iterrows()]
+    table = ax.table(cellText=text, colLabels=["claim", *sources], loc="center", cellLoc="left")
+    table.auto_set_font_size(False)
+    table.set_fontsize(7)
+    table.scale(1, 2.4)
+    for (i, j), cell in table.get_celld().items():
+        if i > 0 and j > 0:
+            cell.set_facecolor(VERDICT_COLORS.get(verdict.get((matrix.iloc[i - 1]["claim"], sources[j - 1])), "white"))
+    ax.set_title("Paper claims x data source: effect [95% CI] and verdict (newest multirun of each)", fontsize=9)
+    return fig
+
+
+def verdict_matrix_panel(client: MlflowClient, out: Path) -> Panel:
+    """The claim x data source matrix from every FINISHED study parent run in the store
+    (:func:`verdict_records`, :func:`verdict_matrix`); ``verdict_matrix.csv`` holds its numbers."""
+    panel = Panel("verdict_matrix", "Which verdict holds where: claim x data source")
+    parents = search_all(client, "tags.kind = 'multirun' and attributes.status = 'FINISHED'")
+    matrix, long = verdict_matrix(verdict_records(parents))
+    if matrix.empty:
+        panel.note = ("no runs: no study verdicts yet; run a study preset, e.g. python run.py -m experiment=fig4c_neighbors "
+                      "[data=beeline data.path=DIR]")
+        return panel
+    fig = verdict_matrix_figure(matrix, long)
+    panel.run_ids = list(dict.fromkeys(long["run_id"].astype(str)))
+    _footer(fig, panel.run_ids)
+    panel.png = artifacts.save_figure(fig, out / "verdict_matrix.png")
+    artifacts.write_csv(long, out / "verdict_matrix.csv")
+    panel.note = ("the newest FINISHED multirun of each (claim, data source); effects over seeds (studies) or "
+                  "over TFs (fig3_real: per-TF DeepDRIM minus the other, averaged over seeds); numbers in "
+                  "verdict_matrix.csv")
+    panel.tables.append(("claim x data source", matrix))
+    return panel
+
+
+def fig3_panel(client: MlflowClient, out: Path, study: str, spec: dict) -> Panel:
+    """A comparison study (``fig3_real``): the newest FINISHED parent's comparison figure and table
+    (methods and controls, Wilcoxon p vs DeepDRIM) beside the paper's numbers, and its verdicts."""
+    panel = Panel(study, spec.get("title", study))
+    parents = [p for p in search_all(client, f"tags.kind = 'multirun' and tags.study = '{study}' "
+                                             "and attributes.status = 'FINISHED'")]
+    for parent in parents:
+        with tempfile.TemporaryDirectory() as folder:
+            png = _download(client, parent.info.run_id, "comparison.png", Path(folder))
+            csv = _download(client, parent.info.run_id, "comparison.csv", Path(folder))
+            if png is None or csv is None:
+                continue
+            data = png.read_bytes()
+            panel.png = artifacts.atomic_write(out / f"{study}.png", lambda tmp: tmp.write_bytes(data))
+            table = pd.read_csv(csv)
+        keep = [c for c in ("label", "role", "median_auroc", "median_auprc", "auroc", "auprc", "p_auroc", "p_auprc",
+                            "n_tfs", "run_id") if c in table]
+        panel.tables.append(("comparison (median per-TF AUROC/AUPRC; Wilcoxon p vs DeepDRIM)", table[keep]))
+        paper = spec.get("paper") or {}
+        if paper:
+            panel.tables.append(("the paper (average over its five BEELINE cell types)",
+                                 pd.DataFrame({"paper": list(paper), "value": list(paper.values())})))
+        panel.run_ids = [parent.info.run_id, *table.get("run_id", pd.Series(dtype=str)).astype(str)]
+        panel.run_ids = list(dict.fromkeys(panel.run_ids))
+        lines = [parent.data.tags.get("verdict_line", "")]
+        panel.note = (f"multirun {parent.info.run_id[:8]} ({parent.info.run_name}) on "
+                      f"{parent_data_label(parent.data.tags, study)}; {' '.join(lines)}")
+        return panel
+    panel.note = f"no runs: run python run.py -m experiment={study} data.path=DIR"
+    return panel
+
+
 # ---------------------------------------------------------------------------- HTML
 def _img(path: Path) -> str:
     data = base64.b64encode(Path(path).read_bytes()).decode()
@@ -378,7 +535,8 @@ def _img(path: Path) -> str:
 
 def _paper_text() -> str:
     """The paper's reference values the report shows, from the presets and :data:`PAPER_MEDIAN`."""
-    items = [f"{study} {key} {value:.1%}" for study, spec in figures.study_specs().items()
+    items = [f"{study} {key} {value:g}" if spec.get("kind") == "comparison" else f"{study} {key} {value:.1%}"
+             for study, spec in figures.study_specs().items()
              for key, value in (spec.get("paper") or {}).items()]
     items += [f"median {k.upper()} {v} on its real data" for k, v in PAPER_MEDIAN.items()]
     return "; ".join(items)
@@ -418,11 +576,14 @@ not results of these runs.</p>"""]
 
 
 def panels_to_draw() -> list[tuple[str, Callable]]:
-    """(key, make(client, out)) per report section: the CV runs (curves and table: any store with a
-    job has them), every study preset with a ``figure``, the method comparison and the newest search."""
-    studies = [(study, (lambda s, f: lambda client, out: study_panel(client, out, s, f))(study, spec))
+    """(key, make(client, out)) per report section: the claim x data source matrix, the CV runs (curves
+    and table: any store with a job has them), every study preset with a ``figure``, then the
+    method comparison and the newest search."""
+    studies = [(study, (lambda s, f: lambda client, out: (fig3_panel if f.get("kind") == "comparison"
+                                                          else study_panel)(client, out, s, f))(study, spec))
                for study, spec in figures.study_specs().items()]
-    return [("runs", runs_panel), *studies, ("comparison", comparison_panel), ("search", search_panel)]
+    return [("verdict_matrix", verdict_matrix_panel), ("runs", runs_panel), *studies, ("comparison", comparison_panel),
+            ("search", search_panel)]
 
 
 def build(uri: str, output_dir: Path, log_run: bool = True,

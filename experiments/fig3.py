@@ -1,0 +1,202 @@
+"""The paper's Fig. 3 on real data (preset ``fig3_real``) and what names a study's data source.
+
+A comparison study (``figure.kind: comparison``) ends with the method comparison of
+:mod:`experiments.tasks.compare` (controls included) and these verdicts, each DeepDRIM's per-TF
+AUROC (``figure.verdict.metric``) minus another's, paired by TF over the TFs both scored (per-TF
+values first averaged over seeds when the sweep ran several), mean with a 95% t-interval over TFs
+(:func:`experiments.figures.mean_ci`) and the two-sided Wilcoxon signed-rank p; "supported" when the
+whole interval is above ``threshold`` (0), "contradicted" when wholly below, else "inconclusive":
+
+* ``best_other``: against the strongest other method (highest median per-TF value; controls and
+  DeepDRIM excluded): the paper's claim (Fig. 3E-F), logged as the parent's ``verdict``;
+* ``vs_cnnc``: against CNNC (DeepDRIM with the primary image only), when it ran;
+* ``vs_prior`` / ``vs_target_mean``: against each control of the comparison table.
+
+The parent run gets ``verdict/*`` metrics and ``verdict``/``claim``/``verdict_line`` tags for the
+first, ``verdict/<key>/*`` metrics and ``verdict/<key>``/``claim/<key>`` tags for the others,
+``paper/*`` metrics (the paper's numbers of the preset's ``figure.paper`` block) and the data tag.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import pandas as pd
+
+#: the parent-run tag naming a study's data source (:func:`data_label`)
+DATA_TAG = "data_label"
+#: kinds of data read from files (their label names the file or folder)
+FILE_KINDS = ("beeline", "h5ad", "reference")
+
+
+def data_label(data: dict, choice: Optional[str] = None) -> str:
+    """A short name of a job's data source: ``beeline:<folder>`` (``+network=<file stem>`` when
+    ``data.network`` picks another ground truth), ``h5ad:<file stem>``, ``reference:<file stem>``;
+    else the data config's name (``template``, ``sim``, ``sergio``; ``choice``, Hydra's runtime
+    choice of the ``data`` group), falling back to ``data.kind``."""
+    data = data or {}
+    kind = str(data.get("kind") or choice or "sim")
+    if kind in FILE_KINDS and data.get("path"):
+        path = Path(str(data["path"]).rstrip("/"))
+        label = f"{kind}:{path.name if kind == 'beeline' else path.stem}"
+        if data.get("network") and kind == "beeline":
+            label += f"+network={Path(str(data['network'])).stem}"
+        return label
+    return str(choice or kind)
+
+
+def config_data_label(config) -> str:
+    """:func:`data_label` of a composed (multirun) config; the GGM study simulates its own data."""
+    from omegaconf import OmegaConf
+
+    if config.get("task") == "fig1_ggm":
+        return "ggm"
+    data = OmegaConf.to_container(config.data, resolve=False) if config.get("data") is not None else {}
+    choice = None
+    try:
+        choice = (config.hydra.runtime.choices or {}).get("data")
+    except Exception:  # noqa: BLE001 - a config without Hydra's node (tests)
+        choice = None
+    return data_label(data, choice)
+
+
+# ---------------------------------------------------------------------------------------- verdicts
+@dataclass
+class Claim:
+    """One paired claim: DeepDRIM minus ``other`` over TFs, its CI, test and verdict."""
+
+    key: str
+    claim: str
+    other: str
+    effect: float
+    ci_low: float
+    ci_high: float
+    n_tfs: int
+    p: float
+    verdict: str
+    line: str
+
+
+def _per_tf(runs: list, metric: str) -> dict[str, pd.Series]:
+    """label -> per-TF ``metric`` averaged over the runs of that method (seeds), keyed by method
+    (controls by their column, DeepDRIM with neighbors=0 apart from DeepDRIM)."""
+    grouped: dict[str, list] = {}
+    for r in runs:
+        key = r.method if not (r.method == "deepdrim" and "neighbors=0" in r.label) else "deepdrim_n0"
+        grouped.setdefault(key, []).append(r.per_tf.set_index(r.per_tf["tf"].astype(str))[metric])
+    return {key: pd.concat(parts, axis=1).mean(axis=1) for key, parts in grouped.items()}
+
+
+def paired_claim(key: str, claim: str, other: str, reference: pd.Series, values: pd.Series,
+                 threshold: float = 0.0) -> Claim:
+    """DeepDRIM's per-TF values minus ``values`` over their common TFs: mean, 95% t-interval over
+    TFs, Wilcoxon p, verdict (:func:`experiments.verdicts.decide`, "above" ``threshold``)."""
+    from experiments.figures import mean_ci
+    from experiments.tasks.compare import wilcoxon_p
+    from experiments.verdicts import decide
+
+    common = reference.index.intersection(values.index)
+    diff = (reference[common] - values[common]).to_numpy(dtype=np.float64)
+    diff = diff[np.isfinite(diff)]
+    mean, low, high, n = mean_ci(diff)
+    p = wilcoxon_p(reference[common].to_numpy(), values[common].to_numpy()) if n else float("nan")
+    verdict = decide(low, high, n, "above", threshold)
+    line = (f"{claim}: per-TF DeepDRIM - {other} = {mean:+.3f} [{low:+.3f}, {high:+.3f}] over {n} TFs "
+            f"(Wilcoxon p={p:.2g}; > {threshold:+.3f} needed): {verdict}")
+    return Claim(key, claim, other, mean, low, high, n, p, verdict, line)
+
+
+def verdicts(runs: list, spec: dict) -> list[Claim]:
+    """The comparison study's claims (module docstring) from fetched runs and controls
+    (:class:`experiments.tasks.compare.MethodRun`); [] without a DeepDRIM run."""
+    from experiments.tasks.compare import CONTROLS, LABELS
+
+    block = spec.get("verdict") or {}
+    metric = block.get("metric", "auroc")
+    threshold = float(block.get("threshold", 0.0))
+    table = _per_tf(runs, metric)
+    reference = table.get(spec.get("reference", "deepdrim"))
+    if reference is None:
+        return []
+    others = {k: v for k, v in table.items() if k not in ("deepdrim", *CONTROLS)}
+    found = []
+    if others:
+        best = max(others, key=lambda k: float(others[k].median()))
+        found.append(paired_claim("best_other", str(block.get("claim", "DeepDRIM beats the other methods")),
+                                  f"{LABELS.get(best, best)} (strongest other method)", reference, others[best],
+                                  threshold))
+    if "cnnc" in table:
+        found.append(paired_claim("vs_cnnc", "DeepDRIM > CNNC (neighbor images help)", "CNNC", reference,
+                                  table["cnnc"], threshold))
+    for column, label in CONTROLS.items():
+        if column in table:
+            found.append(paired_claim(f"vs_{column}", f"DeepDRIM > {label.replace(' (control)', '')}",
+                                      label, reference, table[column], threshold))
+    return found
+
+
+def verdict_metrics(found: list[Claim], spec: Optional[dict] = None) -> dict[str, float]:
+    """``verdict/*`` of the first claim, ``verdict/<key>/*`` of the others, ``paper/*``."""
+    out: dict[str, float] = {}
+    for i, c in enumerate(found):
+        prefix = "verdict" if i == 0 else f"verdict/{c.key}"
+        out.update({f"{prefix}/effect": c.effect, f"{prefix}/ci_low": c.ci_low, f"{prefix}/ci_high": c.ci_high,
+                    f"{prefix}/n_tfs": float(c.n_tfs), f"{prefix}/p_wilcoxon": c.p,
+                    f"{prefix}/supported": {"supported": 1.0, "contradicted": 0.0}.get(c.verdict, float("nan"))})
+    for key, value in ((spec or {}).get("paper") or {}).items():
+        out[f"paper/{key}"] = float(value)
+    return {k: v for k, v in out.items() if np.isfinite(v)}
+
+
+def verdict_tags(found: list[Claim], label: str = "") -> dict[str, str]:
+    """``verdict``/``claim``/``verdict_line`` of the first claim (line prefixed with the data
+    source), ``verdict/<key>``/``claim/<key>`` of the others."""
+    out: dict[str, str] = {}
+    for i, c in enumerate(found):
+        if i == 0:
+            out.update(verdict=c.verdict, claim=c.claim, verdict_line=f"[{label}] {c.line}" if label else c.line)
+        else:
+            out.update({f"verdict/{c.key}": c.verdict, f"claim/{c.key}": c.claim})
+    return out
+
+
+def format_verdicts(found: list[Claim], spec: Optional[dict] = None, label: str = "") -> str:
+    """The verdict lines (prefixed with the data source ``label``) and the paper's numbers, for the console."""
+    where = f"[{label}] " if label else ""
+    lines = [f"verdict: {where}{c.line}" for c in found] or ["verdict: not computed (no DeepDRIM run)"]
+    paper = (spec or {}).get("paper") or {}
+    if paper:
+        lines.append("paper (its five BEELINE cell types, Fig. 3E-F): " + ", ".join(
+            f"{k} {v}" for k, v in paper.items()))
+    return "\n".join(lines)
+
+
+def summarise(client, parent_run_id: str, finished: list, spec: dict, out_dir: Path, label: str) -> list[Path]:
+    """A comparison study's parent: the comparison (controls, the paper's medians drawn), its rows
+    as ``compare/<label>/*`` metrics, the verdicts and ``paper/*`` metrics; returns the files."""
+    from experiments.tasks import compare
+
+    runs = compare.fetch(finished)
+    if len(runs) < 2:
+        print(f"comparison: not computed ({len(runs)} run(s) with a {compare.PER_TF})")
+        return []
+    runs += compare.fetch_controls(runs)
+    paths = compare.write_comparison(runs, out_dir, paper=compare.paper_medians(spec))
+    metrics: dict[str, float] = {}
+    for row in pd.read_csv(paths[0]).itertuples():
+        key = re.sub(r"[^\w\-. /]", "_", str(row.label))
+        for name in ("median_auroc", "median_auprc", "auroc", "auprc", "p_auroc", "p_auprc"):
+            value = float(getattr(row, name))
+            if np.isfinite(value):
+                metrics[f"compare/{key}/{name}"] = value
+    found = verdicts(runs, spec)
+    print(format_verdicts(found, spec, label))
+    metrics.update(verdict_metrics(found, spec))
+    for key, value in metrics.items():
+        client.log_metric(parent_run_id, key, value)
+    for key, value in verdict_tags(found, label).items():
+        client.set_tag(parent_run_id, key, value[:5000])
+    return paths
