@@ -267,8 +267,8 @@ def test_a_store_with_one_default_job_shows_curves_and_a_table(tmp_path, empty_s
                {"task": "cv", "method": "deepdrim", "study": "adhoc", "trust": "learned"},
                {"predictions.csv": _predictions(0.5)}, tmp_path)
     page, panels = report.build(uri, tmp_path / "out", log_run=False)
-    panel = panels[0]
-    assert panel.key == "runs" and panel.png is not None and panel.png.stat().st_size > 5000
+    panel = next(p for p in panels if p.key == "runs")
+    assert panel.png is not None and panel.png.stat().st_size > 5000
     assert panel.run_ids == [run]
     table = panel.tables[0][1]
     assert len(table) == 1 and table["auroc"].iloc[0] == pytest.approx(0.76) and table["trust"].iloc[0] == "learned"
