@@ -66,3 +66,21 @@ def test_skipping_plateau_validation_fits_the_same_model(tiny_dataset):
     np.testing.assert_array_equal(skipped.history_["val_auroc"][2:], every.history_["val_auroc"][2:])
     assert skipped.best_epoch_ == every.best_epoch_
     np.testing.assert_array_equal(skipped.predict_proba(pairs.pairs), every.predict_proba(pairs.pairs))
+
+
+@pytest.mark.parametrize("override, message", [
+    ({"steps_per_epoch": 0}, "training.steps_per_epoch must be an integer >= 1"),
+    ({"max_validation_pairs": "many"}, "training.max_validation_pairs must be an integer >= 1"),
+    ({"plateau_validation": "maybe"}, "training.plateau_validation must be true or false"),
+])
+def test_config_checks_name_a_bad_budget(override, message, tmp_path):
+    from experiments.checks import check_config
+
+    tracking = {"uri": f"sqlite:///{tmp_path}/mlflow.db"}
+    config = {"training": {"steps_per_epoch": 32, "max_validation_pairs": 2048, "plateau_validation": False},
+              "tracking": tracking}
+    config["training"].update(override)
+    with pytest.raises(ValueError, match=message):
+        check_config(config)
+    check_config({"training": {"steps_per_epoch": None, "max_validation_pairs": None, "plateau_validation": True},
+                  "tracking": tracking})
