@@ -57,6 +57,14 @@ class DeepDRIM(ClassifierMixin, BaseEstimator):
     their images are embedded once per batch (``"random"``: a plain permutation of the pairs).
     ``precision``: ``"float32"``, ``"mixed_bfloat16"`` (bfloat16 compute, float32 weights) or
     ``"auto"`` (mixed precision on a GPU or a CPU with bfloat16 units, float32 otherwise).
+
+    Speed on large data (thousands of pairs): ``steps_per_epoch`` caps an epoch at that many
+    batches (a fresh random subset of the shuffled batches each epoch; ``None``: every pair every
+    epoch), so the fit's optimizer steps stop growing with the data; ``max_validation_pairs``
+    validates on a fixed random subset of that many validation pairs; ``plateau_validation=False``
+    skips validation in epochs 1 .. ``min_epochs`` - 1, which cannot be selected nor stop the
+    fit (their validation metrics are NaN; the fitted model is the same). ``n_samples_trained_``:
+    the pairs the fit passed through training steps, summed over epochs.
     """
 
     def __init__(
@@ -84,6 +92,9 @@ class DeepDRIM(ClassifierMixin, BaseEstimator):
         dense_dropout: float = 0.5,
         batch_order: str = "grouped",
         precision: str = "auto",
+        steps_per_epoch: Optional[int] = None,
+        max_validation_pairs: Optional[int] = None,
+        plateau_validation: bool = True,
         random_state: Optional[int] = None,
         verbose: int = 0,
     ):
@@ -110,6 +121,9 @@ class DeepDRIM(ClassifierMixin, BaseEstimator):
         self.dense_dropout = dense_dropout
         self.batch_order = batch_order
         self.precision = precision
+        self.steps_per_epoch = steps_per_epoch
+        self.max_validation_pairs = max_validation_pairs
+        self.plateau_validation = plateau_validation
         self.random_state = random_state
         self.verbose = verbose
 
@@ -130,8 +144,12 @@ class DeepDRIM(ClassifierMixin, BaseEstimator):
         check_real("dense_dropout", self.dense_dropout, 0, 1, high_open=True)
         check_sizes("conv_filters", self.conv_filters)
         check_sizes("dense_units", self.dense_units)
-        if not isinstance(self.nesterov, (bool, np.bool_)):
-            raise ValueError(f"nesterov must be True or False, got {self.nesterov!r}")
+        for name in ("nesterov", "plateau_validation"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
+        for name in ("steps_per_epoch", "max_validation_pairs"):
+            if getattr(self, name) is not None:
+                check_integer(name, getattr(self, name), 1)
         if self.random_state is not None:
             check_integer("random_state", self.random_state, 0, 2**32 - 1)
         check_choice("optimizer", self.optimizer, OPTIMIZERS)
@@ -229,8 +247,13 @@ class DeepDRIM(ClassifierMixin, BaseEstimator):
                 model, table, y, train_idx, val_idx, epochs=int(self.epochs), batch_size=int(self.batch_size),
                 patience=int(self.patience), min_epochs=int(self.min_epochs), monitor=self.monitor,
                 rng=np.random.default_rng(self.random_state),
-                groups=codes if self.batch_order == "grouped" else None, epoch_callback=epoch_callback, verbose=self.verbose)
+                groups=codes if self.batch_order == "grouped" else None, epoch_callback=epoch_callback, verbose=self.verbose,
+                steps_per_epoch=self.steps_per_epoch, max_val_pairs=self.max_validation_pairs,
+                plateau_validation=bool(self.plateau_validation))
+        per_epoch = len(train_idx) if self.steps_per_epoch is None else min(
+            len(train_idx), int(self.steps_per_epoch) * int(self.batch_size))
         self.model_ = model
+        self.n_samples_trained_ = per_epoch * len(history["loss"])
         self.history_ = history
         self.best_epoch_ = best_epoch
         self.classes_ = np.array([0, 1])

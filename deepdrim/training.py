@@ -242,24 +242,43 @@ def fit_table(
     groups: Optional[np.ndarray] = None,
     epoch_callback: Optional[EpochCallback] = None,
     verbose: int = 0,
+    steps_per_epoch: Optional[int] = None,
+    max_val_pairs: Optional[int] = None,
+    plateau_validation: bool = True,
 ) -> tuple[dict, int]:
     """Train the compiled Keras ``model`` (from :func:`deepdrim.model.build_model`) on the table's
     pairs ``train`` (shuffled each epoch by ``rng``, by :func:`grouped_order` when ``groups`` is
     given, so that a batch holds few TFs and embeds their shared images once), validating on ``val`` after every epoch with
     :class:`BestEpoch`; the best epoch's weights are restored. Returns (history, best epoch).
-    With no validation pairs every epoch runs and the last one is kept."""
+    With no validation pairs every epoch runs and the last one is kept.
+
+    ``steps_per_epoch``: at most this many batches per epoch, the first ones of that epoch's
+    shuffled order (a fresh random subset of batches each epoch); ``None`` or a training set of
+    fewer batches: a full pass. The default job's epochs, ``min_epochs`` and patience were set on a
+    few hundred training pairs; a budget of steps keeps a fit of thousands of pairs (real data)
+    at a similar number of optimizer steps instead of growing with the data.
+    ``max_val_pairs``: validate on a random subset of this many of the ``val`` pairs (drawn once,
+    the same every epoch) when there are more: validation is scored every epoch, and on large
+    data it would cost as much as the training steps. ``plateau_validation=False``: no validation
+    scoring in epochs 1 .. ``min_epochs`` - 1 (counted from 1), which can neither be the best epoch nor count
+    towards patience (their validation metrics are NaN in the history); the fit is the same."""
     from deepdrim.model import SharedEmbeddingNetwork
 
     rng = np.random.default_rng(rng)
     labels = np.asarray(labels, dtype=np.float32)
+    if max_val_pairs is not None and len(val) > int(max_val_pairs):
+        val = np.sort(rng.choice(val, size=int(max_val_pairs), replace=False))
+    step_cap = None if steps_per_epoch is None else int(steps_per_epoch) * int(batch_size)
     trainer = TableTrainer(SharedEmbeddingNetwork(model), table)
     tracker = BestEpoch(monitor, patience, min_epochs, epochs)
     history: dict[str, list] = {"loss": [], "val_loss": [], "val_auroc": [], "val_auprc": []}
     best_weights, best_epoch = None, -1
     for epoch in range(int(epochs)):
         order = rng.permutation(train) if groups is None else grouped_order(train, groups[train], int(batch_size), rng)
+        if step_cap is not None:
+            order = order[:step_cap]
         record = {"loss": trainer.train_epoch(order, labels, int(batch_size))}
-        if len(val):
+        if len(val) and (plateau_validation or epoch >= tracker.first_eligible):
             probs, y = trainer.score(val), labels[val]
             record.update(val_loss=binary_cross_entropy(y, probs), val_auroc=auroc(y, probs), val_auprc=auprc(y, probs))
         else:

@@ -151,6 +151,8 @@ SCHEMA = {
     "training.lr_decay": _f(0), "training.validation_fraction": _f(0, 1, low_open=True, high_open=True),
     "training.monitor": _c(*MONITORS), "training.verbose": _i(0, 2),
     "training.batch_order": _c(*BATCH_ORDERS), "training.precision": _c(*PRECISIONS),
+    "training.steps_per_epoch": _i(1, nullable=True), "training.max_validation_pairs": _i(1, nullable=True),
+    "training.plateau_validation": _FLAG,
     "cv.n_folds": _i(2), "cv.split": _c(*SPLITS),
     "data.n_tfs": _i(1), "data.n_genes": _i(3), "data.n_cells": _i(2), "data.n_master": _i(1),
     "data.regulators_per_gene": lambda n, v: int_list(n, v, 0), "data.repression_fraction": _f(0, 1),

@@ -71,7 +71,7 @@ def cross_validate(cfg: DictConfig, data: job_data.JobData, on_epoch=None,
     expression = data.expression.to_numpy()
     supervised = method in SUPERVISED
     total = len(folds) * (int(cfg.training.epochs) if supervised else 1)
-    label = f"CV {method}" + (f" neighbors={cfg.neighbors}" if supervised else "")
+    label = f"CV {method}" + (f" neighbors={cfg.neighbors}" if supervised else "") + f" {len(pairs):,} pairs"
     if not supervised:  # scored once over all pairs, so GENIE3/GRNBoost2 regress on every TF
         scores = BASELINES[method](expression, pairs, random_state=int(cfg.seed))
     refresh = 0.5 if sys.stderr.isatty() else 30.0  # a log file gets a line every 30 s, not every epoch
@@ -88,9 +88,10 @@ def cross_validate(cfg: DictConfig, data: job_data.JobData, on_epoch=None,
                 bar.update(1)
                 continue
 
-            def epoch_end(epoch, logs, k=k):
+            def epoch_end(epoch, logs, k=k, n_train=len(train)):
                 bar.update(1)
-                bar.set_postfix(fold=k, val_auroc=f"{logs.get('val_auroc', float('nan')):.3f}")
+                bar.set_postfix(fold=f"{k + 1}/{len(folds)}", train_pairs=n_train, epoch=epoch + 1,
+                                val_auroc=f"{logs.get('val_auroc', float('nan')):.3f}")
                 if on_epoch is not None:
                     on_epoch(k, epoch, logs)
 

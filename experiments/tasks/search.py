@@ -94,7 +94,8 @@ def evaluate(trial: optuna.Trial, ctx: Context, run_id: str) -> float:
                 if trial.should_prune():
                     raise optuna.TrialPruned(f"pruned at fold {k} epoch {epoch} ({metric}={value:.4f})")
 
-        model = DeepDRIM(**cv_job.estimator_params(trial_cfg))
+        # every epoch validated: the pruner gets a report per epoch (training.plateau_validation=false skips the first ones)
+        model = DeepDRIM(**{**cv_job.estimator_params(trial_cfg), "plateau_validation": True})
         model.fit(expression, pairs[train], labels[train], epoch_callback=on_epoch)
         best = model.best_epoch_
         value = model.history_[metric][best] if best >= 0 else np.nan
