@@ -49,6 +49,7 @@ PRECISIONS = ("float32", "mixed_bfloat16", "auto")
 DROPOUT_MODELS = ("logistic", "nb")
 IN_DEGREE_MODELS = ("uniform", "skewed")
 SERGIO_NETWORKS = ("own", "ecoli", "human")  # sim.sergio.NETWORKS
+SERGIO_ENGINES = ("vectorized", "sergio")  # sim.sergio.ENGINES
 URI_SCHEMES = ("sqlite", "http", "https", "file", "postgresql", "mysql", "mssql", "databricks")
 
 
@@ -149,12 +150,12 @@ SCHEMA = {
     "data.library_sd": _f(0), "data.dispersion": _f(0, low_open=True), "data.negatives": _c(*NEGATIVES),
     "data.dropout_midpoint": _f(), "data.dropout_slope": _f(0),
     "data.dropout": _c(*DROPOUT_MODELS), "data.in_degree": _c(*IN_DEGREE_MODELS),
-    "data.network": _c(*SERGIO_NETWORKS), "data.n_cell_types": _i(1), "data.hill_n": _f(0, low_open=True),
+    "data.grn": _c(*SERGIO_NETWORKS), "data.n_cell_types": _i(1), "data.hill_n": _f(0, low_open=True),
     "data.decay": _f(0, low_open=True), "data.noise_s": _f(0), "data.safety_iter": _i(0), "data.scale_iter": _i(1),
     "data.dt": _f(0, low_open=True), "data.outlier_prob": _f(0, 1), "data.outlier_mean": _f(),
     "data.outlier_scale": _f(0), "data.library_mean": _f(nullable=True), "data.library_scale": _f(0),
     "data.dropout_shape": _f(0, low_open=True), "data.dropout_percentile": _f(0, 100, nullable=True),
-    "data.umi": _FLAG,
+    "data.umi": _FLAG, "data.engine": _c(*SERGIO_ENGINES),
     "magic.enabled": _FLAG, "magic.knn": _i(1), "magic.decay": _f(0, low_open=True), "magic.t": _i(1),
     "magic.n_pca": _i(1),
     "tracking.experiment": _TEXT, "tracking.run_name": lambda n, v: text(n, v, nullable=True),

@@ -4,7 +4,7 @@ Kinds (``data=<kind>`` on the command line, ``conf/data/<kind>.yaml``):
 
 * ``sim`` - the embedded GRN simulation (:mod:`sim.grn`);
 * ``sergio`` - SERGIO's simulation (:mod:`sim.sergio`) on the suite's GRN or a sub-network of its
-  bundled E. coli / human networks (``data.network=own|ecoli|human``), cached under ``data.cache``;
+  bundled E. coli / human networks (``data.grn=own|ecoli|human``), cached under ``data.cache``;
 * ``beeline`` - a BEELINE folder, ``data.path=DIR`` (:func:`deepdrim.io.read_beeline`);
 * ``h5ad`` - an AnnData file plus a BEELINE-style network CSV, ``data.path=FILE data.network=FILE``
   and optionally ``data.layer=NAME`` (:func:`deepdrim.io.read_h5ad`);
@@ -93,9 +93,9 @@ def sergio(cfg: dict, seed: int) -> JobData:
     dataset = simulate_sergio(**params, random_state=seed, cache_dir=cache)
     pairs = labelled_pairs(dataset.tfs, dataset.gene_names, dataset.edge_names,
                            negatives=cfg.get("negatives", "balanced"), random_state=seed)
-    log.info("sergio network=%s: %d TFs, %d labelled pairs (%d positive)", dataset.params["network"],
+    log.info("sergio grn=%s: %d TFs, %d labelled pairs (%d positive)", dataset.params["grn"],
              len(dataset.tfs), len(pairs), int(pairs.labels.sum()))
-    return JobData(dataset.expression, pairs, f"sim.sergio network={dataset.params['network']} seed={seed}",
+    return JobData(dataset.expression, pairs, f"sim.sergio grn={dataset.params['grn']} seed={seed}",
                    dataset.tfs, dataset.edge_names)
 
 

@@ -7,7 +7,7 @@ k < 0); master regulators (genes with no regulator) have fixed production rates 
 from one GRN. Cells are draws from each type's steady-state trajectory. Splat-like technical
 noise follows (SERGIO's ``splatModel``): outlier genes, library size, dropout, UMI counts.
 
-The GRN is one of
+The GRN (``grn``) is one of
 
 * ``"own"`` - the suite's own random GRN, the same network :func:`sim.grn.simulate_grn` draws
   with the same seed and network parameters (TF cascades, targets, unregulated confounders,
@@ -457,8 +457,8 @@ def _write_cache(path: Path, data: SergioDataset) -> None:
 
 def _check(p: dict) -> dict:
     """Validated, JSON-plain parameters (one-line ValueError naming the first bad one)."""
-    if p["network"] not in NETWORKS:
-        raise ValueError(f"network must be one of {', '.join(NETWORKS)}, got {p['network']!r}")
+    if p["grn"] not in NETWORKS:
+        raise ValueError(f"grn must be one of {', '.join(NETWORKS)}, got {p['grn']!r}")
     if p["engine"] not in ENGINES:
         raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {p['engine']!r}")
     if p["in_degree"] not in IN_DEGREE_MODELS:
@@ -492,7 +492,7 @@ def _check(p: dict) -> dict:
         raise ValueError(f"regulators_per_gene must be [low, high] with 1 <= low <= high <= n_tfs, "
                          f"got {p['regulators_per_gene']!r}")
     p["regulators_per_gene"] = [int(v) for v in rpg]
-    if p["network"] == "own" and p["n_master"] >= p["n_tfs"]:
+    if p["grn"] == "own" and p["n_master"] >= p["n_tfs"]:
         raise ValueError(f"n_master ({p['n_master']}) must be < n_tfs ({p['n_tfs']})")
     size = p["n_genes"] * (p["n_cells"] * p["scale_iter"] + p["safety_iter"] * p["n_cell_types"])
     if size > _MAX_TRAJECTORY:
@@ -505,7 +505,7 @@ def simulate_sergio(
     n_genes: int = 200,
     n_cells: int = 1500,
     n_cell_types: int = 3,
-    network: str = "own",
+    grn: str = "own",
     n_tfs: int = 20,
     n_master: int = 3,
     regulators_per_gene: Sequence[int] = (1, 3),
@@ -534,7 +534,7 @@ def simulate_sergio(
     cache_dir: Union[None, str, os.PathLike] = None,
 ) -> SergioDataset:
     """Simulate ``n_cells`` cells (split evenly over ``n_cell_types`` types) of ``n_genes`` genes
-    with SERGIO on a GRN (``network``: own | ecoli | human, see the module docstring).
+    with SERGIO on a GRN (``grn``: own | ecoli | human, see the module docstring).
 
     Network: ``n_tfs`` regulators; for ``own`` also ``n_master``, ``regulators_per_gene``,
     ``confounder_fraction`` and ``in_degree`` as in :func:`sim.grn.simulate_grn`;
@@ -563,10 +563,10 @@ def simulate_sergio(
         logger.info("SERGIO cache miss: %s", path)
     rng = np.random.default_rng(seed)
     dropped = 0
-    if params["network"] == "own":
+    if params["grn"] == "own":
         names, edges, signs = _own_network(params, seed)
     else:
-        names, edges, signs, dropped = sample_bundled(params["network"], params["n_genes"], params["n_tfs"],
+        names, edges, signs, dropped = sample_bundled(params["grn"], params["n_genes"], params["n_tfs"],
                                                       params["repression_fraction"], rng)
     k_types = params["n_cell_types"]
     cells_per_type = [params["n_cells"] // k_types + (1 if i < params["n_cells"] % k_types else 0)
@@ -579,8 +579,8 @@ def simulate_sergio(
     finally:
         np.random.set_state(state)
     tfs = [names[i] for i in sorted(set(edges[:, 0].tolist()))]
-    logger.info("SERGIO network=%s: %d genes, %d regulators, %d edges (%d dropped to break cycles), "
-                "%d cells in %d types, %.0f%% zeros", params["network"], len(names), len(tfs), len(edges),
+    logger.info("SERGIO grn=%s: %d genes, %d regulators, %d edges (%d dropped to break cycles), "
+                "%d cells in %d types, %.0f%% zeros", params["grn"], len(names), len(tfs), len(edges),
                 dropped, len(counts), k_types, 100 * float((counts == 0).mean()))
     data = SergioDataset(counts, names, tfs, edges, signs, cell_type, params)
     if path is not None:

@@ -48,7 +48,7 @@ def test_a_generator_seed_and_an_int_seed_are_both_reproducible():
 @pytest.mark.parametrize("network", ["own", "ecoli"])
 def test_vectorized_engine_equals_sergios_own_loop(network):
     """The default engine runs SERGIO's equations and draws as arrays: bit-for-bit SERGIO's output."""
-    kw = dict(TINY, n_cells=41, n_cell_types=3, network=network, random_state=2)  # uneven types: 14, 14, 13
+    kw = dict(TINY, n_cells=41, n_cell_types=3, grn=network, random_state=2)  # uneven types: 14, 14, 13
     fast = simulate_sergio(**kw, engine="vectorized")
     loop = simulate_sergio(**kw, engine="sergio")
     np.testing.assert_array_equal(fast.counts, loop.counts)
@@ -113,7 +113,7 @@ def test_a_corrupt_or_partial_cache_file_is_recomputed_and_replaced(tmp_path, ca
 
 @pytest.mark.parametrize("network", sergio.NETWORKS)
 def test_dataset_shapes_names_and_edges_are_consistent(network):
-    data = simulate_sergio(**dict(TINY, n_tfs=5, network=network), random_state=0)
+    data = simulate_sergio(**dict(TINY, n_tfs=5, grn=network), random_state=0)
     n_cells, n_genes = TINY["n_cells"], TINY["n_genes"]
     assert data.counts.shape == (n_cells, n_genes) and data.counts.dtype == np.float64
     assert (data.counts >= 0).all() and np.array_equal(data.counts, np.round(data.counts))  # UMI counts
@@ -129,7 +129,7 @@ def test_dataset_shapes_names_and_edges_are_consistent(network):
     assert nx.is_directed_acyclic_graph(nx.DiGraph(edges.tolist()))
     assert data.edge_names == [(data.gene_names[a], data.gene_names[b]) for a, b in edges]
     assert np.bincount(data.cell_type).tolist() == [n_cells // 2] * 2
-    assert data.params["network"] == network
+    assert data.params["grn"] == network
 
 
 def test_own_network_is_the_network_data_sim_draws_for_the_seed():
@@ -164,7 +164,7 @@ def test_bundled_sampling_is_acyclic_fast_seeded_and_independent_of_the_cwd(netw
 
 
 @pytest.mark.parametrize("kwargs, expected", [
-    (dict(network="yeast"), "network must be one of own, ecoli, human"),
+    (dict(grn="yeast"), "grn must be one of own, ecoli, human"),
     (dict(n_cell_types=0), "n_cell_types must be an integer >= 1"),
     (dict(n_tfs=20), "n_tfs (20) must be < n_genes (20)"),
     (dict(n_cells=1), "n_cells must be an integer >= 2"),
@@ -179,7 +179,7 @@ def test_bundled_sampling_is_acyclic_fast_seeded_and_independent_of_the_cwd(netw
     (dict(engine="gpu"), "engine must be one of vectorized, sergio"),
     (dict(n_master=4), "n_master (4) must be < n_tfs (4)"),
     (dict(regulators_per_gene=[2, 9]), "regulators_per_gene must be [low, high]"),
-    (dict(network="ecoli", n_genes=10**6, n_cells=2, n_cell_types=1, scale_iter=1), "has 4099 genes"),
+    (dict(grn="ecoli", n_genes=10**6, n_cells=2, n_cell_types=1, scale_iter=1), "has 4099 genes"),
     (dict(n_genes=1000, n_cells=100000), "exceed what SERGIO keeps in memory"),
     (dict(random_state=-1), "random_state must be None, an int in [0, 2**32)"),
 ])
@@ -208,7 +208,7 @@ def test_data_load_builds_labelled_pairs_like_the_simulation(tmp_path):
     positives = {tuple(p) for p in names[data.pairs.pairs[data.pairs.labels == 1]].tolist()}
     assert positives == set(direct.edge_names)
     assert set(names[data.pairs.pairs[:, 0]]) <= set(direct.tfs)
-    assert data.source.startswith("sim.sergio network=own") and len(list(tmp_path.iterdir())) == 1
+    assert data.source.startswith("sim.sergio grn=own") and len(list(tmp_path.iterdir())) == 1
     with pytest.raises(ValueError) as err:
         job_data.load({**cfg, "n_genez": 3}, seed=0)
     assert "data=sergio has no key 'n_genez'" in one_line(err)
@@ -217,11 +217,11 @@ def test_data_load_builds_labelled_pairs_like_the_simulation(tmp_path):
 def test_the_config_schema_checks_sergio_keys(config):
     from experiments import checks
 
-    assert checks.SERGIO_NETWORKS == sergio.NETWORKS
+    assert checks.SERGIO_NETWORKS == sergio.NETWORKS and checks.SERGIO_ENGINES == sergio.ENGINES
     cfg = config("data=sergio")
-    assert cfg.data.kind == "sergio" and cfg.data.network == "own"
+    assert cfg.data.kind == "sergio" and cfg.data.grn == "own"
     checks.check_config(config("data=sergio", "tracking.uri=sqlite:////tmp/unused-sergio-check/m.db"))
-    for override, expected in [("data.network=yeast", "data.network must be one of own, ecoli, human"),
+    for override, expected in [("data.grn=yeast", "data.grn must be one of own, ecoli, human"),
                                ("data.n_cell_types=0", "data.n_cell_types must be an integer >= 1"),
                                ("data.dropout_percentile=101", "data.dropout_percentile must be a number in [0, 100]"),
                                ("neighbors=300", "neighbors=300 needs at least 302 genes")]:
@@ -242,6 +242,6 @@ def test_run_py_data_sergio_logs_a_finished_run(tmp_path, run_py):
     assert done.returncode == 0, done.stderr[-3000:]
     client = MlflowClient(f"sqlite:///{db}")
     (run,) = client.search_runs([client.get_experiment_by_name("deepdrim").experiment_id])
-    assert run.info.status == "FINISHED" and run.data.tags["data_source"].startswith("sim.sergio network=own")
+    assert run.info.status == "FINISHED" and run.data.tags["data_source"].startswith("sim.sergio grn=own")
     assert 0 <= run.data.metrics["auroc"] <= 1 and "prior/auroc" in run.data.metrics
     assert len(list((tmp_path / "store" / "cache").glob("sergio-*.npz"))) == 1
