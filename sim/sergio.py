@@ -216,16 +216,17 @@ def sample_bundled(network: str, n_genes: int, n_tfs: int, repression_fraction: 
                    rng: np.random.Generator) -> tuple[list, np.ndarray, np.ndarray, int]:
     """A sub-network of a bundled network: ``n_tfs`` regulators grown (breadth first, over
     regulator-regulator links in either direction) from a random seed regulator, then one target
-    of each regulator and the rest drawn uniformly among their targets up to ``n_genes`` in all, the bundled edges from a chosen
-    regulator to a chosen gene, made acyclic (:func:`_acyclic_order`). Returns gene names (the
+    of each regulator and the rest drawn uniformly among their targets up to ``n_genes`` in all,
+    the bundled edges from a chosen regulator to a chosen gene, made acyclic
+    (:func:`_acyclic_order`). Returns gene names (the
     regulators first, in DAG order), edges (index pairs), signs (-1 with probability
     ``repression_fraction``: the bundled networks carry no sign) and how many edges were dropped
     to break cycles."""
     targets, regulators, links, all_genes = _network_index(network)
     if n_tfs > len(regulators):
-        raise ValueError(f"network={network} has {len(regulators)} regulators; n_tfs={n_tfs} is too many")
+        raise ValueError(f"grn={network} has {len(regulators)} regulators; n_tfs={n_tfs} is too many")
     if n_genes > len(all_genes):
-        raise ValueError(f"network={network} has {len(all_genes)} genes; n_genes={n_genes} is too many")
+        raise ValueError(f"grn={network} has {len(all_genes)} genes; n_genes={n_genes} is too many")
     chosen: list = []
     chosen_set: set = set()
     queue: list = []
@@ -364,7 +365,8 @@ def _simulate_vectorized(simulator, n_cells: np.ndarray, p: dict) -> pd.DataFram
         D = lam * X
         rndP = np.random.normal(size=(n_genes, len(types)))
         rndD = np.random.normal(size=(n_genes, len(types)))
-        newX = X + (P - D) * dt + (np.multiply(np.sqrt(P), rndP) + np.multiply(np.sqrt(D), rndD)) * noise_s * np.sqrt(dt)
+        newX = X + (P - D) * dt + (np.multiply(np.sqrt(P), rndP)
+                                   + np.multiply(np.sqrt(D), rndD)) * noise_s * np.sqrt(dt)  # SERGIO's order
         last[types] += 1
         traj[:, types, last[types]] = np.maximum(0, newX)
 
