@@ -69,7 +69,7 @@ def _check_job(cfg: DictConfig) -> None:
         from experiments.tasks import cv
 
         data = cfg.get("data") or {}
-        simulated = data.get("kind", "sim") == "sim"
+        simulated = data.get("kind", "sim") in ("sim", "sergio")
         cv.check(cfg, data.get("n_cells") if simulated else None, data.get("n_genes") if simulated else None)
 
 

@@ -50,6 +50,8 @@ BATCH_ORDERS = ("grouped", "random")
 PRECISIONS = ("float32", "mixed_bfloat16", "auto")
 DROPOUT_MODELS = ("logistic", "nb")
 IN_DEGREE_MODELS = ("uniform", "skewed")
+SERGIO_NETWORKS = ("own", "ecoli", "human")  # sim.sergio.NETWORKS
+SERGIO_ENGINES = ("vectorized", "sergio")  # sim.sergio.ENGINES
 URI_SCHEMES = ("sqlite", "http", "https", "file", "postgresql", "mysql", "mssql", "databricks")
 #: above this the optimizer diverges on any data (weights NaN, every score equal, AUROC 0.5)
 MAX_LEARNING_RATE = 1
@@ -160,6 +162,12 @@ SCHEMA = {
     "data.library_sd": _f(0), "data.dispersion": _f(0, low_open=True), "data.negatives": _c(*NEGATIVES),
     "data.dropout_midpoint": _f(), "data.dropout_slope": _f(0),
     "data.dropout": _c(*DROPOUT_MODELS), "data.in_degree": _c(*IN_DEGREE_MODELS),
+    "data.grn": _c(*SERGIO_NETWORKS), "data.n_cell_types": _i(1), "data.hill_n": _f(0, low_open=True),
+    "data.decay": _f(0, low_open=True), "data.noise_s": _f(0), "data.safety_iter": _i(0), "data.scale_iter": _i(1),
+    "data.dt": _f(0, low_open=True), "data.outlier_prob": _f(0, 1), "data.outlier_mean": _f(),
+    "data.outlier_scale": _f(0), "data.library_mean": _f(nullable=True), "data.library_scale": _f(0),
+    "data.dropout_shape": _f(0, low_open=True), "data.dropout_percentile": _f(0, 100, nullable=True),
+    "data.umi": _FLAG, "data.engine": _c(*SERGIO_ENGINES),
     "magic.enabled": _FLAG, "magic.knn": _i(1), "magic.decay": _f(0, low_open=True), "magic.t": _i(1),
     "magic.n_pca": _i(1), "magic.preprocess": _c("auto", "counts", "none"),
     "tracking.experiment": _TEXT, "tracking.run_name": lambda n, v: text(n, v, nullable=True),
@@ -204,7 +212,7 @@ def check_config(config, tasks=None) -> None:
     training, data = config.get("training") or {}, config.get("data") or {}
     if isinstance(training.get("min_epochs"), int) and training.get("min_epochs", 0) > training.get("epochs", 1):
         raise ValueError(f"training.min_epochs={training['min_epochs']} must be <= training.epochs={training['epochs']}")
-    if data.get("kind", "sim") == "sim" and "n_genes" in data:
+    if data.get("kind", "sim") in ("sim", "sergio") and "n_genes" in data:  # sizes known from the config
         if config.get("method") in SUPERVISED and config.get("task", "cv") == "cv":
             neighbors(config.get("neighbors", 0), data["n_genes"], config.get("method"))
         if data.get("n_tfs", 0) >= data["n_genes"]:

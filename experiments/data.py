@@ -3,6 +3,8 @@
 Kinds (``data=<kind>`` on the command line, ``conf/data/<kind>.yaml``):
 
 * ``sim`` - the embedded GRN simulation (:mod:`sim.grn`);
+* ``sergio`` - SERGIO's simulation (:mod:`sim.sergio`) on the suite's GRN or a sub-network of its
+  bundled E. coli / human networks (``data.grn=own|ecoli|human``), cached under ``data.cache``;
 * ``beeline`` - a BEELINE folder, ``data.path=DIR`` (:func:`deepdrim.io.read_beeline`);
 * ``h5ad`` - an AnnData file plus a BEELINE-style network CSV, ``data.path=FILE data.network=FILE``
   and optionally ``data.layer=NAME`` (:func:`deepdrim.io.read_h5ad`);
@@ -28,7 +30,8 @@ import pandas as pd
 
 from deepdrim.pairs import LabelledPairs, labelled_pairs, reachability
 
-DATA_KINDS = ("sim", "beeline", "h5ad", "reference")
+DATA_KINDS = ("sim", "sergio", "beeline", "h5ad", "reference")
+SIMULATED_KINDS = ("sim", "sergio")  # the data is made from the config (its size is known before loading)
 log = logging.getLogger(__name__)
 
 
@@ -68,6 +71,32 @@ def simulated(cfg: dict, seed: int) -> JobData:
     pairs = labelled_pairs(dataset.tfs, dataset.gene_names, dataset.edge_names,
                            negatives=cfg.get("negatives", "balanced"), random_state=seed)
     return JobData(dataset.expression, pairs, f"sim.grn seed={seed}", dataset.tfs, dataset.edge_names)
+
+
+def sergio_params(cfg: dict) -> dict:
+    """``simulate_sergio`` keyword arguments from a ``data=sergio`` config."""
+    return {k: v for k, v in cfg.items() if k not in ("kind", "negatives", "cache")}
+
+
+def sergio(cfg: dict, seed: int) -> JobData:
+    """SERGIO's simulation (cached under ``data.cache``) and its pairs, built as for ``sim``."""
+    import inspect
+
+    from experiments.tracking import project_path
+    from sim.sergio import simulate_sergio
+
+    params = sergio_params(cfg)
+    unknown = sorted(set(params) - set(inspect.signature(simulate_sergio).parameters))
+    if unknown:
+        raise ValueError(f"data=sergio has no key {unknown[0]!r} (see conf/data/sergio.yaml)")
+    cache = project_path(cfg["cache"]) if cfg.get("cache") else None
+    dataset = simulate_sergio(**params, random_state=seed, cache_dir=cache)
+    pairs = labelled_pairs(dataset.tfs, dataset.gene_names, dataset.edge_names,
+                           negatives=cfg.get("negatives", "balanced"), random_state=seed)
+    log.info("sergio grn=%s: %d TFs, %d labelled pairs (%d positive)", dataset.params["grn"],
+             len(dataset.tfs), len(pairs), int(pairs.labels.sum()))
+    return JobData(dataset.expression, pairs, f"sim.sergio grn={dataset.params['grn']} seed={seed}",
+                   dataset.tfs, dataset.edge_names)
 
 
 # ---------------------------------------------------------------------------------------------- paths
@@ -167,6 +196,8 @@ def load(cfg: dict, seed: int) -> JobData:
     kind = cfg.get("kind", "sim")
     if kind == "sim":
         return simulated(cfg, seed)
+    if kind == "sergio":
+        return sergio(cfg, seed)
     if kind not in DATA_KINDS:
         raise ValueError(f"unknown data kind {kind!r}; known: {', '.join(DATA_KINDS)}")
     try:

@@ -52,7 +52,8 @@ def dataset_source(source: Union[str, Path, dict]) -> DatasetSource:
     """A path (file or folder) -> its filesystem source; a dict (a simulator config) -> a code source
     tagged with the simulator and the config as JSON."""
     if isinstance(source, dict):
-        return CodeDatasetSource(tags={"generator": SIMULATOR, "config": json.dumps(source, sort_keys=True, default=str)})
+        generator = "sim.sergio.simulate_sergio" if source.get("kind") == "sergio" else SIMULATOR
+        return CodeDatasetSource(tags={"generator": generator, "config": json.dumps(source, sort_keys=True, default=str)})
     if isinstance(source, (str, Path)):
         return resolve_dataset_source(str(Path(source).expanduser().resolve()))
     raise TypeError(f"source must be a data path or a simulator config dict, got {type(source).__name__}")
@@ -65,16 +66,16 @@ def expression_dataset(expression: pd.DataFrame, source: Union[str, Path, dict],
     if not isinstance(expression, pd.DataFrame):
         raise TypeError(f"expression must be a pandas DataFrame (cells x genes), got {type(expression).__name__}")
     if name is None:
-        name = "sim" if isinstance(source, dict) else Path(str(source)).name or "data"
+        name = str(source.get("kind", "sim")) if isinstance(source, dict) else Path(str(source)).name or "data"
     return ExpressionDataset(dataset_source(source), name, expression_digest(expression), expression.shape[0],
                              expression.shape[1], extra_profile)
 
 
 def job_source(data_cfg: dict, seed: int) -> Union[Path, dict]:
     """Source of a job's data from its resolved ``data`` config: ``data.path`` for files, the
-    simulator config plus the seed for ``data=sim``."""
-    if data_cfg.get("kind", "sim") == "sim":
-        return {**{k: v for k, v in data_cfg.items() if k != "negatives"}, "seed": int(seed)}
+    simulator config plus the seed for ``data=sim`` / ``data=sergio`` (without its cache folder)."""
+    if data_cfg.get("kind", "sim") in ("sim", "sergio"):
+        return {**{k: v for k, v in data_cfg.items() if k not in ("negatives", "cache")}, "seed": int(seed)}
     path = data_cfg.get("path")
     if not path:
         raise ValueError(f"data={data_cfg.get('kind')} has no data.path to name as the dataset source")
