@@ -231,6 +231,11 @@ def check_store(uri) -> None:
             raise ValueError(f"tracking.uri={uri}: {path} is not an SQLite database")
         if not os.access(path, os.W_OK) or not os.access(path.parent, os.W_OK):
             raise ValueError(f"tracking.uri={uri}: {path} is not writable")
+        from experiments.tracking import half_built
+
+        problem = half_built(path)  # an interrupted creation (before stores were created atomically)
+        if problem is not None:
+            raise ValueError(f"tracking.uri={uri}: {problem}")
         return
     folder = path.parent
     while not folder.exists():

@@ -14,7 +14,7 @@ import sys
 import tempfile
 from importlib import metadata
 from pathlib import Path
-from typing import Optional, Union
+from typing import Any, Optional, Union
 
 import mlflow
 import numpy as np
@@ -78,7 +78,10 @@ class DeepDRIMPyfunc(PythonModel):
             raise ValueError(f"{unknown.size} gene name(s) not in the model's expression, e.g. {unknown[0]!r}")
         return np.column_stack([tf, target]).astype(np.int64)
 
-    def predict(self, context, model_input, params=None) -> pd.DataFrame:
+    def predict(self, context, model_input: pd.DataFrame, params: Optional[dict[str, Any]] = None) -> pd.DataFrame:
+        """Link probabilities of the ``tf``/``target`` pairs. The type hints let MLflow check its
+        input as a DataFrame (and keep it from warning that they are missing); the column schema is
+        the explicit :data:`SIGNATURE` logged with the model."""
         pairs = self.pair_indices(model_input)
         scores = link_probabilities(self.estimator_.predict_proba(pairs)) if len(pairs) else np.zeros(0)
         return pd.DataFrame({"probability": scores}, index=model_input.index)
