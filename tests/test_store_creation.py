@@ -162,3 +162,19 @@ def test_run_py_refuses_a_store_half_built_by_a_killed_plain_mlflow_creation(tmp
     assert done.returncode == 2 and len(lines) == 1, done.stderr[-2000:]
     assert lines[0].startswith("error: tracking.uri=") and f"rm {db}" in lines[0]
     assert db.read_bytes() == before and not (tmp_path / "outputs").exists()
+
+
+def test_make_server_creates_its_sqlite_backend_atomically_and_refuses_a_half_built_one(tmp_path, empty_store,
+                                                                                         capsys):
+    from experiments import tracking_server
+
+    db = tmp_path / "server.db"
+    tracking_server.prepare_backend(f"sqlite:///{db}")
+    assert tracking.half_built(db) is None and {"runs", "alembic_version"} <= _tables(db)
+    shutil.copy(empty_store, db)
+    with sqlite3.connect(db) as con:
+        con.execute("DROP TABLE alembic_version")
+    with pytest.raises(SystemExit) as exit_:
+        tracking_server.prepare_backend(f"sqlite:///{db}")
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert exit_.value.code == 2 and len(lines) == 1 and lines[0].startswith("error: --backend-store-uri=")
