@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import sys
 import tempfile
+import warnings
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Optional, Union
@@ -118,13 +119,15 @@ def log_deepdrim_model(estimator, expression: pd.DataFrame, *, name: str = "mode
         this_module = sys.modules[__name__]
         cloudpickle.register_pickle_by_value(this_module)  # the wrapper travels with the model
         try:
-            return mlflow.pyfunc.log_model(
-                name=name, python_model=DeepDRIMPyfunc(),
-                artifacts={MODEL_KEY: str(model_dir), EXPRESSION_KEY: str(expression_file)},
-                code_paths=[str(Path(deepdrim.__file__).parent)], signature=SIGNATURE,
-                pip_requirements=_pip_requirements(), registered_model_name=registered_model_name,
-                metadata={"cells": int(expression.shape[0]), "genes": int(expression.shape[1]),
-                          "n_neighbors": int(estimator.n_neighbors), **(extra_metadata or {})})
+            with warnings.catch_warnings():  # the signature is explicit; an example would load and run the model again
+                warnings.filterwarnings("ignore", message=".*An input example was not provided", category=UserWarning)
+                return mlflow.pyfunc.log_model(
+                    name=name, python_model=DeepDRIMPyfunc(),
+                    artifacts={MODEL_KEY: str(model_dir), EXPRESSION_KEY: str(expression_file)},
+                    code_paths=[str(Path(deepdrim.__file__).parent)], signature=SIGNATURE,
+                    pip_requirements=_pip_requirements(), registered_model_name=registered_model_name,
+                    metadata={"cells": int(expression.shape[0]), "genes": int(expression.shape[1]),
+                              "n_neighbors": int(estimator.n_neighbors), **(extra_metadata or {})})
         finally:
             cloudpickle.unregister_pickle_by_value(this_module)
 
