@@ -74,11 +74,12 @@ def _ci(metrics: dict) -> str:
     return f"{metrics['auroc']:.3f} [{metrics['auroc_ci_low']:.2f}, {metrics['auroc_ci_high']:.2f}]"
 
 
-def render(results: dict, seeds: list, *, command: str, started: str, load_start: tuple, load_end: tuple,
-           wall: float) -> str:
+def render(results: dict, seeds: list, *, command: str, started: str, load_start: Optional[tuple],
+           load_end: tuple, wall: float) -> str:
     """The markdown page: what was run where, the table, the seed-0 marker line."""
     rows, sums = [], {"deepdrim": [], "cnnc": [], "pcc": [], "prior": []}
-    for seed in seeds:
+    missing = [seed for seed in seeds if (10, seed) not in results]
+    for seed in [seed for seed in seeds if (10, seed) in results]:
         deep, cnnc = results[(10, seed)], results.get((0, seed))
         walls = f"{deep['wall_seconds']:.0f} s / " + (f"{cnnc['wall_seconds']:.0f} s" if cnnc else "-")
         rows.append(f"| {seed} | **{_ci(deep)}** | {_ci(cnnc) if cnnc else '-'} | {deep['pcc/auroc']:.3f} | "
@@ -100,8 +101,9 @@ def render(results: dict, seeds: list, *, command: str, started: str, load_start
         f"- command: `{command}` on a private store (nothing reused)",
         f"- machine: {cpu_model()}, {os.cpu_count()} cores; `training.precision=auto` computes in "
         f"{precision()} here (the numbers depend on it)",
-        f"- load average (1/5/15 min) at the start {load_start[0]:.1f}/{load_start[1]:.1f}/{load_start[2]:.1f}, "
-        f"at the end {load_end[0]:.1f}/{load_end[1]:.1f}/{load_end[2]:.1f}; whole sweep {wall / 60:.1f} min",
+        (f"- load average (1/5/15 min) at the start {load_start[0]:.1f}/{load_start[1]:.1f}/{load_start[2]:.1f}, "
+         if load_start else "- load average (1/5/15 min) ")
+        + f"at the end {load_end[0]:.1f}/{load_end[1]:.1f}/{load_end[2]:.1f}; whole sweep {wall / 60:.1f} min",
         "",
         "Pooled AUROC over the three TF-aware folds of all labelled pairs, with a 95 % bootstrap CI over TFs;",
         "Pearson |r| and the gene prior (a target's positive rate among the training pairs, no expression)",
@@ -113,6 +115,8 @@ def render(results: dict, seeds: list, *, command: str, started: str, load_start
         *rows,
         f"| mean | {mean['deepdrim']} | {mean['cnnc']} | {mean['pcc']} | {mean['prior']} | |",
         "",
+        *([f"Not finished: the `neighbors=10` job of seed(s) {', '.join(map(str, missing))} (the CNNC column "
+           f"and the means cover the seeds shown).", ""] if missing else []),
         marker,
         "",
     ])
@@ -124,19 +128,26 @@ def main(argv: Optional[list] = None) -> int:
     parser.add_argument("--seeds", default="0,1,2", help="comma-separated seeds (default 0,1,2)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="the markdown file to write")
     parser.add_argument("--store", type=Path, default=None, help="store folder (default: a new temporary one)")
+    parser.add_argument("--render-only", metavar="STARTED", default=None,
+                        help="write the page from --store as it is (a sweep started at STARTED, "
+                             "'YYYY-MM-DD HH:MM' UTC, and stopped early), without running anything")
     parser.add_argument("overrides", nargs="*", help="extra run.py overrides (after --)")
     args = parser.parse_args(argv)
     seeds = [int(s) for s in args.seeds.split(",")]
     store = args.store or Path(tempfile.mkdtemp(prefix="deepdrim-results-"))
     sweep = ["-m", "neighbors=0,10", f"seed={','.join(map(str, seeds))}"]
     command = " ".join(["python run.py", *sweep, *args.overrides])
-    started = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M")
+    started = args.render_only or dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M")
     load_start, start = os.getloadavg(), time.time()
-    subprocess.run([sys.executable, str(ROOT / "run.py"), *sweep, *args.overrides, f"paths.store={store}",
-                    f"paths.outputs={store / 'outputs'}", f"paths.multirun={store / 'multirun'}"],
-                   cwd=ROOT, check=True)
+    if args.render_only is None:
+        subprocess.run([sys.executable, str(ROOT / "run.py"), *sweep, *args.overrides, f"paths.store={store}",
+                        f"paths.outputs={store / 'outputs'}", f"paths.multirun={store / 'multirun'}"],
+                       cwd=ROOT, check=True)
+    else:  # the sweep's own start: its first run's start time
+        start = dt.datetime.strptime(started, "%Y-%m-%d %H:%M").replace(tzinfo=dt.timezone.utc).timestamp()
     wall, load_end = time.time() - start, os.getloadavg()
-    text = render(collect(store), seeds, command=command, started=started, load_start=load_start,
+    text = render(collect(store), seeds, command=command, started=started,
+                  load_start=load_start if args.render_only is None else None,
                   load_end=load_end, wall=wall)
     from experiments import artifacts
 
