@@ -50,5 +50,8 @@ server: $(STAMP)
 
 # Optuna dashboard on the search's storage (default: the sqlite study of task=search; a journal
 # file works too: make dashboard OPTUNA_STORAGE=/shared/optuna.log).
+# The storage is created first when missing: optuna-dashboard crashes on a new sqlite file (no tables).
 dashboard: $(STAMP)
+	@mkdir -p mlflow
+	$(VENV)/bin/python -c "import sys; from experiments.optuna_storage import optuna_storage; optuna_storage(sys.argv[1])" "$(OPTUNA_STORAGE)"
 	$(VENV)/bin/optuna-dashboard --host 127.0.0.1 --port $(DASHBOARD_PORT) $(OPTUNA_STORAGE)

@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 from typing import Optional
 
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter (precision() imports it)
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "docs" / "results" / "default-job.md"
 #: the line the README quotes and its test greps

@@ -114,12 +114,13 @@ def serves(argv: list, port: int, timeout: float = 240.0) -> str:
                 time.sleep(1)
         raise AssertionError(f"{' '.join(map(str, argv))} did not answer on port {port} within {timeout:.0f} s")
     finally:
-        os.killpg(server.pid, signal.SIGTERM)  # the server and the workers it started
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGTERM)  # the server and the workers it started
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(server.pid, signal.SIGKILL)
+                server.wait()
 
 
 @pytest.fixture(scope="module")
@@ -253,10 +254,14 @@ def test_make_ui_serves(tmp_path, empty_store):
 
 @pytest.mark.slow
 def test_make_dashboard_serves(tmp_path):
-    """``make dashboard``'s recipe (optuna-dashboard on the search's storage), on a free port."""
+    """``make dashboard``'s recipe on a new storage, on a free port: create the storage when missing
+    (optuna-dashboard alone crashes on a new sqlite file), then optuna-dashboard."""
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    run([sys.executable, "-c", "import sys; from experiments.optuna_storage import optuna_storage; "
+         "optuna_storage(sys.argv[1])", storage], ROOT)
     port = free_port()
     page = serves([str(Path(sys.executable).parent / "optuna-dashboard"), "--host", "127.0.0.1", "--port", str(port),
-                   f"sqlite:///{tmp_path / 'optuna.db'}"], port)
+                   storage], port)
     assert "optuna" in page.lower()
 
 
