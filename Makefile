@@ -4,7 +4,7 @@ PYTHON ?= python3.11
 VENV := .venv
 STAMP := $(VENV)/.deps-installed
 
-.PHONY: run test test-fast test-slow bench ui server dashboard
+.PHONY: run test test-fast test-slow bench results ui server dashboard
 SERVER_PORT ?= 5001
 DASHBOARD_PORT ?= 8080
 OPTUNA_STORAGE ?= sqlite:///mlflow/optuna.db
@@ -32,6 +32,11 @@ test-slow: $(STAMP)
 bench: $(STAMP)
 	$(VENV)/bin/python benchmarks/bench_images.py
 
+# The default job's numbers, measured: neighbors=0,10 x seed=0,1,2 on a private store (nothing reused),
+# written with date, machine and load to docs/results/default-job.md (experiments/results.py).
+results: $(STAMP)
+	$(VENV)/bin/python -m experiments.results $(ARGS)
+
 # MLflow 3.17 opens experiments in its GenAI view: the printed links open each one's runs table
 ui: $(STAMP)
 	@$(VENV)/bin/python -m experiments.mlflow_ui sqlite:///mlflow/mlflow.db http://127.0.0.1:5000
@@ -45,5 +50,8 @@ server: $(STAMP)
 
 # Optuna dashboard on the search's storage (default: the sqlite study of task=search; a journal
 # file works too: make dashboard OPTUNA_STORAGE=/shared/optuna.log).
+# The storage is created first when missing: optuna-dashboard crashes on a new sqlite file (no tables).
 dashboard: $(STAMP)
+	@mkdir -p mlflow
+	$(VENV)/bin/python -c "import sys; from experiments.optuna_storage import optuna_storage; optuna_storage(sys.argv[1])" "$(OPTUNA_STORAGE)"
 	$(VENV)/bin/optuna-dashboard --host 127.0.0.1 --port $(DASHBOARD_PORT) $(OPTUNA_STORAGE)

@@ -43,7 +43,7 @@ one training epoch of the default workload, each variant in the same process; no
   default job, where they reach a better AUROC than the old path. For loads with few TFs and many
   pairs per TF use ``batch_order="random"`` (and ``precision="float32"`` where accuracy per epoch
   matters more than speed); convergence over full trainings of that load was not measured.
-- 2026-11-26 (docs/speed.md has the tables): Adam's update as plain TF ops (``adam_update``, the
+- 2026-11-26 (docs/results/speed.md has the tables): Adam's update as plain TF ops (``adam_update``, the
   same numbers to the bit) and no autograph halve the train step's tracing (0.8 -> 0.4 s per fit);
   thread settings, other oneDNN instruction sets, XLA and padding the distinct-row count gave
   nothing; batches whose targets repeat (up to 20 % fewer Network B rows) and batches of 64 (11 %

@@ -16,8 +16,9 @@ import numpy as np
 from deepdrim._validation import check_integer, check_real
 
 SPLITS = ("tf", "strict")
-#: the fewest TFs (groups) a validation split may hold for model selection: one TF's AUROC is noise,
-#: so the estimator trains a fixed epoch budget (no early stopping, last epoch) below this
+#: the fewest TFs (groups) a validation split may hold for model selection: one TF's AUROC is noise.
+#: :func:`tf_validation_split` raises a smaller split to this many TFs when the training pairs have
+#: at least twice as many; with fewer TFs the estimator trains a fixed epoch budget (last epoch)
 MIN_VALIDATION_TFS = 4
 
 
@@ -120,10 +121,18 @@ def make_folds(pairs, n_folds: int = 3, split: str = "tf", random_state=None) ->
 def tf_validation_split(pairs, labels, fraction: float = 0.2, random_state=None, max_tries: int = 50,
                         min_val_tfs: int = 1):
     """(train_index, val_index) holding out about ``fraction`` of the TFs, both classes in each
-    side; ``None`` when no such split exists (fewer than 2 TFs, single-class TFs only, or fewer
-    than ``min_val_tfs`` TFs in the validation side: the estimator passes
-    :data:`MIN_VALIDATION_TFS` so that no model is selected on one TF)."""
+    side; ``None`` when no such split exists.
+
+    The validation side holds ``round(fraction * n_tfs)`` TFs, but at least ``min_val_tfs`` when
+    the training pairs have ``2 * min_val_tfs`` TFs or more (then at least as many TFs still
+    train): model selection on fewer TFs is noise, so a fold of the default data (15-16 training
+    TFs, ``fraction`` 0.2 -> 3) or of a BEELINE dataset with 16-30 TFs validates on
+    ``min_val_tfs`` instead. ``None`` when there are fewer than 2 TFs, only single-class splits, or
+    fewer than ``2 * min_val_tfs`` TFs and ``round(fraction * n_tfs) < min_val_tfs`` (the estimator
+    passes :data:`MIN_VALIDATION_TFS` so that no model is selected on one TF; it then trains its
+    fixed epoch budget and keeps the last epoch)."""
     check_real("fraction", fraction, 0, 1, low_open=True, high_open=True)
+    check_integer("min_val_tfs", min_val_tfs, 1)
     pairs = np.asarray(pairs)
     labels = np.asarray(labels)
     tfs = np.unique(pairs[:, 0])
@@ -131,6 +140,8 @@ def tf_validation_split(pairs, labels, fraction: float = 0.2, random_state=None,
         return None
     rng = np.random.default_rng(random_state)
     n_val = min(max(1, int(round(fraction * len(tfs)))), len(tfs) - 1)
+    if n_val < min_val_tfs and len(tfs) >= 2 * min_val_tfs:
+        n_val = min_val_tfs
     if n_val < min_val_tfs:
         return None
     for _ in range(max_tries):

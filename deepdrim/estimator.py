@@ -44,9 +44,11 @@ class DeepDRIM(ClassifierMixin, BaseEstimator):
     Defaults follow the reference: SGD with momentum 0.9 and Nesterov (``optimizer="adam"`` uses
     Adam at ``learning_rate`` instead, which converges in far fewer epochs), learning-rate decay 1e-6
     per step (``lr / (1 + decay * step)``), early stopping with patience 10 on a validation split
-    taken by TF (no TF on both sides), restoring the best epoch's weights. A validation split of
-    fewer than ``deepdrim.cv.MIN_VALIDATION_TFS`` (4) TFs is not used (one TF's AUROC is noise):
-    then all ``epochs`` run and the last one is kept, with a warning. ``min_epochs``: the
+    taken by TF (no TF on both sides), restoring the best epoch's weights. The split holds
+    ``validation_fraction`` of the TFs, raised to ``deepdrim.cv.MIN_VALIDATION_TFS`` (4) when the
+    training pairs have at least 8 TFs (:func:`deepdrim.cv.tf_validation_split`); with fewer TFs a
+    split of fewer than 4 TFs is not used (one TF's AUROC is noise): then all ``epochs`` run and
+    the last one is kept, with a warning. ``min_epochs``: the
     first ``min_epochs - 1`` epochs can neither be the best epoch nor count towards patience, so a
     fit runs at least ``min_epochs`` epochs and never returns a model from the 0.693 loss plateau
     (small training sets sit there for several epochs, where the validation score is noise).

@@ -368,7 +368,14 @@ def check_store(uri) -> None:
     elif scheme == "sqlite":
         if not uri.startswith("sqlite:///"):
             raise ValueError(f"tracking.uri={uri}: not a sqlite:///PATH URI")
-        sqlite_file("tracking.uri", uri, project_path(uri[len("sqlite:///"):]))
+        path = project_path(uri[len("sqlite:///"):])
+        sqlite_file("tracking.uri", uri, path)
+        if path.is_file():
+            from experiments.tracking import half_built
+
+            problem = half_built(path)  # an interrupted creation (before stores were created atomically)
+            if problem is not None:
+                raise ValueError(f"tracking.uri={uri}: {problem}")
 
 
 def check_search_storage(storage) -> None:

@@ -48,6 +48,21 @@ class ExpressionDataset(MetaDataset):
         return config
 
 
+def _resolve_path(path: str) -> DatasetSource:
+    """MLflow's ``resolve_dataset_source`` for a local path, without its "can be interpreted in
+    multiple ways: LocalArtifactDatasetSource, LocalArtifactDatasetSource" warning: MLflow 3.17
+    registers that class twice, so a plain path matched it twice (the same source either way)."""
+    from mlflow.data.dataset_source_registry import get_registered_sources
+
+    unique: dict = {}
+    for source in get_registered_sources():
+        unique.setdefault((source.__module__, source.__qualname__), source)
+    matching = [source for source in unique.values() if source._can_resolve(path)]
+    if len(matching) == 1:
+        return matching[0]._resolve(path)
+    return resolve_dataset_source(path)
+
+
 def dataset_source(source: Union[str, Path, dict]) -> DatasetSource:
     """A path (file or folder) -> its filesystem source; a dict (a simulator config) -> a code source
     tagged with the simulator and the config as JSON."""
@@ -55,7 +70,7 @@ def dataset_source(source: Union[str, Path, dict]) -> DatasetSource:
         generator = "sim.sergio.simulate_sergio" if source.get("kind") == "sergio" else SIMULATOR
         return CodeDatasetSource(tags={"generator": generator, "config": json.dumps(source, sort_keys=True, default=str)})
     if isinstance(source, (str, Path)):
-        return resolve_dataset_source(str(Path(source).expanduser().resolve()))
+        return _resolve_path(str(Path(source).expanduser().resolve()))
     raise TypeError(f"source must be a data path or a simulator config dict, got {type(source).__name__}")
 
 

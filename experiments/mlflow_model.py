@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import sys
 import tempfile
+import warnings
 from importlib import metadata
 from pathlib import Path
-from typing import Optional, Union
+from typing import Any, Optional, Union
 
 import mlflow
 import numpy as np
@@ -78,7 +79,10 @@ class DeepDRIMPyfunc(PythonModel):
             raise ValueError(f"{unknown.size} gene name(s) not in the model's expression, e.g. {unknown[0]!r}")
         return np.column_stack([tf, target]).astype(np.int64)
 
-    def predict(self, context, model_input, params=None) -> pd.DataFrame:
+    def predict(self, context, model_input: pd.DataFrame, params: Optional[dict[str, Any]] = None) -> pd.DataFrame:
+        """Link probabilities of the ``tf``/``target`` pairs. The type hints let MLflow check its
+        input as a DataFrame (and keep it from warning that they are missing); the column schema is
+        the explicit :data:`SIGNATURE` logged with the model."""
         pairs = self.pair_indices(model_input)
         scores = link_probabilities(self.estimator_.predict_proba(pairs)) if len(pairs) else np.zeros(0)
         return pd.DataFrame({"probability": scores}, index=model_input.index)
@@ -115,13 +119,15 @@ def log_deepdrim_model(estimator, expression: pd.DataFrame, *, name: str = "mode
         this_module = sys.modules[__name__]
         cloudpickle.register_pickle_by_value(this_module)  # the wrapper travels with the model
         try:
-            return mlflow.pyfunc.log_model(
-                name=name, python_model=DeepDRIMPyfunc(),
-                artifacts={MODEL_KEY: str(model_dir), EXPRESSION_KEY: str(expression_file)},
-                code_paths=[str(Path(deepdrim.__file__).parent)], signature=SIGNATURE,
-                pip_requirements=_pip_requirements(), registered_model_name=registered_model_name,
-                metadata={"cells": int(expression.shape[0]), "genes": int(expression.shape[1]),
-                          "n_neighbors": int(estimator.n_neighbors), **(extra_metadata or {})})
+            with warnings.catch_warnings():  # the signature is explicit; an example would load and run the model again
+                warnings.filterwarnings("ignore", message=".*An input example was not provided", category=UserWarning)
+                return mlflow.pyfunc.log_model(
+                    name=name, python_model=DeepDRIMPyfunc(),
+                    artifacts={MODEL_KEY: str(model_dir), EXPRESSION_KEY: str(expression_file)},
+                    code_paths=[str(Path(deepdrim.__file__).parent)], signature=SIGNATURE,
+                    pip_requirements=_pip_requirements(), registered_model_name=registered_model_name,
+                    metadata={"cells": int(expression.shape[0]), "genes": int(expression.shape[1]),
+                              "n_neighbors": int(estimator.n_neighbors), **(extra_metadata or {})})
         finally:
             cloudpickle.unregister_pickle_by_value(this_module)
 

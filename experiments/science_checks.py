@@ -1,4 +1,4 @@
-"""Measurements behind docs/science-notes.md, on the embedded default simulation (no training).
+"""Measurements behind docs/results/science-notes.md, on the embedded default simulation (no training).
 
 ``python -m experiments.science_checks zeros``      zero fraction vs gene mean, by decile of the mean
 ``python -m experiments.science_checks neighbors``  how related in the true GRN the chosen neighbors are

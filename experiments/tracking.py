@@ -8,6 +8,7 @@ import contextlib
 import fcntl
 import hashlib
 import json
+import logging
 import os
 import socket
 import tempfile
@@ -182,14 +183,103 @@ def with_retry(fn, *args, attempts: int = 30, **kwargs):
             time.sleep(0.2 * (attempt + 1))
 
 
+#: a sqlite store is built under this name beside its final path, then renamed into place
+CREATING = ".creating-"
+
+
+def half_built(path: Path) -> Optional[str]:
+    """Why the sqlite file at ``path`` is not a complete MLflow store of this MLflow's schema (its
+    creation was interrupted, or another MLflow version made it), as one line naming the fix;
+    ``None`` for a complete store, a missing or empty file, or one that cannot be read now (a
+    writer holds it). Read-only: opens the file with ``mode=ro`` and writes nothing."""
+    import sqlite3
+
+    path = Path(path)
+    if not path.is_file() or path.stat().st_size == 0:
+        return None
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)) as con:
+            tables = {row[0] for row in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if not tables:
+                return None  # an empty database: built from scratch like a missing file
+            version = (con.execute("SELECT version_num FROM alembic_version").fetchall()
+                       if "alembic_version" in tables else [])
+            n_runs = con.execute("SELECT COUNT(*) FROM runs").fetchone()[0] if "runs" in tables else 0
+    except sqlite3.OperationalError as error:
+        if "locked" in str(error).lower():
+            return None
+        return f"{path} cannot be read as an MLflow store ({error})"
+    except sqlite3.DatabaseError as error:
+        return f"{path} is not a readable SQLite database ({error})"
+    from mlflow.store.db.utils import _get_latest_schema_revision
+
+    head = _get_latest_schema_revision()
+    current = version[0][0] if len(version) == 1 else None
+    leftovers = sorted(t for t in tables if t.startswith("_alembic_tmp_"))
+    if current == head and not leftovers:
+        return None
+    what = f"schema {current or 'none'}, MLflow {mlflow.__version__} writes {head}" + (
+        f", leftover {leftovers[0]}" if leftovers else "")
+    if n_runs == 0:
+        return (f"{path} is a half-built MLflow store ({what}: its creation was interrupted) and holds no "
+                f"runs: delete it (rm {path}) and run again")
+    return (f"{path} is an MLflow store of another schema ({what}) holding {n_runs} runs: back it up, then "
+            f"`mlflow db upgrade sqlite:///{path}`")
+
+
+def _dispose(uri: str) -> None:
+    """Close and forget MLflow's cached engine of ``uri`` (closes the file: no journal left)."""
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    engine = SqlAlchemyStore._engine_map.pop(uri, None)
+    if engine is not None:
+        engine.dispose()
+
+
+def create_store(db: Path, artifact_root: str) -> None:
+    """Create the sqlite store ``db`` atomically: MLflow builds its tables (dozens of schema
+    migrations, not one transaction) in a temporary file beside it, which is then renamed into
+    place, so a process killed meanwhile (SIGTERM, kill -9) leaves no half-built store, only a
+    temporary file the next creation removes. Call it holding the store's lock."""
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    for stale in db.parent.glob(f"{db.name}{CREATING}*"):  # a killed creation's (we hold the lock)
+        stale.unlink(missing_ok=True)
+    tmp = db.with_name(f"{db.name}{CREATING}{os.getpid()}-{os.urandom(4).hex()}")
+    tmp_uri = SQLITE + str(tmp)
+    quiet = [logging.getLogger(name) for name in ("mlflow.store.db.utils", "alembic")]  # "Creating tables..."
+    levels = [logger.level for logger in quiet]
+    try:
+        for logger in quiet:
+            logger.setLevel(logging.WARNING)
+        SqlAlchemyStore(tmp_uri, artifact_root)
+        _dispose(tmp_uri)
+        with open(tmp, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, db)
+    finally:
+        _dispose(tmp_uri)
+        for logger, level in zip(quiet, levels):
+            logger.setLevel(level)
+        for leftover in (tmp, tmp.with_name(tmp.name + "-journal")):
+            leftover.unlink(missing_ok=True)
+
+
 def setup(uri: str, artifact_root: str, experiment: str) -> str:
-    """Point MLflow at the store and make sure the experiment exists; returns its id."""
+    """Point MLflow at the store and make sure the experiment exists; returns its id. A new sqlite
+    store is created atomically (:func:`create_store`) under the lock beside it; a half-built
+    one (:func:`half_built`) is refused with a ``ValueError`` naming the fix."""
     uri = resolve_uri(uri)
     mlflow.set_tracking_uri(uri)
     db = sqlite_path(uri)
-    # MLflow creates a new store's schema when a client first opens it: one process at a time
-    # (parallel first opens crash with "duplicate column name")
+    # one process at a time creates a new store (parallel first opens crash with "duplicate column name")
     with file_lock(db.with_name(db.name + ".lock")) if db is not None else contextlib.nullcontext():
+        if db is not None:
+            if not db.exists() or db.stat().st_size == 0:
+                create_store(db, resolve_artifact_root(artifact_root, uri))
+            problem = half_built(db)
+            if problem is not None:
+                raise ValueError(f"tracking.uri={uri}: {problem}")
         client = MlflowClient(uri)
         found = with_retry(client.get_experiment_by_name, experiment)
     if found is None:

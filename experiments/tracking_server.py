@@ -127,6 +127,24 @@ def running_server(root: Path, port: Optional[int] = None, host: str = "127.0.0.
         stop(process)
 
 
+def prepare_backend(uri: str) -> None:
+    """A new sqlite backend is created atomically before the server starts (the server would build
+    its tables in place, and a kill meanwhile leaves them half-built); a half-built one is refused
+    with one line naming the fix, exit 2. Other backends are left to ``mlflow server``."""
+    from experiments import tracking
+
+    db = tracking.sqlite_path(uri)
+    if db is None:
+        return
+    with tracking.file_lock(db.with_name(db.name + ".lock")):
+        if not db.exists() or db.stat().st_size == 0:
+            tracking.create_store(db, "mlflow-artifacts:/")
+        problem = tracking.half_built(db)
+    if problem is not None:
+        print(f"error: --backend-store-uri={uri}: {problem}", file=sys.stderr)
+        sys.exit(2)
+
+
 def main(argv: Optional[list[str]] = None) -> None:
     """``make server``: run ``mlflow server`` in the foreground (Ctrl-C stops it)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -139,6 +157,7 @@ def main(argv: Optional[list[str]] = None) -> None:
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args(argv)
     command = server_command(args.backend_store_uri, args.artifacts_destination, args.host, args.port, args.workers)
+    prepare_backend(command[command.index("--backend-store-uri") + 1])
     print(f"tracking server: http://{args.host}:{args.port}  (jobs: tracking.uri=http://{args.host}:{args.port})",
           flush=True)
     os.execv(command[0], command)

@@ -120,12 +120,27 @@ def test_trust_rule(ci_low, ci_high, n_train, level):
 
 
 # ------------------------------------------------------------------ validation on >= 4 TFs
+def _balanced_pairs(n_tfs: int):
+    pairs = np.array([[tf, 100 + j] for tf in range(n_tfs) for j in range(4)])
+    return pairs, np.tile([1, 0, 1, 0], n_tfs)
+
+
 def test_validation_split_needs_min_val_tfs():
-    pairs = np.array([[tf, 100 + j] for tf in range(10) for j in range(4)])
-    labels = np.tile([1, 0, 1, 0], 10)
-    assert tf_validation_split(pairs, labels, 0.2, 0, min_val_tfs=MIN_VALIDATION_TFS) is None  # 2 TFs < 4
-    train, val = tf_validation_split(pairs, labels, 0.4, 0, min_val_tfs=MIN_VALIDATION_TFS)
+    pairs, labels = _balanced_pairs(7)  # 7 TFs < 2 x 4: 0.2 of them (1) is not raised to 4
+    assert tf_validation_split(pairs, labels, 0.2, 0, min_val_tfs=MIN_VALIDATION_TFS) is None
+    train, val = tf_validation_split(pairs, labels, 0.6, 0, min_val_tfs=MIN_VALIDATION_TFS)  # round(4.2) = 4
     assert len(np.unique(pairs[val, 0])) == 4 and not set(pairs[val, 0]) & set(pairs[train, 0])
+
+
+@pytest.mark.parametrize("n_tfs, fraction, expected", [
+    (8, 0.2, 4), (16, 0.2, 4), (15, 0.2, 4), (24, 0.2, 5), (30, 0.1, 4), (40, 0.2, 8), (8, 0.9, 7)])
+def test_validation_split_is_raised_to_min_val_tfs_when_there_are_enough(n_tfs, fraction, expected):
+    """The default data's folds (15-16 training TFs) and BEELINE's 16-30 TFs validate on >= 4 TFs."""
+    pairs, labels = _balanced_pairs(n_tfs)
+    train, val = tf_validation_split(pairs, labels, fraction, 0, min_val_tfs=MIN_VALIDATION_TFS)
+    val_tfs, train_tfs = set(pairs[val, 0]), set(pairs[train, 0])
+    assert len(val_tfs) == expected and len(train_tfs) == n_tfs - expected and not val_tfs & train_tfs
+    assert len(train) + len(val) == len(pairs)
 
 
 def test_estimator_with_too_few_validation_tfs_trains_a_fixed_budget(tiny_dataset):

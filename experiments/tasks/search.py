@@ -100,7 +100,9 @@ def evaluate(trial: optuna.Trial, ctx: Context, run_id: str) -> float:
         best = model.best_epoch_
         value = model.history_[metric][best] if best >= 0 else np.nan
         if not np.isfinite(value):
-            raise ValueError(f"fold {k} has no validation split of >= 4 TFs with both classes: no {metric} to search "
+            n_tfs = len(np.unique(pairs[train, 0]))
+            raise ValueError(f"fold {k} has no validation split of >= 4 TFs with both classes ({n_tfs} training TFs; "
+                             f"a split needs >= 8, or validation_fraction x TFs >= 4): no {metric} to search "
                              f"on (raise training.validation_fraction or use more TFs)")
         tracking.log_batch(ctx.client, run_id, metrics={f"fold{k}/best_{metric}": value, f"fold{k}/best_epoch": best,
                                                         f"fold{k}/epochs_run": len(model.history_["loss"])})
