@@ -48,7 +48,8 @@ class DeepDRIM(ClassifierMixin, BaseEstimator):
     ``validation_fraction`` of the TFs, raised to ``deepdrim.cv.MIN_VALIDATION_TFS`` (4) when the
     training pairs have at least 8 TFs (:func:`deepdrim.cv.tf_validation_split`); with fewer TFs a
     split of fewer than 4 TFs is not used (one TF's AUROC is noise): then all ``epochs`` run and
-    the last one is kept, with a warning. ``min_epochs``: the
+    the last one is kept, with a warning. ``validation_fraction=0`` asks for that fixed budget on
+    every training TF (all ``epochs``, the last kept) without a split or a warning. ``min_epochs``: the
     first ``min_epochs - 1`` epochs can neither be the best epoch nor count towards patience, so a
     fit runs at least ``min_epochs`` epochs and never returns a model from the 0.693 loss plateau
     (small training sets sit there for several epochs, where the validation score is noise).
@@ -141,7 +142,7 @@ class DeepDRIM(ClassifierMixin, BaseEstimator):
         check_real("learning_rate", self.learning_rate, 0, low_open=True)
         check_real("momentum", self.momentum, 0, 1)
         check_real("lr_decay", self.lr_decay, 0)
-        check_real("validation_fraction", self.validation_fraction, 0, 1, low_open=True, high_open=True)
+        check_real("validation_fraction", self.validation_fraction, 0, 1, high_open=True)
         check_real("conv_dropout", self.conv_dropout, 0, 1, high_open=True)
         check_real("dense_dropout", self.dense_dropout, 0, 1, high_open=True)
         check_sizes("conv_filters", self.conv_filters)
@@ -232,14 +233,15 @@ class DeepDRIM(ClassifierMixin, BaseEstimator):
         """The training loop of :func:`deepdrim.training.fit_table` with a validation split by group."""
         codes = np.unique(groups, return_inverse=True)[1].ravel()  # order-preserving: same split as by TF index
         keys = np.column_stack([codes, np.zeros(len(codes), dtype=np.int64)])
-        split = tf_validation_split(keys, y, self.validation_fraction, self.random_state,
-                                    min_val_tfs=MIN_VALIDATION_TFS)
-        if split is None:
+        split = None if self.validation_fraction == 0 else tf_validation_split(
+            keys, y, self.validation_fraction, self.random_state, min_val_tfs=MIN_VALIDATION_TFS)
+        if split is None and self.validation_fraction > 0:
             n_groups = int(codes.max()) + 1 if len(codes) else 0
             warnings.warn(f"no validation split of >= {MIN_VALIDATION_TFS} TFs with both classes "
                           f"({n_groups} TFs, validation_fraction={self.validation_fraction}): training a fixed "
                           f"budget of {self.epochs} epochs without early stopping, keeping the last epoch",
                           stacklevel=3)
+        if split is None:  # validation_fraction=0 asks for this: the fixed budget on every group, no warning
             train_idx, val_idx = np.arange(len(y)), np.zeros(0, dtype=np.int64)
         else:
             train_idx, val_idx = split

@@ -150,7 +150,7 @@ SCHEMA = {
     "training.epochs": _i(1), "training.min_epochs": _i(0), "training.batch_size": _i(1),
     "training.optimizer": _c(*OPTIMIZERS), "training.learning_rate": _f(0, MAX_LEARNING_RATE, low_open=True),
     "training.patience": _i(0), "training.momentum": _f(0, 1), "training.nesterov": _FLAG,
-    "training.lr_decay": _f(0), "training.validation_fraction": _f(0, 1, low_open=True, high_open=True),
+    "training.lr_decay": _f(0), "training.validation_fraction": _f(0, 1, high_open=True),
     "training.monitor": _c(*MONITORS), "training.verbose": _i(0, 2),
     "training.batch_order": _c(*BATCH_ORDERS), "training.precision": _c(*PRECISIONS),
     "training.steps_per_epoch": _i(1, nullable=True), "training.max_validation_pairs": _i(1, nullable=True),

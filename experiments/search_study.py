@@ -58,6 +58,8 @@ def settings(cfg: DictConfig) -> Settings:
         raise ValueError(f"search.metric must be one of {', '.join(METRICS)}, got {search.get('metric')!r}")
     if search.get("direction") not in DIRECTIONS:
         raise ValueError(f"search.direction must be maximize or minimize, got {search.get('direction')!r}")
+    checks.number("search.validation_fraction", search.get("validation_fraction", 0.2), 0, 1,
+                  low_open=True, high_open=True)
     if not search.get("study_name"):
         raise ValueError("search.study_name must be a non-empty name")
     return Settings(str(search.study_name), n_trials, str(search.metric), str(search.direction), storage_url(cfg),

@@ -86,7 +86,7 @@ def fake(monkeypatch):
 def test_three_trial_search_logs_study_runs_and_best(tmp_path, capsys, compose_search, config):
     """The real estimator, tiny: study, nested runs, best params, figures, the re-run command."""
     cfg = compose_search("search.n_trials=3", "search.evaluate_best=false",  # that: a test below
-                         "data.n_tfs=16", "training.validation_fraction=0.6")  # 6-8 training TFs per fold:
+                         "data.n_tfs=16", "search.validation_fraction=0.6")  # 6-8 training TFs per fold:
     # model selection needs >= 4 validation TFs
     search.run(cfg, tmp_path / "out", "search=optuna search.n_trials=3 data.n_tfs=6")
     study = _study(tmp_path)

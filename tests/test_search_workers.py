@@ -19,7 +19,7 @@ def test_two_run_py_workers_share_one_journal_study(tmp_path, store):
     journal = tmp_path / "study.log"
     # the documented command (docs/scale-out.md), tiny: 16 TFs so a fold keeps >= 4 validation TFs
     args = ["search=optuna", f"search.n_trials={N_TRIALS}", f"search.storage={journal}", *TINY, *SMALL_SPACE,
-            "data.n_tfs=16", "training.validation_fraction=0.6", f"tracking.uri={store}", f"paths.store={tmp_path}"]
+            "data.n_tfs=16", "search.validation_fraction=0.6", f"tracking.uri={store}", f"paths.store={tmp_path}"]
     workers = [subprocess.Popen([sys.executable, str(ROOT / "run.py"), *args, f"hydra.run.dir={tmp_path / name}"],
                                 cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
                for name in ("w1", "w2")]

@@ -144,7 +144,7 @@ def arm_estimator(cfg: DictConfig, n_neighbors: int, size: int, seed: int):
     early stopping, ``min_epochs`` and best-epoch rule included), ``size`` x ``size`` images."""
     from deepdrim import DeepDRIM
 
-    # the CV job's real-data speed budgets (docs/speed.md) stay off: the GGM study trains as it was measured
+    # the CV job's real-data speed budgets (docs/results/speed.md) stay off: the GGM study trains as it was measured
     known = set(DeepDRIM().get_params()) - {"steps_per_epoch", "max_validation_pairs", "plateau_validation"}
     params = {k: v for k, v in {**OmegaConf.to_container(cfg.model, resolve=True),
                                 **OmegaConf.to_container(cfg.training, resolve=True)}.items() if k in known}

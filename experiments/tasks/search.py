@@ -95,7 +95,9 @@ def evaluate(trial: optuna.Trial, ctx: Context, run_id: str) -> float:
                     raise optuna.TrialPruned(f"pruned at fold {k} epoch {epoch} ({metric}={value:.4f})")
 
         # every epoch validated: the pruner gets a report per epoch (training.plateau_validation=false skips the first ones)
-        model = DeepDRIM(**{**cv_job.estimator_params(trial_cfg), "plateau_validation": True})
+        # the inner validation split is search.validation_fraction (the default job trains without one)
+        model = DeepDRIM(**{**cv_job.estimator_params(trial_cfg), "plateau_validation": True,
+                            "validation_fraction": float(ctx.cfg.search.validation_fraction)})
         model.fit(expression, pairs[train], labels[train], epoch_callback=on_epoch)
         best = model.best_epoch_
         value = model.history_[metric][best] if best >= 0 else np.nan
@@ -103,7 +105,7 @@ def evaluate(trial: optuna.Trial, ctx: Context, run_id: str) -> float:
             n_tfs = len(np.unique(pairs[train, 0]))
             raise ValueError(f"fold {k} has no validation split of >= 4 TFs with both classes ({n_tfs} training TFs; "
                              f"a split needs >= 8, or validation_fraction x TFs >= 4): no {metric} to search "
-                             f"on (raise training.validation_fraction or use more TFs)")
+                             f"on (raise search.validation_fraction or use more TFs)")
         tracking.log_batch(ctx.client, run_id, metrics={f"fold{k}/best_{metric}": value, f"fold{k}/best_epoch": best,
                                                         f"fold{k}/epochs_run": len(model.history_["loss"])})
         values.append(float(value))
