@@ -154,6 +154,26 @@ def test_estimator_with_too_few_validation_tfs_trains_a_fixed_budget(tiny_datase
     assert np.isnan(model.history_["val_auroc"]).all()
 
 
+def test_validation_fraction_zero_asks_for_the_fixed_budget_without_a_warning(tiny_dataset):
+    """The default job's setting: no split, every epoch on every training TF, the last kept, quietly;
+    the same model as the warned fallback (both train on all pairs)."""
+    import warnings
+
+    from deepdrim import DeepDRIM
+
+    data, pairs = tiny_dataset
+    params = dict(n_neighbors=0, epochs=3, patience=0, batch_size=16, random_state=0, **TINY_MODEL)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        quiet = DeepDRIM(validation_fraction=0.0, **params).fit(data.counts, pairs.pairs, pairs.labels)
+    assert len(quiet.history_["loss"]) == 3 and quiet.best_epoch_ == 2
+    assert np.isnan(quiet.history_["val_auroc"]).all()
+    with pytest.warns(UserWarning, match=">= 4 TFs"):
+        warned = DeepDRIM(**params).fit(data.counts, pairs.pairs, pairs.labels)
+    assert np.array_equal(quiet.history_["loss"], warned.history_["loss"])
+    assert np.allclose(quiet.predict_proba(pairs.pairs), warned.predict_proba(pairs.pairs))
+
+
 # ------------------------------------------------------------------ neighbor ranking values
 def test_neighbor_values_raw_is_the_reference_and_log_follows_neighbor_lists(tiny_dataset):
     data, pairs = tiny_dataset
