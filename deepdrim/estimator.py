@@ -26,7 +26,7 @@ PRECISIONS = ("float32", "mixed_bfloat16", "auto")
 BATCH_ORDERS = ("grouped", "random")
 #: ``inputs``: every image, or only the images of the target gene (the target-only ablation)
 INPUTS = ("all", "target_only")
-_DIAGNOSTIC_PAIRS = 1024  # training pairs scored after a fit to check that the scores vary
+_DIAGNOSTIC_PAIRS = 256  # training pairs scored after a fit to check that the scores vary
 
 
 def _bf16_hardware() -> bool:
@@ -69,7 +69,7 @@ class DeepDRIM(ClassifierMixin, BaseEstimator):
     targets of nearly every TF it measures how much of a score is the target's identity. Needs
     ``n_neighbors >= 1``; no primary or TF images are computed, so it is cheaper than ``"all"``.
 
-    After ``fit``: ``learned_`` is False when the fit did not learn (its scores on up to 1,024
+    After ``fit``: ``learned_`` is False when the fit did not learn (its scores on up to 256
     training pairs are constant, or its training loss never left the constant predictor's plateau,
     0.693 for balanced classes: :func:`deepdrim.diagnostics.learning_failure`), and ``failure_``
     says why (None when it learned). Such a model's AUROC is not a result.
