@@ -139,23 +139,23 @@ def test_target_mean_column_is_the_targets_mean_expression(stub, config, tiny):
                                data.expression.to_numpy().mean(axis=0)[pairs[:, 1]], rtol=1e-6)
 
 
-def test_cv_run_logs_each_control_and_names_the_strongest(stub, compose, tmp_path, capsys):
-    cfg = compose()
-    metrics = cv_job.run(cfg, tmp_path / "out")
-    for name in cv_job.CONTROLS:
+def test_cv_job_scores_each_control_and_names_the_strongest(stub, config, tiny):
+    cfg = config(*tiny)
+    predictions = cv_job.cross_validate(cfg, job_data.load(OmegaConf.to_container(cfg.data, resolve=True), 0))
+    metrics = cv_job.fold_metrics(predictions)
+    for name in cv_job.CONTROLS:  # as run() logs them
+        metrics.update({f"{name}/{k}": v for k, v in cv_job.fold_metrics(predictions, name).items() if "/" not in k})
         assert np.isfinite(metrics[f"{name}/auroc"]) and np.isfinite(metrics[f"{name}/auprc"])
-    predictions = pd.read_csv(tmp_path / "out" / "predictions.csv")
-    assert {"score", "pcc", "prior", "target_mean", "fold"} <= set(predictions.columns)
+    metrics.update(auroc_ci_low=metrics["auroc"] - 0.01, auroc_ci_high=metrics["auroc"] + 0.01, n_train_pairs=900)
     controls = {"Pearson": metrics["pcc/auroc"], "gene prior": metrics["prior/auroc"],
                 "target mean": metrics["target_mean/auroc"]}
     strongest = max(controls, key=controls.get)
-    (run,) = MlflowClient(cfg.tracking.uri).search_runs(
-        [MlflowClient(cfg.tracking.uri).get_experiment_by_name("deepdrim").experiment_id])
-    line = run.data.tags["trust_line"]
-    assert f"target mean {metrics['target_mean/auroc']:.2f}" in line
-    if run.data.tags["trust"] != "beats":
-        assert f"the strongest control, {strongest} {controls[strongest]:.2f}" in line
-    assert "target_mean_auroc=" in capsys.readouterr().out
+    verdict = cv_job.trust_verdict(cfg, metrics)
+    assert f"target mean {metrics['target_mean/auroc']:.2f}" in verdict.line
+    if verdict.level == "beats":
+        assert f"(strongest: {strongest})" in verdict.line
+    else:
+        assert f"the strongest control, {strongest} {controls[strongest]:.2f}" in verdict.line
 
 
 @pytest.mark.parametrize("pcc, prior, mean, name", [(0.71, 0.49, 0.55, "Pearson"), (0.50, 0.80, 0.60, "gene prior"),
@@ -253,7 +253,11 @@ def test_cv_job_flags_constant_scores_as_failed_to_learn(stub, compose, tmp_path
     assert "FAILED to learn" in out and "auroc=0.500" not in out
     assert np.isnan(metrics["auroc"]) and np.isnan(metrics["median_tf_auroc"])
     assert metrics["unlearned/auroc"] == pytest.approx(0.5) and metrics["n_failed_folds"] == 2
-    assert metrics["fold0/learned"] == 0.0 and np.isfinite(metrics["prior/auroc"])  # controls still measured
+    for name in cv_job.CONTROLS:  # the controls are still measured and logged
+        assert np.isfinite(metrics[f"{name}/auroc"]) and f"{name}_auroc=" in out
+    assert metrics["fold0/learned"] == 0.0
+    predictions = pd.read_csv(tmp_path / "out" / "predictions.csv")
+    assert {"score", "pcc", "prior", "target_mean", "fold"} <= set(predictions.columns)
     client = MlflowClient(cfg.tracking.uri)
     (run,) = client.search_runs([client.get_experiment_by_name("deepdrim").experiment_id])
     assert run.data.tags["trust"] == "failed_to_learn"
@@ -261,9 +265,16 @@ def test_cv_job_flags_constant_scores_as_failed_to_learn(stub, compose, tmp_path
     assert pd.read_csv(tmp_path / "out" / "per_tf_metrics.csv").empty  # no TF paired with a non-result
 
 
-def test_cv_job_flags_a_fold_the_estimator_reports(stub, compose, tmp_path):
+def test_cv_job_flags_a_fold_the_estimator_reports(stub, config, tiny):
     stub.failure = "training loss never left the 0.693 plateau (lowest 0.6930 over 16 epochs)"
-    metrics = cv_job.run(compose(), tmp_path / "out")
-    assert metrics["n_failed_folds"] == 2 and np.isnan(metrics["auroc"])
-    verdict = cv_job.trust_verdict(compose(), metrics, cv_job.failure_summary([{"failure": stub.failure}] * 2))
-    assert verdict.level == "failed_to_learn" and "the 0.693 plateau" in verdict.line
+    cfg = config(*tiny)
+    stats: list = []
+    predictions = cv_job.cross_validate(cfg, job_data.load(OmegaConf.to_container(cfg.data, resolve=True), 0),
+                                        fold_stats=stats)
+    assert [fold["failure"] for fold in stats] == [stub.failure] * 2  # scores vary: the estimator's flag
+    failure = cv_job.failure_summary(stats)
+    assert failure == "folds 0, 1 of 2: training loss never left the 0.693 plateau"
+    metrics = cv_job.withhold_failed(cv_job.fold_metrics(predictions), stats)
+    assert np.isnan(metrics["auroc"]) and np.isfinite(metrics["unlearned/auroc"]) and "fold0/auroc" not in metrics
+    verdict = cv_job.trust_verdict(cfg, metrics, failure)
+    assert verdict.level == "failed_to_learn" and "FAILED to learn (folds 0, 1 of 2" in verdict.line
