@@ -35,8 +35,10 @@ def bench(tmp_path):
     values = np.log2(rng.poisson(3.0, size=(N_GENES, N_CELLS)) * rng.uniform(0.5, 2.0, size=(N_GENES, N_CELLS)) + 1)
     folder = tmp_path / "bench"
     (folder / "networks").mkdir(parents=True)
-    pd.DataFrame(values, index=GENES, columns=[f"cell_{i}" for i in range(N_CELLS)]).to_csv(folder / "ExpressionData.csv")
-    edges = [(f"TF{t}", GENES[g]) for t in range(N_TFS) for g in rng.choice(np.arange(N_TFS, N_GENES), 6, replace=False)]
+    cells = [f"cell_{i}" for i in range(N_CELLS)]
+    pd.DataFrame(values, index=GENES, columns=cells).to_csv(folder / "ExpressionData.csv")
+    edges = [(f"TF{t}", GENES[g]) for t in range(N_TFS)
+             for g in rng.choice(np.arange(N_TFS, N_GENES), 6, replace=False)]
     pd.DataFrame(edges, columns=["Gene1", "Gene2"]).to_csv(folder / "refNetwork.csv", index=False)
     scored = pd.DataFrame(edges[:20], columns=["Gene1", "Gene2"]).assign(Score=rng.uniform(100, 2000, 20).round(1))
     scored.to_csv(folder / "networks" / "Specific.BL--network.csv", index=False)
