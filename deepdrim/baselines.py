@@ -374,6 +374,19 @@ def gene_prior_cv(pairs, labels, folds, *, by: str = "target", smoothing: float 
     return out
 
 
+def target_mean_scores(expression, pairs, *, transform: str = "none") -> np.ndarray:
+    """Score each pair (tf, g) by target g's mean expression over cells: a control with no training
+    and no TF information at all. In hub-dominated ground truths (ChIP-seq networks where some
+    genes are targets of nearly every TF) highly expressed genes are often the frequent targets,
+    so this ranks pairs as a model that only learned the target's identity could, without labels.
+    ``transform="none"`` (default) averages the values as loaded (counts, or BEELINE's already-log
+    values); ``"log"`` averages eq.-1 values ``log10(x + 0.01)``, which weighs detection (zeros ->
+    -2) more. Returns float64 (P,)."""
+    check_choice("transform", transform, ("none", "log"))
+    _, values, pairs = _prepare(expression, pairs, transform)
+    return values.mean(axis=0)[pairs[:, 1]].astype(np.float64)
+
+
 def score_all(expression, pairs, method: str, random_state=None, **kwargs) -> np.ndarray:
     """Scores of ``pairs`` by the baseline named ``method`` (a key of :data:`BASELINES`);
     ``kwargs`` go to that method (e.g. ``n_jobs`` for the tree ensembles)."""
@@ -382,4 +395,4 @@ def score_all(expression, pairs, method: str, random_state=None, **kwargs) -> np
     return BASELINES[method](expression, pairs, random_state, **kwargs)
 
 
-__all__ = ["BASELINES", "score_all", "gene_prior_scores", "gene_prior_cv", "GENE_PRIOR_ROLES", "pcc", "spearman", "mi", "ppcor", "clr", "genie3", "grnboost2", "EarlyStopMonitor"]
+__all__ = ["BASELINES", "score_all", "gene_prior_scores", "gene_prior_cv", "GENE_PRIOR_ROLES", "target_mean_scores", "pcc", "spearman", "mi", "ppcor", "clr", "genie3", "grnboost2", "EarlyStopMonitor"]

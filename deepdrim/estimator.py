@@ -16,6 +16,7 @@ from sklearn.exceptions import NotFittedError
 
 from deepdrim._validation import check_choice, check_integer, check_labels, check_real, check_sizes
 from deepdrim.cv import MIN_VALIDATION_TFS, tf_validation_split
+from deepdrim.diagnostics import learning_failure
 from deepdrim.neighbors import NORMALIZATIONS
 from deepdrim.images import NEIGHBOR_SCORES, TRANSFORMS, PairImageBuilder
 from deepdrim.training import MONITORS, EpochCallback, ImageTable, PairScorer, fit_table, seeded
@@ -23,6 +24,9 @@ from deepdrim.training import MONITORS, EpochCallback, ImageTable, PairScorer, f
 OPTIMIZERS = ("sgd", "adam")
 PRECISIONS = ("float32", "mixed_bfloat16", "auto")
 BATCH_ORDERS = ("grouped", "random")
+#: ``inputs``: every image, or only the images of the target gene (the target-only ablation)
+INPUTS = ("all", "target_only")
+_DIAGNOSTIC_PAIRS = 256  # training pairs scored after a fit to check that the scores vary
 
 
 def _bf16_hardware() -> bool:
@@ -68,6 +72,18 @@ class DeepDRIM(ClassifierMixin, BaseEstimator):
     skips validation in epochs 1 .. ``min_epochs`` - 1, which cannot be selected nor stop the
     fit (their validation metrics are NaN; the fitted model is the same). ``n_samples_trained_``:
     the pairs the fit passed through training steps, summed over epochs.
+
+    ``inputs="target_only"`` is an ablation, not a method: the same network fed only the images
+    of the target gene b, (b, b) and (b_j, b) for b's n best neighbors (not skipping the TF), with
+    every other channel the all-zero image (:meth:`deepdrim.images.PairImageBuilder.target_rows`),
+    so its scores are a function of the target alone. On ground truths where some genes are
+    targets of nearly every TF it measures how much of a score is the target's identity. Needs
+    ``n_neighbors >= 1``; no primary or TF images are computed, so it is cheaper than ``"all"``.
+
+    After ``fit``: ``learned_`` is False when the fit did not learn (its scores on up to 256
+    training pairs are constant, or its training loss never left the constant predictor's plateau,
+    0.693 for balanced classes: :func:`deepdrim.diagnostics.learning_failure`), and ``failure_``
+    says why (None when it learned). Such a model's AUROC is not a result.
     """
 
     def __init__(
@@ -98,6 +114,7 @@ class DeepDRIM(ClassifierMixin, BaseEstimator):
         steps_per_epoch: Optional[int] = None,
         max_validation_pairs: Optional[int] = None,
         plateau_validation: bool = True,
+        inputs: str = "all",
         random_state: Optional[int] = None,
         verbose: int = 0,
     ):
@@ -127,6 +144,7 @@ class DeepDRIM(ClassifierMixin, BaseEstimator):
         self.steps_per_epoch = steps_per_epoch
         self.max_validation_pairs = max_validation_pairs
         self.plateau_validation = plateau_validation
+        self.inputs = inputs
         self.random_state = random_state
         self.verbose = verbose
 
@@ -162,6 +180,10 @@ class DeepDRIM(ClassifierMixin, BaseEstimator):
         check_choice("neighbor_score", self.neighbor_score, NEIGHBOR_SCORES)
         check_choice("transform", self.transform, TRANSFORMS)
         check_choice("neighbor_values", self.neighbor_values, NORMALIZATIONS)
+        check_choice("inputs", self.inputs, INPUTS)
+        if self.inputs == "target_only" and self.n_neighbors == 0:
+            raise ValueError("inputs='target_only' needs n_neighbors >= 1: with n_neighbors=0 (CNNC) the only "
+                             "image is (tf, target)")
 
     def _dtype_policy(self) -> Optional[str]:
         if self.precision == "auto":
@@ -200,7 +222,8 @@ class DeepDRIM(ClassifierMixin, BaseEstimator):
         if len(pairs) < 2:
             raise ValueError(f"pairs must hold at least 2 labelled pairs (both classes), got {len(pairs)}")
         y = check_labels(labels, len(pairs))
-        rows = builder.rows(pairs, keep_primary=True)  # every image of the fit once, in RAM
+        rows = (builder.target_rows(pairs) if self.inputs == "target_only"
+                else builder.rows(pairs, keep_primary=True))  # every image of the fit once, in RAM
         table = ImageTable(builder.images[: int(rows.max()) + 1], rows)  # not the buffer's spare capacity
         self._fit_table(table, pairs[:, 0], y, epoch_callback)
         self.builder_ = builder
@@ -214,7 +237,7 @@ class DeepDRIM(ClassifierMixin, BaseEstimator):
         :meth:`fit` takes it by TF. Channels must be ``2 * n_neighbors + 3`` (1 for n=0) and nb
         ``n_bins``. Such a model scores images with :meth:`predict_proba_images`."""
         self._check_params()
-        table = ImageTable.from_images(images)
+        table = ImageTable.from_images(self._masked(images))
         expected = (2 * self.n_neighbors + 3 if self.n_neighbors else 1, self.n_bins)
         if table.rows.shape[1] != expected[0] or table.images.shape[1] != expected[1]:
             raise ValueError(f"images must have shape (P, {expected[0]}, {expected[1]}, {expected[1]}), "
@@ -262,6 +285,23 @@ class DeepDRIM(ClassifierMixin, BaseEstimator):
         self.best_epoch_ = best_epoch
         self.classes_ = np.array([0, 1])
         self._scorer = None
+        sample = np.unique(np.linspace(0, len(train_idx) - 1, min(len(train_idx), _DIAGNOSTIC_PAIRS)).astype(np.int64))
+        probe = ImageTable(table.images, table.rows[train_idx[sample]])
+        self.failure_ = learning_failure(history["loss"], y[train_idx], PairScorer(model, None).score_table(probe))
+        self.learned_ = self.failure_ is None
+        if not self.learned_:
+            warnings.warn(f"DeepDRIM did not learn: {self.failure_}", stacklevel=3)
+
+    def _masked(self, images) -> np.ndarray:
+        """Image tensors (P, channels, nb, nb) as this model sees them: for ``inputs="target_only"``
+        a copy with the TF's channels (0 = (tf, target), 1 = (tf, tf), 3..n+2 = (tf, tf_i)) zeroed."""
+        if self.inputs != "target_only":
+            return images
+        images = np.array(images, dtype=np.float32)
+        if images.ndim == 4 and images.shape[1] > 3:
+            images[:, : 2] = 0.0
+            images[:, 3 : 3 + self.n_neighbors] = 0.0
+        return images
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "model_"):
@@ -278,8 +318,8 @@ class DeepDRIM(ClassifierMixin, BaseEstimator):
             raise ValueError(f"expression has {builder.n_genes} genes, the model was fitted on {self.n_features_in_}")
         pairs = builder.resolve_pairs(pairs)
         scorer = getattr(self, "_scorer", None)
-        if scorer is None or scorer.builder is not builder:
-            scorer = PairScorer(self.model_, builder)
+        if scorer is None or getattr(scorer.builder, "builder", scorer.builder) is not builder:
+            scorer = PairScorer(self.model_, builder if self.inputs == "all" else _TargetImages(builder))
             if builder is self.builder_:
                 self._scorer = scorer
         return scorer.score(pairs)
@@ -298,7 +338,7 @@ class DeepDRIM(ClassifierMixin, BaseEstimator):
     def predict_proba_images(self, images) -> np.ndarray:
         """Class probabilities (P, 2) of ready image tensors (P, channels, nb, nb), as :meth:`fit_images` takes."""
         self._check_fitted()
-        table = ImageTable.from_images(images)
+        table = ImageTable.from_images(self._masked(images))
         link = PairScorer(self.model_, None).score_table(table)
         return np.column_stack([1.0 - link, link])
 
@@ -313,7 +353,7 @@ class DeepDRIM(ClassifierMixin, BaseEstimator):
             self.model_.save(tmp / "model.keras")
             params = {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.get_params().items()}
             meta = {"params": params, "gene_names": self.gene_names_, "n_genes": int(self.n_features_in_),
-                    "best_epoch": int(self.best_epoch_)}
+                    "best_epoch": int(self.best_epoch_), "failure": getattr(self, "failure_", None)}
             (tmp / "deepdrim.json").write_text(json.dumps(meta, indent=2))
             if path.exists():
                 shutil.rmtree(path)
@@ -349,6 +389,8 @@ class DeepDRIM(ClassifierMixin, BaseEstimator):
         est.n_features_in_ = meta["n_genes"]
         est.gene_names_ = meta["gene_names"]
         est.best_epoch_ = meta.get("best_epoch", -1)
+        est.failure_ = meta.get("failure")
+        est.learned_ = est.failure_ is None
         est.history_ = {}
         est.classes_ = np.array([0, 1])
         est.builder_ = None
@@ -360,3 +402,18 @@ class DeepDRIM(ClassifierMixin, BaseEstimator):
                 raise ValueError(f"the model at {path} was trained on other genes than this expression")
             est.builder_ = builder
         return est
+
+
+class _TargetImages:
+    """A :class:`PairImageBuilder` seen through :meth:`~PairImageBuilder.target_rows`: what
+    :class:`deepdrim.training.PairScorer` reads (``rows``, ``images``) for a target-only model."""
+
+    def __init__(self, builder: PairImageBuilder):
+        self.builder = builder
+
+    def rows(self, pairs) -> np.ndarray:
+        return self.builder.target_rows(pairs)
+
+    @property
+    def images(self) -> np.ndarray:
+        return self.builder.images

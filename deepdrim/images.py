@@ -294,6 +294,25 @@ class PairImageBuilder:
         rows[:, n + 3 :] = np.take_along_axis(self._rows[False][b], slots_b, axis=1)
         return rows
 
+    def target_rows(self, pairs) -> np.ndarray:
+        """(P, channels) rows of :attr:`images` with only the images of each pair's target b:
+        channel 2 = (b, b) and channels n+3..2n+2 = (b_j, b) for b's n best candidates; every other
+        channel is row 0 (the all-zero image). Unlike :meth:`rows`, b's neighbors do not skip the
+        TF (when it is one of b's candidates), so the rows are a function of b alone: a model fed
+        them can only learn the target's identity (the target-only ablation). Needs n >= 1."""
+        if self.n_neighbors == 0:
+            raise ValueError("target-only images need n_neighbors >= 1 (with n=0 the only image is (tf, target))")
+        pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+        b, n = pairs[:, 1], self.n_neighbors
+        self._ensure_candidates(b)
+        self._ensure_self(b)
+        slots = np.tile(np.arange(n), (len(b), 1))
+        self._ensure_neighbor_images([(b, slots, False)])
+        rows = np.full((len(pairs), self.n_channels), self._ZERO_ROW, dtype=np.intp)
+        rows[:, 2] = self._self_row[b]
+        rows[:, n + 3 :] = self._rows[False][b, :n]
+        return rows
+
     def build(self, pairs, out: Optional[np.ndarray] = None) -> np.ndarray:
         """Image tensor (P, 2n+3, n_bins, n_bins) float32 for already validated (P, 2) indices,
         written into ``out`` when given."""

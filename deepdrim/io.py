@@ -194,23 +194,40 @@ def _empty_edges() -> pd.DataFrame:
 # readers
 
 
-def read_beeline(folder) -> Dataset:
+def beeline_network_path(folder, network=None) -> Path:
+    """The network file of a BEELINE folder: ``network`` when given (a path relative to the folder,
+    e.g. ``networks/STRING.BL--network.csv``, or absolute), else ``refNetwork.csv`` or
+    ``GroundTruthNetwork.csv`` in the folder. ``FileNotFoundError`` naming what was looked for."""
+    folder = Path(folder)
+    if network is not None:
+        path = Path(network).expanduser()
+        path = path if path.is_absolute() else folder / path
+        if not path.is_file():
+            raise FileNotFoundError(f"network file not found: {path}")
+        return path
+    found = next((folder / name for name in NETWORK_FILES if (folder / name).is_file()), None)
+    if found is None:
+        raise FileNotFoundError(f"BEELINE network file not found: {folder / NETWORK_FILES[0]} (or {NETWORK_FILES[1]})")
+    return found
+
+
+def read_beeline(folder, network=None) -> Dataset:
     """A BEELINE input folder as a :class:`Dataset`.
 
-    ``ExpressionData.csv``: genes as rows, cells as columns, first column gene names.
-    ``refNetwork.csv`` (else ``GroundTruthNetwork.csv``): columns ``Gene1`` (regulator), ``Gene2``
-    (target) and optional ``Type`` ('+' -> sign 1, '-' -> -1, missing -> 0); self-loops, repeated
-    rows and rows naming genes absent from the expression are dropped (counts logged).
-    ``PseudoTime.csv`` is kept when present.
+    ``ExpressionData.csv``: genes as rows, cells as columns, first column gene names; BEELINE's
+    processed (already log-transformed, non-negative) values are read as they are.
+    ``refNetwork.csv`` (else ``GroundTruthNetwork.csv``; or the file ``network``, relative to the
+    folder or absolute, e.g. one of BEELINE's ``networks/*.csv`` variants): columns ``Gene1``
+    (regulator), ``Gene2`` (target) and optional ``Type`` ('+' -> sign 1, '-' -> -1, missing -> 0);
+    other columns (e.g. ``Score``) are ignored; self-loops, repeated rows and rows naming genes
+    absent from the expression are dropped (counts logged). ``PseudoTime.csv`` is kept when present.
     """
     start = time.perf_counter()
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"BEELINE folder not found: {folder}")
     expression = _read_genes_by_cells(_existing(folder / EXPRESSION_FILE, "BEELINE expression file"))
-    network = next((folder / name for name in NETWORK_FILES if (folder / name).is_file()), None)
-    if network is None:
-        raise FileNotFoundError(f"BEELINE network file not found: {folder / NETWORK_FILES[0]} (or {NETWORK_FILES[1]})")
+    network = beeline_network_path(folder, network)
     edges = _read_network(network, expression.columns)
     pseudotime = None
     if (folder / PSEUDOTIME_FILE).is_file():
@@ -219,10 +236,12 @@ def read_beeline(folder) -> Dataset:
         except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
             raise ValueError(f"{folder / PSEUDOTIME_FILE}: malformed pseudotime file ({_first_line(err)})") from None
     logger.info(
-        "read BEELINE %s: %d cells x %d genes, %d edges in %.2fs",
-        folder, *expression.shape, len(edges), time.perf_counter() - start,
+        "read BEELINE %s: %d cells x %d genes, %d edges of %s in %.2fs",
+        folder, *expression.shape, len(edges), network.name, time.perf_counter() - start,
     )
-    return Dataset(expression, edges, _distinct(edges["tf"]), pseudotime, f"beeline:{folder}")
+    default = network.parent == folder and network.name in NETWORK_FILES
+    return Dataset(expression, edges, _distinct(edges["tf"]), pseudotime,
+                   f"beeline:{folder}" + ("" if default else f" network={network}"))
 
 
 def read_h5ad(path, network=None, *, layer: Optional[str] = None) -> Dataset:
@@ -388,4 +407,4 @@ def write_ranked_edges(path, tf, target, weight) -> Path:
     return path
 
 
-__all__ = ["Dataset", "read_beeline", "read_h5ad", "read_reference", "write_ranked_edges"]
+__all__ = ["Dataset", "beeline_network_path", "read_beeline", "read_h5ad", "read_reference", "write_ranked_edges"]

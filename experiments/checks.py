@@ -8,7 +8,9 @@ from typing import Optional
 
 from deepdrim.baselines import BASELINES
 
-SUPERVISED = ("deepdrim", "cnnc")  # cnnc = DeepDRIM with the primary image only (conf/method/cnnc.yaml)
+# cnnc = DeepDRIM with the primary image only (conf/method/cnnc.yaml); target_only = DeepDRIM fed
+# only the target gene's images, an ablation (conf/method/target_only.yaml, model.inputs=target_only)
+SUPERVISED = ("deepdrim", "cnnc", "target_only")
 METHODS = SUPERVISED + tuple(BASELINES)
 
 
@@ -31,6 +33,9 @@ def neighbors(value, n_genes: Optional[int] = None, method_name: str = "deepdrim
     if method_name == "cnnc" and value != 0:
         raise ValueError(f"method=cnnc is DeepDRIM with neighbors=0 (primary image only), got neighbors={value}; "
                          f"use method=deepdrim neighbors={value} (or sweep method=deepdrim neighbors=0,{value})")
+    if method_name == "target_only" and value == 0:
+        raise ValueError("method=target_only feeds the target's self and neighbor images: it needs neighbors >= 1, "
+                         "got neighbors=0")
     if value and n_genes is not None and value > n_genes - 2:
         raise ValueError(f"neighbors={value} needs at least {value + 2} genes; the data has {n_genes}")
     return value
@@ -48,6 +53,7 @@ SPLITS = ("tf", "strict")
 NEIGHBOR_VALUES = ("raw", "log", "library", "library_log")
 BATCH_ORDERS = ("grouped", "random")
 PRECISIONS = ("float32", "mixed_bfloat16", "auto")
+INPUTS = ("all", "target_only")
 DROPOUT_MODELS = ("logistic", "nb")
 IN_DEGREE_MODELS = ("uniform", "skewed")
 SERGIO_NETWORKS = ("own", "ecoli", "human")  # sim.sergio.NETWORKS
@@ -146,7 +152,7 @@ SCHEMA = {
     "model.n_neighbors": _i(0), "model.n_bins": _i(2), "model.neighbor_score": _c(*NEIGHBOR_SCORES),
     "model.transform": _c(*TRANSFORMS), "model.neighbor_values": _c(*NEIGHBOR_VALUES), "model.conv_filters": int_list, "model.embedding": _i(1),
     "model.conv_dropout": _f(0, 1, high_open=True), "model.dense_units": int_list,
-    "model.dense_dropout": _f(0, 1, high_open=True),
+    "model.dense_dropout": _f(0, 1, high_open=True), "model.inputs": _c(*INPUTS),
     "training.epochs": _i(1), "training.min_epochs": _i(0), "training.batch_size": _i(1),
     "training.optimizer": _c(*OPTIMIZERS), "training.learning_rate": _f(0, MAX_LEARNING_RATE, low_open=True),
     "training.patience": _i(0), "training.momentum": _f(0, 1), "training.nesterov": _FLAG,
@@ -161,6 +167,7 @@ SCHEMA = {
     "data.confounder_fraction": _f(0, 1), "data.noise_sd": _f(0), "data.mean_depth": _f(0, low_open=True),
     "data.library_sd": _f(0), "data.dispersion": _f(0, low_open=True), "data.negatives": _c(*NEGATIVES),
     "data.dropout_midpoint": _f(), "data.dropout_slope": _f(0),
+    "data.max_tfs": _i(1, nullable=True),
     "data.dropout": _c(*DROPOUT_MODELS), "data.in_degree": _c(*IN_DEGREE_MODELS),
     "data.grn": _c(*SERGIO_NETWORKS), "data.n_cell_types": _i(1), "data.hill_n": _f(0, low_open=True),
     "data.decay": _f(0, low_open=True), "data.noise_s": _f(0), "data.safety_iter": _i(0), "data.scale_iter": _i(1),
@@ -225,6 +232,13 @@ def check_config(config, tasks=None) -> None:
                 and cells > data["n_cells"]:
             raise ValueError(f"cells={cells} is larger than the data ({data['n_cells']} cells)")
     check_sizes(config)
+    inputs = (config.get("model") or {}).get("inputs", "all")
+    if config.get("method") in SUPERVISED and (inputs == "target_only") != (config.get("method") == "target_only"):
+        raise ValueError(f"model.inputs={inputs} with method={config.get('method')}: the target-only ablation is "
+                         "method=target_only (it sets model.inputs=target_only); other methods use model.inputs=all")
+    max_tfs, n_folds = data.get("max_tfs"), (config.get("cv") or {}).get("n_folds")
+    if config.get("task", "cv") == "cv" and isinstance(max_tfs, int) and isinstance(n_folds, int) and max_tfs < n_folds:
+        raise ValueError(f"data.max_tfs={max_tfs} is fewer than cv.n_folds={n_folds}: each TF-aware fold needs a TF")
     check_store(config.get("tracking", {}).get("uri"))
     if config.get("task") == "search":
         check_search_storage((config.get("search") or {}).get("storage"))

@@ -127,23 +127,50 @@ def resolve_path(value, key: str, kind: str, required: bool = True) -> Optional[
 # ---------------------------------------------------------------------------------------------- real data
 
 
+def choose_tfs(tfs, max_tfs, seed: int) -> list:
+    """``max_tfs`` of ``tfs`` drawn by ``seed`` (the paper trained on 18 random ChIP-seq TFs per cell
+    type), in sorted name order so the draw does not depend on the network file's row order; all
+    of them when ``max_tfs`` is None. ``ValueError`` when ``max_tfs`` exceeds the TFs there are."""
+    names = sorted(dict.fromkeys(tfs), key=str)
+    if max_tfs is None:
+        return names
+    if isinstance(max_tfs, bool) or not isinstance(max_tfs, (int, np.integer)) or max_tfs < 1:
+        raise ValueError(f"data.max_tfs must be an integer >= 1 or null, got {max_tfs!r}")
+    if max_tfs > len(names):
+        raise ValueError(f"data.max_tfs={max_tfs} but the network has {len(names)} TFs; use at most {len(names)} "
+                         f"(or data.max_tfs=null for all)")
+    rng = np.random.default_rng([int(seed), 0x7F5])  # its own stream: the pair draws keep theirs
+    return sorted(rng.choice(np.asarray(names, dtype=object), size=int(max_tfs), replace=False).tolist(), key=str)
+
+
 def _network_pairs(dataset, cfg: dict, seed: int, kind: str) -> JobData:
-    """Labelled pairs of a network-bearing :class:`deepdrim.io.Dataset` (TFs = its regulators)."""
+    """Labelled pairs of a network-bearing :class:`deepdrim.io.Dataset` (TFs = its regulators, or
+    ``data.max_tfs`` of them drawn by seed, with only their edges)."""
     genes = list(dataset.expression.columns)
-    edges = list(zip(dataset.edges["tf"], dataset.edges["target"]))
-    tfs = list(dataset.tfs)
-    if not edges:
+    if dataset.edges.empty:
         raise ValueError(f"{dataset.source}: the network has no edges between genes of the expression")
-    n_targets = dataset.edges.groupby("tf")["target"].nunique()
+    max_tfs = cfg.get("max_tfs")
+    tfs = list(dataset.tfs) if max_tfs is None else choose_tfs(dataset.tfs, max_tfs, seed)
+    table = dataset.edges[dataset.edges["tf"].isin(set(tfs))]
+    edges = list(zip(table["tf"], table["target"]))
+    n_targets = table.groupby("tf")["target"].nunique()
     full = n_targets[n_targets >= len(genes) - 1]
     if len(full):
         raise ValueError(f"TF {full.index[0]!r} regulates every other gene: no negative pair is possible "
                          f"({len(full)} such TF(s)); remove it from the network")
-    pairs = labelled_pairs(tfs, genes, edges, negatives=cfg.get("negatives", "balanced"), random_state=seed)
+    # every edge for the pairs' kinds (a target reached through an undrawn TF is still "transitive");
+    # positives are the drawn TFs' edges only
+    pairs = labelled_pairs(tfs, genes, list(zip(dataset.edges["tf"], dataset.edges["target"])),
+                           negatives=cfg.get("negatives", "balanced"), random_state=seed)
     if len(np.unique(pairs.labels)) < 2:
         raise ValueError(f"{dataset.source}: the network gives only one class of pairs")
-    log.info("%s: %d TFs, %d labelled pairs (%d positive)", dataset.source, len(tfs), len(pairs),
-             int(pairs.labels.sum()))
+    if max_tfs is None:
+        log.info("%s: %d TFs, %d labelled pairs (%d positive)", dataset.source, len(tfs), len(pairs),
+                 int(pairs.labels.sum()))
+    else:
+        log.info("%s: data.max_tfs=%d of %d TFs (seed %d): %s -> %d labelled pairs (%d positive) of %d edges",
+                 dataset.source, len(tfs), len(dataset.tfs), seed, ", ".join(map(str, tfs)), len(pairs),
+                 int(pairs.labels.sum()), len(dataset.edges))
     return JobData(dataset.expression, pairs, f"{kind} {dataset.source}", tfs, edges)
 
 
@@ -176,6 +203,33 @@ def check_varies(data: JobData) -> JobData:
     return data
 
 
+def _folder_network(folder: Path, network) -> Optional[Path]:
+    """``data.network`` of a BEELINE folder: relative to the folder (``networks/STRING.BL--network.csv``),
+    else, when no such file is there, relative to the launch directory; or absolute."""
+    if network is None:
+        return None
+    path = Path(str(network)).expanduser()
+    if path.is_absolute() or (folder / path).is_file() or not (launch_dir() / path).is_file():
+        return path  # the reader takes it relative to the folder and names that path when missing
+    return launch_dir() / path
+
+
+def _limit_tfs(data: JobData, max_tfs, seed: int) -> JobData:
+    """The reference format's pairs of ``data.max_tfs`` TFs drawn by seed (:func:`choose_tfs`)."""
+    if max_tfs is None:
+        return data
+    names = np.asarray(data.gene_names, dtype=object)
+    tfs = choose_tfs(data.tfs, max_tfs, seed)
+    keep = np.isin(names[data.pairs.pairs[:, 0]], np.asarray(tfs, dtype=object))
+    pairs = LabelledPairs(data.pairs.pairs[keep], data.pairs.labels[keep], data.pairs.kind[keep])
+    if len(np.unique(pairs.labels)) < 2:
+        raise ValueError(f"{data.source}: the pairs of the data.max_tfs={max_tfs} TFs drawn hold one class only")
+    log.info("%s: data.max_tfs=%d of %d TFs (seed %d): %s -> %d labelled pairs (%d positive)", data.source,
+             len(tfs), len(data.tfs), seed, ", ".join(map(str, tfs)), len(pairs), int(pairs.labels.sum()))
+    edges = [e for e in data.edges if e[0] in set(tfs)]
+    return JobData(data.expression, pairs, data.source, tfs, edges)
+
+
 def read(cfg: dict, seed: int) -> JobData:
     """A real-data kind (beeline, h5ad, reference) as :class:`JobData`."""
     from deepdrim import io
@@ -183,12 +237,16 @@ def read(cfg: dict, seed: int) -> JobData:
     kind = cfg.get("kind")
     path = resolve_path(cfg.get("path"), "path", kind)
     if kind == "beeline":
-        return _network_pairs(io.read_beeline(path), cfg, seed, kind)
+        network = cfg.get("network")
+        if network is not None and str(network).strip() in ("", "???"):
+            network = None
+        return _network_pairs(io.read_beeline(path, _folder_network(path, network)), cfg, seed, kind)
     if kind == "h5ad":
         network = resolve_path(cfg.get("network"), "network", kind)
         return _network_pairs(io.read_h5ad(path, network, layer=cfg.get("layer")), cfg, seed, kind)
     divide = resolve_path(cfg.get("divide"), "divide", kind, required=False)
-    return _reference_pairs(io.read_reference(path, resolve_path(cfg.get("pairs"), "pairs", kind), divide))
+    data = _reference_pairs(io.read_reference(path, resolve_path(cfg.get("pairs"), "pairs", kind), divide))
+    return _limit_tfs(data, cfg.get("max_tfs"), seed)
 
 
 def load(cfg: dict, seed: int) -> JobData:
@@ -208,8 +266,8 @@ def load(cfg: dict, seed: int) -> JobData:
         # a file that exists but does not parse (random bytes, a truncated h5ad): name the input
         message = str(error).splitlines()[0] if str(error) else type(error).__name__
         given = [str(cfg.get(key)) for key in ("path", "network", "pairs", "divide") if cfg.get(key)]
-        if isinstance(error, ValueError) and not isinstance(error, UnicodeDecodeError) and any(
-                Path(g).name in message for g in given):
+        if isinstance(error, ValueError) and not isinstance(error, UnicodeDecodeError) and (any(
+                Path(g).name in message for g in given) or message.startswith("data.")):
             raise ValueError(message) from None
         raise ValueError(f"data={kind} data.path={cfg.get('path')}: cannot read the input "
                          f"({type(error).__name__}: {message})") from None

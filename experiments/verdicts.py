@@ -2,14 +2,16 @@
 
 Two kinds:
 
-* **Trust** (every CV job, :func:`trust`): does the method beat both baselines (Pearson |r| and the
-  gene prior) on the pairs it was tested on, given how much it learned from? The rule: the
-  method's bootstrap CI over TFs (``auroc_ci_low``) must lie above the better baseline's point
+* **Trust** (every CV job, :func:`trust`): does the method beat every control (Pearson |r|, the
+  gene prior: the target's positive rate among the training pairs, and the target's mean
+  expression) on the pairs it was tested on, given how much it learned from? The rule: the
+  method's bootstrap CI over TFs (``auroc_ci_low``) must lie above the strongest control's point
   AUROC ("beats"). Otherwise, when the folds trained on fewer than :data:`MIN_TRAIN_PAIRS`
   labelled pairs on average, the verdict is "too_small" (the measured learning curve is steep
   below that: science notes section 1, 560 -> 430 pairs per fold costs ~0.09 AUROC, and the
   quick scale's ~107 pairs per fold is at chance); else "below" (CI entirely under the
-  better baseline) or "overlaps".
+  strongest control) or "overlaps". A fit that did not learn (constant scores, or a training
+  loss that never left the 0.693 plateau) is "failed_to_learn" whatever its AUROC.
 * **Study claims** (each study's parent run, :func:`study_verdict`): the paper's claim as defined
   in the preset's ``figure.verdict`` block, an effect size with a 95% t-interval over seeds
   (paired by seed where it is a difference), and "supported" when the whole CI is on the claim's
@@ -45,7 +47,7 @@ from experiments.figures import _number as number, mean_ci, run_value
 #: below this mean number of training pairs per fold a CV job that does not beat its baselines
 #: is reported as "training set too small" (science notes section 1: steep learning curve there)
 MIN_TRAIN_PAIRS = 500
-TRUST_LEVELS = ("beats", "overlaps", "below", "too_small")
+TRUST_LEVELS = ("beats", "overlaps", "below", "too_small", "failed_to_learn")
 VERDICTS = ("supported", "contradicted", "inconclusive")
 EFFECTS = ("within", "max_drop", "difference", "metric", "per_tf_difference")  # the last: experiments/fig3.py
 
@@ -59,21 +61,30 @@ class Trust:
 
 
 def trust(label: str, auroc: float, ci_low: float, ci_high: float, pcc_auroc: float, prior_auroc: float,
-          n_train_pairs: float, min_train_pairs: int = MIN_TRAIN_PAIRS) -> Trust:
-    """The trust verdict of one CV job (rule in the module docstring); NaN baselines are ignored."""
-    baselines = {"Pearson": pcc_auroc, "gene prior": prior_auroc}
-    finite = {name: value for name, value in baselines.items() if np.isfinite(value)}
+          n_train_pairs: float, min_train_pairs: int = MIN_TRAIN_PAIRS, *, target_mean_auroc: float = float("nan"),
+          failure: Optional[str] = None) -> Trust:
+    """The trust verdict of one CV job (rule in the module docstring) against the strongest control
+    (the highest AUROC of Pearson, the gene prior and the target's mean expression; NaN ones are
+    ignored), which the line names. ``failure`` (why a fit did not learn,
+    :func:`deepdrim.diagnostics.learning_failure`) makes it "failed_to_learn": no AUROC is a result then."""
+    controls = {"Pearson": pcc_auroc, "gene prior": prior_auroc, "target mean": target_mean_auroc}
+    finite = {name: value for name, value in controls.items() if np.isfinite(value)}
     best_name, best = max(finite.items(), key=lambda item: item[1]) if finite else ("none", float("nan"))
-    head = (f"{label} {auroc:.2f} [{ci_low:.2f}, {ci_high:.2f}] vs Pearson {pcc_auroc:.2f}, "
-            f"gene prior {prior_auroc:.2f}")
+    shown = (f"Pearson {pcc_auroc:.2f}, gene prior {prior_auroc:.2f}"
+             + (f", target mean {target_mean_auroc:.2f}" if np.isfinite(target_mean_auroc) else ""))
+    if failure:
+        return Trust("failed_to_learn", f"{label} FAILED to learn ({failure}): its AUROC is not a result "
+                                        f"(controls: {shown})")
+    head = f"{label} {auroc:.2f} [{ci_low:.2f}, {ci_high:.2f}] vs {shown}"
+    strongest = f"the strongest control, {best_name} {best:.2f}"
     if not finite or ci_low > best:
-        return Trust("beats", f"{head}: beats both")
+        return Trust("beats", f"{head}: beats every control" + (f" (strongest: {best_name})" if finite else ""))
     if n_train_pairs < min_train_pairs:
-        return Trust("too_small", f"{head}: training set too small to beat {best_name} reliably "
+        return Trust("too_small", f"{head}: training set too small to beat {strongest} reliably "
                                   f"(CI overlaps or below; {n_train_pairs:.0f} training pairs per fold < {min_train_pairs})")
     if ci_high < best:
-        return Trust("below", f"{head}: below {best_name} (whole CI under it)")
-    return Trust("overlaps", f"{head}: does not beat {best_name} reliably (CI overlaps)")
+        return Trust("below", f"{head}: below {strongest} (whole CI under it)")
+    return Trust("overlaps", f"{head}: does not beat {strongest} reliably (CI overlaps)")
 
 
 # ---------------------------------------------------------------------------------- study claims

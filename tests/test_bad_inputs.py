@@ -264,6 +264,7 @@ def test_schema_choices_match_the_library():
     assert checks.NEGATIVES == pairs.NEGATIVE_MODES and checks.SPLITS == cv.SPLITS
     assert checks.NEIGHBOR_VALUES == neighbors.NORMALIZATIONS
     assert checks.BATCH_ORDERS == estimator.BATCH_ORDERS and checks.PRECISIONS == estimator.PRECISIONS
+    assert checks.INPUTS == estimator.INPUTS
     assert checks.DROPOUT_MODELS == grn.DROPOUT_MODELS and checks.IN_DEGREE_MODELS == grn.IN_DEGREE_MODELS
     from experiments import optuna_storage
 

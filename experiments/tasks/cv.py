@@ -12,8 +12,9 @@ import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 from tqdm.auto import tqdm
 
-from deepdrim.baselines import BASELINES, gene_prior_scores
+from deepdrim.baselines import BASELINES, gene_prior_scores, target_mean_scores
 from deepdrim.cv import SPLITS, make_folds
+from deepdrim.diagnostics import constant_scores
 from deepdrim.estimator import DeepDRIM
 from deepdrim.io import write_ranked_edges
 from deepdrim.metrics import bootstrap_auroc_ci, early_precision_ratio, per_tf_metrics, summary
@@ -24,6 +25,11 @@ from experiments import data as job_data
 
 log = logging.getLogger(__name__)
 HEADLINE = ("auroc", "auprc", "median_tf_auroc", "median_tf_auprc")
+#: the controls every CV job scores the same test pairs with (predictions columns, metric prefixes):
+#: |Pearson r|, the gene prior (target's positive rate among the fold's training pairs) and the
+#: target's mean expression (no training, no TF information)
+CONTROLS = ("pcc", "prior", "target_mean")
+CONTROL_LABELS = {"pcc": "Pearson |r|", "prior": "gene prior", "target_mean": "target mean"}
 
 
 def method_label(cfg: DictConfig) -> str:
@@ -31,6 +37,8 @@ def method_label(cfg: DictConfig) -> str:
     method = cfg.get("method", "deepdrim")
     if method == "deepdrim":
         return f"DeepDRIM neighbors={cfg.neighbors}" if cfg.neighbors else "DeepDRIM neighbors=0 (CNNC)"
+    if method == "target_only":
+        return f"DeepDRIM target-only neighbors={cfg.neighbors}"
     return "CNNC" if method == "cnnc" else method
 
 
@@ -55,13 +63,15 @@ def split_of(cfg: DictConfig) -> str:
 
 def cross_validate(cfg: DictConfig, data: job_data.JobData, on_epoch=None,
                    fold_stats: Optional[list] = None) -> pd.DataFrame:
-    """Predictions (tf, target, label, kind, score, pcc, prior, fold) of every pair from the fold
-    that held it out (``cv.split``: "tf" = TF-aware, "strict" = no gene on both sides, where
-    untested pairs keep NaN scores and fold -1). DeepDRIM/CNNC train on the fold's training
-    pairs (cut to ``train_fraction``); a baseline scores the same test pairs without labels;
-    ``prior`` is the gene-prior baseline (the target's positive rate among the same training
-    pairs). ``on_epoch(fold, epoch, logs)``; ``fold_stats`` (a list) gets one dict per fold:
-    ``n_train_pairs``, ``n_train_tfs``, ``n_test_pairs``, ``n_dropped``."""
+    """Predictions (tf, target, label, kind, score, pcc, prior, target_mean, fold) of every pair
+    from the fold that held it out (``cv.split``: "tf" = TF-aware, "strict" = no gene on both
+    sides, where untested pairs keep NaN scores and fold -1). DeepDRIM/CNNC/target-only train on
+    the fold's training pairs (cut to ``train_fraction``); a baseline scores the same test pairs
+    without labels; the controls (:data:`CONTROLS`): ``pcc``, ``prior`` (the target's positive
+    rate among the same training pairs) and ``target_mean`` (the target's mean expression).
+    ``on_epoch(fold, epoch, logs)``; ``fold_stats`` (a list) gets one dict per fold:
+    ``n_train_pairs``, ``n_train_tfs``, ``n_test_pairs``, ``n_dropped`` and ``failure`` (why the
+    fold's model did not learn, :func:`deepdrim.diagnostics.learning_failure`, else None)."""
     method = cfg.get("method", "deepdrim")
     pairs, labels = data.pairs.pairs, data.pairs.labels
     folds = make_folds(pairs, int(cfg.cv.n_folds), split_of(cfg), random_state=int(cfg.seed))
@@ -81,9 +91,10 @@ def cross_validate(cfg: DictConfig, data: job_data.JobData, on_epoch=None,
             fold_of[test] = k
             train = degrade.train_subset(cfg, train, labels, k)
             prior[test] = gene_prior_scores(pairs[train], labels[train], pairs[test], by="target")
+            stats = {"n_train_pairs": len(train), "n_train_tfs": len(np.unique(pairs[train, 0])),
+                     "n_test_pairs": len(test), "n_dropped": int(n_dropped), "failure": None}
             if fold_stats is not None:
-                fold_stats.append({"n_train_pairs": len(train), "n_train_tfs": len(np.unique(pairs[train, 0])),
-                                   "n_test_pairs": len(test), "n_dropped": int(n_dropped)})
+                fold_stats.append(stats)
             if not supervised:
                 bar.update(1)
                 continue
@@ -99,13 +110,21 @@ def cross_validate(cfg: DictConfig, data: job_data.JobData, on_epoch=None,
             model.fit(expression, pairs[train], labels[train], epoch_callback=epoch_end)
             bar.update(int(cfg.training.epochs) * (k + 1) - bar.n)  # early stopping skips epochs
             scores[test] = positive_scores(model.predict_proba(pairs[test]))
+            stats["failure"] = getattr(model, "failure_", None)
+            if stats["failure"] is None and constant_scores(scores[test]):
+                stats["failure"] = f"constant scores on the fold's {len(test)} test pairs"
+            if stats["failure"]:
+                log.warning("fold %d: %s did not learn: %s", k, method_label(cfg), stats["failure"])
     if not supervised:
         scores[fold_of < 0] = np.nan  # strict: a pair no fold tests has no score
     tf, target = data.pair_names(pairs)
     pcc = pearson_scores(expression, pairs)
     pcc[fold_of < 0] = np.nan
+    target_mean = target_mean_scores(expression, pairs)
+    target_mean[fold_of < 0] = np.nan
     return pd.DataFrame({"tf": tf, "target": target, "label": labels, "kind": data.pairs.kind,
-                         "score": scores, "pcc": pcc, "prior": prior, "fold": fold_of})
+                         "score": scores, "pcc": pcc, "prior": prior, "target_mean": target_mean,
+                         "fold": fold_of})
 
 
 def tested(predictions: pd.DataFrame) -> pd.DataFrame:
@@ -161,12 +180,41 @@ def trust_metrics(cfg: DictConfig, done: pd.DataFrame, stats: list[dict]) -> dic
     return out
 
 
-def trust_verdict(cfg: DictConfig, metrics: dict) -> verdicts.Trust:
-    """The job's one-line trust verdict against Pearson and the gene prior (:func:`verdicts.trust`)."""
+def trust_verdict(cfg: DictConfig, metrics: dict, failure: Optional[str] = None) -> verdicts.Trust:
+    """The job's one-line trust verdict against the strongest control (Pearson, the gene prior,
+    the target's mean expression), or "failed_to_learn" with ``failure`` (:func:`verdicts.trust`)."""
     nan = float("nan")
     return verdicts.trust(method_label(cfg), metrics.get("auroc", nan), metrics.get("auroc_ci_low", nan),
                           metrics.get("auroc_ci_high", nan), metrics.get("pcc/auroc", nan),
-                          metrics.get("prior/auroc", nan), metrics.get("n_train_pairs", nan))
+                          metrics.get("prior/auroc", nan), metrics.get("n_train_pairs", nan),
+                          target_mean_auroc=metrics.get("target_mean/auroc", nan), failure=failure)
+
+
+def failure_summary(stats: list[dict]) -> Optional[str]:
+    """One line naming the folds whose model did not learn and why, or None when all learned."""
+    failed = [(k, fold["failure"]) for k, fold in enumerate(stats) if fold.get("failure")]
+    if not failed:
+        return None
+    reasons = list(dict.fromkeys(reason.split(" (")[0] for _, reason in failed))  # the kind, without numbers
+    return (f"fold{'s' if len(failed) > 1 else ''} {', '.join(str(k) for k, _ in failed)} of {len(stats)}: "
+            + "; ".join(reasons))
+
+
+def withhold_failed(metrics: dict, stats: list[dict]) -> dict:
+    """A run with a fold that did not learn has no AUROC: its headline metrics (and those of the
+    failed folds) become NaN, the computed values stay under ``unlearned/...`` for diagnosis."""
+    failed = [k for k, fold in enumerate(stats) if fold.get("failure")]
+    if not failed:
+        return metrics
+    out = dict(metrics)
+    for name in (*HEADLINE, "epr", "auroc_ci_low", "auroc_ci_high"):
+        if name in out:
+            out[f"unlearned/{name}"] = out[name]
+            out[name] = float("nan")
+    for k in failed:
+        for name in HEADLINE:
+            out.pop(f"fold{k}/{name}", None)
+    return out
 
 
 def run(cfg: DictConfig, output_dir: Path, overrides: str = "", tags: Optional[dict] = None) -> dict[str, float]:
@@ -183,26 +231,35 @@ def run(cfg: DictConfig, output_dir: Path, overrides: str = "", tags: Optional[d
         predictions = cross_validate(cfg, data, lambda fold, epoch, logs: tracking.log_metrics(
             {f"fold{fold}/{k}": v for k, v in logs.items()}, step=epoch), fold_stats=stats)
         metrics = fold_metrics(predictions)
-        for name in ("pcc", "prior"):
+        for name in CONTROLS:
             metrics.update({f"{name}/{k}": v for k, v in fold_metrics(predictions, name).items() if "/" not in k})
         done = tested(predictions)
         metrics.update(n_pairs=float(len(predictions)), n_tested=float(len(done)),
                        n_positive=float(done.label.sum()), wall_seconds=time.time() - start,
                        n_cells=float(data.expression.shape[0]), n_genes=float(data.expression.shape[1]))
         metrics.update(trust_metrics(cfg, done, stats))
+        failure = failure_summary(stats)
+        learned = done[~done.fold.isin([k for k, fold in enumerate(stats) if fold.get("failure")])]
+        metrics.update({f"fold{k}/learned": float(not fold.get("failure")) for k, fold in enumerate(stats)},
+                       n_failed_folds=float(sum(bool(fold.get("failure")) for fold in stats)))
+        metrics = withhold_failed(metrics, stats)
         label = method_label(cfg)
-        verdict = trust_verdict(cfg, metrics)
+        verdict = trust_verdict(cfg, metrics, failure)
         files = [
             artifacts.write_csv(predictions, output_dir / "predictions.csv"),
-            artifacts.write_csv(per_tf_metrics(done.tf, done.label, done.score).table,
+            # the TFs of folds whose model learned: a comparison pairs no TF with a non-result
+            artifacts.write_csv(per_tf_metrics(learned.tf, learned.label, learned.score).table,
                                 output_dir / "per_tf_metrics.csv"),
             write_ranked_edges(output_dir / "rankedEdges.csv", done.tf, done.target, done.score),
-            *artifacts.curve_figures({label: (done.label, done.score), "Pearson |r|": (done.label, done.pcc),
-                                      "gene prior": (done.label, done.prior)}, output_dir, label),
+            *artifacts.curve_figures({label: (done.label, done.score),
+                                      **{CONTROL_LABELS[c]: (done.label, done[c]) for c in CONTROLS}},
+                                     output_dir, label),
         ]
-        print(f"{label} [split={split_of(cfg)}]: auroc={metrics['auroc']:.3f} auprc={metrics['auprc']:.3f} "
-              f"median_tf_auroc={metrics['median_tf_auroc']:.3f} pcc_auroc={metrics['pcc/auroc']:.3f} "
-              f"prior_auroc={metrics['prior/auroc']:.3f} wall={metrics['wall_seconds']:.1f}s")
+        controls = " ".join(f"{c}_auroc={metrics[f'{c}/auroc']:.3f}" for c in CONTROLS)
+        result = (f"FAILED to learn ({failure})" if failure else
+                  f"auroc={metrics['auroc']:.3f} auprc={metrics['auprc']:.3f} "
+                  f"median_tf_auroc={metrics['median_tf_auroc']:.3f}")
+        print(f"{label} [split={split_of(cfg)}]: {result} {controls} wall={metrics['wall_seconds']:.1f}s")
         print(f"trust: {verdict.line}")
         return tracking.JobResult(metrics, files, tags={"trust": verdict.level, "trust_line": verdict.line})
 

@@ -149,6 +149,10 @@ def run(cfg: DictConfig, output_dir: Path, overrides: str = "") -> dict[str, flo
                             epoch_callback=lambda epoch, logs: tracking.log_metrics(logs, step=epoch))
                 result.metrics["best_epoch"] = float(trained.best_epoch_)
                 label = method_label(cfg)
+                if getattr(trained, "failure_", None):  # its ranking is not a result (deepdrim.diagnostics)
+                    result.tags["trust"] = "failed_to_learn"
+                    result.tags["trust_line"] = f"{label} FAILED to learn ({trained.failure_})"
+                    print(f"{label} FAILED to learn ({trained.failure_}): its ranking is not a result")
             else:
                 result.tags["model_path"] = str(cfg.model_path)
                 label = f"saved model neighbors={trained.n_neighbors}"
