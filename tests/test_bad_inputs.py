@@ -247,7 +247,7 @@ def test_good_input_passes_and_a_sweep_checks_every_value(sandbox):
     assert {j.drop_prob for j in preset} == {0.3, 0.5} and len({j.drop_cutoff for j in preset}) == 10  # the preset sweep
     assert cli.validate(["--help"]) is None  # Hydra's flags are Hydra's
     assert cli.validate([*_base(sandbox), "neighbors=1", "neighbors=2"])[0].neighbors == 2  # Hydra's last-wins
-    globbed = cli.validate(_argv(sandbox, ["-m", "method=glob(*,exclude=[g*,deepdrim,cnnc])"]))
+    globbed = cli.validate(_argv(sandbox, ["-m", "method=glob(*,exclude=[g*,deepdrim,cnnc,target_only])"]))
     assert {j.method for j in globbed} == {"pcc", "spearman", "mi", "ppcor", "clr"}  # a glob of a group is listed
     assert cli.validate(_argv(sandbox, ["search=optuna", "search.storage={root}/new/study.log",
                                         "+search.space.momentum={path: training.momentum, type: float, low: 0, high: 0.9}"]))

@@ -147,7 +147,9 @@ def test_predict_proba_per_gene_embeddings_equal_the_per_pair_network(tiny_datas
     shared = model.predict_proba(candidates)[:, 1]
     assert np.abs(shared - per_pair).max() <= 1e-5
     chunked = np.concatenate([model.predict_proba(part)[:, 1] for part in np.array_split(candidates, 3)])
-    np.testing.assert_array_equal(chunked, shared)  # the kept embeddings do not change later calls
+    # the kept embeddings do not change later calls; a chunk's head runs at another batch size, which
+    # oneDNN may round differently in the last float32 bit (seen: 6e-8 on an AMD EPYC, 0 on AMX)
+    np.testing.assert_allclose(chunked, shared, rtol=0, atol=1e-6)
 
 
 def test_fit_leaves_process_state_as_it_found_it(tiny_dataset):

@@ -51,6 +51,8 @@ COVERED = {
     'make server ARGS="--host 0.0.0.0"': "tests/test_tracking_server.py (the mlflow_server fixture starts it; "
                                          "test_make_server_execs_mlflow_server)",
     "make results": "test_make_results_writes_the_page",
+    ".venv/bin/python run.py -m experiment=fig3_real data.path=DIR": "tests/test_fig3_real.py::test_fig3_real_runs_on_a_tiny_beeline_folder_and_compare_reuses_it (the preset "
+                                                                      "end to end on a tiny BEELINE folder)",
 }
 
 

@@ -286,7 +286,7 @@ def test_the_worker_of_the_last_trial_finalises():
     (["search.n_trials=0"], "search.n_trials must be an integer >= 1, got 0"),
     (["search.space.epochs.path=training.nope"], "path 'training.nope' is not a key"),
     (["search.space.neighbors.choices=[0,40]"], "search.space.neighbors=40: neighbors=40 needs at least"),
-    (["method=pcc"], "search tunes DeepDRIM: method must be one of deepdrim, cnnc, got 'pcc'"),
+    (["method=pcc"], "search tunes DeepDRIM: method must be one of deepdrim, cnnc, target_only, got 'pcc'"),
 ])
 def test_bad_search_input_is_one_line(tmp_path, fake, overrides, message, compose_search):
     with pytest.raises(ValueError) as error:
