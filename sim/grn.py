@@ -27,18 +27,15 @@ IN_DEGREE_MODELS = ("uniform", "skewed")
 
 
 @dataclass
-class SimulatedDataset:
-    """Counts (cells x genes), gene names, TF names, true edges (TF index, target index) with
-    signs (+1 activation, -1 repression), and each cell's pseudotime and branch."""
+class GeneCounts:
+    """What every simulator returns: counts (cells x genes), gene names, TF names, true edges
+    (TF index, target index) with signs (+1 activation, -1 repression)."""
 
     counts: np.ndarray
     gene_names: list
     tfs: list
     edges: np.ndarray
     signs: np.ndarray
-    pseudotime: np.ndarray
-    branch: np.ndarray
-    params: dict = field(default_factory=dict)
 
     @property
     def expression(self) -> pd.DataFrame:
@@ -48,6 +45,15 @@ class SimulatedDataset:
     @property
     def edge_names(self) -> list[tuple[str, str]]:
         return [(self.gene_names[a], self.gene_names[b]) for a, b in self.edges]
+
+
+@dataclass
+class SimulatedDataset(GeneCounts):
+    """:class:`GeneCounts` of :func:`simulate_grn`, with each cell's pseudotime and branch."""
+
+    pseudotime: np.ndarray
+    branch: np.ndarray
+    params: dict = field(default_factory=dict)
 
 
 def _hill(x: np.ndarray, k: np.ndarray, n: np.ndarray) -> np.ndarray:

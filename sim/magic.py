@@ -11,12 +11,13 @@ import inspect
 import json
 import logging
 import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Optional, Union
 
 import numpy as np
+
+from sim.cache import write_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -143,19 +144,6 @@ def _run_magic(data: np.ndarray, params: dict, n_jobs: int) -> np.ndarray:
     return np.clip(np.asarray(imputed, dtype=np.float64), 0.0, None)
 
 
-def _write_atomic(path: Path, result: np.ndarray) -> None:
-    """Write ``result`` to ``path`` via a temporary file in the same folder and ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle = tempfile.NamedTemporaryFile(dir=path.parent, prefix=".magic-", suffix=".npy.tmp", delete=False)
-    try:
-        with handle:
-            np.save(handle, result)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(handle.name, path)
-    except BaseException:
-        Path(handle.name).unlink(missing_ok=True)
-        raise
 
 
 def magic_impute(
@@ -199,7 +187,7 @@ def magic_impute(
         logger.info("MAGIC cache miss: %s", path)
     result = _run_magic(data, params, n_jobs)
     if path is not None:
-        _write_atomic(path, result)
+        write_atomic(path, lambda handle: np.save(handle, result), prefix=".magic-")
     return result
 
 

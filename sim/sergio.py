@@ -31,7 +31,6 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 import zipfile
 import zlib
 from dataclasses import dataclass, field
@@ -40,6 +39,9 @@ from typing import Optional, Sequence, Union
 
 import numpy as np
 import pandas as pd
+
+from sim.cache import write_atomic
+from sim.grn import GeneCounts
 
 logger = logging.getLogger(__name__)
 
@@ -53,27 +55,13 @@ _ARRAYS = ("counts", "gene_names", "tfs", "edges", "signs", "cell_type")
 
 
 @dataclass
-class SergioDataset:
+class SergioDataset(GeneCounts):
     """Counts (cells x genes), gene names, TF names (genes with a target), true edges (regulator
     index, target index) with signs (+1 activation, -1 repression), each cell's type, and the
     parameters that made it."""
 
-    counts: np.ndarray
-    gene_names: list
-    tfs: list
-    edges: np.ndarray
-    signs: np.ndarray
     cell_type: np.ndarray
     params: dict = field(default_factory=dict)
-
-    @property
-    def expression(self) -> pd.DataFrame:
-        """Counts as a DataFrame with gene names as columns."""
-        return pd.DataFrame(self.counts, columns=self.gene_names)
-
-    @property
-    def edge_names(self) -> list[tuple[str, str]]:
-        return [(self.gene_names[a], self.gene_names[b]) for a, b in self.edges]
 
 
 def sergio_version() -> str:
@@ -438,20 +426,11 @@ def _read_cache(path: Path, params: dict) -> Optional[SergioDataset]:
 
 
 def _write_cache(path: Path, data: SergioDataset) -> None:
-    """Write via a temporary file in the same folder and ``os.replace`` (never a partial file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle = tempfile.NamedTemporaryFile(dir=path.parent, prefix=".sergio-", suffix=".npz.tmp", delete=False)
-    try:
-        with handle:
-            np.savez(handle, counts=data.counts, gene_names=np.asarray(data.gene_names, dtype=str),
-                     tfs=np.asarray(data.tfs, dtype=str), edges=data.edges, signs=data.signs,
-                     cell_type=data.cell_type)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(handle.name, path)
-    except BaseException:
-        Path(handle.name).unlink(missing_ok=True)
-        raise
+    """The simulation as one ``.npz`` file, written atomically (:func:`sim.cache.write_atomic`)."""
+    write_atomic(path, lambda handle: np.savez(
+        handle, counts=data.counts, gene_names=np.asarray(data.gene_names, dtype=str),
+        tfs=np.asarray(data.tfs, dtype=str), edges=data.edges, signs=data.signs, cell_type=data.cell_type),
+        prefix=".sergio-")
 
 
 # ---------------------------------------------------------------------------------------------- API
