@@ -200,23 +200,6 @@ def failure_summary(stats: list[dict]) -> Optional[str]:
             + "; ".join(reasons))
 
 
-def withhold_failed(metrics: dict, stats: list[dict]) -> dict:
-    """A run with a fold that did not learn has no AUROC: its headline metrics (and those of the
-    failed folds) become NaN, the computed values stay under ``unlearned/...`` for diagnosis."""
-    failed = [k for k, fold in enumerate(stats) if fold.get("failure")]
-    if not failed:
-        return metrics
-    out = dict(metrics)
-    for name in (*HEADLINE, "epr", "auroc_ci_low", "auroc_ci_high"):
-        if name in out:
-            out[f"unlearned/{name}"] = out[name]
-            out[name] = float("nan")
-    for k in failed:
-        for name in HEADLINE:
-            out.pop(f"fold{k}/{name}", None)
-    return out
-
-
 def run(cfg: DictConfig, output_dir: Path, overrides: str = "", tags: Optional[dict] = None) -> dict[str, float]:
     """The ``task=cv`` job: check the input, then (unless this configuration already FINISHED)
     cross-validate and return the metrics and files :func:`tracking.run_job` logs (with ``tags``)."""
@@ -239,16 +222,13 @@ def run(cfg: DictConfig, output_dir: Path, overrides: str = "", tags: Optional[d
                        n_cells=float(data.expression.shape[0]), n_genes=float(data.expression.shape[1]))
         metrics.update(trust_metrics(cfg, done, stats))
         failure = failure_summary(stats)
-        learned = done[~done.fold.isin([k for k, fold in enumerate(stats) if fold.get("failure")])]
         metrics.update({f"fold{k}/learned": float(not fold.get("failure")) for k, fold in enumerate(stats)},
                        n_failed_folds=float(sum(bool(fold.get("failure")) for fold in stats)))
-        metrics = withhold_failed(metrics, stats)
         label = method_label(cfg)
         verdict = trust_verdict(cfg, metrics, failure)
         files = [
             artifacts.write_csv(predictions, output_dir / "predictions.csv"),
-            # the TFs of folds whose model learned: a comparison pairs no TF with a non-result
-            artifacts.write_csv(per_tf_metrics(learned.tf, learned.label, learned.score).table,
+            artifacts.write_csv(per_tf_metrics(done.tf, done.label, done.score).table,
                                 output_dir / "per_tf_metrics.csv"),
             write_ranked_edges(output_dir / "rankedEdges.csv", done.tf, done.target, done.score),
             *artifacts.curve_figures({label: (done.label, done.score),
