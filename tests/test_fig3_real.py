@@ -237,7 +237,9 @@ def test_fig3_real_runs_on_a_tiny_beeline_folder_and_compare_reuses_it(tmp_path,
     table = pd.read_csv(client.download_artifacts(first.info.run_id, "comparison.csv", str(tmp_path)))
     assert {"CNNC", "PCC"} <= set(table.label)  # a tiny DeepDRIM that did not learn keeps its row too
     deepdrim_row = table[table.method == "deepdrim"].iloc[0]
-    assert ("compare/DeepDRIM/median_auroc" in first.data.metrics) == bool(np.isfinite(deepdrim_row.median_auroc))
+    logged = [k for k in first.data.metrics if k.startswith("compare/DeepDRIM") and k.endswith("/median_auroc")]
+    assert logged == ["compare/DeepDRIM neighbors_10/median_auroc"]  # labelled by method and neighbors
+    assert first.data.metrics[logged[0]] == pytest.approx(deepdrim_row.median_auroc)
     assert "compare/gene prior _control_/median_auroc" in first.data.metrics
     assert first.data.metrics["paper/deepdrim_median_auroc"] == 0.789
     assert first.data.tags["verdict"] in ("supported", "contradicted", "inconclusive")
