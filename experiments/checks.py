@@ -264,16 +264,21 @@ def writable_folder(name: str, path, value=None) -> Path:
     shown = f"{name}={value if value is not None else path}"
     if path.exists() and not path.is_dir():
         raise ValueError(f"{shown}: {path} is a file, not a folder")
-    folder = path
+    _creatable(shown, path, path)
+    return path
+
+
+def _creatable(shown: str, start: Path, target: Path) -> None:
+    """``target`` can be created: the nearest existing ancestor of ``start`` is a writable folder."""
+    folder = start
     while not folder.exists():
         folder = folder.parent
     if not folder.is_dir():
-        raise ValueError(f"{shown}: {folder} is a file, so {path} cannot be created under it")
+        raise ValueError(f"{shown}: {folder} is a file, so {target} cannot be created under it")
     why = _probe(folder)
     if why is not None:
-        raise ValueError(f"{shown}: {folder} is not writable ({why})" + ("" if folder == path else
-                                                                        f", so {path} cannot be created"))
-    return path
+        raise ValueError(f"{shown}: {folder} is not writable ({why})" + ("" if folder == target else
+                                                                        f", so {target} cannot be created"))
 
 
 def project_path(value) -> Path:
@@ -300,14 +305,7 @@ def sqlite_file(name: str, value: str, path: Path) -> None:
         if not os.access(path, os.W_OK) or not os.access(path.parent, os.W_OK):
             raise ValueError(f"{name}={value}: {path} is not writable")
         return
-    folder = path.parent
-    while not folder.exists():
-        folder = folder.parent
-    if not folder.is_dir():
-        raise ValueError(f"{name}={value}: {folder} is a file, so {path} cannot be created under it")
-    why = _probe(folder)
-    if why is not None:
-        raise ValueError(f"{name}={value}: {folder} is not writable ({why}), so {path} cannot be created")
+    _creatable(f"{name}={value}", path.parent, path)
 
 
 #: the pip package of a database driver module SQLAlchemy imports
