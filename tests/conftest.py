@@ -23,6 +23,21 @@ TINY = [*(f"data.{k}={v}" for k, v in TINY_SIM.items() if k != "kind"), "cv.n_fo
         "training.epochs=1", "training.min_epochs=0"]
 
 
+
+def store_overrides(root: Path) -> list:
+    """Overrides that send a job's store, outputs and multirun folders under ``root``."""
+    return [f"tracking.uri=sqlite:///{root / 'mlflow.db'}", f"paths.outputs={root / 'outputs'}",
+            f"paths.multirun={root / 'multirun'}"]
+
+
+def free_port() -> int:
+    """A local TCP port nothing listens on (bound, then released)."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
 def compose_config(*overrides, hydra: bool = False):
     """``conf/config.yaml`` composed with ``overrides`` as ``python run.py <overrides>`` would."""
     from hydra import compose, initialize_config_dir

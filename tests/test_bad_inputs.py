@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from experiments import checks, cli
+from tests.conftest import free_port, store_overrides
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -74,25 +75,11 @@ def sandbox(tmp_path, empty_store, monkeypatch):
     return tmp_path
 
 
-def _base(root: Path) -> list:
-    return [f"tracking.uri=sqlite:///{root / 'mlflow.db'}", f"paths.outputs={root / 'outputs'}",
-            f"paths.multirun={root / 'multirun'}"]
-
-
-def _closed_port() -> int:
-    """A local TCP port nothing listens on (bound, then released)."""
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def _argv(root: Path, overrides: list) -> list:
     """``-m`` first, then the sandbox's store and output paths unless the case sets them, then the case."""
-    cases = [o.replace("{root}", str(root)).replace("{port}", str(_closed_port())) for o in overrides]
+    cases = [o.replace("{root}", str(root)).replace("{port}", str(free_port())) for o in overrides]
     given = {o.split("=", 1)[0].lstrip("+~") for o in cases}
-    base = [o for o in _base(root) if o.split("=", 1)[0] not in given]
+    base = [o for o in store_overrides(root) if o.split("=", 1)[0] not in given]
     flags = [o for o in cases if o == "-m"]
     return [*flags, *base, *(o for o in cases if o != "-m")]
 
@@ -240,13 +227,13 @@ def test_cli_bad_input_is_one_line_exit_2_and_writes_nothing(sandbox, capsys, ov
 
 
 def test_good_input_passes_and_a_sweep_checks_every_value(sandbox):
-    assert len(cli.validate([*_base(sandbox), "neighbors=2"])) == 1
-    jobs = cli.validate(["-m", *_base(sandbox), "neighbors=0,1,2", "seed=0,1"])
+    assert len(cli.validate([*store_overrides(sandbox), "neighbors=2"])) == 1
+    jobs = cli.validate(["-m", *store_overrides(sandbox), "neighbors=0,1,2", "seed=0,1"])
     assert sorted({(j.neighbors, j.seed) for j in jobs}) == [(0, 0), (0, 1), (1, 0), (2, 0)]  # each value once
-    preset = cli.validate(["-m", *_base(sandbox), "experiment=fig4b_dropout", "scale=quick"])
+    preset = cli.validate(["-m", *store_overrides(sandbox), "experiment=fig4b_dropout", "scale=quick"])
     assert {j.drop_prob for j in preset} == {0.3, 0.5} and len({j.drop_cutoff for j in preset}) == 10  # the preset sweep
     assert cli.validate(["--help"]) is None  # Hydra's flags are Hydra's
-    assert cli.validate([*_base(sandbox), "neighbors=1", "neighbors=2"])[0].neighbors == 2  # Hydra's last-wins
+    assert cli.validate([*store_overrides(sandbox), "neighbors=1", "neighbors=2"])[0].neighbors == 2  # Hydra's last-wins
     globbed = cli.validate(_argv(sandbox, ["-m", "method=glob(*,exclude=[g*,deepdrim,cnnc,target_only])"]))
     assert {j.method for j in globbed} == {"pcc", "spearman", "mi", "ppcor", "clr"}  # a glob of a group is listed
     assert cli.validate(_argv(sandbox, ["search=optuna", "search.storage={root}/new/study.log",

@@ -14,7 +14,6 @@ import os
 import re
 import shlex
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,7 +24,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from experiments import results
-from tests.conftest import ROOT, TINY
+from tests.conftest import ROOT, TINY, free_port, store_overrides
 
 README = ROOT / "README.md"
 PYTHON = ".venv/bin/python"
@@ -88,17 +87,6 @@ def run(argv: list, cwd: Path, timeout: int = 900) -> subprocess.CompletedProces
                           env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert done.returncode == 0, f"{' '.join(argv)}\n{done.stderr[-3000:]}"
     return done
-
-
-def store_args(tmp: Path) -> list:
-    return [f"tracking.uri=sqlite:///{tmp / 'mlflow.db'}", f"paths.outputs={tmp / 'outputs'}",
-            f"paths.multirun={tmp / 'multirun'}"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def serves(argv: list, port: int, timeout: float = 240.0) -> str:
@@ -165,7 +153,7 @@ def test_default_job_prints_the_readme_auroc_and_no_warning(tmp_path):
     computes in the precision ``make results`` measured with; no line on stderr is a warning."""
     page = (ROOT / "docs" / "results" / "default-job.md").read_text()
     measured_in = re.search(r"computes in (\S+) here", page).group(1)
-    done = run([sys.executable, str(ROOT / "run.py"), *store_args(tmp_path)], tmp_path)
+    done = run([sys.executable, str(ROOT / "run.py"), *store_overrides(tmp_path)], tmp_path)
     warnings = [line for line in done.stderr.splitlines() if "warn" in line.lower()]
     assert not warnings, warnings
     printed = re.findall(r"^DeepDRIM neighbors=10 \[split=tf\]: auroc=(\d\.\d+) ", done.stdout, flags=re.M)
@@ -178,7 +166,7 @@ def test_default_job_prints_the_readme_auroc_and_no_warning(tmp_path):
 @pytest.mark.slow
 def test_neighbors_sweep(tmp_path):
     command = next(c for c in COVERED if "neighbors=0,2,10" in c)
-    run([*as_argv(command), *TINY, *store_args(tmp_path)], tmp_path)
+    run([*as_argv(command), *TINY, *store_overrides(tmp_path)], tmp_path)
     client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
     runs = client.search_runs([client.get_experiment_by_name("deepdrim").experiment_id])
     jobs = [r for r in runs if r.data.tags.get("kind") != "multirun"]
@@ -189,7 +177,7 @@ def test_neighbors_sweep(tmp_path):
 @pytest.mark.slow
 def test_quick_study(tmp_path):
     command = next(c for c in COVERED if c.endswith("scale=quick"))
-    run([*as_argv(command), "neighbors=0,1", "seed=0", *TINY, *store_args(tmp_path)], tmp_path)
+    run([*as_argv(command), "neighbors=0,1", "seed=0", *TINY, *store_overrides(tmp_path)], tmp_path)
     client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
     runs = client.search_runs([client.get_experiment_by_name("fig4c_neighbors").experiment_id])
     parent = [r for r in runs if r.data.tags.get("kind") == "multirun"]
@@ -202,7 +190,7 @@ def test_real_data_commands(tmp_path, beeline_dir):
     commands = [c for c in COVERED if COVERED[c] == "test_real_data_commands"]
     for command in commands:
         tiny = TINY_MODEL if "data=beeline" in command else []
-        run([*as_argv(command, **{"data.path=DIR": f"data.path={beeline_dir}"}), *tiny, *store_args(tmp_path)],
+        run([*as_argv(command, **{"data.path=DIR": f"data.path={beeline_dir}"}), *tiny, *store_overrides(tmp_path)],
             tmp_path)
     client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
     runs = client.search_runs([client.get_experiment_by_name("deepdrim").experiment_id])
@@ -221,7 +209,7 @@ def test_search_on_the_default_data(tmp_path):
     budget = ["search.n_trials=2", "~search.space.epochs", "~search.space.min_epochs", "~search.space.neighbors",
               "~search.space.dense_width", "neighbors=2", "training.epochs=2", "training.min_epochs=0",
               "model.conv_filters=[4,4,4]", "model.embedding=8", "model.dense_units=[8,4]"]
-    done = run([*as_argv(command, **{"search.n_trials=20": budget[0]}), *budget[1:], *store_args(tmp_path)],
+    done = run([*as_argv(command, **{"search.n_trials=20": budget[0]}), *budget[1:], *store_overrides(tmp_path)],
                tmp_path)
     assert "no validation split" not in done.stderr
     client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
