@@ -5,11 +5,15 @@ A comparison study (``figure.kind: comparison``) ends with the method comparison
 AUROC (``figure.verdict.metric``) minus another's, paired by TF over the TFs both scored (per-TF
 values first averaged over seeds when the sweep ran several), mean with a 95% t-interval over TFs
 (:func:`experiments.figures.mean_ci`) and the two-sided Wilcoxon signed-rank p; "supported" when the
-whole interval is above ``threshold`` (0), "contradicted" when wholly below, else "inconclusive":
+whole interval is above ``threshold`` (0), "contradicted" when wholly below, else "inconclusive";
+"failed_to_learn" when a fold of DeepDRIM or of the trained method it is compared with failed to
+learn (constant scores): the numbers are kept, the verdict is not a result:
 
 * ``best_other``: against the strongest other method (highest median per-TF value; controls and
   DeepDRIM excluded): the paper's claim (Fig. 3E-F), logged as the parent's ``verdict``;
 * ``vs_cnnc``: against CNNC (DeepDRIM with the primary image only), when it ran;
+* ``vs_target_only``: against the target-only ablation (``method=target_only``), when it ran: does
+  DeepDRIM use the TF, or only the target's identity (hub genes of a dense ChIP-seq network)?
 * ``vs_prior`` / ``vs_target_mean``: against each control of the comparison table.
 
 The parent run gets ``verdict/*`` metrics and ``verdict``/``claim``/``verdict_line`` tags for the
@@ -32,11 +36,13 @@ DATA_TAG = "data_label"
 FILE_KINDS = ("beeline", "h5ad", "reference")
 
 
-def data_label(data: dict, choice: Optional[str] = None) -> str:
+def data_label(data: dict, choice: Optional[str] = None, split: Optional[str] = None) -> str:
     """A short name of a job's data source: ``beeline:<folder>`` (``+network=<file stem>`` when
     ``data.network`` picks another ground truth), ``h5ad:<file stem>``, ``reference:<file stem>``;
     else the data config's name (``template``, ``sim``, ``sergio``; ``choice``, Hydra's runtime
-    choice of the ``data`` group), falling back to ``data.kind``."""
+    choice of the ``data`` group), falling back to ``data.kind``. A CV ``split`` other than the
+    default ``tf`` is appended (`` split=strict``): the same data under another split is another
+    column of the claim x data source matrix."""
     data = data or {}
     kind = str(data.get("kind") or choice or "sim")
     if kind in FILE_KINDS and data.get("path"):
@@ -44,8 +50,9 @@ def data_label(data: dict, choice: Optional[str] = None) -> str:
         label = f"{kind}:{path.name if kind == 'beeline' else path.stem}"
         if data.get("network") and kind == "beeline":
             label += f"+network={Path(str(data['network'])).stem}"
-        return label
-    return str(choice or kind)
+    else:
+        label = str(choice or kind)
+    return f"{label} split={split}" if split and split != "tf" else label
 
 
 def config_data_label(config) -> str:
@@ -60,7 +67,8 @@ def config_data_label(config) -> str:
         choice = (config.hydra.runtime.choices or {}).get("data")
     except Exception:  # noqa: BLE001 - a config without Hydra's node (tests)
         choice = None
-    return data_label(data, choice)
+    split = config.cv.get("split") if config.get("cv") is not None else None
+    return data_label(data, choice, split)
 
 
 # ---------------------------------------------------------------------------------------- verdicts
@@ -109,32 +117,73 @@ def paired_claim(key: str, claim: str, other: str, reference: pd.Series, values:
     return Claim(key, claim, other, mean, low, high, n, p, verdict, line)
 
 
+#: trained methods that are ablations of DeepDRIM, not competitors: never "the strongest other method"
+ABLATIONS = {"target_only": "its target-only ablation"}
+
+
+def failed_folds(runs: list, key: str) -> tuple[int, int]:
+    """(folds that failed to learn, folds trained) over the runs of ``key`` (a method, or
+    ``deepdrim_n0``): from each CV run's ``n_failed_folds`` metric (:mod:`deepdrim.diagnostics`)."""
+    failed = trained = 0
+    for r in runs:
+        method = r.method if not (r.method == "deepdrim" and "neighbors=0" in r.label) else "deepdrim_n0"
+        if method == key and "n_failed_folds" in r.metrics:
+            failed += int(r.metrics["n_failed_folds"])
+            trained += sum(1 for name in r.metrics if re.fullmatch(r"fold\d+/learned", name))
+    return failed, trained
+
+
+def _unless_failed(claim: Claim, runs: list, reference: str, other: str) -> Claim:
+    """``claim``, or the same numbers with verdict "failed_to_learn" when a fold of DeepDRIM or of
+    the trained method it is compared with did not learn: per-TF values of a constant score are
+    AUROC 0.5 by construction, so such a difference is not a result in either direction."""
+    said = []
+    for key, name in ((reference, "DeepDRIM"), (other, claim.other)):
+        failed, trained = failed_folds(runs, key)
+        if failed:
+            said.append(f"{name} failed to learn in {failed} of {trained} folds")
+    if not said:
+        return claim
+    line = f"{claim.claim}: no result: {'; '.join(said)} (constant scores; numbers kept, not a verdict)"
+    return Claim(claim.key, claim.claim, claim.other, claim.effect, claim.ci_low, claim.ci_high, claim.n_tfs,
+                 claim.p, "failed_to_learn", line)
+
+
 def verdicts(runs: list, spec: dict) -> list[Claim]:
     """The comparison study's claims (module docstring) from fetched runs and controls
-    (:class:`experiments.tasks.compare.MethodRun`); [] without a DeepDRIM run."""
+    (:class:`experiments.tasks.compare.MethodRun`); [] without a DeepDRIM run. A claim whose
+    DeepDRIM or trained competitor failed to learn in any fold gets verdict "failed_to_learn"."""
     from experiments.tasks.compare import CONTROLS, LABELS
 
     block = spec.get("verdict") or {}
     metric = block.get("metric", "auroc")
     threshold = float(block.get("threshold", 0.0))
     table = _per_tf(runs, metric)
-    reference = table.get(spec.get("reference", "deepdrim"))
+    ref_key = spec.get("reference", "deepdrim")
+    reference = table.get(ref_key)
     if reference is None:
         return []
-    others = {k: v for k, v in table.items() if k not in ("deepdrim", *CONTROLS)}
+    others = {k: v for k, v in table.items() if k not in ("deepdrim", *CONTROLS, *ABLATIONS)}
     found = []
     if others:
         best = max(others, key=lambda k: float(others[k].median()))
-        found.append(paired_claim("best_other", str(block.get("claim", "DeepDRIM beats the other methods")),
-                                  f"{LABELS.get(best, best)} (strongest other method)", reference, others[best],
-                                  threshold))
+        found.append(_unless_failed(paired_claim(
+            "best_other", str(block.get("claim", "DeepDRIM beats the other methods")),
+            f"{LABELS.get(best, best)} (strongest other method)", reference, others[best], threshold),
+            runs, ref_key, best))
     if "cnnc" in table:
-        found.append(paired_claim("vs_cnnc", "DeepDRIM > CNNC (neighbor images help)", "CNNC", reference,
-                                  table["cnnc"], threshold))
+        found.append(_unless_failed(paired_claim("vs_cnnc", "DeepDRIM > CNNC (neighbor images help)", "CNNC",
+                                                 reference, table["cnnc"], threshold), runs, ref_key, "cnnc"))
+    for key, name in ABLATIONS.items():
+        if key in table:
+            found.append(_unless_failed(paired_claim(f"vs_{key}", f"DeepDRIM > {name} (the TF matters)",
+                                                     LABELS.get(key, key), reference, table[key], threshold),
+                                        runs, ref_key, key))
     for column, label in CONTROLS.items():
         if column in table:
-            found.append(paired_claim(f"vs_{column}", f"DeepDRIM > {label.replace(' (control)', '')}",
-                                      label, reference, table[column], threshold))
+            found.append(_unless_failed(paired_claim(f"vs_{column}", f"DeepDRIM > {label.replace(' (control)', '')}",
+                                                     label, reference, table[column], threshold),
+                                        runs, ref_key, column))
     return found
 
 

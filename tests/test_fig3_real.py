@@ -23,6 +23,9 @@ def test_data_label_names_the_source():
     assert fig3.data_label({"kind": "h5ad", "path": "x/cells.h5ad"}) == "h5ad:cells"
     assert fig3.data_label({"kind": "sim", "n_cells": 4000}, "template") == "template"
     assert fig3.data_label({"kind": "sergio"}, None) == "sergio"
+    # another CV split is another column of the claim x data source matrix; the default adds nothing
+    assert fig3.data_label({"kind": "sergio"}, None, "strict") == "sergio split=strict"
+    assert fig3.data_label({"kind": "beeline", "path": "d/mDC"}, None, "tf") == "beeline:mDC"
 
 
 def test_cells_are_counts_or_fractions_of_the_data():
@@ -123,6 +126,41 @@ def test_fig3_verdicts_against_the_strongest_method_cnnc_and_each_control():
     assert fig3.verdicts([runs[2], runs[3]], spec) == []  # no DeepDRIM run: no verdict
 
 
+def _trained(method, per_tf_auroc, failed):
+    run = _method_run(method, per_tf_auroc)
+    run.metrics = {"n_failed_folds": float(failed), **{f"fold{k}/learned": float(k >= failed) for k in range(3)}}
+    return run
+
+
+def test_target_only_ablation_is_a_claim_not_the_strongest_method():
+    base = np.linspace(0.55, 0.75, 10)
+    runs = [_trained("deepdrim", base + 0.01, 0), _trained("target_only", base + 0.1, 0), _method_run("pcc", base)]
+    found = {c.key: c for c in fig3.verdicts(runs, {"reference": "deepdrim", "verdict": {"claim": "Fig. 3"}})}
+    assert list(found) == ["best_other", "vs_target_only"]
+    assert found["best_other"].other.startswith("PCC")  # the ablation is higher, but no competitor
+    assert found["vs_target_only"].verdict == "contradicted"
+    assert found["vs_target_only"].effect == pytest.approx(-0.09)
+
+
+def test_a_claim_whose_model_failed_to_learn_is_no_result():
+    base = np.linspace(0.55, 0.75, 10)
+    spec = {"reference": "deepdrim", "verdict": {"claim": "Fig. 3"}}
+    # CNNC sat at 0.5 in one fold of three: DeepDRIM's "win" over it is not a result
+    runs = [_trained("deepdrim", base + 0.1, 0), _trained("cnnc", np.full(10, 0.5), 1), _method_run("pcc", base)]
+    found = {c.key: c for c in fig3.verdicts(runs, spec)}
+    assert found["vs_cnnc"].verdict == "failed_to_learn" and found["vs_cnnc"].effect > 0.1
+    assert "CNNC failed to learn in 1 of 3 folds" in found["vs_cnnc"].line
+    assert found["best_other"].verdict == "supported"  # DeepDRIM vs PCC: both scored for real
+    table = compare.comparison_table(runs)
+    assert table.failed_folds.tolist()[:2] == [0.0, 1.0] and np.isnan(table.failed_folds[2])
+    assert "CNNC (FAILED to learn)" in compare.format_table(table)
+    # DeepDRIM itself failed: every claim is no result, whatever its sign
+    runs[0] = _trained("deepdrim", np.full(10, 0.5), 3)
+    found = fig3.verdicts(runs, spec)
+    assert {c.verdict for c in found} == {"failed_to_learn"}
+    assert fig3.verdict_metrics(found)["verdict/effect"] < 0 and "verdict/supported" not in fig3.verdict_metrics(found)
+
+
 # ------------------------------------------------------------------------------ the claim x data source matrix
 def _record(claim, data, effect, verdict, start, n=3, n_of="seeds"):
     return {"study": "s", "claim": claim, "data": data, "effect": effect, "ci_low": effect - 0.05,
@@ -164,6 +202,10 @@ def test_verdict_records_read_study_and_comparison_parents():
         ("Fig. 4C", "template", "inconclusive", "seeds"),  # before the data tag: the preset's default data
         ("Fig. 3", "beeline:mDC", "supported", "TFs"), ("DeepDRIM > gene prior", "beeline:mDC", "contradicted", "TFs")]
     assert records[2]["effect"] == -0.1
+    # a parent from before the data tag, swept under the strict split, gets its own column
+    strict = run({"study": "fig3_real", "claim": "Fig. 3", "verdict": "inconclusive",
+                  "hydra_overrides": "data=sergio cv.split=strict"}, {"verdict/effect": 0.0}, 3)
+    assert report.verdict_records([strict])[0]["data"] == "sergio split=strict"
 
 
 # ------------------------------------------------------------------------------ task=compare after reused runs

@@ -38,10 +38,11 @@ log = logging.getLogger(__name__)
 REFERENCE = "deepdrim"
 PER_TF = "per_tf_metrics.csv"
 LABELS = {"deepdrim": "DeepDRIM", "cnnc": "CNNC", "pcc": "PCC", "spearman": "Spearman", "mi": "MI",
-          "ppcor": "PPCOR", "clr": "CLR", "genie3": "GENIE3", "grnboost2": "GRNBoost2"}
+          "ppcor": "PPCOR", "clr": "CLR", "genie3": "GENIE3", "grnboost2": "GRNBoost2",
+          "target_only": "target-only ablation"}
 CAPTION = "CNNC = DeepDRIM with neighbors=0"
 COLUMNS = ["method", "label", "context", "median_auroc", "median_auprc", "epr", "p_auroc", "p_auprc", "n_tfs",
-           "auroc", "auprc", "wall_seconds", "run_id", "role"]
+           "auroc", "auprc", "wall_seconds", "failed_folds", "run_id", "role"]
 PREDICTIONS = "predictions.csv"
 #: control columns of a CV job's predictions.csv -> their label in the comparison (no training, or
 #: no expression: what a method must beat to have learned regulation, not gene identity)
@@ -160,7 +161,8 @@ def comparison_table(runs: list[MethodRun]) -> pd.DataFrame:
                "median_auroc": float(r.per_tf["auroc"].median()), "median_auprc": float(r.per_tf["auprc"].median()),
                "epr": r.metrics.get("epr", np.nan), "p_auroc": np.nan, "p_auprc": np.nan, "n_tfs": len(r.per_tf),
                "auroc": r.metrics.get("auroc", np.nan), "auprc": r.metrics.get("auprc", np.nan),
-               "wall_seconds": r.metrics.get("wall_seconds", np.nan), "run_id": r.run_id, "role": r.role}
+               "wall_seconds": r.metrics.get("wall_seconds", np.nan),
+               "failed_folds": r.metrics.get("n_failed_folds", np.nan), "run_id": r.run_id, "role": r.role}
         if ref is not None and ref is not r:
             paired = ref.per_tf.merge(r.per_tf, on="tf", suffixes=("_ref", ""))
             row.update(n_tfs=len(paired), p_auroc=wilcoxon_p(paired["auroc_ref"], paired["auroc"]),
@@ -196,8 +198,9 @@ def comparison_figure(runs: list[MethodRun], table: pd.DataFrame, paper: Optiona
             is_ref = references.get(runs[i - 1].context) is runs[i - 1]
             ax.text(i, 1.02, "ref" if is_ref else _p_text(p), ha="center", va="bottom", fontsize=7,
                     transform=ax.get_xaxis_transform())
-        ax.set_xticks(range(1, len(runs) + 1), [f"{r.label} ({len(r.per_tf)})" for r in runs], rotation=40,
-                      ha="right", fontsize=8)
+        failed = [" FAILED to learn" if r.metrics.get("n_failed_folds", 0) > 0 else "" for r in runs]
+        ax.set_xticks(range(1, len(runs) + 1), [f"{r.label} ({len(r.per_tf)}){f}" for r, f in zip(runs, failed)],
+                      rotation=40, ha="right", fontsize=8)
         ax.set_ylabel(f"per-TF {metric.upper()}")
         if metric == "auroc":
             ax.axhline(0.5, ls=":", c="grey", lw=1)
@@ -297,7 +300,9 @@ def paper_medians(spec: Optional[dict]) -> Optional[dict]:
 
 def format_table(table: pd.DataFrame) -> str:
     """The comparison as aligned text (for the console)."""
-    shown = table[["label", "median_auroc", "median_auprc", "epr", "p_auroc", "p_auprc", "n_tfs", "wall_seconds"]]
+    shown = table[["label", "median_auroc", "median_auprc", "epr", "p_auroc", "p_auprc", "n_tfs", "wall_seconds"]].copy()
+    failed = table["failed_folds"].fillna(0) > 0  # constant scores: the row's AUROC is no result
+    shown.loc[failed, "label"] = shown.loc[failed, "label"] + " (FAILED to learn)"
     return f"{CAPTION}\n" + shown.to_string(index=False, float_format=lambda v: f"{v:.3g}")
 
 

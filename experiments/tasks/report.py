@@ -370,7 +370,8 @@ def search_panel(client: MlflowClient, out: Path) -> Panel:
 
 
 # ---------------------------------------------------------------------------- claim x data source
-VERDICT_COLORS = {"supported": "#c7e9c0", "contradicted": "#fcbba1", "inconclusive": "#eeeeee"}
+VERDICT_COLORS = {"supported": "#c7e9c0", "contradicted": "#fcbba1", "inconclusive": "#eeeeee",
+                  "failed_to_learn": "#bdbdbd"}
 
 
 def _preset_data(study: str) -> str:
@@ -401,7 +402,7 @@ def parent_data_label(tags: dict, study: str) -> str:
     choice = given.get("data") or _preset_data(study)
     data = {"kind": choice, **({"path": given["data.path"]} if "data.path" in given else {}),
             **({"network": given["data.network"]} if "data.network" in given else {})}
-    return data_label(data, choice)
+    return data_label(data, choice, given.get("cv.split"))
 
 
 def verdict_records(runs: list[Run]) -> list[dict]:
