@@ -14,8 +14,8 @@ from typing import NamedTuple
 import numpy as np
 
 from deepdrim._validation import check_integer, check_real
+from deepdrim.choices import SPLITS
 
-SPLITS = ("tf", "strict")
 #: the fewest TFs (groups) a validation split may hold for model selection: one TF's AUROC is noise.
 #: :func:`tf_validation_split` raises a smaller split to this many TFs when the training pairs have
 #: at least twice as many; with fewer TFs the estimator trains a fixed epoch budget (last epoch)

@@ -15,17 +15,13 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import NotFittedError
 
 from deepdrim._validation import check_choice, check_integer, check_labels, check_real, check_sizes
+from deepdrim.choices import (BATCH_ORDERS, INPUTS, MONITORS, N_BINS_RANGE, NEIGHBOR_SCORES, NEIGHBOR_VALUES,
+                              OPTIMIZERS, PRECISIONS, TRANSFORMS)
 from deepdrim.cv import MIN_VALIDATION_TFS, tf_validation_split
 from deepdrim.diagnostics import learning_failure
-from deepdrim.neighbors import NORMALIZATIONS
-from deepdrim.images import NEIGHBOR_SCORES, TRANSFORMS, PairImageBuilder
-from deepdrim.training import MONITORS, EpochCallback, ImageTable, PairScorer, fit_table, seeded
+from deepdrim.images import PairImageBuilder
+from deepdrim.training import EpochCallback, ImageTable, PairScorer, fit_table, seeded
 
-OPTIMIZERS = ("sgd", "adam")
-PRECISIONS = ("float32", "mixed_bfloat16", "auto")
-BATCH_ORDERS = ("grouped", "random")
-#: ``inputs``: every image, or only the images of the target gene (the target-only ablation)
-INPUTS = ("all", "target_only")
 _DIAGNOSTIC_PAIRS = 256  # training pairs scored after a fit to check that the scores vary
 
 
@@ -155,7 +151,7 @@ class DeepDRIM(ClassifierMixin, BaseEstimator):
             check_integer(name, getattr(self, name), 1)
         for name in ("patience", "min_epochs", "n_neighbors"):
             check_integer(name, getattr(self, name), 0)
-        check_integer("n_bins", self.n_bins, 2, 255)
+        check_integer("n_bins", self.n_bins, *N_BINS_RANGE)
         check_integer("verbose", self.verbose, 0, 2)
         check_real("learning_rate", self.learning_rate, 0, low_open=True)
         check_real("momentum", self.momentum, 0, 1)
@@ -179,7 +175,7 @@ class DeepDRIM(ClassifierMixin, BaseEstimator):
         check_choice("precision", self.precision, PRECISIONS)
         check_choice("neighbor_score", self.neighbor_score, NEIGHBOR_SCORES)
         check_choice("transform", self.transform, TRANSFORMS)
-        check_choice("neighbor_values", self.neighbor_values, NORMALIZATIONS)
+        check_choice("neighbor_values", self.neighbor_values, NEIGHBOR_VALUES)
         check_choice("inputs", self.inputs, INPUTS)
         if self.inputs == "target_only" and self.n_neighbors == 0:
             raise ValueError("inputs='target_only' needs n_neighbors >= 1: with n_neighbors=0 (CNNC) the only "

@@ -13,11 +13,10 @@ from typing import Iterator, Optional, Sequence
 import numpy as np
 
 from deepdrim._validation import check_choice, check_expression, check_integer, check_pairs
+from deepdrim.choices import NEIGHBOR_SCORES, NEIGHBOR_VALUES, TRANSFORMS
 from deepdrim.histograms import bin_codes, histogram_lookup, normalised_images, run_parts, self_images
 
 PSEUDO_COUNT = 0.01  # paper eq. 1
-NEIGHBOR_SCORES = ("covariance", "correlation")
-TRANSFORMS = ("log", "none")
 
 
 def log_expression(counts) -> np.ndarray:
@@ -125,7 +124,7 @@ class PairImageBuilder:
         transform: str = "log",
         neighbor_values: str = "raw",
     ):
-        from deepdrim.neighbors import NORMALIZATIONS, neighbor_ranking_values  # neighbors imports this module
+        from deepdrim.neighbors import neighbor_ranking_values  # neighbors imports this module
 
         check_integer("n_bins", n_bins, 2, 255)
         check_choice("transform", transform, TRANSFORMS)
@@ -139,7 +138,7 @@ class PairImageBuilder:
         check_choice("neighbor_score", neighbor_score, NEIGHBOR_SCORES)
         self.n_neighbors = int(n_neighbors)
         self.n_bins = int(n_bins)
-        check_choice("neighbor_values", neighbor_values, NORMALIZATIONS)
+        check_choice("neighbor_values", neighbor_values, NEIGHBOR_VALUES)
         self.neighbor_score = neighbor_score
         self.neighbor_values = neighbor_values
         self.transform = transform

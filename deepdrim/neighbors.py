@@ -11,19 +11,19 @@ from __future__ import annotations
 import numpy as np
 
 from deepdrim._validation import check_choice, check_expression
+from deepdrim.choices import NEIGHBOR_VALUES
 from deepdrim.images import log_expression, neighbor_scores, top_positive_neighbors
 
 #: raw: counts as loaded (the reference); log: paper eq. 1, log10(x + 0.01); library: counts
 #: scaled to the median library size; library_log: log1p of those (the usual Scanpy/Seurat values).
-NORMALIZATIONS = ("raw", "log", "library", "library_log")
 
 
 def neighbor_ranking_values(expression, normalize: str = "raw") -> np.ndarray:
-    """Cells x genes float64 values to rank neighbors on (see :data:`NORMALIZATIONS`).
+    """Cells x genes float64 values to rank neighbors on (see :data:`NEIGHBOR_VALUES`).
 
     A cell with no counts keeps zeros under the library options.
     """
-    check_choice("normalize", normalize, NORMALIZATIONS)
+    check_choice("normalize", normalize, NEIGHBOR_VALUES)
     values, _ = check_expression(expression)
     values = np.asarray(values, dtype=np.float64)
     if normalize == "raw":
@@ -73,4 +73,4 @@ def neighbor_relatedness(neighbors: np.ndarray, genes: np.ndarray, hops: np.ndar
             "filled": float(filled.mean())}
 
 
-__all__ = ["NORMALIZATIONS", "neighbor_ranking_values", "neighbor_lists", "neighbor_relatedness"]
+__all__ = ["neighbor_ranking_values", "neighbor_lists", "neighbor_relatedness"]

@@ -8,7 +8,7 @@ import numpy as np
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import shortest_path
 
-NEGATIVE_MODES = ("balanced", "all")
+from deepdrim.choices import NEGATIVE_MODES
 
 
 @dataclass

@@ -17,10 +17,10 @@ from typing import Callable, Iterator, NamedTuple, Optional
 
 import numpy as np
 
+from deepdrim.choices import MONITORS
 from deepdrim.metrics import auprc, auroc
 
 EpochCallback = Callable[[int, dict], None]
-MONITORS = ("val_loss", "val_auroc", "val_auprc")
 _SCORE_CHUNK = 1024  # pairs per scoring step: memory flat in the number of pairs (1024 beat 256 and 4096)
 
 

@@ -7,6 +7,11 @@ from pathlib import Path
 from typing import Optional
 
 from deepdrim.baselines import BASELINES
+from deepdrim.choices import (BATCH_ORDERS, INPUTS, MONITORS, N_BINS_RANGE, NEGATIVE_MODES, NEIGHBOR_SCORES,
+                              NEIGHBOR_VALUES, OPTIMIZERS, PRECISIONS, SPLITS, TRANSFORMS)
+from sim.grn import DROPOUT_MODELS, IN_DEGREE_MODELS
+from sim.sergio import ENGINES as SERGIO_ENGINES
+from sim.sergio import NETWORKS as SERGIO_NETWORKS
 
 # cnnc = DeepDRIM with the primary image only (conf/method/cnnc.yaml); target_only = DeepDRIM fed
 # only the target gene's images, an ablation (conf/method/target_only.yaml, model.inputs=target_only)
@@ -42,29 +47,14 @@ def neighbors(value, n_genes: Optional[int] = None, method_name: str = "deepdrim
 
 
 # --- the whole composed config, checked once before anything is written (run.py's validation pass)
-# Choices mirror the library's constants (deepdrim.estimator/training import TensorFlow; this module
-# must not): tests/test_bad_inputs.py asserts they stay equal.
-OPTIMIZERS = ("sgd", "adam")
-MONITORS = ("val_loss", "val_auroc", "val_auprc")
-NEIGHBOR_SCORES = ("covariance", "correlation")
-TRANSFORMS = ("log", "none")
-NEGATIVES = ("balanced", "all")
-SPLITS = ("tf", "strict")
-NEIGHBOR_VALUES = ("raw", "log", "library", "library_log")
-BATCH_ORDERS = ("grouped", "random")
-PRECISIONS = ("float32", "mixed_bfloat16", "auto")
-INPUTS = ("all", "target_only")
-DROPOUT_MODELS = ("logistic", "nb")
-IN_DEGREE_MODELS = ("uniform", "skewed")
-SERGIO_NETWORKS = ("own", "ecoli", "human")  # sim.sergio.NETWORKS
-SERGIO_ENGINES = ("vectorized", "sergio")  # sim.sergio.ENGINES
+# Choices and ranges are the library's (deepdrim.choices, sim.grn, sim.sergio: none imports TensorFlow)
 URI_SCHEMES = ("sqlite", "http", "https", "file", "postgresql", "mysql", "mssql", "databricks")
 #: above this the optimizer diverges on any data (weights NaN, every score equal, AUROC 0.5)
 MAX_LEARNING_RATE = 1
 #: cells x genes of a simulated job: 5e7 values are 400 MB per float64 copy, and the job holds several
 MAX_EXPRESSION_VALUES = 50_000_000
-#: a journal file of Optuna's JournalStorage (= experiments.optuna_storage.JOURNAL_SUFFIXES; that
-#: module imports Optuna, this one must stay light)
+#: a journal file of Optuna's JournalStorage (experiments.optuna_storage reads it here: this module
+#: must not import Optuna)
 JOURNAL_SUFFIXES = (".log", ".journal")
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -149,7 +139,7 @@ SCHEMA = {
     "study": lambda n, v: text(n, v, nullable=True), "model_path": lambda n, v: text(n, v, nullable=True),
     "cells": lambda n, v: _cells(v), "drop_prob": _f(0, 1), "drop_cutoff": _f(0, 1),
     "train_fraction": _f(0, 1, low_open=True),
-    "model.n_neighbors": _i(0), "model.n_bins": _i(2), "model.neighbor_score": _c(*NEIGHBOR_SCORES),
+    "model.n_neighbors": _i(0), "model.n_bins": _i(*N_BINS_RANGE), "model.neighbor_score": _c(*NEIGHBOR_SCORES),
     "model.transform": _c(*TRANSFORMS), "model.neighbor_values": _c(*NEIGHBOR_VALUES), "model.conv_filters": int_list, "model.embedding": _i(1),
     "model.conv_dropout": _f(0, 1, high_open=True), "model.dense_units": int_list,
     "model.dense_dropout": _f(0, 1, high_open=True), "model.inputs": _c(*INPUTS),
@@ -165,7 +155,7 @@ SCHEMA = {
     "data.n_tfs": _i(1), "data.n_genes": _i(3), "data.n_cells": _i(2), "data.n_master": _i(1),
     "data.regulators_per_gene": lambda n, v: int_list(n, v, 0), "data.repression_fraction": _f(0, 1),
     "data.confounder_fraction": _f(0, 1), "data.noise_sd": _f(0), "data.mean_depth": _f(0, low_open=True),
-    "data.library_sd": _f(0), "data.dispersion": _f(0, low_open=True), "data.negatives": _c(*NEGATIVES),
+    "data.library_sd": _f(0), "data.dispersion": _f(0, low_open=True), "data.negatives": _c(*NEGATIVE_MODES),
     "data.dropout_midpoint": _f(), "data.dropout_slope": _f(0),
     "data.max_tfs": _i(1, nullable=True),
     "data.dropout": _c(*DROPOUT_MODELS), "data.in_degree": _c(*IN_DEGREE_MODELS),

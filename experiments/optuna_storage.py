@@ -10,7 +10,7 @@ import optuna
 from optuna.storages import BaseStorage, JournalStorage, RDBStorage
 from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
 
-JOURNAL_SUFFIXES = (".log", ".journal")
+from experiments.checks import JOURNAL_SUFFIXES
 
 
 def is_journal(url_or_path: Union[str, Path]) -> bool:

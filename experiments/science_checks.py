@@ -21,7 +21,7 @@ from scipy.sparse.csgraph import shortest_path
 from deepdrim.baselines import gene_prior_cv, pcc
 from deepdrim.cv import make_folds
 from deepdrim.metrics import auroc
-from deepdrim.neighbors import NORMALIZATIONS, neighbor_lists, neighbor_relatedness
+from deepdrim.neighbors import NEIGHBOR_VALUES, neighbor_lists, neighbor_relatedness
 from deepdrim.pairs import labelled_pairs
 from sim.grn import simulate_grn
 
@@ -60,7 +60,7 @@ def neighbor_table(dataset, n_neighbors: int = 10) -> pd.DataFrame:
     genes = np.unique(pairs)
     hops = undirected_hops(len(dataset.gene_names), dataset.edges)
     rows = []
-    for normalize in NORMALIZATIONS:
+    for normalize in NEIGHBOR_VALUES:
         for score in ("covariance", "correlation"):
             lists = neighbor_lists(dataset.counts, n_neighbors, normalize, score, genes)
             rows.append({"normalize": normalize, "score": score,

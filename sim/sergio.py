@@ -41,13 +41,12 @@ import numpy as np
 import pandas as pd
 
 from sim.cache import write_atomic
-from sim.grn import GeneCounts
+from sim.grn import IN_DEGREE_MODELS, GeneCounts
 
 logger = logging.getLogger(__name__)
 
 NETWORKS = ("own", "ecoli", "human")
 ENGINES = ("vectorized", "sergio")
-IN_DEGREE_MODELS = ("uniform", "skewed")
 RandomState = Union[None, int, np.random.Generator]
 _CACHE_FORMAT = 1  # bump when the computation changes so old cache files are not reused
 _MAX_TRAJECTORY = 2 * 10**8  # genes x cells x scale_iter floats SERGIO keeps in memory (~1.6 GB)

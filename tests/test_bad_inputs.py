@@ -110,8 +110,8 @@ CLI_CASES = [
     (["drop_cutoff=2"], "drop_cutoff must be a number in [0, 1]"),
     (["train_fraction=0"], "train_fraction must be a number in (0, 1]"),
     (["train_fraction=1.5"], "train_fraction must be a number in (0, 1]"),
-    (["model.n_bins=0"], "model.n_bins must be an integer >= 2"),
-    (["model.n_bins=1.7"], "model.n_bins must be an integer >= 2"),
+    (["model.n_bins=0"], "model.n_bins must be an integer in [2, 255]"),
+    (["model.n_bins=1.7"], "model.n_bins must be an integer in [2, 255]"),
     (["model.neighbor_score=bogus"], "model.neighbor_score must be one of covariance, correlation"),
     (["model.transform=sqrt"], "model.transform must be one of log, none"),
     (["model.conv_filters=[]"], "model.conv_filters must be a non-empty list"),
@@ -171,7 +171,7 @@ CLI_CASES = [
     (["-m", "neighbors=-1,2"], "neighbors must be an integer >= 0, got -1"),
     (["-m", "neighbors=2,-1"], "neighbors must be an integer >= 0, got -1"),
     (["-m", "training.learning_rate=0.1,abc"], "training.learning_rate must be a number in (0, 1], got 'abc'"),
-    (["-m", "model.n_bins=32,0"], "model.n_bins must be an integer >= 2, got 0"),
+    (["-m", "model.n_bins=32,0"], "model.n_bins must be an integer in [2, 255], got 0"),
     (["-m", "experiment=fig4b_dropout", "drop_prob=0.1,1.5"], "drop_prob must be a number in [0, 1], got 1.5"),
     (["-m", "neighbors=0,2", "method=deepdrim,nosuch"], "method/nosuch"),
     (["-m", "seed=range(-2,1)"], "seed must be an integer"),
@@ -242,20 +242,34 @@ def test_good_input_passes_and_a_sweep_checks_every_value(sandbox):
     assert cli.validate(_argv(sandbox, ["task=predict", "model_path={root}/model_n1", "neighbors=1"]))
 
 
-def test_schema_choices_match_the_library():
-    from deepdrim import cv, estimator, images, neighbors, pairs, training
-    from sim import grn
+def _choice_tuples(root) -> dict:
+    """(strings of a module-level tuple constant) -> where each is assigned, over the project's code."""
+    import ast
 
-    assert checks.OPTIMIZERS == estimator.OPTIMIZERS and checks.MONITORS == training.MONITORS
-    assert checks.NEIGHBOR_SCORES == images.NEIGHBOR_SCORES and checks.TRANSFORMS == images.TRANSFORMS
-    assert checks.NEGATIVES == pairs.NEGATIVE_MODES and checks.SPLITS == cv.SPLITS
-    assert checks.NEIGHBOR_VALUES == neighbors.NORMALIZATIONS
-    assert checks.BATCH_ORDERS == estimator.BATCH_ORDERS and checks.PRECISIONS == estimator.PRECISIONS
-    assert checks.INPUTS == estimator.INPUTS
-    assert checks.DROPOUT_MODELS == grn.DROPOUT_MODELS and checks.IN_DEGREE_MODELS == grn.IN_DEGREE_MODELS
-    from experiments import optuna_storage
+    found: dict = {}
+    for folder in ("deepdrim", "sim", "experiments"):
+        for path in sorted((Path(root) / folder).rglob("*.py")):
+            for node in ast.parse(path.read_text()).body:
+                values = getattr(getattr(node, "value", None), "elts", None) if isinstance(node, ast.Assign) else None
+                if values and len(values) >= 2 and all(isinstance(v, ast.Constant) and isinstance(v.value, str)
+                                                       for v in values):
+                    found.setdefault(tuple(v.value for v in values), []).append(f"{path.name}:{node.lineno}")
+    return found
 
-    assert checks.JOURNAL_SUFFIXES == optuna_storage.JOURNAL_SUFFIXES
+
+def test_each_choice_is_defined_once():
+    """run.py's validation pass reads the library's choices instead of mirroring them: a choice tuple
+    written twice would drift (model.n_bins once had two ranges)."""
+    from deepdrim import choices
+
+    root = Path(checks.__file__).resolve().parents[1]
+    found = _choice_tuples(root)
+    twice = {values: where for values, where in found.items() if len(where) > 1}
+    assert not twice, f"choices defined more than once: {twice}"
+    assert ("tf", "strict") in found  # the scan sees the library's constants
+    assert checks.SPLITS is choices.SPLITS
+    with pytest.raises(ValueError, match=r"model.n_bins must be an integer in \[2, 255\], got 256"):
+        checks.SCHEMA["model.n_bins"]("model.n_bins", 256)
 
 
 # ------------------------------------------------------------------------------------------ library

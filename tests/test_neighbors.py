@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 
 from deepdrim.images import log_expression
-from deepdrim.neighbors import NORMALIZATIONS, neighbor_lists, neighbor_ranking_values, neighbor_relatedness
+from deepdrim.choices import NEIGHBOR_VALUES
+from deepdrim.neighbors import neighbor_lists, neighbor_ranking_values, neighbor_relatedness
 
 
 def test_ranking_values_by_hand():
@@ -45,7 +46,7 @@ def test_neighbor_relatedness_by_hand():
 
 def test_all_normalizations_give_lists_of_the_right_shape():
     counts = np.random.default_rng(1).poisson(3.0, size=(50, 8)).astype(float)
-    for normalize in NORMALIZATIONS:
+    for normalize in NEIGHBOR_VALUES:
         lists = neighbor_lists(counts, 3, normalize)
         assert lists.shape == (8, 3) and (lists != np.arange(8)[:, None]).all()
     with pytest.raises(ValueError, match="n_neighbors"):

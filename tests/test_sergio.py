@@ -217,7 +217,7 @@ def test_data_load_builds_labelled_pairs_like_the_simulation(tmp_path):
 def test_the_config_schema_checks_sergio_keys(config):
     from experiments import checks
 
-    assert checks.SERGIO_NETWORKS == sergio.NETWORKS and checks.SERGIO_ENGINES == sergio.ENGINES
+    assert checks.SERGIO_NETWORKS is sergio.NETWORKS and checks.SERGIO_ENGINES is sergio.ENGINES
     cfg = config("data=sergio")
     assert cfg.data.kind == "sergio" and cfg.data.grn == "own"
     checks.check_config(config("data=sergio", "tracking.uri=sqlite:////tmp/unused-sergio-check/m.db"))
