@@ -6,8 +6,8 @@ AUROC (``figure.verdict.metric``) minus another's, paired by TF over the TFs bot
 values first averaged over seeds when the sweep ran several), mean with a 95% t-interval over TFs
 (:func:`experiments.figures.mean_ci`) and the two-sided Wilcoxon signed-rank p; "supported" when the
 whole interval is above ``threshold`` (0), "contradicted" when wholly below, else "inconclusive";
-"failed_to_learn" when a fold of DeepDRIM or of the trained method it is compared with failed to
-learn (constant scores): the numbers are kept, the verdict is not a result:
+"failed_to_learn" when a fold of DeepDRIM failed to learn (constant scores): the numbers are kept,
+the verdict is not a result (a compared method that failed keeps the verdict, and the line says so):
 
 * ``best_other``: against the strongest other method (highest median per-TF value; controls and
   DeepDRIM excluded): the paper's claim (Fig. 3E-F), logged as the parent's ``verdict``;
@@ -134,25 +134,26 @@ def failed_folds(runs: list, key: str) -> tuple[int, int]:
 
 
 def _unless_failed(claim: Claim, runs: list, reference: str, other: str) -> Claim:
-    """``claim``, or the same numbers with verdict "failed_to_learn" when a fold of DeepDRIM or of
-    the trained method it is compared with did not learn: per-TF values of a constant score are
-    AUROC 0.5 by construction, so such a difference is not a result in either direction."""
-    said = []
-    for key, name in ((reference, "DeepDRIM"), (other, claim.other)):
-        failed, trained = failed_folds(runs, key)
-        if failed:
-            said.append(f"{name} failed to learn in {failed} of {trained} folds")
-    if not said:
-        return claim
-    line = f"{claim.claim}: no result: {'; '.join(said)} (constant scores; numbers kept, not a verdict)"
-    return Claim(claim.key, claim.claim, claim.other, claim.effect, claim.ci_low, claim.ci_high, claim.n_tfs,
-                 claim.p, "failed_to_learn", line)
+    """``claim``, or the same numbers with verdict "failed_to_learn" when a fold of DeepDRIM did not
+    learn (constant scores: per-TF AUROC 0.5 by construction, so no result in either direction).
+    When only the compared trained method failed, the verdict stands (its constant scores are what
+    it could learn: nothing) and the line says so."""
+    failed, trained = failed_folds(runs, reference)
+    if failed:
+        line = (f"{claim.claim}: no result: DeepDRIM failed to learn in {failed} of {trained} folds "
+                "(constant scores; numbers kept, not a verdict)")
+        return Claim(claim.key, claim.claim, claim.other, claim.effect, claim.ci_low, claim.ci_high, claim.n_tfs,
+                     claim.p, "failed_to_learn", line)
+    failed, trained = failed_folds(runs, other)
+    if failed:
+        claim.line += f" ({claim.other} failed to learn in {failed} of {trained} folds: constant scores there)"
+    return claim
 
 
 def verdicts(runs: list, spec: dict) -> list[Claim]:
     """The comparison study's claims (module docstring) from fetched runs and controls
-    (:class:`experiments.tasks.compare.MethodRun`); [] without a DeepDRIM run. A claim whose
-    DeepDRIM or trained competitor failed to learn in any fold gets verdict "failed_to_learn"."""
+    (:class:`experiments.tasks.compare.MethodRun`); [] without a DeepDRIM run. Every claim gets
+    verdict "failed_to_learn" when DeepDRIM failed to learn in any fold (:func:`_unless_failed`)."""
     from experiments.tasks.compare import CONTROLS, LABELS
 
     block = spec.get("verdict") or {}
