@@ -154,7 +154,8 @@ def verdicts(runs: list, spec: dict) -> list[Claim]:
     """The comparison study's claims (module docstring) from fetched runs and controls
     (:class:`experiments.tasks.compare.MethodRun`); [] without a DeepDRIM run. Every claim gets
     verdict "failed_to_learn" when DeepDRIM failed to learn in any fold (:func:`_unless_failed`)."""
-    from experiments.tasks.compare import CONTROLS, LABELS
+    from experiments.naming import DISPLAY
+    from experiments.tasks.compare import CONTROLS
 
     block = spec.get("verdict") or {}
     metric = block.get("metric", "auroc")
@@ -170,7 +171,7 @@ def verdicts(runs: list, spec: dict) -> list[Claim]:
         best = max(others, key=lambda k: float(others[k].median()))
         found.append(_unless_failed(paired_claim(
             "best_other", str(block.get("claim", "DeepDRIM beats the other methods")),
-            f"{LABELS.get(best, best)} (strongest other method)", reference, others[best], threshold),
+            f"{DISPLAY.get(best, best)} (strongest other method)", reference, others[best], threshold),
             runs, ref_key, best))
     if "cnnc" in table:
         found.append(_unless_failed(paired_claim("vs_cnnc", "DeepDRIM > CNNC (neighbor images help)", "CNNC",
@@ -178,7 +179,7 @@ def verdicts(runs: list, spec: dict) -> list[Claim]:
     for key, name in ABLATIONS.items():
         if key in table:
             found.append(_unless_failed(paired_claim(f"vs_{key}", f"DeepDRIM > {name} (the TF matters)",
-                                                     LABELS.get(key, key), reference, table[key], threshold),
+                                                     DISPLAY.get(key, key), reference, table[key], threshold),
                                         runs, ref_key, key))
     for column, label in CONTROLS.items():
         if column in table:

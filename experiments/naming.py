@@ -20,7 +20,10 @@ METHOD_PREFIXES = ("model.", "training.")
 #: params that only mirror another (``model.n_neighbors: ${neighbors}``)
 MIRRORS = ("model.n_neighbors",)
 DISPLAY = {"deepdrim": "DeepDRIM", "cnnc": "CNNC", "pcc": "PCC", "spearman": "Spearman", "mi": "MI",
-           "ppcor": "PPCOR", "clr": "CLR", "genie3": "GENIE3", "grnboost2": "GRNBoost2"}
+           "ppcor": "PPCOR", "clr": "CLR", "genie3": "GENIE3", "grnboost2": "GRNBoost2",
+           "target_only": "target-only ablation"}
+#: method-side params a method preset sets (conf/method/*.yaml): the method's name already says them
+SET_BY_METHOD = ("model.inputs",)
 
 
 def method_of(run: Run) -> str:
@@ -32,11 +35,11 @@ def is_method_key(key: str) -> bool:
 
 
 def _applies(method: str, key: str) -> bool:
-    """Whether a method-side param means anything for ``method``: DeepDRIM all of them, CNNC all
-    but neighbors (always 0), a baseline none (it trains nothing)."""
-    if key == "method" or key in MIRRORS:
+    """Whether a method-side param means anything for ``method``: DeepDRIM (and its target-only
+    ablation) all of them, CNNC all but neighbors (always 0), a baseline none (it trains nothing)."""
+    if key == "method" or key in MIRRORS or key in SET_BY_METHOD:
         return False
-    if method == "deepdrim":
+    if method in ("deepdrim", "target_only"):
         return True
     return method == "cnnc" and key != "neighbors"
 

@@ -9,6 +9,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 from scipy.stats import wilcoxon
 
+from experiments import naming
 from experiments.tasks import compare
 
 TFS = [f"TF{i}" for i in range(8)]
@@ -18,7 +19,7 @@ OTHER_AUROC = [0.60, 0.66, 0.79, 0.70, 0.55, 0.64, 0.52, 0.83]
 
 def _run(method, auroc, auprc, tfs=TFS, context="", epr=1.5):
     per_tf = pd.DataFrame({"tf": tfs, "n_pairs": 10, "n_positive": 5, "auroc": auroc, "auprc": auprc})
-    return compare.MethodRun(f"id-{method}-{context}", method, compare.LABELS[method], context,
+    return compare.MethodRun(f"id-{method}-{context}", method, naming.DISPLAY[method], context,
                              {"epr": epr, "auroc": 0.7, "auprc": 0.7, "wall_seconds": 1.0}, per_tf)
 
 

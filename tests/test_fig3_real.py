@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from experiments import degrade, fig3
+from experiments import degrade, fig3, naming
 from experiments.tasks import compare, report
 from tests.conftest import TINY_SIM
 
@@ -85,7 +85,7 @@ def test_fig3_real_preset_composes(config):
 def _method_run(method, per_tf_auroc, label=None, role="method"):
     tfs = [f"TF{i}" for i in range(len(per_tf_auroc))]
     table = pd.DataFrame({"tf": tfs, "auroc": per_tf_auroc, "auprc": per_tf_auroc})
-    return compare.MethodRun(f"id-{method}", method, label or compare.LABELS.get(method, method), "", {}, table, role)
+    return compare.MethodRun(f"id-{method}", method, label or naming.DISPLAY.get(method, method), "", {}, table, role)
 
 
 def test_control_rows_come_from_the_predictions():

@@ -34,12 +34,11 @@ import numpy as np
 import pandas as pd
 from mlflow.entities import Run
 
+from experiments.naming import DISPLAY
+
 log = logging.getLogger(__name__)
 REFERENCE = "deepdrim"
 PER_TF = "per_tf_metrics.csv"
-LABELS = {"deepdrim": "DeepDRIM", "cnnc": "CNNC", "pcc": "PCC", "spearman": "Spearman", "mi": "MI",
-          "ppcor": "PPCOR", "clr": "CLR", "genie3": "GENIE3", "grnboost2": "GRNBoost2",
-          "target_only": "target-only ablation"}
 CAPTION = "CNNC = DeepDRIM with neighbors=0"
 COLUMNS = ["method", "label", "context", "median_auroc", "median_auprc", "epr", "p_auroc", "p_auprc", "n_tfs",
            "auroc", "auprc", "wall_seconds", "failed_folds", "run_id", "role"]
@@ -87,7 +86,7 @@ def _label(method: str, run: Run) -> str:
     if method == REFERENCE:
         neighbors = run.data.params.get("neighbors")
         return "DeepDRIM" if neighbors not in ("0",) else "DeepDRIM (neighbors=0)"
-    return LABELS.get(method, method)
+    return DISPLAY.get(method, method)
 
 
 def _names(runs: list[Run]) -> dict[str, tuple[str, str]]:
@@ -143,7 +142,7 @@ def fetch(runs: list[Run]) -> list[MethodRun]:
     if len({r.context for r in fetched}) > 1:  # say which context a row belongs to
         for r in fetched:
             r.label = f"{r.label} [{r.context}]" if r.context else r.label
-    order = {m: i for i, m in enumerate(LABELS)}  # a context's reference (DeepDRIM, most neighbors) first
+    order = {m: i for i, m in enumerate(DISPLAY)}  # a context's reference (DeepDRIM, most neighbors) first
     return sorted(fetched, key=lambda r: (r.context, order.get(r.method, len(order)), rank[r.run_id], r.label))
 
 
