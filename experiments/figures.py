@@ -119,6 +119,12 @@ def sweep_figure(runs: list[Run], study: str, spec: dict, out_dir: Path) -> list
             if part[f"prior_{metric}_mean"].notna().any():  # the gene-prior (identity shortcut) baseline
                 ax.plot(part[x_key], part[f"prior_{metric}_mean"], ls=":", lw=1, color=drawn.get_color(),
                         label=f"gene prior{', ' + label if line_key else ''}")
+    failed = failed_runs(runs)  # counted in the means at their AUROC (what the setting gave), marked
+    for ax, metric in zip(axes, ("auroc", "auprc")):
+        if failed:
+            ax.scatter([run_value(r, x_key, spec.get("x_fallback")) for r in failed],
+                       [r.data.metrics.get(metric, float("nan")) for r in failed], marker="x", color="red",
+                       zorder=4, label=f"FAILED to learn ({len(failed)} run{'s' if len(failed) > 1 else ''})")
     low, high = (int(table.n_seeds.min()), int(table.n_seeds.max())) if len(table) else (0, 0)
     seeds = str(high) if low == high else f"{low}-{high}"
     for ax, metric in zip(axes, ("AUROC", "AUPRC")):
@@ -199,6 +205,11 @@ def ggm_figure(runs: list[Run], study: str, spec: dict, out_dir: Path) -> list[P
     axes[0][0].text(0.01, -0.16, "FP reduction " + "\n".join(lines), transform=axes[0][0].transAxes, fontsize=8,
                     va="top", family="monospace")
     return [artifacts.save_figure(fig, out_dir / f"{study}.png"), artifacts.write_csv(table, out_dir / f"{study}.csv")]
+
+
+def failed_runs(runs: list[Run]) -> list[Run]:
+    """The runs whose model failed to learn in some fold (``trust`` tag, :mod:`deepdrim.diagnostics`)."""
+    return [run for run in runs if (getattr(run.data, "tags", None) or {}).get("trust") == "failed_to_learn"]
 
 
 def plotted_runs(runs: list[Run], spec: dict) -> list[Run]:

@@ -29,6 +29,12 @@ def record_verdict(client: MlflowClient, parent_run_id: str, runs: list[Run], sp
         return
     if label:
         verdict.line = f"[{label}] {verdict.line}"
+    from experiments.figures import failed_runs
+
+    failed = failed_runs(runs)
+    if failed:  # kept in the means (a setting where the model learns nothing is a result of the study)
+        verdict.line += (f" ({len(failed)} of {len(runs)} runs FAILED to learn: counted at their AUROC, "
+                         "marked x in the figure)")
     print(f"verdict: {verdict.line}")
     for key, value in verdict.metrics().items():
         if math.isfinite(value):

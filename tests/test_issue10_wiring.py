@@ -323,4 +323,9 @@ def test_parent_run_records_the_verdict(tmp_path, store):
     logged = client.get_run(parent).data
     assert logged.metrics["verdict/effect"] == pytest.approx(0.05) and logged.metrics["verdict/supported"] == 1.0
     assert logged.tags["verdict"] == "supported" and logged.tags["claim"] == "4C"
-    assert "+0.050" in logged.tags["verdict_line"]
+    assert "+0.050" in logged.tags["verdict_line"] and "FAILED" not in logged.tags["verdict_line"]
+    # a run whose model failed to learn stays in the verdict at its AUROC, and the line counts it
+    runs[0].data.tags = {"trust": "failed_to_learn"}
+    record_verdict(client, parent, runs, spec)
+    line = client.get_run(parent).data.tags["verdict_line"]
+    assert "+0.050" in line and line.endswith("(1 of 6 runs FAILED to learn: counted at their AUROC, marked x in the figure)")

@@ -141,6 +141,10 @@ def test_sweep_figure_lines_per_drop_prob(tmp_path):
     assert row.auroc_mean == pytest.approx(0.9 - 0.25 - 0.03 + 0.01)
     assert row.auroc_ci_low < row.auroc_mean < row.auroc_ci_high
     assert figures.study_figure([], "fig4b_dropout", tmp_path) == []
+    runs[0].data.tags = {"trust": "failed_to_learn"}  # marked, still counted in its setting's mean
+    assert figures.failed_runs(runs) == [runs[0]]
+    assert pd.read_csv(figures.study_figure(runs, "fig4b_dropout", tmp_path)[1]).auroc_mean.tolist() == \
+        table.auroc_mean.tolist()
     assert figures.study_figure(runs, "not_a_study", tmp_path) == []
 
 
