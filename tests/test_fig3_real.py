@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from experiments import degrade, fig3, naming
+from experiments import degrade, fig3, naming, verdict_matrix
 from experiments.tasks import compare, report
 from tests.conftest import TINY_SIM
 
@@ -173,7 +173,7 @@ def test_verdict_matrix_is_claim_by_data_source_with_the_newest_parent():
                _record("Fig. 4C", "template", 0.1, "supported", 5),  # newer: replaces the first
                _record("Fig. 4C", "beeline:mDC", -0.2, "contradicted", 2),
                _record("DeepDRIM > gene prior", "beeline:mDC", -0.1, "contradicted", 3, 20, "TFs")]
-    matrix, long = report.verdict_matrix(records)
+    matrix, long = verdict_matrix.verdict_matrix(records)
     assert list(matrix.columns) == ["claim", "beeline:mDC", "template"]
     cells = matrix.set_index("claim")
     assert cells.loc["Fig. 4C", "template"] == "+0.100 [+0.050, +0.150] supported, 3 seeds"
@@ -181,7 +181,7 @@ def test_verdict_matrix_is_claim_by_data_source_with_the_newest_parent():
     assert cells.loc["DeepDRIM > gene prior", "beeline:mDC"].endswith("20 TFs")
     assert cells.loc["DeepDRIM > gene prior", "template"] == ""  # not run there
     assert len(long) == 3 and set(long.run_id) == {"r5", "r2", "r3"}
-    assert report.verdict_matrix([])[0].empty
+    assert verdict_matrix.verdict_matrix([])[0].empty
 
 
 def test_verdict_records_read_study_and_comparison_parents():
@@ -197,7 +197,7 @@ def test_verdict_records_read_study_and_comparison_parents():
                {"verdict/effect": 0.1, "verdict/ci_low": 0.05, "verdict/ci_high": 0.15, "verdict/n_tfs": 20,
                 "verdict/vs_prior/effect": -0.1, "verdict/vs_prior/ci_low": -0.2, "verdict/vs_prior/ci_high": -0.01,
                 "verdict/vs_prior/n_tfs": 20}, 2)
-    records = report.verdict_records([old, real])
+    records = verdict_matrix.verdict_records([old, real])
     assert [(r["claim"], r["data"], r["verdict"], r["n_of"]) for r in records] == [
         ("Fig. 4C", "template", "inconclusive", "seeds"),  # before the data tag: the preset's default data
         ("Fig. 3", "beeline:mDC", "supported", "TFs"), ("DeepDRIM > gene prior", "beeline:mDC", "contradicted", "TFs")]
@@ -205,7 +205,7 @@ def test_verdict_records_read_study_and_comparison_parents():
     # a parent from before the data tag, swept under the strict split, gets its own column
     strict = run({"study": "fig3_real", "claim": "Fig. 3", "verdict": "inconclusive",
                   "hydra_overrides": "data=sergio cv.split=strict"}, {"verdict/effect": 0.0}, 3)
-    assert report.verdict_records([strict])[0]["data"] == "sergio split=strict"
+    assert verdict_matrix.verdict_records([strict])[0]["data"] == "sergio split=strict"
 
 
 # ------------------------------------------------------------------------------ task=compare after reused runs
