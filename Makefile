@@ -4,7 +4,7 @@ PYTHON ?= python3.11
 VENV := .venv
 STAMP := $(VENV)/.deps-installed
 
-.PHONY: run test test-fast test-slow bench results ui server dashboard
+.PHONY: run test test-fast test-slow bench results verdicts ui server dashboard
 SERVER_PORT ?= 5001
 DASHBOARD_PORT ?= 8080
 OPTUNA_STORAGE ?= sqlite:///mlflow/optuna.db
@@ -36,6 +36,19 @@ bench: $(STAMP)
 # written with date, machine and load to docs/results/default-job.md (experiments/results.py).
 results: $(STAMP)
 	$(VENV)/bin/python -m experiments.results $(ARGS)
+
+# Which verdict holds where (docs/studies.md): fig3_real (DeepDRIM, CNNC, PCC, the target-only ablation
+# and the controls) on our simulator, SERGIO and the two shared real folders, split tf and strict,
+# seeds 0-2, one store (VERDICT_STORE), then task=report draws the claim x data source matrix.
+# ~2.5 h of wall on 2 cores; finished jobs are reused, so an interrupted run picks up where it stopped.
+VERDICT_STORE ?= mlflow/verdicts
+REAL ?= ../shared/data/beeline-real
+VERDICT_SOURCES ?= data=sim data=sergio data.path=$(REAL)/mHSC-L-specific-500 data.path=$(REAL)/mDC-specific-500
+verdicts: $(STAMP)
+	for source in $(VERDICT_SOURCES); do for split in tf strict; do \
+	  $(VENV)/bin/python run.py -m experiment=fig3_real method=deepdrim,cnnc,pcc,target_only seed=0,1,2 \
+	    $$source cv.split=$$split paths.store=$(VERDICT_STORE) $(ARGS) || exit $$?; done; done
+	$(VENV)/bin/python run.py task=report paths.store=$(VERDICT_STORE)
 
 # MLflow 3.17 opens experiments in its GenAI view: the printed links open each one's runs table
 ui: $(STAMP)
