@@ -84,14 +84,18 @@ def _cell(record: dict) -> str:
 
 
 def verdict_matrix(records: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(matrix, long table) of the newest record per (claim, data source): the matrix has one row
-    per claim and one column per data source, each cell "effect [95% CI] verdict, n seeds|TFs"
-    (empty where that claim was not run on that source); the long table keeps the numbers."""
+    """(matrix, long table) of the claims of the newest parent per (study, data source): a newer run
+    of a study on a source replaces all of the older one's claims (also one whose wording changed).
+    The matrix has one row per claim and one column per data source, each cell "effect [95% CI]
+    verdict, n seeds|TFs" (empty where that claim was not run on that source); the long table keeps
+    the numbers."""
     columns = ["claim", "data", "study", "effect", "ci_low", "ci_high", "n", "n_of", "verdict", "run_id", "start_time"]
     if not records:
         return pd.DataFrame(), pd.DataFrame(columns=columns)
-    frame = pd.DataFrame(records).reindex(columns=columns)
-    newest = (frame.sort_values("start_time", ascending=False, kind="stable")
+    frame = pd.DataFrame(records).reindex(columns=columns).sort_values("start_time", ascending=False, kind="stable")
+    newest_parent = frame.drop_duplicates(["study", "data"])["run_id"]
+    frame = frame[frame["run_id"].isin(newest_parent)]
+    newest = (frame
               .drop_duplicates(["claim", "data"]).sort_values(["study", "claim", "data"], kind="stable"))
     cells = newest.assign(cell=[_cell(r) for r in newest.to_dict("records")])
     claims = list(dict.fromkeys(cells["claim"]))

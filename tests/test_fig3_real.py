@@ -172,7 +172,10 @@ def test_verdict_matrix_is_claim_by_data_source_with_the_newest_parent():
     records = [_record("Fig. 4C", "template", -0.004, "inconclusive", 1),
                _record("Fig. 4C", "template", 0.1, "supported", 5),  # newer: replaces the first
                _record("Fig. 4C", "beeline:mDC", -0.2, "contradicted", 2),
-               _record("DeepDRIM > gene prior", "beeline:mDC", -0.1, "contradicted", 3, 20, "TFs")]
+               {**_record("DeepDRIM > gene prior", "beeline:mDC", -0.1, "contradicted", 3, 20, "TFs"), "study": "f3"},
+               # an older parent of the same study and source, its claim worded otherwise: replaced
+               {**_record("DeepDRIM > the prior, old wording", "beeline:mDC", 0.3, "supported", 0, 20, "TFs"),
+                "study": "f3"}]
     matrix, long = verdict_matrix.verdict_matrix(records)
     assert list(matrix.columns) == ["claim", "beeline:mDC", "template"]
     cells = matrix.set_index("claim")

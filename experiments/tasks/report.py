@@ -108,7 +108,7 @@ def study_panel(client: MlflowClient, out: Path, study: str, spec: dict) -> Pane
     panel = Panel(study, spec.get("title", study))
     runs = search_all(client, f"tags.study = '{study}' and attributes.status = 'FINISHED'")
     runs, source = study_runs(client, study, runs)
-    paths = figures.study_figure(runs, study, out, spec)
+    paths = figures.study_figure(runs, study, out, spec) if runs else []  # no runs: the note says so, no warning
     if not paths:
         panel.note = f"no runs: run python run.py -m experiment={study}"
         return panel
