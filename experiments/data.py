@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -160,8 +161,12 @@ def _network_pairs(dataset, cfg: dict, seed: int, kind: str) -> JobData:
                          f"({len(full)} such TF(s)); remove it from the network")
     # every edge for the pairs' kinds (a target reached through an undrawn TF is still "transitive");
     # positives are the drawn TFs' edges only
-    pairs = labelled_pairs(tfs, genes, list(zip(dataset.edges["tf"], dataset.edges["target"])),
-                           negatives=cfg.get("negatives", "balanced"), random_state=seed)
+    with warnings.catch_warnings(record=True) as said:  # the library's warnings, as one log line each
+        warnings.simplefilter("always")
+        pairs = labelled_pairs(tfs, genes, list(zip(dataset.edges["tf"], dataset.edges["target"])),
+                               negatives=cfg.get("negatives", "balanced"), random_state=seed)
+    for warning in said:
+        log.warning("%s: %s", dataset.source, warning.message)
     if len(np.unique(pairs.labels)) < 2:
         raise ValueError(f"{dataset.source}: the network gives only one class of pairs")
     if max_tfs is None:

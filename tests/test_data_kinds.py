@@ -25,11 +25,17 @@ def one_line(err) -> str:
 
 
 @pytest.mark.filterwarnings("ignore:.*got no balanced negative")
-def test_beeline_round_trip_gives_the_simulation_and_its_pairs(tmp_path, tiny_sim):
+def test_beeline_round_trip_gives_the_simulation_and_its_pairs(tmp_path, tiny_sim, caplog):
     sim = job_data.load(tiny_sim, seed=3)
     folder = job_data.export_simulation(tmp_path / "bl", tiny_sim, seed=3)
     assert sorted(p.name for p in folder.iterdir()) == ["ExpressionData.csv", "PseudoTime.csv", "refNetwork.csv"]
-    data = job_data.load({"kind": "beeline", "path": str(folder), "negatives": "balanced"}, seed=3)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the library's pair warnings arrive as log lines, not warnings
+        data = job_data.load({"kind": "beeline", "path": str(folder), "negatives": "balanced"}, seed=3)
+    said = [r.getMessage() for r in caplog.records if "balanced negative" in r.getMessage()]
+    assert said and all(str(folder) in line and "\n" not in line for line in said)  # the tiny network has hubs
     np.testing.assert_array_equal(data.expression.to_numpy(), sim.expression.to_numpy())
     assert data.gene_names == sim.gene_names
     # same genes, edges and seed -> exactly the simulation's labelled pairs
