@@ -6,8 +6,9 @@ AUROC (``figure.verdict.metric``) minus another's, paired by TF over the TFs bot
 values first averaged over seeds when the sweep ran several), mean with a 95% t-interval over TFs
 (:func:`experiments.figures.mean_ci`) and the two-sided Wilcoxon signed-rank p; "supported" when the
 whole interval is above ``threshold`` (0), "contradicted" when wholly below, else "inconclusive";
-"failed_to_learn" when a fold of DeepDRIM failed to learn (constant scores): the numbers are kept,
-the verdict is not a result (a compared method that failed keeps the verdict, and the line says so):
+"failed_to_learn" when DeepDRIM failed to learn (constant scores) in half its folds or more: the
+numbers are kept, the verdict is not a result. Fewer failed folds leave their TFs out of DeepDRIM's
+per-TF values; a compared method that failed keeps the verdict; the line says either:
 
 * ``best_other``: against the strongest other method (highest median per-TF value; controls and
   DeepDRIM excluded): the paper's claim (Fig. 3E-F), logged as the parent's ``verdict``;
@@ -90,12 +91,21 @@ class Claim:
 
 def _per_tf(runs: list, metric: str) -> dict[str, pd.Series]:
     """label -> per-TF ``metric`` averaged over the runs of that method (seeds), keyed by method
-    (controls by their column, DeepDRIM with neighbors=0 apart from DeepDRIM)."""
+    (controls by their column, DeepDRIM with neighbors=0 apart from DeepDRIM). DeepDRIM's values of
+    TFs tested in a fold that failed to learn are left out of the mean (a constant score is no
+    result); a TF whose every seed failed drops out of DeepDRIM's claims."""
     grouped: dict[str, list] = {}
     for r in runs:
-        key = r.method if not (r.method == "deepdrim" and "neighbors=0" in r.label) else "deepdrim_n0"
-        grouped.setdefault(key, []).append(r.per_tf.set_index(r.per_tf["tf"].astype(str))[metric])
+        key = _key(r)
+        values = r.per_tf.set_index(r.per_tf["tf"].astype(str))[metric].astype(float)
+        if key == "deepdrim" and r.failed_tfs:
+            values = values.where(~values.index.isin(list(r.failed_tfs)))
+        grouped.setdefault(key, []).append(values)
     return {key: pd.concat(parts, axis=1).mean(axis=1) for key, parts in grouped.items()}
+
+
+def _key(run) -> str:
+    return run.method if not (run.method == "deepdrim" and "neighbors=0" in run.label) else "deepdrim_n0"
 
 
 def paired_claim(key: str, claim: str, other: str, reference: pd.Series, values: pd.Series,
@@ -106,7 +116,7 @@ def paired_claim(key: str, claim: str, other: str, reference: pd.Series, values:
     from experiments.tasks.compare import wilcoxon_p
     from experiments.verdicts import decide
 
-    common = reference.index.intersection(values.index)
+    common = reference.dropna().index.intersection(values.dropna().index)
     diff = (reference[common] - values[common]).to_numpy(dtype=np.float64)
     diff = diff[np.isfinite(diff)]
     mean, low, high, n = mean_ci(diff)
@@ -126,24 +136,27 @@ def failed_folds(runs: list, key: str) -> tuple[int, int]:
     ``deepdrim_n0``): from each CV run's ``n_failed_folds`` metric (:mod:`deepdrim.diagnostics`)."""
     failed = trained = 0
     for r in runs:
-        method = r.method if not (r.method == "deepdrim" and "neighbors=0" in r.label) else "deepdrim_n0"
-        if method == key and "n_failed_folds" in r.metrics:
+        if _key(r) == key and "n_failed_folds" in r.metrics:
             failed += int(r.metrics["n_failed_folds"])
             trained += sum(1 for name in r.metrics if re.fullmatch(r"fold\d+/learned", name))
     return failed, trained
 
 
 def _unless_failed(claim: Claim, runs: list, reference: str, other: str) -> Claim:
-    """``claim``, or the same numbers with verdict "failed_to_learn" when a fold of DeepDRIM did not
-    learn (constant scores: per-TF AUROC 0.5 by construction, so no result in either direction).
-    When only the compared trained method failed, the verdict stands (its constant scores are what
-    it could learn: nothing) and the line says so."""
+    """``claim``, or the same numbers with verdict "failed_to_learn" when DeepDRIM failed to learn
+    (constant scores) in half its folds or more: no result in either direction. Fewer failed folds
+    leave those folds' TFs out of DeepDRIM's values (:func:`_per_tf`) and the line says so. When only
+    the compared trained method failed, the verdict stands (its constant scores are what it could
+    learn: nothing) and the line says so too."""
     failed, trained = failed_folds(runs, reference)
-    if failed:
+    if failed and 2 * failed >= trained:
         line = (f"{claim.claim}: no result: DeepDRIM failed to learn in {failed} of {trained} folds "
                 "(constant scores; numbers kept, not a verdict)")
         return Claim(claim.key, claim.claim, claim.other, claim.effect, claim.ci_low, claim.ci_high, claim.n_tfs,
                      claim.p, "failed_to_learn", line)
+    if failed:
+        claim.line += (f" (DeepDRIM failed to learn in {failed} of {trained} folds: the TFs of those folds are "
+                       "left out of its values there)")
     failed, trained = failed_folds(runs, other)
     if failed:
         claim.line += f" ({claim.other} failed to learn in {failed} of {trained} folds: constant scores there)"
@@ -153,7 +166,7 @@ def _unless_failed(claim: Claim, runs: list, reference: str, other: str) -> Clai
 def verdicts(runs: list, spec: dict) -> list[Claim]:
     """The comparison study's claims (module docstring) from fetched runs and controls
     (:class:`experiments.tasks.compare.MethodRun`); [] without a DeepDRIM run. Every claim gets
-    verdict "failed_to_learn" when DeepDRIM failed to learn in any fold (:func:`_unless_failed`)."""
+    verdict "failed_to_learn" when DeepDRIM failed to learn in half its folds or more (:func:`_unless_failed`)."""
     from experiments.naming import DISPLAY
     from experiments.tasks.compare import CONTROLS
 

@@ -142,7 +142,7 @@ def test_target_only_ablation_is_a_claim_not_the_strongest_method():
     assert found["vs_target_only"].effect == pytest.approx(-0.09)
 
 
-def test_a_claim_whose_model_failed_to_learn_is_no_result():
+def test_a_claim_whose_deepdrim_failed_to_learn_is_no_result_or_leaves_out_its_folds():
     base = np.linspace(0.55, 0.75, 10)
     spec = {"reference": "deepdrim", "verdict": {"claim": "Fig. 3"}}
     # CNNC sat at 0.5 in one fold of three: it learned nothing there; the verdict stands, the line says so
@@ -154,7 +154,17 @@ def test_a_claim_whose_model_failed_to_learn_is_no_result():
     table = compare.comparison_table(runs)
     assert table.failed_folds.tolist()[:2] == [0.0, 1.0] and np.isnan(table.failed_folds[2])
     assert "CNNC (FAILED to learn)" in compare.format_table(table)
-    # DeepDRIM itself failed: every claim is no result, whatever its sign
+    assert compare.failed_folds_of({"fold0/learned": 1.0, "fold2/learned": 0.0, "fold2/auroc": 0.5}) == [2]
+    # DeepDRIM failed in 1 fold of 3: that fold's TFs (constant scores, 0.5) are left out of its values
+    broken = base + 0.1
+    broken[:3] = 0.5
+    runs[0] = _trained("deepdrim", broken, 1)
+    runs[0].failed_tfs = frozenset({"TF0", "TF1", "TF2"})
+    found = {c.key: c for c in fig3.verdicts(runs, spec)}
+    assert found["best_other"].verdict == "supported" and found["best_other"].n_tfs == 7
+    assert found["best_other"].effect == pytest.approx(0.1)
+    assert "DeepDRIM failed to learn in 1 of 3 folds: the TFs of those folds are left out" in found["best_other"].line
+    # DeepDRIM itself failed in half its folds or more: every claim is no result, whatever its sign
     runs[0] = _trained("deepdrim", np.full(10, 0.5), 3)
     found = fig3.verdicts(runs, spec)
     assert {c.verdict for c in found} == {"failed_to_learn"}

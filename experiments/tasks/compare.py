@@ -59,6 +59,13 @@ class MethodRun:
     metrics: dict
     per_tf: pd.DataFrame
     role: str = "method"  # "method", or "control" (a column of a CV job's predictions.csv)
+    failed_tfs: frozenset = frozenset()  # TFs tested in a fold whose model failed to learn
+
+
+def failed_folds_of(metrics: dict) -> list[int]:
+    """The folds a CV run's ``fold{k}/learned`` metrics mark as failed to learn."""
+    return sorted(int(name[4:-len("/learned")]) for name, value in metrics.items()
+                  if re.fullmatch(r"fold\d+/learned", name) and value == 0.0)
 
 
 def wilcoxon_p(x, y) -> float:
@@ -134,11 +141,21 @@ def fetch(runs: list[Run]) -> list[MethodRun]:
                 log.warning("run %s (%s) has no readable %s: left out (%s)", run.info.run_id, method, PER_TF,
                             str(error).splitlines()[0] if str(error) else type(error).__name__)
                 continue
-            kept.append((run, method, per_tf))
-    named = _names([run for run, _, _ in kept])
-    rank = {run.info.run_id: naming.reference_rank(run) for run, _, _ in kept}
-    fetched = [MethodRun(run.info.run_id, method, *named[run.info.run_id], dict(run.data.metrics), per_tf)
-               for run, method, per_tf in kept]
+            failed = failed_folds_of(run.data.metrics)
+            if failed:  # which TFs those folds tested (TF-aware and strict folds hold each TF once)
+                try:
+                    local = client.download_artifacts(run.info.run_id, PREDICTIONS, str(Path(tmp) / run.info.run_id))
+                    predictions = pd.read_csv(local, usecols=["tf", "fold"], dtype={"tf": str})
+                    failed = frozenset(predictions.loc[predictions["fold"].isin(failed), "tf"])
+                except Exception as error:  # noqa: BLE001 - then every TF of the run counts as failed
+                    log.warning("run %s has no readable %s: all its TFs counted as failed (%s)", run.info.run_id,
+                                PREDICTIONS, str(error).splitlines()[0] if str(error) else type(error).__name__)
+                    failed = frozenset(per_tf["tf"])
+            kept.append((run, method, per_tf, frozenset(failed)))
+    named = _names([run for run, *_ in kept])
+    rank = {run.info.run_id: naming.reference_rank(run) for run, *_ in kept}
+    fetched = [MethodRun(run.info.run_id, method, *named[run.info.run_id], dict(run.data.metrics), per_tf,
+                         failed_tfs=failed) for run, method, per_tf, failed in kept]
     if len({r.context for r in fetched}) > 1:  # say which context a row belongs to
         for r in fetched:
             r.label = f"{r.label} [{r.context}]" if r.context else r.label
