@@ -13,7 +13,7 @@ from typing import Iterator, Optional, Sequence
 import numpy as np
 
 from deepdrim._validation import check_choice, check_expression, check_integer, check_pairs
-from deepdrim.choices import NEIGHBOR_SCORES, NEIGHBOR_VALUES, TRANSFORMS
+from deepdrim.choices import N_BINS_RANGE, NEIGHBOR_SCORES, NEIGHBOR_VALUES, TRANSFORMS
 from deepdrim.histograms import bin_codes, histogram_lookup, normalised_images, run_parts, self_images
 
 PSEUDO_COUNT = 0.01  # paper eq. 1
@@ -126,7 +126,7 @@ class PairImageBuilder:
     ):
         from deepdrim.neighbors import neighbor_ranking_values  # neighbors imports this module
 
-        check_integer("n_bins", n_bins, 2, 255)
+        check_integer("n_bins", n_bins, *N_BINS_RANGE)
         check_choice("transform", transform, TRANSFORMS)
         values, self.gene_names = check_expression(expression, allow_negative=(transform == "none"))
         if isinstance(n_neighbors, bool) or not isinstance(n_neighbors, (int, np.integer)) or n_neighbors < 0:

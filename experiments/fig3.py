@@ -133,13 +133,11 @@ ABLATIONS = {"target_only": "its target-only ablation"}
 
 def failed_folds(runs: list, key: str) -> tuple[int, int]:
     """(folds that failed to learn, folds trained) over the runs of ``key`` (a method, or
-    ``deepdrim_n0``): from each CV run's ``n_failed_folds`` metric (:mod:`deepdrim.diagnostics`)."""
-    failed = trained = 0
-    for r in runs:
-        if _key(r) == key and "n_failed_folds" in r.metrics:
-            failed += int(r.metrics["n_failed_folds"])
-            trained += sum(1 for name in r.metrics if re.fullmatch(r"fold\d+/learned", name))
-    return failed, trained
+    ``deepdrim_n0``): from each CV run's ``fold{k}/learned`` metrics (:mod:`deepdrim.diagnostics`)."""
+    from experiments.tasks.compare import fold_learning
+
+    learned = [ok for r in runs if _key(r) == key for ok in fold_learning(r.metrics).values()]
+    return learned.count(False), len(learned)
 
 
 def _unless_failed(claim: Claim, runs: list, reference: str, other: str) -> Claim:

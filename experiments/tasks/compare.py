@@ -62,10 +62,15 @@ class MethodRun:
     failed_tfs: frozenset = frozenset()  # TFs tested in a fold whose model failed to learn
 
 
+def fold_learning(metrics: dict) -> dict[int, bool]:
+    """fold -> whether its model learned, from a CV run's ``fold{k}/learned`` metrics (none: {})."""
+    return {int(name[4:-len("/learned")]): value != 0.0 for name, value in metrics.items()
+            if re.fullmatch(r"fold\d+/learned", name)}
+
+
 def failed_folds_of(metrics: dict) -> list[int]:
     """The folds a CV run's ``fold{k}/learned`` metrics mark as failed to learn."""
-    return sorted(int(name[4:-len("/learned")]) for name, value in metrics.items()
-                  if re.fullmatch(r"fold\d+/learned", name) and value == 0.0)
+    return sorted(k for k, learned in fold_learning(metrics).items() if not learned)
 
 
 def wilcoxon_p(x, y) -> float:
