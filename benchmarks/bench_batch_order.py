@@ -91,7 +91,7 @@ def run(layout: str, seed: int) -> dict:
 
 
 def summarise(results: list[dict]) -> None:
-    from scipy import stats
+    from deepdrim.stats import mean_ci
 
     base = {r["seed"]: r for r in results if r["layout"] == "grouped"}
     print(f"{'layout':12s} {'rows/pair':>9s} {'fit s':>6s} {'val AUROC':>9s} {'test AUROC':>10s}  "
@@ -102,8 +102,8 @@ def summarise(results: list[dict]) -> None:
                 f"{np.mean([r['val_auroc'] for r in rs]):9.3f} {np.mean([r['test_auroc'] for r in rs]):10.3f}")
         diffs = np.array([r["test_auroc"] - base[r["seed"]]["test_auroc"] for r in rs if r["seed"] in base])
         if layout != "grouped" and len(diffs) > 1:
-            half = stats.t.ppf(0.975, len(diffs) - 1) * diffs.std(ddof=1) / np.sqrt(len(diffs))
-            line += (f"  {diffs.mean():+.3f} [{diffs.mean() - half:+.3f}, {diffs.mean() + half:+.3f}]"
+            mean, low, high, _ = mean_ci(diffs)
+            line += (f"  {mean:+.3f} [{low:+.3f}, {high:+.3f}]"
                      f" (worse on {int((diffs < 0).sum())} of {len(diffs)} seeds)")
         print(line)
 

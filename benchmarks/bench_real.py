@@ -178,12 +178,11 @@ def run_side(path: Path, args, seed: int) -> dict:
 
 
 def t_interval(diffs: np.ndarray) -> tuple[float, float]:
-    from scipy import stats
+    """The 95% t-interval of the paired differences; NaN with fewer than 2 seeds."""
+    from deepdrim.stats import mean_ci
 
-    if len(diffs) < 2:
-        return float("nan"), float("nan")
-    half = stats.t.ppf(0.975, len(diffs) - 1) * diffs.std(ddof=1) / np.sqrt(len(diffs))
-    return float(diffs.mean() - half), float(diffs.mean() + half)
+    _, low, high, n = mean_ci(diffs)
+    return (low, high) if n > 1 else (float("nan"), float("nan"))
 
 
 def line(name: str, r: dict) -> str:

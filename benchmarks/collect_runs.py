@@ -10,9 +10,9 @@ import argparse
 import sqlite3
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
-from scipy import stats
+
+from deepdrim import stats
 
 PARAMS = ("seed", "neighbors", "cells", "drop_prob", "drop_cutoff", "train_fraction", "training.batch_order",
           "training.precision", "training.epochs", "data.n_tfs", "data.n_genes", "data.n_cells", "cv.n_folds",
@@ -42,13 +42,12 @@ def load_runs(store: str, experiment: str | None) -> pd.DataFrame:
     return runs
 
 
-def mean_ci(values: pd.Series) -> str:
+def format_mean_ci(values: pd.Series) -> str:
     """'mean [low, high]' with a 95% t-interval over the values (one value: no interval)."""
-    values = values.dropna().astype(float)
-    if len(values) < 2:
-        return f"{values.mean():.3f}" if len(values) else "-"
-    half = stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values))
-    return f"{values.mean():.3f} [{values.mean() - half:.3f}, {values.mean() + half:.3f}]"
+    mean, low, high, n = stats.mean_ci(values)
+    if n < 2:
+        return f"{mean:.3f}" if n else "-"
+    return f"{mean:.3f} [{low:.3f}, {high:.3f}]"
 
 
 def main() -> None:
@@ -65,7 +64,7 @@ def main() -> None:
     if args.by:
         metrics = [m for m in METRICS if m in runs]
         grouped = runs.groupby(args.by)
-        table = pd.DataFrame({m: grouped[m].apply(mean_ci) for m in metrics})
+        table = pd.DataFrame({m: grouped[m].apply(format_mean_ci) for m in metrics})
         table["seeds"] = grouped.size()
         table["wall_s (mean)"] = grouped.wall_s.mean().round(0)
         print()
@@ -81,7 +80,7 @@ def main() -> None:
             wide.columns = [str(c) for c in wide.columns]
             diff = (wide[b] - wide[a]).dropna()
             print(f"{metric}({key}={b}) - {metric}({key}={a}) per seed: "
-                  f"{', '.join(f'{d:+.3f}' for d in diff)}; mean {mean_ci(diff)}")
+                  f"{', '.join(f'{d:+.3f}' for d in diff)}; mean {format_mean_ci(diff)}")
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ A comparison study (``figure.kind: comparison``) ends with the method comparison
 :mod:`experiments.tasks.compare` (controls included) and these verdicts, each DeepDRIM's per-TF
 AUROC (``figure.verdict.metric``) minus another's, paired by TF over the TFs both scored (per-TF
 values first averaged over seeds when the sweep ran several), mean with a 95% t-interval over TFs
-(:func:`experiments.figures.mean_ci`) and the two-sided Wilcoxon signed-rank p; "supported" when the
+(:func:`deepdrim.stats.paired_difference`) and the two-sided Wilcoxon signed-rank p; "supported" when the
 whole interval is above ``threshold`` (0), "contradicted" when wholly below, else "inconclusive";
 "failed_to_learn" when DeepDRIM failed to learn (constant scores) in half its folds or more: the
 numbers are kept, the verdict is not a result. Fewer failed folds leave their TFs out of DeepDRIM's
@@ -30,6 +30,8 @@ from typing import Optional
 
 import numpy as np
 import pandas as pd
+
+from deepdrim.stats import decide, paired_difference
 
 #: the parent-run tag naming a study's data source (:func:`data_label`)
 DATA_TAG = "data_label"
@@ -111,16 +113,9 @@ def _key(run) -> str:
 def paired_claim(key: str, claim: str, other: str, reference: pd.Series, values: pd.Series,
                  threshold: float = 0.0) -> Claim:
     """DeepDRIM's per-TF values minus ``values`` over their common TFs: mean, 95% t-interval over
-    TFs, Wilcoxon p, verdict (:func:`experiments.verdicts.decide`, "above" ``threshold``)."""
-    from experiments.figures import mean_ci
-    from experiments.tasks.compare import wilcoxon_p
-    from experiments.verdicts import decide
-
+    TFs, Wilcoxon p, verdict (:func:`deepdrim.stats.decide`, "above" ``threshold``)."""
     common = reference.dropna().index.intersection(values.dropna().index)
-    diff = (reference[common] - values[common]).to_numpy(dtype=np.float64)
-    diff = diff[np.isfinite(diff)]
-    mean, low, high, n = mean_ci(diff)
-    p = wilcoxon_p(reference[common].to_numpy(), values[common].to_numpy()) if n else float("nan")
+    mean, low, high, n, p = paired_difference(reference[common], values[common])
     verdict = decide(low, high, n, "above", threshold)
     line = (f"{claim}: per-TF DeepDRIM - {other} = {mean:+.3f} [{low:+.3f}, {high:+.3f}] over {n} TFs "
             f"(Wilcoxon p={p:.2g}; > {threshold:+.3f} needed): {verdict}")

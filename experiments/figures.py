@@ -21,8 +21,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from mlflow.entities import Run  # noqa: E402
-from scipy import stats  # noqa: E402
 
+from deepdrim.stats import mean_ci  # noqa: E402
 from experiments import artifacts  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -40,21 +40,6 @@ def study_specs() -> dict[str, dict]:
         if preset.get("figure") is not None:
             specs[str(preset.get("study") or path.stem)] = OmegaConf.to_container(preset.figure, resolve=False)
     return specs
-
-
-def mean_ci(values) -> tuple[float, float, float, int]:
-    """(mean, low, high, n) of the finite ``values`` with a 95% t-interval: the interval of one
-    value is that value (zero width), of none NaN."""
-    x = np.asarray(values, dtype=np.float64)
-    x = x[np.isfinite(x)]
-    n = len(x)
-    if n == 0:
-        return float("nan"), float("nan"), float("nan"), 0
-    mean = float(x.mean())
-    if n < 2:
-        return mean, mean, mean, 1
-    half = float(stats.t.ppf(0.975, n - 1) * x.std(ddof=1) / np.sqrt(n))
-    return mean, mean - half, mean + half, n
 
 
 def _number(text: Optional[str]) -> float:

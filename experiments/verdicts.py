@@ -42,13 +42,13 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
-from experiments.figures import _number as number, mean_ci, run_value
+from deepdrim.stats import decide, mean_ci
+from experiments.figures import _number as number, run_value
 
 #: below this mean number of training pairs per fold a CV job that does not beat its baselines
 #: is reported as "training set too small" (science notes section 1: steep learning curve there)
 MIN_TRAIN_PAIRS = 500
 TRUST_LEVELS = ("beats", "overlaps", "below", "too_small", "failed_to_learn")
-VERDICTS = ("supported", "contradicted", "inconclusive")
 EFFECTS = ("within", "max_drop", "difference", "metric", "per_tf_difference")  # the last: experiments/fig3.py
 
 
@@ -112,18 +112,6 @@ class StudyVerdict:
     def tags(self) -> dict[str, str]:
         """``verdict`` (supported|contradicted|inconclusive), ``verdict_line`` and ``claim`` tags."""
         return {"verdict": self.verdict, "verdict_line": self.line, "claim": self.claim}
-
-
-def decide(low: float, high: float, n_seeds: int, side: str, threshold: float) -> str:
-    """"supported" when the CI [low, high] is wholly on ``side`` ("above"/"below") of ``threshold``,
-    "contradicted" when wholly on the other side, else (or with < 2 seeds) "inconclusive"."""
-    if side not in ("above", "below"):
-        raise ValueError(f"side must be 'above' or 'below', got {side!r}")
-    if n_seeds < 2 or not (np.isfinite(low) and np.isfinite(high)):
-        return "inconclusive"
-    if side == "above":
-        return "supported" if low > threshold else "contradicted" if high < threshold else "inconclusive"
-    return "supported" if high < threshold else "contradicted" if low > threshold else "inconclusive"
 
 
 def _grid_value(xs: np.ndarray, value: float) -> float:

@@ -9,6 +9,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 from scipy.stats import wilcoxon
 
+from deepdrim.stats import wilcoxon_p
 from experiments import naming
 from experiments.tasks import compare
 
@@ -21,13 +22,6 @@ def _run(method, auroc, auprc, tfs=TFS, context="", epr=1.5):
     per_tf = pd.DataFrame({"tf": tfs, "n_pairs": 10, "n_positive": 5, "auroc": auroc, "auprc": auprc})
     return compare.MethodRun(f"id-{method}-{context}", method, naming.DISPLAY[method], context,
                              {"epr": epr, "auroc": 0.7, "auprc": 0.7, "wall_seconds": 1.0}, per_tf)
-
-
-def test_wilcoxon_p_is_scipys_and_handles_degenerate_cases():
-    assert compare.wilcoxon_p(DEEPDRIM_AUROC, OTHER_AUROC) == pytest.approx(wilcoxon(DEEPDRIM_AUROC, OTHER_AUROC).pvalue,
-                                                                          rel=1e-12)
-    assert compare.wilcoxon_p(DEEPDRIM_AUROC, DEEPDRIM_AUROC) == 1.0  # no difference at all
-    assert np.isnan(compare.wilcoxon_p([], []))
 
 
 def test_table_pairs_per_tf_and_matches_scipy():
@@ -95,7 +89,7 @@ def test_multirun_parent_gets_the_comparison(multirun):
     paired = per_tf["deepdrim"].merge(per_tf["pcc"], on="tf", suffixes=("_d", "_p"))
     assert table.n_tfs[1] == len(paired)
     # NaN when the tiny DeepDRIM did not learn (its per-TF table is then empty: no TF to pair)
-    assert table.p_auroc[1] == pytest.approx(compare.wilcoxon_p(paired.auroc_d, paired.auroc_p), nan_ok=True)
+    assert table.p_auroc[1] == pytest.approx(wilcoxon_p(paired.auroc_d, paired.auroc_p), nan_ok=True)
     assert table.epr[0] == pytest.approx(children["deepdrim"].data.metrics.get("epr", np.nan), nan_ok=True)
     assert table.median_auroc[1] == pytest.approx(children["pcc"].data.metrics["median_tf_auroc"])
     assert "CNNC = DeepDRIM with neighbors=0" in stdout

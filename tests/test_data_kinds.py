@@ -1,6 +1,5 @@
 """experiments.data.load: every data kind from small files the tests write, and one-line errors."""
 import logging
-from pathlib import Path
 
 import numpy as np
 import pandas as pd

@@ -181,3 +181,59 @@ def test_fit_images_trains_on_ready_tensors(tiny_dataset):
     assert proba.shape == (5, 2)
     with pytest.raises(ValueError, match="images must have shape"):
         tiny().fit_images(images[:, :1], pairs.labels, groups=pairs.pairs[:, 0])
+
+
+# ------------------------------------------------------------------ model selection on >= 4 validation TFs
+def _balanced_pairs(n_tfs: int):
+    pairs = np.array([[tf, 100 + j] for tf in range(n_tfs) for j in range(4)])
+    return pairs, np.tile([1, 0, 1, 0], n_tfs)
+
+
+def test_validation_split_needs_min_val_tfs():
+    pairs, labels = _balanced_pairs(7)  # 7 TFs < 2 x 4: 0.2 of them (1) is not raised to 4
+    assert tf_validation_split(pairs, labels, 0.2, 0, min_val_tfs=MIN_VALIDATION_TFS) is None
+    train, val = tf_validation_split(pairs, labels, 0.6, 0, min_val_tfs=MIN_VALIDATION_TFS)  # round(4.2) = 4
+    assert len(np.unique(pairs[val, 0])) == 4 and not set(pairs[val, 0]) & set(pairs[train, 0])
+
+
+@pytest.mark.parametrize("n_tfs, fraction, expected", [
+    (8, 0.2, 4), (16, 0.2, 4), (15, 0.2, 4), (24, 0.2, 5), (30, 0.1, 4), (40, 0.2, 8), (8, 0.9, 7)])
+def test_validation_split_is_raised_to_min_val_tfs_when_there_are_enough(n_tfs, fraction, expected):
+    """The default data's folds (15-16 training TFs) and BEELINE's 16-30 TFs validate on >= 4 TFs."""
+    pairs, labels = _balanced_pairs(n_tfs)
+    train, val = tf_validation_split(pairs, labels, fraction, 0, min_val_tfs=MIN_VALIDATION_TFS)
+    val_tfs, train_tfs = set(pairs[val, 0]), set(pairs[train, 0])
+    assert len(val_tfs) == expected and len(train_tfs) == n_tfs - expected and not val_tfs & train_tfs
+    assert len(train) + len(val) == len(pairs)
+
+
+def test_estimator_with_too_few_validation_tfs_trains_a_fixed_budget(tiny_dataset):
+    from deepdrim import DeepDRIM
+
+    data, pairs = tiny_dataset  # 6 TFs: 0.2 of them is one TF
+    model = DeepDRIM(n_neighbors=0, epochs=3, patience=0, batch_size=16, random_state=0, **TINY_MODEL)
+    with pytest.warns(UserWarning, match=">= 4 TFs"):
+        model.fit(data.counts, pairs.pairs, pairs.labels)
+    assert len(model.history_["loss"]) == 3 and model.best_epoch_ == 2  # no early stopping, last epoch
+    assert np.isnan(model.history_["val_auroc"]).all()
+
+
+def test_validation_fraction_zero_asks_for_the_fixed_budget_without_a_warning(tiny_dataset):
+    """The default job's setting: no split, every epoch on every training TF, the last kept, quietly;
+    the same model as the warned fallback (both train on all pairs)."""
+    import warnings
+
+    from deepdrim import DeepDRIM
+
+    data, pairs = tiny_dataset
+    params = dict(n_neighbors=0, epochs=3, patience=0, batch_size=16, random_state=0, **TINY_MODEL)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        quiet = DeepDRIM(validation_fraction=0.0, **params).fit(data.counts, pairs.pairs, pairs.labels)
+    assert not [w for w in caught if "validation split" in str(w.message)]
+    assert len(quiet.history_["loss"]) == 3 and quiet.best_epoch_ == 2
+    assert np.isnan(quiet.history_["val_auroc"]).all()
+    with pytest.warns(UserWarning, match=">= 4 TFs"):
+        warned = DeepDRIM(**params).fit(data.counts, pairs.pairs, pairs.labels)
+    assert np.array_equal(quiet.history_["loss"], warned.history_["loss"])
+    assert np.allclose(quiet.predict_proba(pairs.pairs), warned.predict_proba(pairs.pairs))

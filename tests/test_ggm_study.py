@@ -1,7 +1,5 @@
 """The GGM study (paper Fig. 1): its inputs equal the library's images, its folds and FP
 bookkeeping are right, bad configs fail in one line, and a tiny study logs its metrics."""
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -10,7 +8,7 @@ from omegaconf import OmegaConf
 
 from deepdrim.images import pair_images
 from experiments.tasks import fig1_ggm as ggm_study
-from deepdrim.multi_images import augmented_images, primary_images
+from deepdrim.multi_images import augmented_images, dataset_pair_images, primary_images
 from sim.ggm import classify_pairs, sample_ggm_dataset
 
 TINY_NET = ["model.conv_filters=[4,4,4]", "model.embedding=8", "model.dense_units=[8]", "training.epochs=2",
@@ -159,3 +157,49 @@ def test_ggm_study_never_keeps_a_plateau_epoch_before_min_epochs(compose_ggm, mo
                       "training.epochs=4", f"training.min_epochs={min_epochs}", "training.patience=5")
     ggm_study.cross_validate(cfg, ggm_study.simulate(cfg.ggm, 0), seed=0)
     assert best == [expected_best] * 6  # 3 arms x 2 folds
+
+
+# ------------------------------------------------------------------ neighbor rule, matched-sensitivity FPs
+def test_ggm_neighbor_rules_pick_positive_absolute_or_all():
+    # 4 genes; gene 0 covaries + with gene 2 and - with gene 3 (pair (0, 1))
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(300, 2))
+    values = np.column_stack([z[:, 0], z[:, 1], z[:, 0] + 0.1 * rng.normal(size=300), -z[:, 0]])[None]
+    pair = np.array([[0, 1]])
+
+    def neighbors_of_a(rule):
+        img = dataset_pair_images(values, [0], pair, 2, 8, neighbor_rule=rule)
+        expected = {g: dataset_pair_images(values, [0], np.array([[0, g]]), 2, 8)[0, 0] for g in (2, 3)}
+        return [next((g for g, e in expected.items() if np.array_equal(img[0, 3 + j], e)), None)
+                if img[0, 3 + j].any() else -1 for j in range(2)]
+
+    assert neighbors_of_a("positive") == [2, -1]  # the paper: the negative-covariance gene's slot is blank
+    assert sorted(neighbors_of_a("absolute")) == [2, 3]
+    assert sorted(neighbors_of_a("all")) == [2, 3]
+    with pytest.raises(ValueError, match="neighbor_rule must be one of"):
+        dataset_pair_images(values, [0], pair, 2, 8, neighbor_rule="signed")
+
+
+def test_ggm_matched_sensitivity_false_positives():
+    # 5 positives; at 80% sensitivity (4 found) primary calls 3 negatives, augmented 1
+    labels = np.array([1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0])
+    kind = np.array(["direct"] * 5 + ["transitive", "transitive", "random", "random", "transitive", "random"])
+    primary = np.array([0.9, 0.8, 0.7, 0.6, 0.1, 0.95, 0.65, 0.62, 0.3, 0.2, 0.05])
+    augmented = np.array([0.4, 0.35, 0.3, 0.25, 0.01, 0.45, 0.1, 0.05, 0.03, 0.02, 0.01])
+    frame = pd.DataFrame({"label": labels, "kind": kind, "fold": 0, "primary": primary, "augmented": augmented})
+    m = ggm_study.study_metrics(frame, sensitivity=0.8)
+    assert m["primary/fp"] == 3 and m["augmented/fp"] == 0  # at 0.5 the augmented arm is just lower
+    assert (m["primary/fp_matched"], m["primary/fp_matched_transitive"], m["primary/fp_matched_random"]) == (3, 2, 1)
+    assert (m["augmented/fp_matched"], m["augmented/fp_matched_transitive"]) == (1, 1)
+    assert m["fp_reduction_matched/augmented"] == pytest.approx(1 - 1 / 3)
+    assert m["fp_reduction_matched/augmented_transitive"] == pytest.approx(0.5)
+    assert m["primary/auroc_transitive"] == pytest.approx(np.mean([[p > n for n in primary[[5, 6, 9]]]
+                                                                   for p in primary[:5]]))
+
+
+def test_ggm_config_checks_sensitivity_and_rule():
+    from tests.conftest import compose_config
+
+    for override, message in (("ggm.sensitivity=1.5", "ggm.sensitivity"), ("ggm.neighbor_rule=signed", "neighbor_rule")):
+        with pytest.raises(ValueError, match=message):
+            ggm_study.check(compose_config("experiment=fig1_ggm", override))

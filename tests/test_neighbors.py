@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from deepdrim.images import log_expression
+from deepdrim.images import PairImageBuilder, log_expression, pair_images
 from deepdrim.choices import NEIGHBOR_VALUES
 from deepdrim.neighbors import neighbor_lists, neighbor_ranking_values, neighbor_relatedness
 
@@ -51,3 +51,27 @@ def test_all_normalizations_give_lists_of_the_right_shape():
         assert lists.shape == (8, 3) and (lists != np.arange(8)[:, None]).all()
     with pytest.raises(ValueError, match="n_neighbors"):
         neighbor_lists(counts, 0)
+
+
+# ------------------------------------------------------------------ neighbor ranking values in the image builder
+def test_neighbor_values_raw_is_the_reference_and_log_follows_neighbor_lists(tiny_dataset):
+    data, pairs = tiny_dataset
+    chosen = pairs.pairs[:12]
+    np.testing.assert_array_equal(pair_images(data.counts, chosen, 3), pair_images(data.counts, chosen, 3,
+                                                                                     neighbor_values="raw"))
+    raw, log = (PairImageBuilder(data.counts, 3, neighbor_values=v) for v in ("raw", "log"))
+    genes = np.unique(chosen)
+    for builder, values in ((raw, "raw"), (log, "log")):
+        builder.build(chosen)
+        np.testing.assert_array_equal(builder._candidates[genes, :3], neighbor_lists(data.counts, 3, values, genes=genes))
+    assert (raw._candidates[genes] != log._candidates[genes]).any()  # the option changes the lists
+    with pytest.raises(ValueError, match="neighbor_values must be one of"):
+        PairImageBuilder(data.counts, 3, neighbor_values="tpm")
+
+
+def test_estimator_takes_neighbor_values():
+    from deepdrim import DeepDRIM
+
+    assert DeepDRIM().get_params()["neighbor_values"] == "raw"
+    with pytest.raises(ValueError, match="neighbor_values"):
+        DeepDRIM(neighbor_values="zscore")._check_params()

@@ -2,7 +2,6 @@
 params, metrics, tags and artifacts the jobs write), from one holding none of them, and errors."""
 import json
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pandas as pd

@@ -12,7 +12,6 @@ from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from mlflow.tracking import MlflowClient
 from omegaconf import OmegaConf, open_dict
-from scipy import stats
 
 from experiments import callbacks, figures
 
@@ -111,21 +110,6 @@ def test_training_fraction_never_touches_the_test_fold(monkeypatch, config, tiny
 
 def _run(params, metrics):
     return SimpleNamespace(data=SimpleNamespace(params=params, metrics=metrics))
-
-
-def test_mean_ci_is_the_t_interval():
-    mean, low, high, n = figures.mean_ci([0.7, 0.8, 0.9, float("nan")])
-    half = stats.t.ppf(0.975, 2) * np.std([0.7, 0.8, 0.9], ddof=1) / np.sqrt(3)
-    assert (mean, n) == (pytest.approx(0.8), 3)
-    assert (low, high) == (pytest.approx(0.8 - half), pytest.approx(0.8 + half))
-
-
-
-def test_mean_ci_of_one_seed_is_that_value():
-    """One seed: a zero-width interval at the value (it was NaN in one module, 0 in the other)."""
-    assert figures.mean_ci([0.5, float("nan")]) == (0.5, 0.5, 0.5, 1)
-    mean, low, high, n = figures.mean_ci([])
-    assert n == 0 and np.isnan([mean, low, high]).all()
 
 
 def test_sweep_figure_lines_per_drop_prob(tmp_path):

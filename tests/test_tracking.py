@@ -58,3 +58,13 @@ def test_sweep_children_are_named_by_what_varies(monkeypatch):
     monkeypatch.delenv(tracking.SWEPT_ENV)
     assert tracking.sweep_name(overrides) == "neighbors=10 seed=1 data.n_cells=120"
     assert tracking.sweep_name("paths.outputs=/x") == ""
+
+
+
+def test_new_keys_at_their_neutral_value_keep_the_config_hash():
+    old = {"seed": 0, "cv": {"n_folds": 3}, "model": {"n_bins": 32}, "data": {"kind": "sim"}}
+    new = {"seed": 0, "cv": {"n_folds": 3, "split": "tf"}, "model": {"n_bins": 32, "neighbor_values": "raw"},
+           "data": {"kind": "sim", "dropout": "logistic", "in_degree": "uniform"}}
+    assert tracking.config_hash(old) == tracking.config_hash(new)
+    strict = {**new, "cv": {"n_folds": 3, "split": "strict"}}
+    assert tracking.config_hash(strict) != tracking.config_hash(old)

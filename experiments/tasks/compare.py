@@ -25,7 +25,6 @@ import logging
 import os
 import re
 import tempfile
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -34,6 +33,7 @@ import numpy as np
 import pandas as pd
 from mlflow.entities import Run
 
+from deepdrim.stats import wilcoxon_p
 from experiments.naming import DISPLAY
 
 log = logging.getLogger(__name__)
@@ -71,21 +71,6 @@ def fold_learning(metrics: dict) -> dict[int, bool]:
 def failed_folds_of(metrics: dict) -> list[int]:
     """The folds a CV run's ``fold{k}/learned`` metrics mark as failed to learn."""
     return sorted(k for k, learned in fold_learning(metrics).items() if not learned)
-
-
-def wilcoxon_p(x, y) -> float:
-    """Two-sided Wilcoxon signed-rank p-value of paired samples ``x`` vs ``y`` (scipy's defaults);
-    1.0 when every difference is zero, NaN when there is no pair."""
-    from scipy.stats import wilcoxon
-
-    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
-    if len(x) == 0:
-        return float("nan")
-    if not np.any(x - y):
-        return 1.0
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return float(wilcoxon(x, y).pvalue)
 
 
 def _context(run: Run) -> str:
