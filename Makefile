@@ -37,17 +37,27 @@ bench: $(STAMP)
 results: $(STAMP)
 	$(VENV)/bin/python -m experiments.results $(ARGS)
 
-# Which verdict holds where (docs/studies.md): fig3_real (DeepDRIM, CNNC, PCC, the target-only ablation
-# and the controls) on our simulator, SERGIO and the two shared real folders, split tf and strict,
-# seeds 0-2, one store (VERDICT_STORE), then task=report draws the claim x data source matrix.
-# ~2.5 h of wall on 2 cores; finished jobs are reused, so an interrupted run picks up where it stopped.
+# Which verdict holds where (docs/studies.md): each study of VERDICT_STUDIES on our simulator, SERGIO
+# and the two shared real folders (VERDICT_SOURCES; a data.path=DIR is a BEELINE folder), under each
+# split of VERDICT_SPLITS, seeds 0-2, one store (VERDICT_STORE), then task=report draws the claim x data
+# source matrix. fig3_real runs DeepDRIM, CNNC, PCC, the target-only ablation and the controls; each fig4
+# claim runs the two points its verdict compares (4A: 1/8 of the cells vs all, 4B: no added dropout vs
+# cutoff 0.9 at probability 0.5, 4D: 40% of the training pairs vs all). fig3_real alone took ~2.5 h of
+# wall on 2 cores, the fig4 claims ~1 h per real source and split; finished jobs are reused, so an
+# interrupted run picks up where it stopped.
 VERDICT_STORE ?= mlflow/verdicts
 REAL ?= ../shared/data/beeline-real
 VERDICT_SOURCES ?= data=sim data=sergio data.path=$(REAL)/mHSC-L-specific-500 data.path=$(REAL)/mDC-specific-500
+VERDICT_SPLITS ?= tf strict
+VERDICT_STUDIES ?= "experiment=fig3_real method=deepdrim,cnnc,pcc,target_only" \
+	"experiment=fig4a_cells scale=laptop cells=0.125,1.0" \
+	"experiment=fig4b_dropout scale=laptop drop_prob=0.5 drop_cutoff=0.0,0.9" \
+	"experiment=fig4d_train_fraction scale=laptop train_fraction=0.4,1.0"
 verdicts: $(STAMP)
-	for source in $(VERDICT_SOURCES); do for split in tf strict; do \
-	  $(VENV)/bin/python run.py -m experiment=fig3_real method=deepdrim,cnnc,pcc,target_only seed=0,1,2 \
-	    $$source cv.split=$$split paths.store=$(VERDICT_STORE) $(ARGS) || exit $$?; done; done
+	for study in $(VERDICT_STUDIES); do for source in $(VERDICT_SOURCES); do for split in $(VERDICT_SPLITS); do \
+	  case $$source in data.path=*) data="data=beeline $$source";; *) data=$$source;; esac; \
+	  $(VENV)/bin/python run.py -m $$study seed=0,1,2 $$data cv.split=$$split paths.store=$(VERDICT_STORE) \
+	    $(ARGS) || exit $$?; done; done; done
 	$(VENV)/bin/python run.py task=report paths.store=$(VERDICT_STORE)
 
 # MLflow 3.17 opens experiments in its GenAI view: the printed links open each one's runs table
