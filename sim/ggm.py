@@ -3,8 +3,8 @@
 Each dataset is a sparse precision matrix Θ (the ground-truth network: genes i and j interact
 directly iff Θ_ij != 0) and cells drawn from N(0, Θ⁻¹). From each dataset one direct pair
 (positive) and one independent pair (Θ_ij = 0, negative) are studied, as a 32x32 primary image
-or a 96x96 augmented image (primary + six neighbor images: :func:`deepdrim.multi_images.augmented_image`,
-re-exported here).
+or a 96x96 augmented image (primary + six neighbor images), both built by the library
+(:func:`deepdrim.multi_images.augmented_image`); this module only samples the data.
 """
 from __future__ import annotations
 
