@@ -33,9 +33,9 @@ bench: $(STAMP)
 	$(VENV)/bin/python benchmarks/bench_images.py
 
 # The default job's numbers, measured: neighbors=0,10 x seed=0,1,2 on a private store (nothing reused),
-# written with date, machine and load to docs/results/default-job.md (experiments/results.py).
+# written with date, machine and load to docs/results/default-job.md (experiments/reports/results.py).
 results: $(STAMP)
-	$(VENV)/bin/python -m experiments.results $(ARGS)
+	$(VENV)/bin/python -m experiments.reports.results $(ARGS)
 
 # Which verdict holds where (docs/studies.md): each study of VERDICT_STUDIES on our simulator, SERGIO
 # and the two shared real folders (VERDICT_SOURCES; a data.path=DIR is a BEELINE folder), under each
@@ -62,19 +62,19 @@ verdicts: $(STAMP)
 
 # MLflow 3.17 opens experiments in its GenAI view: the printed links open each one's runs table
 ui: $(STAMP)
-	@$(VENV)/bin/python -m experiments.mlflow_ui sqlite:///mlflow/mlflow.db http://127.0.0.1:5000
+	@$(VENV)/bin/python -m experiments.tracking.mlflow_ui sqlite:///mlflow/mlflow.db http://127.0.0.1:5000
 	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///mlflow/mlflow.db --port 5000
 
 # Shared tracking server (docs/scale-out.md): sqlite mlflow/server.db + proxied artifacts in
 # mlflow/server-artifacts on 127.0.0.1:$(SERVER_PORT); jobs log with tracking.uri=http://127.0.0.1:$(SERVER_PORT).
 # ARGS="--host 0.0.0.0 --backend-store-uri postgresql://..." serves other machines / many writers.
 server: $(STAMP)
-	$(VENV)/bin/python -m experiments.tracking_server --port $(SERVER_PORT) $(ARGS)
+	$(VENV)/bin/python -m experiments.tracking.server --port $(SERVER_PORT) $(ARGS)
 
 # Optuna dashboard on the search's storage (default: the sqlite study of task=search; a journal
 # file works too: make dashboard OPTUNA_STORAGE=/shared/optuna.log).
 # The storage is created first when missing: optuna-dashboard crashes on a new sqlite file (no tables).
 dashboard: $(STAMP)
 	@mkdir -p mlflow
-	$(VENV)/bin/python -c "import sys; from experiments.optuna_storage import optuna_storage; optuna_storage(sys.argv[1])" "$(OPTUNA_STORAGE)"
+	$(VENV)/bin/python -c "import sys; from experiments.tracking.optuna_storage import optuna_storage; optuna_storage(sys.argv[1])" "$(OPTUNA_STORAGE)"
 	$(VENV)/bin/optuna-dashboard --host 127.0.0.1 --port $(DASHBOARD_PORT) $(OPTUNA_STORAGE)

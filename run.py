@@ -1,6 +1,6 @@
 """The one entry point: ``python run.py`` (default job) or ``python run.py -m neighbors=0,2,10``.
 
-Every input is checked before Hydra starts (:mod:`experiments.cli`): a bad one is one line and exit
+Every input is checked before Hydra starts (:mod:`experiments.config.cli`): a bad one is one line and exit
 status 2, with no output folder, MLflow run or cache file written (MLflow is not even imported).
 In a multirun, a job whose data turns out bad fails alone: one line, a FAILED run under the
 parent, the other jobs run, and the process exits 2 at the end. SIGTERM and Ctrl-C end the
@@ -17,7 +17,7 @@ import hydra  # noqa: E402
 from hydra.core.hydra_config import HydraConfig  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 
-from experiments import cli  # noqa: E402 - light: experiments.tracking (MLflow) is imported after validation
+from experiments.config import cli  # noqa: E402 - light: experiments.tracking (MLflow) is imported after validation
 from experiments.tasks import TASKS  # noqa: E402 - task name -> module (experiments/tasks/<name>.py)
 
 #: jobs of this process's multirun that failed on their input (each a FAILED run); exit 2 at the end
@@ -74,14 +74,14 @@ def _discard_unused(output_dir) -> None:
 def main(cfg: DictConfig) -> float:
     from hydra.types import RunMode
 
-    from experiments import tracking
+    from experiments.tracking import job_runs
 
-    tracking.FAILED_RUN = None
+    job_runs.FAILED_RUN = None
     try:
         metrics = run(cfg)
     except Exception as error:
-        if tracking.INTERRUPTED:  # a signal surfacing as another error (inside TensorFlow)
-            raise KeyboardInterrupt(tracking.INTERRUPTED) from None
+        if job_runs.INTERRUPTED:  # a signal surfacing as another error (inside TensorFlow)
+            raise KeyboardInterrupt(job_runs.INTERRUPTED) from None
         if not isinstance(error, ValueError):
             raise
         # bad input found with the data: one line, no traceback
@@ -93,8 +93,8 @@ def main(cfg: DictConfig) -> float:
             sys.exit(2)
         # one job of a sweep: it fails alone (a FAILED run under the parent), the others run
         overrides = " ".join(hydra_cfg.overrides.task)
-        run_id = tracking.FAILED_RUN or tracking.record_failed_job(cfg, overrides, cfg.task, message)
-        print(f"error: job {hydra_cfg.job.num} ({tracking.sweep_name(overrides) or 'default'}): {message}",
+        run_id = job_runs.FAILED_RUN or job_runs.record_failed_job(cfg, overrides, cfg.task, message)
+        print(f"error: job {hydra_cfg.job.num} ({job_runs.sweep_name(overrides) or 'default'}): {message}",
               file=sys.stderr)
         FAILED_JOBS.append(run_id)
         return float("nan")
@@ -104,10 +104,10 @@ def main(cfg: DictConfig) -> float:
 def _interrupt(signum, frame) -> None:
     """SIGINT (Ctrl-C) and SIGTERM (timeout, Slurm, Kubernetes, docker stop) unwind the job: its
     run ends KILLED. The flag is set first: the exception may surface as another error."""
-    from experiments import tracking
+    from experiments.tracking import job_runs
 
-    tracking.INTERRUPTED = signal.Signals(signum).name
-    raise tracking.Terminated(signum) if signum == signal.SIGTERM else KeyboardInterrupt()
+    job_runs.INTERRUPTED = signal.Signals(signum).name
+    raise job_runs.Terminated(signum) if signum == signal.SIGTERM else KeyboardInterrupt()
 
 
 def entry(argv: list[str]) -> None:
@@ -115,7 +115,7 @@ def entry(argv: list[str]) -> None:
     which a job failed on its input exits 2 after the others ran."""
     check_presets(argv)
     cli.validate_or_exit(argv)
-    from experiments import tracking
+    from experiments.tracking import job_runs
 
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGINT, _interrupt)
@@ -124,10 +124,10 @@ def entry(argv: list[str]) -> None:
         if FAILED_JOBS:
             sys.exit(2)
     except KeyboardInterrupt:
-        tracking.INTERRUPTED = tracking.INTERRUPTED or "SIGINT"
-        signum = signal.Signals[tracking.INTERRUPTED].value
-        killed = f": run {tracking.KILLED_RUN} marked KILLED" if tracking.KILLED_RUN else ""
-        print(f"interrupted by {tracking.INTERRUPTED}{killed}", file=sys.stderr)
+        job_runs.INTERRUPTED = job_runs.INTERRUPTED or "SIGINT"
+        signum = signal.Signals[job_runs.INTERRUPTED].value
+        killed = f": run {job_runs.KILLED_RUN} marked KILLED" if job_runs.KILLED_RUN else ""
+        print(f"interrupted by {job_runs.INTERRUPTED}{killed}", file=sys.stderr)
         sys.exit(128 + signum)
 
 

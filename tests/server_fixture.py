@@ -7,7 +7,7 @@ import pytest
 @pytest.fixture(scope="module")
 def mlflow_server(tmp_path_factory):
     """URL (``http://127.0.0.1:PORT``) of a running tracking server."""
-    from experiments.tracking_server import running_server
+    from experiments.tracking.server import running_server
 
     with running_server(tmp_path_factory.mktemp("mlflow-server")) as url:
         yield url

@@ -1,7 +1,7 @@
 """Every bad input answered before anything is written: one line, exit status 2 (CLI) or one
 ``ValueError`` line naming the argument (library), and no new folder, MLflow run or store byte.
 
-The CLI cases go through :func:`experiments.cli.validate_or_exit`, the function ``run.py`` calls
+The CLI cases go through :func:`experiments.config.cli.validate_or_exit`, the function ``run.py`` calls
 before Hydra starts (no TensorFlow, no training); a few real ``python run.py`` subprocesses
 (``slow``) show the same end to end, Hydra's output folder included."""
 import os
@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from experiments import checks, cli
+from experiments.config import checks, cli
 from tests.conftest import free_port, store_overrides
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,7 +37,7 @@ def _keras_zip(path: Path, channels: int, n_bins: int = 32) -> None:
 
 def _beeline_folders(root: Path) -> None:
     """A good tiny BEELINE folder and malformed variants of it (one defect each)."""
-    from experiments.data import export_simulation
+    from experiments.config.data import export_simulation
 
     good = export_simulation(root / "good", dict(kind="sim", n_tfs=4, n_genes=20, n_cells=30, n_master=2), seed=0)
     expression = (good / "ExpressionData.csv").read_text()
@@ -262,7 +262,7 @@ def test_each_choice_is_defined_once():
     written twice would drift (model.n_bins once had two ranges)."""
     from deepdrim import choices
 
-    root = Path(checks.__file__).resolve().parents[1]
+    root = Path(checks.__file__).resolve().parents[2]
     found = _choice_tuples(root)
     twice = {values: where for values, where in found.items() if len(where) > 1}
     assert not twice, f"choices defined more than once: {twice}"

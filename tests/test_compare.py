@@ -10,7 +10,8 @@ from mlflow.tracking import MlflowClient
 from scipy.stats import wilcoxon
 
 from deepdrim.stats import wilcoxon_p
-from experiments import naming
+from experiments.reports import naming
+from experiments.reports import comparison
 from experiments.tasks import compare
 
 TFS = [f"TF{i}" for i in range(8)]
@@ -20,7 +21,7 @@ OTHER_AUROC = [0.60, 0.66, 0.79, 0.70, 0.55, 0.64, 0.52, 0.83]
 
 def _run(method, auroc, auprc, tfs=TFS, context="", epr=1.5):
     per_tf = pd.DataFrame({"tf": tfs, "n_pairs": 10, "n_positive": 5, "auroc": auroc, "auprc": auprc})
-    return compare.MethodRun(f"id-{method}-{context}", method, naming.DISPLAY[method], context,
+    return comparison.MethodRun(f"id-{method}-{context}", method, naming.DISPLAY[method], context,
                              {"epr": epr, "auroc": 0.7, "auprc": 0.7, "wall_seconds": 1.0}, per_tf)
 
 
@@ -32,7 +33,7 @@ def test_table_pairs_per_tf_and_matches_scipy():
     order = [3, 0, 6, 1, 5, 2, 4]
     other = _run("pcc", [OTHER_AUROC[i] for i in order], [auprc_other[i] for i in order], [TFS[i] for i in order])
     same = _run("cnnc", DEEPDRIM_AUROC, auprc_ref)
-    table = compare.comparison_table([ref, other, same]).set_index("method")
+    table = comparison.comparison_table([ref, other, same]).set_index("method")
     assert list(table.columns[:8]) == ["label", "context", "median_auroc", "median_auprc", "epr", "p_auroc",
                                        "p_auprc", "n_tfs"]
     common = sorted(order)
@@ -50,10 +51,10 @@ def test_contexts_compare_within_themselves(tmp_path):
     runs = [_run("deepdrim", DEEPDRIM_AUROC, DEEPDRIM_AUROC, context="seed=0"),
             _run("pcc", OTHER_AUROC, OTHER_AUROC, context="seed=0"),
             _run("pcc", DEEPDRIM_AUROC, DEEPDRIM_AUROC, context="seed=1")]
-    table = compare.comparison_table(runs)
+    table = comparison.comparison_table(runs)
     assert table.p_auroc.iloc[1] == pytest.approx(wilcoxon(DEEPDRIM_AUROC, OTHER_AUROC).pvalue)
     assert np.isnan(table.p_auroc.iloc[2])  # no DeepDRIM run with seed=1
-    paths = compare.write_comparison(runs, tmp_path)
+    paths = comparison.write_comparison(runs, tmp_path)
     assert [p.name for p in paths] == ["comparison.csv", "comparison_per_tf.csv", "comparison.png"]
     assert len(pd.read_csv(paths[1])) == 24 and paths[2].stat().st_size > 1000
     assert not list(tmp_path.glob(".*"))  # no temporary file left behind

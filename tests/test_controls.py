@@ -13,8 +13,9 @@ from deepdrim.baselines import target_mean_scores
 from deepdrim.diagnostics import PLATEAU_TOLERANCE, constant_scores, learning_failure, plateau_loss
 from deepdrim.images import PairImageBuilder
 from deepdrim.io import read_beeline
-from experiments import checks, verdicts
-from experiments import data as job_data
+from experiments.config import checks
+from experiments.reports import verdicts
+from experiments.config import data as job_data
 from experiments.tasks import cv as cv_job
 from tests.conftest import TINY_MODEL
 
@@ -73,7 +74,7 @@ def test_data_network_relative_to_the_folder_or_absolute(bench, tmp_path, monkey
 
 def test_max_tfs_draws_n_tfs_by_seed(bench, caplog):
     cfg = {"kind": "beeline", "path": str(bench), "max_tfs": 3}
-    with caplog.at_level(logging.INFO, logger="experiments.data"):
+    with caplog.at_level(logging.INFO, logger="experiments.config.data"):
         first = job_data.load(cfg, seed=0)
     again = job_data.load(cfg, seed=0)
     assert len(first.tfs) == 3 and set(first.tfs) <= {f"TF{i}" for i in range(N_TFS)}

@@ -7,8 +7,8 @@ import pytest
 from mlflow.tracking import MlflowClient
 from omegaconf import OmegaConf
 
-from experiments import data as job_data
-from experiments import verdicts
+from experiments.config import data as job_data
+from experiments.reports import verdicts
 from experiments.tasks import cv as cv_job
 
 

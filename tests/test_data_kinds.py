@@ -1,11 +1,11 @@
-"""experiments.data.load: every data kind from small files the tests write, and one-line errors."""
+"""experiments.config.data.load: every data kind from small files the tests write, and one-line errors."""
 import logging
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from experiments import data as job_data
+from experiments.config import data as job_data
 
 GENES = ["TFa", "TFb", "g1", "g2", "g3", "g4", "g5"]
 NETWORK = "Gene1,Gene2,Type\nTFa,g1,+\nTFa,g2,-\nTFb,g3,+\nTFb,TFa,+\nTFa,TFa,+\n"

@@ -9,8 +9,10 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from experiments import degrade, fig3, naming, verdict_matrix
-from experiments.tasks import compare, report
+from experiments.config import degrade
+from experiments.reports import fig3, naming, verdict_matrix
+from experiments.reports import comparison
+from experiments.tasks import report
 from tests.conftest import TINY_SIM
 
 
@@ -52,7 +54,7 @@ def test_magic_preprocessing_only_for_counts():
 @pytest.fixture(scope="module")
 def beeline_folder(tmp_path_factory):
     """A tiny BEELINE folder (the tiny simulation, log-transformed like BEELINE's processed values)."""
-    from experiments.data import export_simulation
+    from experiments.config.data import export_simulation
 
     folder = tmp_path_factory.mktemp("beeline") / "tiny-beeline"
     export_simulation(folder, {k: v for k, v in TINY_SIM.items() if k != "kind"}, seed=0)
@@ -64,7 +66,7 @@ def beeline_folder(tmp_path_factory):
 
 @pytest.mark.parametrize("preset", ["fig4a_cells", "fig4b_dropout", "fig4c_neighbors", "fig4d_train_fraction"])
 def test_every_fig4_study_composes_on_real_data(preset, beeline_folder):
-    from experiments import cli
+    from experiments.config import cli
 
     jobs = cli.validate(["-m", f"experiment={preset}", "data=beeline", f"data.path={beeline_folder}"])
     assert jobs and all(job.data.kind == "beeline" and job.study == preset for job in jobs)
@@ -85,7 +87,7 @@ def test_fig3_real_preset_composes(config):
 def _method_run(method, per_tf_auroc, label=None, role="method"):
     tfs = [f"TF{i}" for i in range(len(per_tf_auroc))]
     table = pd.DataFrame({"tf": tfs, "auroc": per_tf_auroc, "auprc": per_tf_auroc})
-    return compare.MethodRun(f"id-{method}", method, label or naming.DISPLAY.get(method, method), "", {}, table, role)
+    return comparison.MethodRun(f"id-{method}", method, label or naming.DISPLAY.get(method, method), "", {}, table, role)
 
 
 def test_control_rows_come_from_the_predictions():
@@ -95,13 +97,13 @@ def test_control_rows_come_from_the_predictions():
                                 "score": rng.random(n), "prior": np.tile([0.2, 0.8], n // 2),
                                 "fold": np.repeat([0, 1, 1], n // 3)})
     source = _method_run("deepdrim", [0.5])
-    rows = compare.control_runs(predictions, source)
+    rows = comparison.control_runs(predictions, source)
     assert [r.method for r in rows] == ["prior"] and rows[0].role == "control"
     assert rows[0].per_tf["auroc"].tolist() == [1.0, 1.0, 1.0] and rows[0].metrics["auroc"] == 1.0
     predictions["target_mean"] = np.tile([0.8, 0.2], n // 2)  # another helper's column, when present
-    rows = compare.control_runs(predictions, source)
+    rows = comparison.control_runs(predictions, source)
     assert [r.method for r in rows] == ["prior", "target_mean"] and rows[1].metrics["auroc"] == 0.0
-    table = compare.comparison_table([source, *rows])
+    table = comparison.comparison_table([source, *rows])
     assert table.role.tolist() == ["method", "control", "control"]
 
 
@@ -151,10 +153,10 @@ def test_a_claim_whose_deepdrim_failed_to_learn_is_no_result_or_leaves_out_its_f
     assert found["vs_cnnc"].verdict == "supported" and found["vs_cnnc"].effect > 0.1
     assert "CNNC failed to learn in 1 of 3 folds" in found["vs_cnnc"].line
     assert found["best_other"].verdict == "supported" and "failed" not in found["best_other"].line
-    table = compare.comparison_table(runs)
+    table = comparison.comparison_table(runs)
     assert table.failed_folds.tolist()[:2] == [0.0, 1.0] and np.isnan(table.failed_folds[2])
-    assert "CNNC (FAILED to learn)" in compare.format_table(table)
-    assert compare.failed_folds_of({"fold0/learned": 1.0, "fold2/learned": 0.0, "fold2/auroc": 0.5}) == [2]
+    assert "CNNC (FAILED to learn)" in comparison.format_table(table)
+    assert comparison.failed_folds_of({"fold0/learned": 1.0, "fold2/learned": 0.0, "fold2/auroc": 0.5}) == [2]
     # DeepDRIM failed in 1 fold of 3: that fold's TFs (constant scores, 0.5) are left out of its values
     broken = base + 0.1
     broken[:3] = 0.5
@@ -227,7 +229,7 @@ def test_compare_finds_the_runs_a_sweep_reused(tmp_path, empty_store):
     but lists the reused DeepDRIM run in study_runs.csv, so the p-values are computed."""
     import mlflow
 
-    from experiments.summaries import write_study_runs
+    from experiments.reports.summaries import write_study_runs
 
     shutil.copy(empty_store, tmp_path / "mlflow.db")
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
@@ -258,11 +260,11 @@ def test_compare_finds_the_runs_a_sweep_reused(tmp_path, empty_store):
     listed = write_study_runs([client.get_run(earlier), client.get_run(child)], tmp_path / "sweep")
     client.log_artifact(parent, str(listed))
     client.set_terminated(parent, "FINISHED")
-    found_parent, runs = compare.find_multirun(client, exp)
+    found_parent, runs = comparison.find_multirun(client, exp)
     assert found_parent.info.run_id == parent and {r.info.run_id for r in runs} == {earlier, child}
-    fetched = compare.fetch(runs)
-    fetched += compare.fetch_controls(fetched)
-    table = compare.comparison_table(fetched).set_index("label")
+    fetched = comparison.fetch(runs)
+    fetched += comparison.fetch_controls(fetched)
+    table = comparison.comparison_table(fetched).set_index("label")
     assert table.loc["PCC", "p_auroc"] == pytest.approx(0.0078125)  # 8 TFs, all better: 2 / 2^8
     assert table.loc["gene prior (control)", "role"] == "control" and np.isfinite(table.loc["gene prior (control)",
                                                                                            "p_auroc"])
@@ -330,7 +332,7 @@ def test_fig3_real_runs_on_a_tiny_beeline_folder_and_compare_reuses_it(tmp_path,
 
 def test_max_drop_leaves_out_the_reference_itself():
     """Dropout that only helps: the largest "drop" is the smallest gain, not the reference's 0 +- 0."""
-    from experiments.verdicts import study_verdict
+    from experiments.reports.verdicts import study_verdict
 
     table = pd.DataFrame({"x": [0.0, 0.5, 0.0, 0.5], "line": 0.5, "seed": [0, 1, 0, 1][:2] * 2,
                           "auroc": [0.44, 0.50, 0.45, 0.50]})

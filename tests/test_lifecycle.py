@@ -14,7 +14,7 @@ from mlflow.tracking import MlflowClient
 from omegaconf import OmegaConf
 
 from deepdrim.metrics import summary
-from experiments import tracking
+from experiments.tracking import job_runs, mlflow_store
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -43,8 +43,8 @@ def _dead_pid() -> int:
     ("dead", True), ("alive", False), ("other_host", False), ("recycled_pid", True), ("untagged", True)])
 def test_stale_run_closed_only_when_its_process_is_gone(store, who, closed):
     client = MlflowClient(store)
-    experiment_id = tracking.setup(store, "artifacts", "deepdrim")
-    tags = {tracking.HASH_TAG: "h", **tracking.process_tags()}
+    experiment_id = mlflow_store.setup(store, "artifacts", "deepdrim")
+    tags = {job_runs.HASH_TAG: "h", **job_runs.process_tags()}
     if who == "dead":
         tags["pid"] = str(_dead_pid())
     elif who == "other_host":
@@ -52,9 +52,9 @@ def test_stale_run_closed_only_when_its_process_is_gone(store, who, closed):
     elif who == "recycled_pid":  # pid alive, but started after the run recorded it
         tags["pid_start"] = "1"
     elif who == "untagged":  # a run written before host/pid were recorded
-        tags = {tracking.HASH_TAG: "h"}
+        tags = {job_runs.HASH_TAG: "h"}
     run = client.create_run(experiment_id, tags=tags)
-    alive = tracking.close_stale_runs(experiment_id, "h")
+    alive = job_runs.close_stale_runs(experiment_id, "h")
     status = client.get_run(run.info.run_id).info.status
     assert status == ("KILLED" if closed else "RUNNING")
     assert [r.info.run_id for r in alive] == ([] if closed else [run.info.run_id])
@@ -62,13 +62,13 @@ def test_stale_run_closed_only_when_its_process_is_gone(store, who, closed):
 
 def test_a_configuration_held_by_another_process_is_skipped(compose, tmp_path, capsys):
     cfg = compose("neighbors=0")
-    uri = tracking.resolve_uri(cfg.tracking.uri)
-    experiment_id = tracking.setup(uri, "artifacts", "deepdrim")
-    chash = tracking.config_hash(OmegaConf.to_container(cfg, resolve=True))
-    lock = tracking.lock_dir(uri) / ".locks" / f"{experiment_id}-{chash}.lock"
+    uri = mlflow_store.resolve_uri(cfg.tracking.uri)
+    experiment_id = mlflow_store.setup(uri, "artifacts", "deepdrim")
+    chash = job_runs.config_hash(OmegaConf.to_container(cfg, resolve=True))
+    lock = mlflow_store.lock_dir(uri) / ".locks" / f"{experiment_id}-{chash}.lock"
     calls = []
-    with tracking.file_lock(lock):  # fcntl locks are per open file: this holder is "another process"
-        metrics = tracking.run_job(cfg, tmp_path / "out", "", "cv", lambda: calls.append(1))
+    with mlflow_store.file_lock(lock):  # fcntl locks are per open file: this holder is "another process"
+        metrics = job_runs.run_job(cfg, tmp_path / "out", "", "cv", lambda: calls.append(1))
     assert metrics == {} and not calls
     assert "is running in another process" in capsys.readouterr().out
     assert _all_runs(tmp_path / "mlflow.db")[1] == []

@@ -31,7 +31,7 @@ def test_pyfunc_scores_equal_deepdrim_load(fitted, tiny_dataset, store, tmp_path
     import mlflow
 
     from deepdrim.estimator import DeepDRIM
-    from experiments.mlflow_model import SIGNATURE, link_probabilities, log_deepdrim_model, resolve_model_path
+    from experiments.tracking.mlflow_model import SIGNATURE, link_probabilities, log_deepdrim_model, resolve_model_path
 
     data, pairs = tiny_dataset
     with mlflow.start_run(experiment_id=store) as run:
@@ -59,7 +59,7 @@ def test_pyfunc_scores_equal_deepdrim_load(fitted, tiny_dataset, store, tmp_path
 def test_pyfunc_rejects_unknown_genes(fitted, tiny_dataset, store):
     import mlflow
 
-    from experiments.mlflow_model import log_deepdrim_model
+    from experiments.tracking.mlflow_model import log_deepdrim_model
 
     data, _ = tiny_dataset
     with mlflow.start_run(experiment_id=store):
@@ -71,7 +71,7 @@ def test_pyfunc_rejects_unknown_genes(fitted, tiny_dataset, store):
 
 
 def test_link_probabilities_takes_column_one_of_two():
-    from experiments.mlflow_model import link_probabilities
+    from experiments.tracking.mlflow_model import link_probabilities
 
     np.testing.assert_array_equal(link_probabilities(np.array([[0.8, 0.2], [0.1, 0.9]])), [0.2, 0.9])
     np.testing.assert_array_equal(link_probabilities([0.3, 0.7]), [0.3, 0.7])
@@ -80,7 +80,7 @@ def test_link_probabilities_takes_column_one_of_two():
 
 
 def test_log_rejects_other_genes(fitted, tiny_dataset):
-    from experiments.mlflow_model import log_deepdrim_model
+    from experiments.tracking.mlflow_model import log_deepdrim_model
 
     data, _ = tiny_dataset
     with pytest.raises(ValueError, match="differ"):
@@ -90,7 +90,7 @@ def test_log_rejects_other_genes(fitted, tiny_dataset):
 
 
 def test_resolve_bad_uri_is_one_line(store):
-    from experiments.mlflow_model import resolve_model_path
+    from experiments.tracking.mlflow_model import resolve_model_path
 
     with pytest.raises(ValueError, match="cannot download"):
         resolve_model_path("runs:/0123456789abcdef/model")
@@ -105,7 +105,7 @@ def test_loads_in_a_fresh_process_without_the_project(fitted, tiny_dataset, stor
 
     import mlflow
 
-    from experiments.mlflow_model import link_probabilities, log_deepdrim_model
+    from experiments.tracking.mlflow_model import link_probabilities, log_deepdrim_model
 
     data, pairs = tiny_dataset
     with mlflow.start_run(experiment_id=store) as run:

@@ -26,7 +26,7 @@ def _expression(seed=0, cells=12, genes=5):
 def test_run_inputs_show_the_simulated_dataset(client, tmp_path):
     import mlflow
 
-    from experiments.mlflow_dataset import SIMULATOR, job_source, log_expression_dataset
+    from experiments.tracking.mlflow_dataset import SIMULATOR, job_source, log_expression_dataset
 
     experiment = client.create_experiment("data", artifact_location=(tmp_path / "a").as_uri())
     expression = _expression()
@@ -48,7 +48,7 @@ def test_run_inputs_show_the_simulated_dataset(client, tmp_path):
 def test_file_source_and_digest_follow_the_values(client, tmp_path):
     import mlflow
 
-    from experiments.mlflow_dataset import expression_digest, job_source, log_expression_dataset
+    from experiments.tracking.mlflow_dataset import expression_digest, job_source, log_expression_dataset
 
     data_file = tmp_path / "ExpressionData.csv"
     data_file.write_text("x\n")
@@ -65,7 +65,7 @@ def test_file_source_and_digest_follow_the_values(client, tmp_path):
 
 
 def test_dataset_input_errors():
-    from experiments.mlflow_dataset import expression_dataset, job_source
+    from experiments.tracking.mlflow_dataset import expression_dataset, job_source
 
     with pytest.raises(TypeError, match="expression"):
         expression_dataset(np.zeros((2, 2)), {"kind": "sim"})
@@ -76,7 +76,7 @@ def test_dataset_input_errors():
 
 
 def test_experiments_are_marked_model_training(client, tmp_path):
-    from experiments.mlflow_ui import (KIND_TAG, MODEL_TRAINING, create_training_experiment,
+    from experiments.tracking.mlflow_ui import (KIND_TAG, MODEL_TRAINING, create_training_experiment,
                                        mark_model_training, runs_view_url)
 
     created = create_training_experiment(client, "new", (tmp_path / "a").as_uri())

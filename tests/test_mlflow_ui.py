@@ -1,7 +1,7 @@
 """``make ui``'s links: every experiment's runs table in MLflow 3.17's model-training view."""
 from mlflow.tracking import MlflowClient
 
-from experiments import mlflow_ui
+from experiments.tracking import mlflow_ui
 
 
 def test_links_open_every_experiments_runs_table(store, capsys):

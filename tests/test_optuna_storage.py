@@ -26,7 +26,7 @@ def _objective(trial):
 def _worker(storage_url, seed):
     import optuna
 
-    from experiments.optuna_storage import load_or_create_study, optuna_storage
+    from experiments.tracking.optuna_storage import load_or_create_study, optuna_storage
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = load_or_create_study(optuna_storage(storage_url), "shared", direction="minimize",
@@ -39,7 +39,7 @@ def _worker(storage_url, seed):
 def test_two_processes_share_one_study(tmp_path, kind):
     import optuna
 
-    from experiments.optuna_storage import optuna_storage
+    from experiments.tracking.optuna_storage import optuna_storage
 
     url = str(tmp_path / "study.log") if kind == "journal" else f"sqlite:///{tmp_path / 'study.db'}"
     context = multiprocessing.get_context("spawn")  # no fork of a process that may hold TensorFlow
@@ -65,7 +65,7 @@ def test_two_processes_share_one_study(tmp_path, kind):
 def test_storage_kinds_and_errors(tmp_path):
     import optuna
 
-    from experiments.optuna_storage import optuna_storage
+    from experiments.tracking.optuna_storage import optuna_storage
 
     journal = optuna_storage(tmp_path / "sub" / "s.log", open_lock=True)
     assert isinstance(journal, optuna.storages.JournalStorage) and (tmp_path / "sub" / "s.log").exists()

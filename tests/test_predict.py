@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from experiments import data as job_data
+from experiments.config import data as job_data
 
 from experiments.tasks import predict as predict_job
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from experiments import results
+from experiments.reports import results
 from tests.conftest import ROOT, TINY, free_port, store_overrides
 
 README = ROOT / "README.md"
@@ -139,7 +139,7 @@ def test_readme_states_the_default_job_auroc_that_make_results_wrote():
 
 def test_laptop_study_composes_and_passes_the_checks():
     """The hour-long study is composed and checked as ``run.py`` does before Hydra starts (not run)."""
-    from experiments import cli
+    from experiments.config import cli
 
     command = next(c for c in COVERED if c.endswith("scale=laptop"))
     jobs = cli.validate(as_argv(command)[2:])
@@ -222,7 +222,7 @@ def test_search_on_the_default_data(tmp_path):
 @pytest.mark.slow
 def test_make_results_writes_the_page(tmp_path):
     out = tmp_path / "default-job.md"
-    run([sys.executable, "-m", "experiments.results", "--seeds", "0", "--out", str(out), "--", *TINY], ROOT)
+    run([sys.executable, "-m", "experiments.reports.results", "--seeds", "0", "--out", str(out), "--", *TINY], ROOT)
     page = out.read_text()
     assert re.search(rf"^{re.escape(results.MARKER)} \d\.\d{{3}}$", page, flags=re.M)
     assert "| 0 | **" in page and "load average" in page and f"{os.cpu_count()} cores" in page
@@ -235,7 +235,7 @@ def test_make_ui_serves(tmp_path, empty_store):
 
     shutil.copy(empty_store, tmp_path / "mlflow.db")
     uri, port = f"sqlite:///{tmp_path / 'mlflow.db'}", free_port()
-    links = run([sys.executable, "-m", "experiments.mlflow_ui", uri, f"http://127.0.0.1:{port}"], ROOT)
+    links = run([sys.executable, "-m", "experiments.tracking.mlflow_ui", uri, f"http://127.0.0.1:{port}"], ROOT)
     assert f"http://127.0.0.1:{port}/#/experiments/" in links.stdout
     page = serves([str(Path(sys.executable).parent / "mlflow"), "ui", "--backend-store-uri", uri, "--port", str(port)],
                   port)
@@ -247,7 +247,7 @@ def test_make_dashboard_serves(tmp_path):
     """``make dashboard``'s recipe on a new storage, on a free port: create the storage when missing
     (optuna-dashboard alone crashes on a new sqlite file), then optuna-dashboard."""
     storage = f"sqlite:///{tmp_path / 'optuna.db'}"
-    run([sys.executable, "-c", "import sys; from experiments.optuna_storage import optuna_storage; "
+    run([sys.executable, "-c", "import sys; from experiments.tracking.optuna_storage import optuna_storage; "
          "optuna_storage(sys.argv[1])", storage], ROOT)
     port = free_port()
     page = serves([str(Path(sys.executable).parent / "optuna-dashboard"), "--host", "127.0.0.1", "--port", str(port),

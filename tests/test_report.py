@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from experiments import figures
+from experiments.reports import figures
 from experiments.tasks import report
 
 SPECS = figures.study_specs()
@@ -191,7 +191,7 @@ def test_report_renders_every_panel_and_names_its_runs(tmp_path, populated):
 def test_a_study_panel_draws_the_runs_its_newest_multirun_listed(tmp_path, empty_store):
     """Two variants of fig4c in one store (say raw- and log-ranked neighbors): the panel draws the
     runs the newest multirun parent listed in study_runs.csv, not the mix of both."""
-    from experiments.summaries import STUDY_RUNS, write_study_runs
+    from experiments.reports.summaries import STUDY_RUNS, write_study_runs
 
     client, uri = _client(tmp_path, empty_store)
     exp = _experiment(client, "fig4c_neighbors", tmp_path)

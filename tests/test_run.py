@@ -3,7 +3,7 @@ and the one meaning of ``neighbors`` (method=cnnc, the GGM study)."""
 import pytest
 from mlflow.tracking import MlflowClient
 
-from experiments import checks
+from experiments.config import checks
 from experiments.tasks import cv, fig1_ggm
 
 

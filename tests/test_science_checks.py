@@ -1,8 +1,8 @@
-"""experiments.science_checks: the supervised tables run end to end on tiny data (they broke
+"""experiments.reports.science_checks: the supervised tables run end to end on tiny data (they broke
 silently once when predict_proba became (P, 2))."""
 import numpy as np
 
-from experiments import science_checks
+from experiments.reports import science_checks
 from sim.grn import simulate_grn
 
 

@@ -11,7 +11,7 @@ from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
 from experiments.tasks import cv as cv_job
-from experiments import search_study
+from experiments.tracking import search_study
 from experiments.tasks import search
 
 SMALL_SPACE = ["search.space.epochs.low=1", "search.space.epochs.high=2", "search.space.patience.low=1",
@@ -141,7 +141,7 @@ def test_search_never_trains_or_scores_on_the_test_folds(tmp_path, fake, compose
     cfg = compose_search("search.n_trials=2", "search.evaluate_best=false")
     search.run(cfg, tmp_path / "out")
     from deepdrim.cv import tf_aware_folds
-    from experiments import data as job_data
+    from experiments.config import data as job_data
 
     data = job_data.load(dict(cfg.data), 0)
     pairs = data.pairs.pairs

@@ -196,7 +196,7 @@ def test_bad_parameters_are_one_line_value_errors(kwargs, expected, tmp_path):
 
 @pytest.mark.filterwarnings("ignore:.*got no balanced negative")
 def test_data_load_builds_labelled_pairs_like_the_simulation(tmp_path):
-    from experiments import data as job_data
+    from experiments.config import data as job_data
 
     cfg = {"kind": "sergio", **TINY, "negatives": "balanced", "cache": str(tmp_path)}
     data = job_data.load(cfg, seed=0)
@@ -215,7 +215,7 @@ def test_data_load_builds_labelled_pairs_like_the_simulation(tmp_path):
 
 
 def test_the_config_schema_checks_sergio_keys(config):
-    from experiments import checks
+    from experiments.config import checks
 
     assert checks.SERGIO_NETWORKS is sergio.NETWORKS and checks.SERGIO_ENGINES is sergio.ENGINES
     cfg = config("data=sergio")

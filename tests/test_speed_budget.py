@@ -74,7 +74,7 @@ def test_skipping_plateau_validation_fits_the_same_model(tiny_dataset):
     ({"plateau_validation": "maybe"}, "training.plateau_validation must be true or false"),
 ])
 def test_config_checks_name_a_bad_budget(override, message, tmp_path):
-    from experiments.checks import check_config
+    from experiments.config.checks import check_config
 
     tracking = {"uri": f"sqlite:///{tmp_path}/mlflow.db"}
     config = {"training": {"steps_per_epoch": 32, "max_validation_pairs": 2048, "plateau_validation": False},

@@ -13,15 +13,16 @@ from pathlib import Path
 import mlflow
 import pytest
 
-from experiments import checks, tracking
+from experiments.config import store_checks
+from experiments.tracking import mlflow_store
 from tests.conftest import ROOT
 
-#: a child that creates a store (``new``: through tracking.setup; ``old``: MLflow's own first open,
+#: a child that creates a store (``new``: through mlflow_store.setup; ``old``: MLflow's own first open,
 #: as before) and says "migrating" when MLflow starts its schema migrations
 CHILD = textwrap.dedent("""
     import sys
     import mlflow.store.db.utils as utils
-    from experiments import tracking
+    from experiments.tracking import mlflow_store
     upgrade = utils._upgrade_db
     def announced(engine):
         print("migrating", flush=True)
@@ -29,7 +30,7 @@ CHILD = textwrap.dedent("""
     utils._upgrade_db = announced
     how, db = sys.argv[1], sys.argv[2]
     if how == "new":
-        tracking.setup("sqlite:///" + db, "artifacts", "deepdrim")
+        mlflow_store.setup("sqlite:///" + db, "artifacts", "deepdrim")
     else:
         from mlflow.tracking import MlflowClient
         MlflowClient("sqlite:///" + db).search_experiments()
@@ -60,8 +61,8 @@ def _tables(db: Path) -> set:
 
 def test_setup_creates_a_complete_store_and_no_temporary_file(tmp_path):
     db = tmp_path / "mlflow.db"
-    experiment_id = tracking.setup(f"sqlite:///{db}", "artifacts", "deepdrim")
-    assert tracking.half_built(db) is None and {"runs", "metrics", "alembic_version"} <= _tables(db)
+    experiment_id = mlflow_store.setup(f"sqlite:///{db}", "artifacts", "deepdrim")
+    assert mlflow_store.half_built(db) is None and {"runs", "metrics", "alembic_version"} <= _tables(db)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mlflow.db", "mlflow.db.lock"]
     assert mlflow.MlflowClient(f"sqlite:///{db}").get_experiment(experiment_id).name == "deepdrim"
 
@@ -81,19 +82,19 @@ def test_an_interrupted_creation_leaves_no_store(tmp_path, monkeypatch):
     db = tmp_path / "mlflow.db"
     monkeypatch.setattr(utils, "_upgrade_db", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        tracking.setup(f"sqlite:///{db}", "artifacts", "deepdrim")
-    assert not db.exists() and not list(tmp_path.glob(f"mlflow.db{tracking.CREATING}*"))
+        mlflow_store.setup(f"sqlite:///{db}", "artifacts", "deepdrim")
+    assert not db.exists() and not list(tmp_path.glob(f"mlflow.db{mlflow_store.CREATING}*"))
     monkeypatch.setattr(utils, "_upgrade_db", upgrade)
-    tracking.setup(f"sqlite:///{db}", "artifacts", "deepdrim")
-    assert tracking.half_built(db) is None
+    mlflow_store.setup(f"sqlite:///{db}", "artifacts", "deepdrim")
+    assert mlflow_store.half_built(db) is None
 
 
 def test_a_stale_temporary_file_of_a_killed_creation_is_removed(tmp_path):
     db = tmp_path / "mlflow.db"
-    stale = tmp_path / f"mlflow.db{tracking.CREATING}999999"
+    stale = tmp_path / f"mlflow.db{mlflow_store.CREATING}999999"
     stale.write_bytes(b"SQLite format 3\x00 half of a schema")
-    tracking.setup(f"sqlite:///{db}", "artifacts", "deepdrim")
-    assert not stale.exists() and tracking.half_built(db) is None
+    mlflow_store.setup(f"sqlite:///{db}", "artifacts", "deepdrim")
+    assert not stale.exists() and mlflow_store.half_built(db) is None
 
 
 @pytest.mark.parametrize("damage, expected", [
@@ -108,11 +109,11 @@ def test_a_half_built_store_is_refused_naming_the_fix(tmp_path, empty_store, dam
         con.execute(damage)
     before = db.read_bytes()
     with pytest.raises(ValueError, match="^tracking.uri=") as error:
-        checks.check_store(f"sqlite:///{db}")
+        store_checks.check_store(f"sqlite:///{db}")
     message = str(error.value)
     assert expected in message and f"rm {db}" in message and "\n" not in message
     with pytest.raises(ValueError, match="half-built"):
-        tracking.setup(f"sqlite:///{db}", "artifacts", "deepdrim")
+        mlflow_store.setup(f"sqlite:///{db}", "artifacts", "deepdrim")
     assert db.read_bytes() == before
 
 
@@ -123,7 +124,7 @@ def test_a_store_of_another_schema_with_runs_is_not_called_half_built(tmp_path, 
     client.create_run(client.create_experiment("x"))
     with sqlite3.connect(db) as con:
         con.execute("UPDATE alembic_version SET version_num = '0a8600c4ebd1'")
-    message = tracking.half_built(db)
+    message = mlflow_store.half_built(db)
     assert "holding 1 runs" in message and "mlflow db upgrade" in message and "rm " not in message
 
 
@@ -131,8 +132,8 @@ def test_complete_empty_and_missing_stores_pass(tmp_path, empty_store):
     shutil.copy(empty_store, tmp_path / "mlflow.db")
     (tmp_path / "empty.db").write_bytes(b"")
     for name in ("mlflow.db", "empty.db", "missing.db"):
-        assert tracking.half_built(tmp_path / name) is None
-        checks.check_store(f"sqlite:///{tmp_path / name}")
+        assert mlflow_store.half_built(tmp_path / name) is None
+        store_checks.check_store(f"sqlite:///{tmp_path / name}")
 
 
 @pytest.mark.slow
@@ -144,9 +145,9 @@ def test_a_signal_during_creation_leaves_no_half_built_store(tmp_path, sig):
     status = _interrupted_creation(db, "new", sig)
     assert status == -sig  # killed during the creation, not after it
     assert not db.exists()
-    tracking.setup(f"sqlite:///{db}", "artifacts", "deepdrim")
-    assert tracking.half_built(db) is None
-    assert not list(tmp_path.glob(f"mlflow.db{tracking.CREATING}*"))
+    mlflow_store.setup(f"sqlite:///{db}", "artifacts", "deepdrim")
+    assert mlflow_store.half_built(db) is None
+    assert not list(tmp_path.glob(f"mlflow.db{mlflow_store.CREATING}*"))
 
 
 @pytest.mark.slow
@@ -155,7 +156,7 @@ def test_run_py_refuses_a_store_half_built_by_a_killed_plain_mlflow_creation(tmp
     next job prints one line naming the fix and exits 2, and the store's bytes are unchanged."""
     db = tmp_path / "mlflow.db"
     assert _interrupted_creation(db, "old", signal.SIGKILL) == -signal.SIGKILL
-    assert "half-built" in tracking.half_built(db)
+    assert "half-built" in mlflow_store.half_built(db)
     before = db.read_bytes()
     done = run_py(f"tracking.uri=sqlite:///{db}", f"paths.outputs={tmp_path / 'outputs'}", timeout=300)
     lines = done.stderr.strip().splitlines()
@@ -166,15 +167,15 @@ def test_run_py_refuses_a_store_half_built_by_a_killed_plain_mlflow_creation(tmp
 
 def test_make_server_creates_its_sqlite_backend_atomically_and_refuses_a_half_built_one(tmp_path, empty_store,
                                                                                          capsys):
-    from experiments import tracking_server
+    from experiments.tracking import server
 
     db = tmp_path / "server.db"
-    tracking_server.prepare_backend(f"sqlite:///{db}")
-    assert tracking.half_built(db) is None and {"runs", "alembic_version"} <= _tables(db)
+    server.prepare_backend(f"sqlite:///{db}")
+    assert mlflow_store.half_built(db) is None and {"runs", "alembic_version"} <= _tables(db)
     shutil.copy(empty_store, db)
     with sqlite3.connect(db) as con:
         con.execute("DROP TABLE alembic_version")
     with pytest.raises(SystemExit) as exit_:
-        tracking_server.prepare_backend(f"sqlite:///{db}")
+        server.prepare_backend(f"sqlite:///{db}")
     lines = capsys.readouterr().err.strip().splitlines()
     assert exit_.value.code == 2 and len(lines) == 1 and lines[0].startswith("error: --backend-store-uri=")

@@ -13,7 +13,8 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from mlflow.tracking import MlflowClient
 from omegaconf import OmegaConf, open_dict
 
-from experiments import callbacks, figures
+from experiments.tracking import callbacks
+from experiments.reports import figures
 
 ROOT = Path(__file__).resolve().parents[1]
 PRESETS = ("fig1_ggm", "fig4a_cells", "fig4b_dropout", "fig4c_neighbors", "fig4d_train_fraction")
@@ -75,7 +76,7 @@ def test_quick_scale_shrinks_but_keeps_the_cells(config):
 
 
 def test_training_fraction_never_touches_the_test_fold(monkeypatch, config, tiny):
-    from experiments import data as job_data
+    from experiments.config import data as job_data
     from experiments.tasks import cv as cv_job
 
     fits = []

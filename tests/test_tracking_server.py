@@ -8,7 +8,7 @@ from tests.server_fixture import mlflow_server  # noqa: F401 - the fixture
 
 
 def test_server_command_and_locations():
-    from experiments.tracking_server import artifact_location, server_command
+    from experiments.tracking.server import artifact_location, server_command
 
     command = server_command("sqlite:///mlflow/x.db", "mlflow/art", port=5123, workers=1)
     assert command[command.index("--port") + 1] == "5123" and "--serve-artifacts" in command
@@ -26,9 +26,9 @@ def test_run_through_server_reads_back(mlflow_server, tiny_dataset, tmp_path):  
     from mlflow.tracking import MlflowClient
 
     from deepdrim.estimator import DeepDRIM
-    from experiments.mlflow_dataset import job_source, log_expression_dataset
-    from experiments.mlflow_model import link_probabilities, log_deepdrim_model
-    from experiments.mlflow_ui import KIND_TAG, MODEL_TRAINING, create_training_experiment
+    from experiments.tracking.mlflow_dataset import job_source, log_expression_dataset
+    from experiments.tracking.mlflow_model import link_probabilities, log_deepdrim_model
+    from experiments.tracking.mlflow_ui import KIND_TAG, MODEL_TRAINING, create_training_experiment
 
     data, pairs = tiny_dataset
     model = DeepDRIM(n_neighbors=1, epochs=1, random_state=0, **TINY_MODEL)
@@ -65,11 +65,11 @@ def test_run_through_server_reads_back(mlflow_server, tiny_dataset, tmp_path):  
 
 
 def test_make_server_execs_mlflow_server(monkeypatch, capsys):
-    from experiments import tracking_server
+    from experiments.tracking import server
 
     calls = []
-    monkeypatch.setattr(tracking_server.os, "execv", lambda path, argv: calls.append((path, argv)))
-    tracking_server.main(["--port", "5099", "--backend-store-uri", "postgresql://u:p@db:5432/mlflow",
+    monkeypatch.setattr(server.os, "execv", lambda path, argv: calls.append((path, argv)))
+    server.main(["--port", "5099", "--backend-store-uri", "postgresql://u:p@db:5432/mlflow",
                           "--artifacts-destination", "s3://bucket/mlflow"])
     (path, argv), = calls
     assert path == argv[0] and "server" in argv and "--serve-artifacts" in argv

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from experiments import verdicts
+from experiments.reports import verdicts
 
 
 def _table(rows):
@@ -52,7 +52,7 @@ def test_metric_verdict_and_bad_effect():
 
 
 def test_every_study_preset_has_a_verdict_block():
-    from experiments.figures import study_specs
+    from experiments.reports.figures import study_specs
 
     specs = study_specs()
     assert {name for name, spec in specs.items() if spec.get("verdict")} == set(specs)
@@ -63,7 +63,7 @@ def test_every_study_preset_has_a_verdict_block():
 def test_parent_run_records_the_verdict(tmp_path, store):
     from types import SimpleNamespace
 
-    from experiments.summaries import record_verdict
+    from experiments.reports.summaries import record_verdict
 
     client = MlflowClient(store)
     parent = client.create_run(client.create_experiment("fig4c")).info.run_id

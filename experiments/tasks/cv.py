@@ -18,10 +18,12 @@ from deepdrim.diagnostics import constant_scores
 from deepdrim.estimator import DeepDRIM
 from deepdrim.io import write_ranked_edges
 from deepdrim.metrics import bootstrap_auroc_ci, early_precision_ratio, per_tf_metrics, summary
-from experiments import artifacts, checks, degrade, mlflow_dataset, tracking, verdicts
-from experiments.mlflow_model import link_probabilities as positive_scores  # P(edge): column 1 of predict_proba
-from experiments.checks import SUPERVISED
-from experiments import data as job_data
+from experiments.tracking import artifacts, mlflow_dataset, job_runs
+from experiments.config import checks, degrade
+from experiments.reports import verdicts
+from experiments.tracking.mlflow_model import link_probabilities as positive_scores  # P(edge): column 1 of predict_proba
+from experiments.config.checks import SUPERVISED
+from experiments.config import data as job_data
 
 log = logging.getLogger(__name__)
 HEADLINE = ("auroc", "auprc", "median_tf_auroc", "median_tf_auprc")
@@ -208,10 +210,10 @@ def run(cfg: DictConfig, output_dir: Path, overrides: str = "", tags: Optional[d
     validate(cfg, data)  # bad input fails here: one line, nothing written
     data = degrade.degrade(cfg, data)
 
-    def compute() -> tracking.JobResult:
+    def compute() -> job_runs.JobResult:
         mlflow_dataset.log_job_input(cfg.data, int(cfg.seed), data.expression)
         stats: list[dict] = []
-        predictions = cross_validate(cfg, data, lambda fold, epoch, logs: tracking.log_metrics(
+        predictions = cross_validate(cfg, data, lambda fold, epoch, logs: job_runs.log_metrics(
             {f"fold{fold}/{k}": v for k, v in logs.items()}, step=epoch), fold_stats=stats)
         metrics = fold_metrics(predictions)
         for name in CONTROLS:
@@ -241,8 +243,8 @@ def run(cfg: DictConfig, output_dir: Path, overrides: str = "", tags: Optional[d
                   f"median_tf_auroc={metrics['median_tf_auroc']:.3f}")
         print(f"{label} [split={split_of(cfg)}]: {result} {controls} wall={metrics['wall_seconds']:.1f}s")
         print(f"trust: {verdict.line}")
-        return tracking.JobResult(metrics, files, tags={"trust": verdict.level, "trust_line": verdict.line})
+        return job_runs.JobResult(metrics, files, tags={"trust": verdict.level, "trust_line": verdict.line})
 
-    return tracking.run_job(cfg, output_dir, overrides, "cv", compute, default_name="default",
+    return job_runs.run_job(cfg, output_dir, overrides, "cv", compute, default_name="default",
                             tags={"data_source": data.source, "method": cfg.method, "cv_split": split_of(cfg),
                                   **(tags or {})})

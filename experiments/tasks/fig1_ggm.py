@@ -17,7 +17,7 @@ as many positives as negatives (stratified by construction). Images bin the Gaus
 are (``transform="none"``). Logged per arm: AUROC, AUPRC, false positives at threshold 0.5 split into
 random and transitive; and the relative FP reduction of augmented and DeepDRIM vs primary, overall and
 transitive (paper: 40.4% and 55.4%). Seeds are swept by the preset; their mean and 95% CI are the
-study figure's job (``experiments.figures``).
+study figure's job (``experiments.reports.figures``).
 """
 from __future__ import annotations
 
@@ -29,7 +29,8 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
-from experiments import artifacts, checks, tracking
+from experiments.tracking import artifacts, job_runs
+from experiments.config import checks
 
 ARMS = ("primary", "augmented", "deepdrim")
 ARM_LABELS = {"primary": "primary (32x32)", "augmented": "augmented (96x96)", "deepdrim": "DeepDRIM"}
@@ -241,7 +242,7 @@ def study_metrics(predictions: pd.DataFrame, sensitivity: float = 0.8) -> dict[s
 def _params(resolved: dict) -> dict:
     """What this study depends on, flattened for MLflow (not the cv task's data/degradation keys)."""
     keep = ("task", "study", "seed", "neighbors", "ggm", "model", "training")
-    params = tracking.flatten({k: v for k, v in resolved.items() if k in keep})
+    params = job_runs.flatten({k: v for k, v in resolved.items() if k in keep})
     # fixed here (= neighbors, covariance, values binned as they are), so not params of this study
     unused = ("model.n_neighbors", "model.neighbor_score", "model.neighbor_values", "model.transform")
     return {k: v for k, v in params.items() if k not in unused}
@@ -255,7 +256,7 @@ def run(cfg: DictConfig, output_dir: Path, overrides: str = "") -> dict[str, flo
     check(cfg)  # bad input fails here: one line, nothing written
     seed = int(cfg.seed)
 
-    def compute() -> tracking.JobResult:
+    def compute() -> job_runs.JobResult:
         samples = simulate(cfg.ggm, seed)
         predictions = cross_validate(cfg, samples, seed)
         metrics = study_metrics(predictions, float(cfg.ggm.get("sensitivity", 0.8)))
@@ -273,8 +274,8 @@ def run(cfg: DictConfig, output_dir: Path, overrides: str = "") -> dict[str, flo
                   f"{metrics.get('fp_reduction/augmented_transitive', nan):.1%}", metrics["sensitivity"],
                   f"{metrics.get('fp_reduction_matched/augmented', nan):.1%}",
                   f"{metrics.get('fp_reduction_matched/augmented_transitive', nan):.1%}", metrics["wall_seconds"]))
-        return tracking.JobResult(metrics, files)
+        return job_runs.JobResult(metrics, files)
 
-    return tracking.run_job(cfg, output_dir, overrides, "fig1_ggm", compute, default_name="fig1_ggm",
+    return job_runs.run_job(cfg, output_dir, overrides, "fig1_ggm", compute, default_name="fig1_ggm",
                             params=_params(OmegaConf.to_container(cfg, resolve=True)),
                             tags={"data_source": f"sim.ggm seed={seed}"})

@@ -22,9 +22,10 @@ from deepdrim.baselines import BASELINES
 from deepdrim.estimator import DeepDRIM
 from deepdrim.io import write_ranked_edges
 from deepdrim.metrics import summary
-from experiments import checks, degrade, mlflow_dataset, mlflow_model, tracking
-from experiments import data as job_data
-from experiments.checks import SUPERVISED
+from experiments.config import checks, degrade
+from experiments.tracking import mlflow_dataset, mlflow_model, job_runs, mlflow_store
+from experiments.config import data as job_data
+from experiments.config.checks import SUPERVISED
 from experiments.tasks.cv import check, estimator_params, method_label, positive_scores
 
 log = logging.getLogger(__name__)
@@ -58,7 +59,7 @@ def load_model(cfg: DictConfig, data: job_data.JobData) -> DeepDRIM:
     """The saved model at ``model_path`` bound to this expression (one-line error when it is not a
     saved model or was trained on other genes)."""
     if mlflow_model.is_model_uri(cfg.model_path):  # runs:/<id>/model or models:/<name>/<version>
-        path = mlflow_model.resolve_model_path(str(cfg.model_path), tracking_uri=tracking.resolve_uri(cfg.tracking.uri))
+        path = mlflow_model.resolve_model_path(str(cfg.model_path), tracking_uri=mlflow_store.resolve_uri(cfg.tracking.uri))
     else:
         path = job_data.resolve_path(cfg.model_path, "model_path", "predict")
     try:
@@ -138,15 +139,15 @@ def run(cfg: DictConfig, output_dir: Path, overrides: str = "") -> dict[str, flo
     log.info("%s: ranking %d TFs x %d genes (%d candidate pairs)", data.source, len(tfs), n_genes,
              len(tfs) * (n_genes - 1))
 
-    def compute() -> tracking.JobResult:
-        result = tracking.JobResult({})
+    def compute() -> job_runs.JobResult:
+        result = job_runs.JobResult({})
         mlflow_dataset.log_job_input(cfg.data, int(cfg.seed), data.expression)
         if method in SUPERVISED:
             trained = model
             if trained is None:
                 trained = DeepDRIM(**estimator_params(cfg))
                 trained.fit(data.expression, data.pairs.pairs, data.pairs.labels,
-                            epoch_callback=lambda epoch, logs: tracking.log_metrics(logs, step=epoch))
+                            epoch_callback=lambda epoch, logs: job_runs.log_metrics(logs, step=epoch))
                 result.metrics["best_epoch"] = float(trained.best_epoch_)
                 label = method_label(cfg)
                 if getattr(trained, "failure_", None):  # its ranking is not a result (deepdrim.diagnostics)
@@ -179,7 +180,7 @@ def run(cfg: DictConfig, output_dir: Path, overrides: str = "") -> dict[str, flo
               + f" wall={result.metrics['wall_seconds']:.1f}s")
         return result
 
-    return tracking.run_job(cfg, output_dir, overrides, "predict", compute, resume=False,
+    return job_runs.run_job(cfg, output_dir, overrides, "predict", compute, resume=False,
                             tags={"data_source": data.source, "method": method})
 
 

@@ -15,8 +15,8 @@ every trial (exactly ``n_trials``, however the workers interleave), and storage 
 whose worker died is failed after the grace period, its MLflow run marked KILLED, and re-queued by
 ``RetryHeartbeatStaleTrialCallback`` (Optuna 5's name of ``RetryFailedTrialCallback``); a journal
 file has no heartbeats, there a dead worker of this host is found by its pid
-(:func:`experiments.search_study.fail_dead_local_trials`). The worker that ran the last trial
-finalises the study. The search space lives in :mod:`experiments.search_space`.
+(:func:`experiments.tracking.search_study.fail_dead_local_trials`). The worker that ran the last trial
+finalises the study. The search space lives in :mod:`experiments.config.search_space`.
 """
 from __future__ import annotations
 
@@ -38,11 +38,12 @@ from optuna.trial import TrialState
 
 from deepdrim.cv import tf_aware_folds
 from deepdrim.estimator import DeepDRIM
-from experiments import artifacts, checks, degrade, tracking
-from experiments import data as job_data
-from experiments.search_space import Param, apply_params, epoch_stride, format_value, parse_space, rerun_command
-from experiments.optuna_storage import is_journal
-from experiments.search_study import (Settings, TrialSeededSampler, fail_dead_local_trials, identity, make_pruner,
+from experiments.tracking import artifacts, job_runs, mlflow_store
+from experiments.config import checks, degrade
+from experiments.config import data as job_data
+from experiments.config.search_space import Param, apply_params, epoch_stride, format_value, parse_space, rerun_command
+from experiments.tracking.optuna_storage import is_journal
+from experiments.tracking.search_study import (Settings, TrialSeededSampler, fail_dead_local_trials, identity, make_pruner,
                                       on_dead_trial, open_storage, open_study, parent_run, settings)
 from experiments.tasks import cv as cv_job
 
@@ -85,11 +86,11 @@ def evaluate(trial: optuna.Trial, ctx: Context, run_id: str) -> float:
 
         def on_epoch(epoch: int, logs: dict, k: int = k) -> None:
             step = k * ctx.stride + epoch
-            tracking.log_batch(ctx.client, run_id, metrics={f"fold{k}/{name}": v for name, v in logs.items()},
+            job_runs.log_batch(ctx.client, run_id, metrics={f"fold{k}/{name}": v for name, v in logs.items()},
                                step=epoch)
             value = logs.get(metric, np.nan)
             if np.isfinite(value):
-                tracking.log_batch(ctx.client, run_id, metrics={f"reported/{metric}": value}, step=step)
+                job_runs.log_batch(ctx.client, run_id, metrics={f"reported/{metric}": value}, step=step)
                 trial.report(float(value), step)
                 if trial.should_prune():
                     raise optuna.TrialPruned(f"pruned at fold {k} epoch {epoch} ({metric}={value:.4f})")
@@ -106,7 +107,7 @@ def evaluate(trial: optuna.Trial, ctx: Context, run_id: str) -> float:
             raise ValueError(f"fold {k} has no validation split of >= 4 TFs with both classes ({n_tfs} training TFs; "
                              f"a split needs >= 8, or validation_fraction x TFs >= 4): no {metric} to search "
                              f"on (raise search.validation_fraction or use more TFs)")
-        tracking.log_batch(ctx.client, run_id, metrics={f"fold{k}/best_{metric}": value, f"fold{k}/best_epoch": best,
+        job_runs.log_batch(ctx.client, run_id, metrics={f"fold{k}/best_{metric}": value, f"fold{k}/best_epoch": best,
                                                         f"fold{k}/epochs_run": len(model.history_["loss"])})
         values.append(float(value))
     return float(np.mean(values))
@@ -120,29 +121,29 @@ def objective(ctx: Context):
         for param in ctx.params:
             param.suggest(trial)
         start = time.time()
-        run = tracking.with_retry(ctx.client.create_run, ctx.experiment_id, run_name=f"trial {trial.number}", tags={
+        run = mlflow_store.with_retry(ctx.client.create_run, ctx.experiment_id, run_name=f"trial {trial.number}", tags={
             "mlflow.parentRunId": ctx.parent_id, "kind": "search-trial", "optuna_study": ctx.conf.study_name,
             "trial_number": str(trial.number), "state": "RUNNING", **ctx.worker})
         run_id = run.info.run_id
         trial.set_user_attr("mlflow_run_id", run_id)
-        tracking.log_batch(ctx.client, run_id, params={**trial.params, "trial_number": trial.number})
+        job_runs.log_batch(ctx.client, run_id, params={**trial.params, "trial_number": trial.number})
         shown = " ".join(f"{k}={format_value(v)}" for k, v in trial.params.items())
         try:
             value = evaluate(trial, ctx, run_id)
         except optuna.TrialPruned as pruned:
-            tracking.log_batch(ctx.client, run_id, metrics={"wall_seconds": time.time() - start},
+            job_runs.log_batch(ctx.client, run_id, metrics={"wall_seconds": time.time() - start},
                                tags={"state": "PRUNED", "pruned": str(pruned)})
-            tracking.with_retry(ctx.client.set_terminated, run_id, status="KILLED")
+            mlflow_store.with_retry(ctx.client.set_terminated, run_id, status="KILLED")
             print(f"trial {trial.number} PRUNED ({pruned}) {time.time() - start:.0f}s {shown}", flush=True)
             raise
         except BaseException as error:
-            tracking.log_batch(ctx.client, run_id, tags={"state": "FAIL", "error": f"{type(error).__name__}: {error}"})
+            job_runs.log_batch(ctx.client, run_id, tags={"state": "FAIL", "error": f"{type(error).__name__}: {error}"})
             status = "KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED"
-            tracking.with_retry(ctx.client.set_terminated, run_id, status=status)
+            mlflow_store.with_retry(ctx.client.set_terminated, run_id, status=status)
             raise
-        tracking.log_batch(ctx.client, run_id, metrics={"objective": value, "wall_seconds": time.time() - start},
+        job_runs.log_batch(ctx.client, run_id, metrics={"objective": value, "wall_seconds": time.time() - start},
                            tags={"state": "COMPLETE"})
-        tracking.with_retry(ctx.client.set_terminated, run_id, status="FINISHED")
+        mlflow_store.with_retry(ctx.client.set_terminated, run_id, status="FINISHED")
         print(f"trial {trial.number} COMPLETE ({ctx.conf.metric}={value:.4f}) {time.time() - start:.0f}s {shown}",
               flush=True)
         return value
@@ -237,8 +238,8 @@ def best_on_test(study: optuna.Study, ctx: Context, out_dir: Path, overrides: st
     metrics = cv_job.run(best_cfg, out_dir, overrides, tags={
         "kind": "search-best", "task": "search-best", "mlflow.parentRunId": ctx.parent_id,
         "optuna_study": ctx.conf.study_name, "trial_number": str(best.number)})
-    chash = tracking.config_hash(OmegaConf.to_container(best_cfg, resolve=True))
-    run = tracking.finished_run(ctx.experiment_id, chash)
+    chash = job_runs.config_hash(OmegaConf.to_container(best_cfg, resolve=True))
+    run = job_runs.finished_run(ctx.experiment_id, chash)
     return run.info.run_id, {k: v for k, v in metrics.items() if "/" not in k}
 
 
@@ -281,10 +282,10 @@ def finalise(study: optuna.Study, ctx: Context, output_dir: Path, overrides: str
     if notes:
         tags["figure_notes"] = "; ".join(notes.values())
     files.append(artifacts.write_text(json.dumps(summary, indent=2, default=str), out / "summary.json"))
-    tracking.log_batch(ctx.client, ctx.parent_id, metrics=metrics, tags=tags)
+    job_runs.log_batch(ctx.client, ctx.parent_id, metrics=metrics, tags=tags)
     for path in files:
-        tracking.with_retry(ctx.client.log_artifact, ctx.parent_id, str(path))
-    tracking.with_retry(ctx.client.set_terminated, ctx.parent_id, status="FINISHED")
+        mlflow_store.with_retry(ctx.client.log_artifact, ctx.parent_id, str(path))
+    mlflow_store.with_retry(ctx.client.set_terminated, ctx.parent_id, status="FINISHED")
     return json.loads(json.dumps({**summary, **metrics}, default=str))
 
 
@@ -335,14 +336,14 @@ def run(cfg: DictConfig, output_dir: Path, overrides: str = "") -> dict[str, flo
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     logging.getLogger("tensorflow").setLevel(logging.ERROR)  # a fresh model per fold retraces predict
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-    experiment_id = tracking.setup(cfg.tracking.uri, cfg.tracking.artifact_root, conf.experiment)
-    client = MlflowClient(tracking.resolve_uri(cfg.tracking.uri))
+    experiment_id = mlflow_store.setup(cfg.tracking.uri, cfg.tracking.artifact_root, conf.experiment)
+    client = MlflowClient(mlflow_store.resolve_uri(cfg.tracking.uri))
     sampler = TrialSeededSampler(instantiate(cfg.search.sampler, _partial_=True), int(cfg.seed))
     study, created = open_study(conf, identity(cfg, params, conf), open_storage(cfg, client),
                                 make_pruner(cfg, len(folds) * stride), sampler)
     parent_id = parent_run(study, created, client, experiment_id, conf, cfg)
     on_dead = on_dead_trial(cfg, client) if is_journal(conf.storage) else None
-    worker = {**tracking.process_tags(), "worker_id": uuid.uuid4().hex[:12]}  # one per call: threads differ too
+    worker = {**job_runs.process_tags(), "worker_id": uuid.uuid4().hex[:12]}  # one per call: threads differ too
     ctx = Context(cfg, params, conf, data, folds, stride, client, experiment_id, parent_id, worker, on_dead)
     if on_dead is not None:
         fail_dead_local_trials(study, on_dead)
@@ -354,9 +355,9 @@ def run(cfg: DictConfig, output_dir: Path, overrides: str = "") -> dict[str, flo
             stop = optuna.study.MaxTrialsCallback(conf.n_trials, states=(*COUNTED, TrialState.RUNNING))
             study.optimize(objective(ctx), n_trials=conf.n_trials - done, callbacks=[stop], catch=(SurplusTrial,))
     except BaseException as error:
-        tracking.log_batch(client, parent_id, tags={"error": f"{type(error).__name__}: {error}"})
+        job_runs.log_batch(client, parent_id, tags={"error": f"{type(error).__name__}: {error}"})
         status = "KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED"
-        tracking.with_retry(client.set_terminated, parent_id, status=status)
+        mlflow_store.with_retry(client.set_terminated, parent_id, status=status)
         raise
     counts = _counts(study)
     # the worker that ran the last trial finalises; a resumed, complete study: any worker, again

@@ -1,7 +1,7 @@
 """Which verdict holds where: every claim a FINISHED study parent decided, one matrix of claim x
 data source (the newest parent of each cell), drawn as a coloured table by ``task=report``.
 
-A parent's data source is its ``data_label`` tag (:func:`experiments.fig3.data_label`: the data
+A parent's data source is its ``data_label`` tag (:func:`experiments.reports.fig3.data_label`: the data
 config or folder, plus the CV split when it is not ``tf``), else read from its overrides, else the
 preset's default data.
 """
@@ -12,7 +12,7 @@ import textwrap
 import pandas as pd
 from mlflow.entities import Run
 
-from experiments import figures  # noqa: I001 - figures selects the Agg backend first
+from experiments.reports import figures  # noqa: I001 - figures selects the Agg backend first
 import matplotlib.pyplot as plt  # noqa: E402
 
 VERDICT_COLORS = {"supported": "#c7e9c0", "contradicted": "#fcbba1", "inconclusive": "#eeeeee",
@@ -39,7 +39,7 @@ def _preset_data(study: str) -> str:
 def parent_data_label(tags: dict, study: str) -> str:
     """A multirun parent's data source: its ``data_label`` tag, else read from its overrides
     (``data=`` / ``data.path=``), else the preset's default data."""
-    from experiments.fig3 import DATA_TAG, data_label
+    from experiments.reports.fig3 import DATA_TAG, data_label
 
     if tags.get(DATA_TAG):
         return tags[DATA_TAG]

@@ -14,8 +14,10 @@ from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf
 from optuna.trial import FrozenTrial, TrialState
 
-from experiments import checks, optuna_storage, tracking
-from experiments.search_space import Param, space_signature
+from experiments.config import checks
+from experiments.config.paths import project_path
+from experiments.tracking import optuna_storage, job_runs, mlflow_store
+from experiments.config.search_space import Param, space_signature
 
 METRICS = ("val_auprc", "val_auroc", "val_loss")
 DIRECTIONS = ("maximize", "minimize")
@@ -41,11 +43,11 @@ def storage_url(cfg: DictConfig) -> str:
     paths resolved against the project root, like the MLflow store)."""
     url = cfg.search.get("storage")
     if not url:
-        db = tracking.sqlite_path(cfg.tracking.uri)
-        url = tracking.SQLITE + str((db.parent if db else tracking.project_path(cfg.paths.store)) / "optuna.db")
+        db = mlflow_store.sqlite_path(cfg.tracking.uri)
+        url = mlflow_store.SQLITE + str((db.parent if db else project_path(cfg.paths.store)) / "optuna.db")
     if optuna_storage.is_journal(url):  # a journal file on a shared filesystem
-        return str(tracking.project_path(url))
-    return tracking.resolve_uri(str(url))
+        return str(project_path(url))
+    return mlflow_store.resolve_uri(str(url))
 
 
 def settings(cfg: DictConfig) -> Settings:
@@ -101,7 +103,7 @@ class TrialSeededSampler(optuna.samplers.BaseSampler):
 def identity(cfg: DictConfig, params: list[Param], conf: Settings) -> dict[str, str]:
     """What a study is: its space, metric, direction and the rest of the configuration."""
     resolved = OmegaConf.to_container(cfg, resolve=True)
-    base = tracking.config_hash({k: v for k, v in resolved.items() if k not in NOT_IDENTITY})
+    base = job_runs.config_hash({k: v for k, v in resolved.items() if k not in NOT_IDENTITY})
     return {"search_space": space_signature(params), "metric": conf.metric, "direction": conf.direction,
             "base_config_hash": base}
 
@@ -115,8 +117,8 @@ def on_dead_trial(cfg: DictConfig, client: MlflowClient):
     def failed(study: optuna.Study, trial: FrozenTrial) -> None:
         run_id = trial.user_attrs.get("mlflow_run_id")
         if run_id:
-            tracking.log_batch(client, run_id, tags={"state": "FAIL", "error": "worker stopped (no heartbeat)"})
-            tracking.with_retry(client.set_terminated, run_id, status="KILLED")
+            job_runs.log_batch(client, run_id, tags={"state": "FAIL", "error": "worker stopped (no heartbeat)"})
+            mlflow_store.with_retry(client.set_terminated, run_id, status="KILLED")
         queued = copy.copy(trial)  # the re-queued copy is not the dead worker's, nor its run's
         queued.user_attrs = {k: v for k, v in trial.user_attrs.items() if k not in ("worker", "mlflow_run_id")}
         retry(study, queued)
@@ -144,7 +146,7 @@ def fail_dead_local_trials(study: optuna.Study, on_dead) -> list[int]:
     the failed trial numbers."""
     dead = []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        if not tracking.process_gone(trial.user_attrs.get("worker") or {}):
+        if not job_runs.process_gone(trial.user_attrs.get("worker") or {}):
             continue
         try:
             study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
@@ -184,18 +186,18 @@ def parent_run(study: optuna.Study, created: bool, client: MlflowClient, experim
         time.sleep(0.2)
     if run_id:
         try:
-            run = tracking.with_retry(client.get_run, run_id)
+            run = mlflow_store.with_retry(client.get_run, run_id)
             if run.info.experiment_id == experiment_id and run.info.lifecycle_stage == "active":
                 if run.info.status != "RUNNING":
-                    tracking.with_retry(client.update_run, run_id, status="RUNNING")
+                    mlflow_store.with_retry(client.update_run, run_id, status="RUNNING")
                 return run_id
         except Exception:  # noqa: BLE001 - a run of another store: make a new parent
             pass
-    run = tracking.with_retry(client.create_run, experiment_id, run_name=f"search: {conf.study_name}", tags={
+    run = mlflow_store.with_retry(client.create_run, experiment_id, run_name=f"search: {conf.study_name}", tags={
         "kind": "search", "task": "search", "optuna_study": conf.study_name, "optuna_storage": conf.storage,
         "metric": conf.metric, "direction": conf.direction})
     resolved = OmegaConf.to_container(cfg, resolve=True)
-    tracking.log_batch(client, run.info.run_id,
-                       params=tracking.flatten({k: v for k, v in resolved.items() if k not in tracking.VOLATILE_KEYS}))
+    job_runs.log_batch(client, run.info.run_id,
+                       params=job_runs.flatten({k: v for k, v in resolved.items() if k not in job_runs.VOLATILE_KEYS}))
     study.set_user_attr("mlflow_parent_run_id", run.info.run_id)
     return run.info.run_id

@@ -83,7 +83,7 @@ def sergio(cfg: dict, seed: int) -> JobData:
     """SERGIO's simulation (cached under ``data.cache``) and its pairs, built as for ``sim``."""
     import inspect
 
-    from experiments.tracking import project_path
+    from experiments.config.paths import project_path
     from sim.sergio import simulate_sergio
 
     params = sergio_params(cfg)
@@ -284,7 +284,7 @@ def load(cfg: dict, seed: int) -> JobData:
 def write_beeline(folder: Path, expression: pd.DataFrame, edges, signs=None, pseudotime=None) -> Path:
     """Write a BEELINE folder (``ExpressionData.csv`` genes x cells, ``refNetwork.csv``, and
     ``PseudoTime.csv`` when given), each file atomically: e.g. the simulation for a user's tools."""
-    from experiments.artifacts import write_csv
+    from experiments.tracking.artifacts import write_csv
 
     folder = Path(folder)
     edges = list(edges)
@@ -309,6 +309,6 @@ def export_simulation(folder: Path, cfg: Optional[dict] = None, seed: int = 0) -
     if cfg is None:
         from omegaconf import OmegaConf
 
-        cfg = OmegaConf.to_container(OmegaConf.load(Path(__file__).resolve().parents[1] / "conf/data/sim.yaml"))
+        cfg = OmegaConf.to_container(OmegaConf.load(Path(__file__).resolve().parents[2] / "conf/data/sim.yaml"))
     dataset = simulate_grn(**_sim_params(cfg), random_state=seed)
     return write_beeline(folder, dataset.expression, dataset.edge_names, dataset.signs, dataset.pseudotime)

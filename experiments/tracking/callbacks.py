@@ -22,7 +22,7 @@ from typing import Any, Optional
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from experiments import tracking
+from experiments.tracking import job_runs, mlflow_store
 
 log = logging.getLogger(__name__)
 
@@ -110,18 +110,18 @@ def check_sweep(config: DictConfig) -> None:
 
 def close_dead_parents(client, experiment_id: str) -> int:
     """Mark RUNNING multirun parents whose process (this host) is gone as KILLED, with their RUNNING jobs."""
-    parents = tracking.with_retry(client.search_runs, [experiment_id],
+    parents = mlflow_store.with_retry(client.search_runs, [experiment_id],
                                   filter_string="tags.kind = 'multirun' and attributes.status = 'RUNNING'")
     closed = 0
     for parent in parents:
-        if not tracking.process_gone(parent.data.tags):  # alive, or not provably gone (another host)
+        if not job_runs.process_gone(parent.data.tags):  # alive, or not provably gone (another host)
             continue
-        jobs = tracking.with_retry(client.search_runs, [experiment_id], filter_string=(
+        jobs = mlflow_store.with_retry(client.search_runs, [experiment_id], filter_string=(
             f"tags.mlflow.parentRunId = '{parent.info.run_id}' and attributes.status = 'RUNNING'"))
         for run in [*jobs, parent]:
-            tracking.with_retry(client.set_tag, run.info.run_id, "error",
+            mlflow_store.with_retry(client.set_tag, run.info.run_id, "error",
                                 "process ended without closing the run (killed)")
-            tracking.with_retry(client.set_terminated, run.info.run_id, status="KILLED")
+            mlflow_store.with_retry(client.set_terminated, run.info.run_id, status="KILLED")
         closed += 1
     return closed
 
@@ -129,7 +129,7 @@ def close_dead_parents(client, experiment_id: str) -> int:
 def _job_hash(path: Path) -> Optional[str]:
     """Config hash of a job from its saved ``.hydra/config.yaml`` (what the job computed)."""
     try:
-        return tracking.config_hash(OmegaConf.to_container(OmegaConf.load(path), resolve=True))
+        return job_runs.config_hash(OmegaConf.to_container(OmegaConf.load(path), resolve=True))
     except Exception:  # noqa: BLE001 - unreadable or unresolvable: that job is just not reused
         return None
 
@@ -141,16 +141,16 @@ def sweep_runs(client, experiment_id: str, sweep_dir: Path, children: list, sinc
     so a reused sweep folder's older job folders do not count."""
     saved = [p for p in Path(sweep_dir).glob("*/.hydra/config.yaml") if p.stat().st_mtime >= since]
     hashes = {h for h in (_job_hash(p) for p in saved) if h}
-    have = {run.data.tags.get(tracking.HASH_TAG) for run in children if run.info.status == "FINISHED"}
+    have = {run.data.tags.get(job_runs.HASH_TAG) for run in children if run.info.status == "FINISHED"}
     missing = hashes - have
     if not missing:
         return list(children)
-    earlier = tracking.with_retry(client.search_runs, [experiment_id],
+    earlier = mlflow_store.with_retry(client.search_runs, [experiment_id],
                                   filter_string="attributes.status = 'FINISHED'",
                                   order_by=["attributes.start_time DESC"], max_results=50000)
     reused: dict[str, Any] = {}
     for run in earlier:
-        chash = run.data.tags.get(tracking.HASH_TAG)
+        chash = run.data.tags.get(job_runs.HASH_TAG)
         if chash in missing and chash not in reused:
             reused[chash] = run
     return [*children, *reused.values()]
@@ -175,25 +175,25 @@ class MLflowParentRun(Callback):
             print(f"error: {error}", file=sys.stderr)
             sys.exit(2)
         track = config.tracking
-        experiment_id = tracking.setup(track.uri, track.artifact_root, track.experiment)
-        self.uri = tracking.resolve_uri(track.uri)
+        experiment_id = mlflow_store.setup(track.uri, track.artifact_root, track.experiment)
+        self.uri = mlflow_store.resolve_uri(track.uri)
         client = MlflowClient(self.uri)
         close_dead_parents(client, experiment_id)
         overrides = " ".join(config.hydra.overrides.task)
         swept = swept_keys(config)
-        os.environ[tracking.SWEPT_ENV] = ",".join(swept)  # children are named by these keys' values
+        os.environ[job_runs.SWEPT_ENV] = ",".join(swept)  # children are named by these keys' values
         # named by its sweep (and preset): "multirun: neighbors=0,2,10 seed=0,1"; the tags keep every override
         shown = " ".join(o for o in config.hydra.overrides.task
                          if o.split("=", 1)[0].lstrip("+~") in (*swept, "experiment")) or \
-            tracking.sweep_name(overrides, swept="")
-        run = tracking.with_retry(
+            job_runs.sweep_name(overrides, swept="")
+        run = mlflow_store.with_retry(
             client.create_run, experiment_id,
             run_name=f"multirun: {shown}" if shown else "multirun",
             tags={"kind": "multirun", "hydra_overrides": overrides, "sweep_dir": str(config.hydra.sweep.dir),
-                  "study": str(config.get("study") or "adhoc"), **tracking.process_tags()})
+                  "study": str(config.get("study") or "adhoc"), **job_runs.process_tags()})
         self.started = time.time() - 1.0
         self.run_id = run.info.run_id  # stays RUNNING until the sweep ends
-        os.environ[tracking.PARENT_RUN_ENV] = self.run_id
+        os.environ[job_runs.PARENT_RUN_ENV] = self.run_id
         atexit.register(self._abandoned)
 
     def _abandoned(self) -> None:
@@ -207,19 +207,19 @@ class MLflowParentRun(Callback):
         try:
             client = MlflowClient(self.uri)
             if not self._children_of(client, run_id):
-                tracking.with_retry(client.delete_run, run_id)
+                mlflow_store.with_retry(client.delete_run, run_id)
             else:  # a signal ends it KILLED (like its interrupted job), anything else FAILED
-                why = f"interrupted ({tracking.INTERRUPTED})" if tracking.INTERRUPTED else "multirun ended before all jobs ran"
-                tracking.with_retry(client.set_tag, run_id, "error", why)
-                tracking.with_retry(client.set_terminated, run_id,
-                                    status="KILLED" if tracking.INTERRUPTED else "FAILED")
+                why = f"interrupted ({job_runs.INTERRUPTED})" if job_runs.INTERRUPTED else "multirun ended before all jobs ran"
+                mlflow_store.with_retry(client.set_tag, run_id, "error", why)
+                mlflow_store.with_retry(client.set_terminated, run_id,
+                                    status="KILLED" if job_runs.INTERRUPTED else "FAILED")
         except Exception as error:  # noqa: BLE001 - exiting anyway; the next start closes it
             log.warning("could not close the multirun's parent run %s: %s", run_id, error)
 
     @staticmethod
     def _children_of(client, run_id: str) -> list:
         experiment_id = client.get_run(run_id).info.experiment_id
-        return tracking.with_retry(client.search_runs, [experiment_id],
+        return mlflow_store.with_retry(client.search_runs, [experiment_id],
                                    filter_string=f"tags.mlflow.parentRunId = '{run_id}'")
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
@@ -227,10 +227,10 @@ class MLflowParentRun(Callback):
             return
         from mlflow.tracking import MlflowClient
 
-        from experiments.summaries import summarise
+        from experiments.reports.summaries import summarise
 
         run_id, self.run_id = self.run_id, None
-        client = MlflowClient(tracking.resolve_uri(config.tracking.uri))
+        client = MlflowClient(mlflow_store.resolve_uri(config.tracking.uri))
         status = "FAILED"
         try:
             children = self._children_of(client, run_id)
@@ -242,14 +242,14 @@ class MLflowParentRun(Callback):
             count = (f"{states.count('FINISHED')} finished, {states.count('FAILED')} failed"
                      + (f", {failed - states.count('FAILED')} killed" if failed > states.count("FAILED") else "")
                      + f", {len(runs) - len(children)} reused from earlier runs")
-            tracking.with_retry(client.set_tag, run_id, "jobs", count)
+            mlflow_store.with_retry(client.set_tag, run_id, "jobs", count)
             print(f"multirun {run_id}: {count}")
-            tracking.with_retry(summarise, client, run_id, runs, config, sweep_dir)
+            mlflow_store.with_retry(summarise, client, run_id, runs, config, sweep_dir)
             status = "FAILED" if failed else "FINISHED"
         except Exception as error:
-            tracking.with_retry(client.set_tag, run_id, "error", f"{type(error).__name__}: {error}"[:5000])
+            mlflow_store.with_retry(client.set_tag, run_id, "error", f"{type(error).__name__}: {error}"[:5000])
             raise
         finally:
-            tracking.with_retry(client.set_terminated, run_id, status=status)
-            os.environ.pop(tracking.PARENT_RUN_ENV, None)
-            os.environ.pop(tracking.SWEPT_ENV, None)
+            mlflow_store.with_retry(client.set_terminated, run_id, status=status)
+            os.environ.pop(job_runs.PARENT_RUN_ENV, None)
+            os.environ.pop(job_runs.SWEPT_ENV, None)

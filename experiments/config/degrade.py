@@ -22,8 +22,8 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig
 
-from experiments import data as job_data
-from experiments.tracking import project_path
+from experiments.config import data as job_data
+from experiments.config.paths import project_path
 
 
 def _unit(name: str, value) -> float:

@@ -32,7 +32,7 @@ largest x).
 * ``metric``: the run metric itself (one run per seed, e.g. Fig. 1's FP reduction); passes
   ``above threshold``.
 * ``per_tf_difference``: a comparison study's (``fig3_real``), DeepDRIM's per-TF metric minus
-  another method's or control's, paired by TF: :func:`experiments.fig3.verdicts`.
+  another method's or control's, paired by TF: :func:`experiments.reports.fig3.verdicts`.
 """
 from __future__ import annotations
 
@@ -43,13 +43,13 @@ import numpy as np
 import pandas as pd
 
 from deepdrim.stats import decide, mean_ci
-from experiments.figures import _number as number, run_value
+from experiments.reports.figures import _number as number, run_value
 
 #: below this mean number of training pairs per fold a CV job that does not beat its baselines
 #: is reported as "training set too small" (science notes section 1: steep learning curve there)
 MIN_TRAIN_PAIRS = 500
 TRUST_LEVELS = ("beats", "overlaps", "below", "too_small", "failed_to_learn")
-EFFECTS = ("within", "max_drop", "difference", "metric", "per_tf_difference")  # the last: experiments/fig3.py
+EFFECTS = ("within", "max_drop", "difference", "metric", "per_tf_difference")  # the last: experiments/reports/fig3.py
 
 
 @dataclass
@@ -142,7 +142,7 @@ def study_verdict(table: pd.DataFrame, spec: dict) -> StudyVerdict:
     if effect not in EFFECTS:
         raise ValueError(f"verdict effect must be one of {EFFECTS}, got {effect!r}")
     if effect == "per_tf_difference":  # a comparison study's: from per-TF tables, not a run table
-        raise ValueError("effect per_tf_difference is computed from per-TF tables (experiments.fig3.verdicts)")
+        raise ValueError("effect per_tf_difference is computed from per-TF tables (experiments.reports.fig3.verdicts)")
     metric = spec.get("metric", "auroc")
     if metric not in table:
         raise ValueError(f"the run table has no column {metric!r}")

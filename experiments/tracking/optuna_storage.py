@@ -10,7 +10,7 @@ import optuna
 from optuna.storages import BaseStorage, JournalStorage, RDBStorage
 from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
 
-from experiments.checks import JOURNAL_SUFFIXES
+from experiments.config.store_checks import JOURNAL_SUFFIXES
 
 
 def is_journal(url_or_path: Union[str, Path]) -> bool:

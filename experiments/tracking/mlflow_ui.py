@@ -50,12 +50,12 @@ def runs_view_links(client: MlflowClient, server_url: str) -> dict[str, str]:
 
 
 def main(argv: Optional[list[str]] = None) -> None:
-    """``python -m experiments.mlflow_ui STORE_URI [UI_URL]`` (``make ui``): print the runs-table
+    """``python -m experiments.tracking.mlflow_ui STORE_URI [UI_URL]`` (``make ui``): print the runs-table
     link of every experiment in the store; UI_URL defaults to STORE_URI for a tracking server,
     else http://127.0.0.1:5000."""
     args = sys.argv[1:] if argv is None else argv
     if not 1 <= len(args) <= 2:
-        raise SystemExit("usage: python -m experiments.mlflow_ui STORE_URI [UI_URL]")
+        raise SystemExit("usage: python -m experiments.tracking.mlflow_ui STORE_URI [UI_URL]")
     store = args[0]
     server_url = args[1] if len(args) == 2 else store if store.startswith(("http://", "https://")) \
         else "http://127.0.0.1:5000"

@@ -1,5 +1,5 @@
 """The study figures (paper Fig. 1B and Fig. 4 A-D) from a study's FINISHED MLflow runs: the one
-drawing code behind the multirun's summary (``experiments.summaries``) and ``task=report``.
+drawing code behind the multirun's summary (``experiments.reports.summaries``) and ``task=report``.
 
 What a study plots is its preset's ``figure`` block (``conf/experiment/<study>.yaml``): the swept
 key ``x``, the key drawn as one line each ``line``, the ``title``, ``x_label``, ``log_x`` and the
@@ -23,10 +23,10 @@ import pandas as pd  # noqa: E402
 from mlflow.entities import Run  # noqa: E402
 
 from deepdrim.stats import mean_ci  # noqa: E402
-from experiments import artifacts  # noqa: E402
+from experiments.tracking import artifacts  # noqa: E402
 
 log = logging.getLogger(__name__)
-PRESETS = Path(__file__).resolve().parents[1] / "conf" / "experiment"
+PRESETS = Path(__file__).resolve().parents[2] / "conf" / "experiment"
 GGM_ARMS = (("primary", "primary\n(32x32)"), ("augmented", "augmented\n(96x96)"), ("deepdrim", "DeepDRIM"))
 
 

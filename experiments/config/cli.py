@@ -2,7 +2,7 @@
 run or cache file exists, and before MLflow is imported): the command line parsed (sweep syntax
 Hydra's basic sweeper cannot run, a swept key given twice, a ``+key`` nothing reads), every job of a
 ``-m`` sweep composed with Hydra's compose API and checked against
-:data:`experiments.checks.SCHEMA`, the folder Hydra will create, the tracking store and Optuna
+:data:`experiments.config.checks.SCHEMA`, the folder Hydra will create, the tracking store and Optuna
 storage checked without writing to them, a saved model's files, and a single job's real data read
 and checked (a sweep's jobs check their own: a bad one fails alone). No TensorFlow, no training."""
 from __future__ import annotations
@@ -12,9 +12,9 @@ import sys
 from pathlib import Path
 from typing import Optional
 
-from experiments import checks
+from experiments.config import checks, store_checks
 
-CONF = Path(__file__).resolve().parents[1] / "conf"
+CONF = Path(__file__).resolve().parents[2] / "conf"
 MULTIRUN = ("-m", "--multirun")
 
 
@@ -87,7 +87,7 @@ def _axes(lines: list[str]) -> tuple[list[str], dict[str, list[str]]]:
 @functools.lru_cache(maxsize=1)
 def defined_keys() -> frozenset:
     """Every dotted key some file of ``conf/`` defines (at its package), and its parents: what a
-    ``+key=`` may add besides the keys of :data:`experiments.checks.SCHEMA`."""
+    ``+key=`` may add besides the keys of :data:`experiments.config.checks.SCHEMA`."""
     from omegaconf import OmegaConf
 
     keys: set[str] = set()
@@ -124,7 +124,7 @@ def _check_added(override) -> None:
     if key in checks.SCHEMA or _group_options(key) or key in defined_keys():
         return
     raise ValueError(f"unknown config key {key!r}: {override.input_line} adds a key nothing reads "
-                     f"(known keys: the groups of conf/ and experiments/checks.py SCHEMA)")
+                     f"(known keys: the groups of conf/ and experiments/config/checks.py SCHEMA)")
 
 
 def _compose(overrides: list[str], hydra: bool = False):
@@ -178,14 +178,14 @@ def check_output_folder(cfg, multirun: bool) -> None:
         folder = str(cfg.hydra.sweep.dir if multirun else cfg.hydra.run.dir)
     except Exception as error:  # noqa: BLE001 - an interpolation that does not resolve
         raise ValueError(f"{key} does not resolve: {_first_line(error)}") from None
-    checks.writable_folder(key, folder)
+    store_checks.writable_folder(key, folder)
 
 
 def check_inputs(cfg, given: frozenset = frozenset()) -> None:
     """The input files a job reads exist (the job's own messages), so a missing one leaves no folder:
     ``data.path`` and the other files of a real-data kind, a local ``model_path`` of task=predict
     (its two files agreeing, and with ``neighbors`` when the command line sets it: ``given``)."""
-    from experiments import data as job_data
+    from experiments.config import data as job_data
 
     data = cfg.get("data") or {}
     kind = data.get("kind", "sim")
@@ -219,7 +219,7 @@ def check_data(cfg) -> None:
     is checked by its sizes (the schema); a sweep's jobs check their own data (one bad job fails alone)."""
     from omegaconf import OmegaConf
 
-    from experiments import data as job_data
+    from experiments.config import data as job_data
 
     import logging
     import warnings
@@ -238,10 +238,10 @@ def check_data(cfg) -> None:
 
 def check_cells(cfg) -> None:
     """An integer ``cells`` count is at most the data's cells where that is known without loading
-    it (a simulator's ``data.n_cells``, a BEELINE folder's header): ``experiments.degrade``."""
+    it (a simulator's ``data.n_cells``, a BEELINE folder's header): ``experiments.config.degrade``."""
     from omegaconf import OmegaConf
 
-    from experiments import degrade
+    from experiments.config import degrade
 
     cells = cfg.get("cells")
     if cells is None or cfg.get("task", "cv") != "cv":

@@ -10,12 +10,12 @@ from omegaconf import DictConfig
 
 
 def record_verdict(client: MlflowClient, parent_run_id: str, runs: list[Run], spec, label: str = "") -> None:
-    """The study's claim and measured verdict (``spec["verdict"]``, :mod:`experiments.verdicts`) as
+    """The study's claim and measured verdict (``spec["verdict"]``, :mod:`experiments.reports.verdicts`) as
     ``verdict/*`` metrics and ``verdict``/``verdict_line``/``claim`` tags on the parent run, printed;
     the line names the data source ``label`` (``[beeline:mDC-specific-500] Fig. 4C: ...``)."""
     import math
 
-    from experiments.verdicts import run_table, study_verdict
+    from experiments.reports.verdicts import run_table, study_verdict
 
     if not spec or not spec.get("verdict"):
         return
@@ -29,7 +29,7 @@ def record_verdict(client: MlflowClient, parent_run_id: str, runs: list[Run], sp
         return
     if label:
         verdict.line = f"[{label}] {verdict.line}"
-    from experiments.figures import failed_runs
+    from experiments.reports.figures import failed_runs
 
     failed = failed_runs(runs)
     if failed:  # kept in the means (a setting where the model learns nothing is a result of the study)
@@ -52,11 +52,11 @@ def write_study_runs(runs: list[Run], out_dir: Path) -> Path:
     and verdict came from (this sweep's jobs and the FINISHED runs it reused), written atomically."""
     import pandas as pd
 
-    from experiments import tracking
-    from experiments.artifacts import write_csv
+    from experiments.tracking import job_runs
+    from experiments.tracking.artifacts import write_csv
 
     table = pd.DataFrame({"run_id": [r.info.run_id for r in runs],
-                          "config_hash": [r.data.tags.get(tracking.HASH_TAG, "") for r in runs],
+                          "config_hash": [r.data.tags.get(job_runs.HASH_TAG, "") for r in runs],
                           "run_name": [r.info.run_name for r in runs]})
     return write_csv(table, Path(out_dir) / STUDY_RUNS)
 
@@ -66,7 +66,7 @@ def summarise(client: MlflowClient, parent_run_id: str, children: list[Run], con
     """Write the summaries into ``out_dir``, log them on the parent run, return their paths."""
     from omegaconf import OmegaConf
 
-    from experiments.fig3 import DATA_TAG, config_data_label
+    from experiments.reports.fig3 import DATA_TAG, config_data_label
 
     finished = [run for run in children if run.info.status == "FINISHED"]
     written: list[Path] = []
@@ -75,17 +75,17 @@ def summarise(client: MlflowClient, parent_run_id: str, children: list[Run], con
     spec = OmegaConf.to_container(config.figure) if config.get("study") and config.get("figure") is not None else None
     compared = len({run.data.tags.get("method") for run in finished}) > 1
     if spec is not None and spec.get("kind") == "comparison":  # fig3_real: the comparison is the study
-        from experiments import fig3
+        from experiments.reports import fig3
 
         written += fig3.summarise(client, parent_run_id, finished, spec, out_dir, label)
         written.append(write_study_runs(finished, out_dir))
     elif compared:
-        from experiments.tasks.compare import compare_runs
+        from experiments.reports.comparison import compare_runs
 
         written += compare_runs(finished, out_dir)
         written.append(write_study_runs(finished, out_dir))  # task=compare finds the reused runs in it
     if config.get("study") and (spec is None or spec.get("kind") != "comparison"):
-        from experiments.figures import study_figure
+        from experiments.reports.figures import study_figure
 
         written += study_figure(finished, str(config.study), out_dir, spec)
         if not compared:

@@ -1,7 +1,7 @@
 """The paper's Fig. 3 on real data (preset ``fig3_real``) and what names a study's data source.
 
 A comparison study (``figure.kind: comparison``) ends with the method comparison of
-:mod:`experiments.tasks.compare` (controls included) and these verdicts, each DeepDRIM's per-TF
+:mod:`experiments.reports.comparison` (controls included) and these verdicts, each DeepDRIM's per-TF
 AUROC (``figure.verdict.metric``) minus another's, paired by TF over the TFs both scored (per-TF
 values first averaged over seeds when the sweep ran several), mean with a 95% t-interval over TFs
 (:func:`deepdrim.stats.paired_difference`) and the two-sided Wilcoxon signed-rank p; "supported" when the
@@ -129,7 +129,7 @@ ABLATIONS = {"target_only": "its target-only ablation"}
 def failed_folds(runs: list, key: str) -> tuple[int, int]:
     """(folds that failed to learn, folds trained) over the runs of ``key`` (a method, or
     ``deepdrim_n0``): from each CV run's ``fold{k}/learned`` metrics (:mod:`deepdrim.diagnostics`)."""
-    from experiments.tasks.compare import fold_learning
+    from experiments.reports.comparison import fold_learning
 
     learned = [ok for r in runs if _key(r) == key for ok in fold_learning(r.metrics).values()]
     return learned.count(False), len(learned)
@@ -158,10 +158,10 @@ def _unless_failed(claim: Claim, runs: list, reference: str, other: str) -> Clai
 
 def verdicts(runs: list, spec: dict) -> list[Claim]:
     """The comparison study's claims (module docstring) from fetched runs and controls
-    (:class:`experiments.tasks.compare.MethodRun`); [] without a DeepDRIM run. Every claim gets
+    (:class:`experiments.reports.comparison.MethodRun`); [] without a DeepDRIM run. Every claim gets
     verdict "failed_to_learn" when DeepDRIM failed to learn in half its folds or more (:func:`_unless_failed`)."""
-    from experiments.naming import DISPLAY
-    from experiments.tasks.compare import CONTROLS
+    from experiments.reports.naming import DISPLAY
+    from experiments.reports.comparison import CONTROLS
 
     block = spec.get("verdict") or {}
     metric = block.get("metric", "auroc")
@@ -234,14 +234,14 @@ def format_verdicts(found: list[Claim], spec: Optional[dict] = None, label: str 
 def summarise(client, parent_run_id: str, finished: list, spec: dict, out_dir: Path, label: str) -> list[Path]:
     """A comparison study's parent: the comparison (controls, the paper's medians drawn), its rows
     as ``compare/<label>/*`` metrics, the verdicts and ``paper/*`` metrics; returns the files."""
-    from experiments.tasks import compare
+    from experiments.reports import comparison
 
-    runs = compare.fetch(finished)
+    runs = comparison.fetch(finished)
     if len(runs) < 2:
-        print(f"comparison: not computed ({len(runs)} run(s) with a {compare.PER_TF})")
+        print(f"comparison: not computed ({len(runs)} run(s) with a {comparison.PER_TF})")
         return []
-    runs += compare.fetch_controls(runs)
-    paths = compare.write_comparison(runs, out_dir, paper=compare.paper_medians(spec))
+    runs += comparison.fetch_controls(runs)
+    paths = comparison.write_comparison(runs, out_dir, paper=comparison.paper_medians(spec))
     metrics: dict[str, float] = {}
     for row in pd.read_csv(paths[0]).itertuples():
         key = re.sub(r"[^\w\-. /]", "_", str(row.label))

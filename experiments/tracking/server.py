@@ -1,6 +1,6 @@
 """A shared MLflow tracking server: jobs on any machine log to ``tracking.uri=http://HOST:PORT``.
 
-``python -m experiments.tracking_server`` (``make server``) runs ``mlflow server`` with a backend
+``python -m experiments.tracking.server`` (``make server``) runs ``mlflow server`` with a backend
 store (default: sqlite ``mlflow/server.db``; PostgreSQL for many writers, docs/scale-out.md) and
 proxied artifacts (``--serve-artifacts``: clients upload through the server into
 ``--artifacts-destination``, so no job needs the server's filesystem). :func:`running_server`
@@ -20,7 +20,8 @@ import urllib.request
 from pathlib import Path
 from typing import Iterator, Optional
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+from experiments.config.paths import PROJECT_ROOT, project_path
+
 DEFAULT_BACKEND = "sqlite:///mlflow/server.db"
 DEFAULT_ARTIFACTS = "mlflow/server-artifacts"
 
@@ -50,8 +51,7 @@ def _absolute_destination(destination: str) -> str:
     """A local artifact folder made absolute against the project root (URIs kept)."""
     if "://" in destination or destination.startswith("file:"):
         return destination
-    path = Path(destination).expanduser()
-    return str(path if path.is_absolute() else PROJECT_ROOT / path)
+    return str(project_path(destination))
 
 
 def server_command(backend_store_uri: str = DEFAULT_BACKEND, artifacts_destination: str = DEFAULT_ARTIFACTS,
@@ -131,15 +131,15 @@ def prepare_backend(uri: str) -> None:
     """A new sqlite backend is created atomically before the server starts (the server would build
     its tables in place, and a kill meanwhile leaves them half-built); a half-built one is refused
     with one line naming the fix, exit 2. Other backends are left to ``mlflow server``."""
-    from experiments import tracking
+    from experiments.tracking import mlflow_store
 
-    db = tracking.sqlite_path(uri)
+    db = mlflow_store.sqlite_path(uri)
     if db is None:
         return
-    with tracking.file_lock(db.with_name(db.name + ".lock")):
+    with mlflow_store.file_lock(db.with_name(db.name + ".lock")):
         if not db.exists() or db.stat().st_size == 0:
-            tracking.create_store(db, "mlflow-artifacts:/")
-        problem = tracking.half_built(db)
+            mlflow_store.create_store(db, "mlflow-artifacts:/")
+        problem = mlflow_store.half_built(db)
     if problem is not None:
         print(f"error: --backend-store-uri={uri}: {problem}", file=sys.stderr)
         sys.exit(2)

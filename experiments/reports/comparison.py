@@ -1,0 +1,379 @@
+"""DeepDRIM against the other methods of a multirun: paired Wilcoxon signed-rank tests over TFs.
+
+:func:`compare_runs` is called by :mod:`experiments.reports.summaries` at the end of a multirun that
+swept ``method=``; ``python run.py task=compare`` does the same for the newest such multirun of
+the configured experiment (or ``compare_parent=RUN_ID``) and logs it to a new ``compare`` run.
+
+For each run the per-TF AUROC/AUPRC table (its ``per_tf_metrics.csv`` artifact) is paired with
+DeepDRIM's by TF, and ``scipy.stats.wilcoxon`` (two-sided, zero differences dropped, scipy's
+default) gives the p-value; all differences zero gives p = 1, no common TF gives NaN.
+Runs of a sweep that differ in what decides the pairs and folds (e.g. ``seed=0,1``) are compared
+within their own context; each is labelled by its method and its swept method-side values
+(``DeepDRIM neighbors=0``, :mod:`experiments.reports.naming`), and a context's reference is its DeepDRIM
+run with the most neighbors. CNNC is DeepDRIM with ``neighbors=0``.
+
+Controls: every CV job's ``predictions.csv`` carries control scores of the same test pairs
+(:data:`CONTROLS`: ``prior``, the gene prior; ``target_mean``, the target's mean expression, when
+the job logged it); each control present gets a row of the table (``role`` = "control"), tested
+against DeepDRIM like a method. A sweep that reused FINISHED runs (skipped jobs) is compared with
+those runs too: the parent's ``study_runs.csv`` lists them (else its sweep folder is re-read).
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import pandas as pd
+from mlflow.entities import Run
+
+from deepdrim.stats import wilcoxon_p
+from experiments.reports.naming import DISPLAY
+
+log = logging.getLogger(__name__)
+REFERENCE = "deepdrim"
+PER_TF = "per_tf_metrics.csv"
+CAPTION = "CNNC = DeepDRIM with neighbors=0"
+COLUMNS = ["method", "label", "context", "median_auroc", "median_auprc", "epr", "p_auroc", "p_auprc", "n_tfs",
+           "auroc", "auprc", "wall_seconds", "failed_folds", "run_id", "role"]
+PREDICTIONS = "predictions.csv"
+#: control columns of a CV job's predictions.csv -> their label in the comparison (no training, or
+#: no expression: what a method must beat to have learned regulation, not gene identity)
+CONTROLS = {"prior": "gene prior (control)", "target_mean": "target mean expression (control)"}
+
+
+@dataclass
+class MethodRun:
+    """One run's method, label, sweep context (its other overrides), metrics and per-TF table."""
+
+    run_id: str
+    method: str
+    label: str
+    context: str
+    metrics: dict
+    per_tf: pd.DataFrame
+    role: str = "method"  # "method", or "control" (a column of a CV job's predictions.csv)
+    failed_tfs: frozenset = frozenset()  # TFs tested in a fold whose model failed to learn
+
+
+def fold_learning(metrics: dict) -> dict[int, bool]:
+    """fold -> whether its model learned, from a CV run's ``fold{k}/learned`` metrics (none: {})."""
+    return {int(name[4:-len("/learned")]): value != 0.0 for name, value in metrics.items()
+            if re.fullmatch(r"fold\d+/learned", name)}
+
+
+def failed_folds_of(metrics: dict) -> list[int]:
+    """The folds a CV run's ``fold{k}/learned`` metrics mark as failed to learn."""
+    return sorted(k for k, learned in fold_learning(metrics).items() if not learned)
+
+
+def _context(run: Run) -> str:
+    """The run's overrides other than ``method=`` and where things are logged (runs without params)."""
+    tokens = run.data.tags.get("hydra_overrides", "").split()
+    return " ".join(sorted(t for t in tokens if not t.startswith(("method=", "tracking.", "hydra.", "paths."))))
+
+
+def _label(method: str, run: Run) -> str:
+    if method == REFERENCE:
+        neighbors = run.data.params.get("neighbors")
+        return "DeepDRIM" if neighbors not in ("0",) else "DeepDRIM (neighbors=0)"
+    return DISPLAY.get(method, method)
+
+
+def _names(runs: list[Run]) -> dict[str, tuple[str, str]]:
+    """run id -> (label, context): by method and the swept values (:mod:`experiments.reports.naming`) when
+    the runs logged their params, else from the override strings."""
+    from experiments.reports import naming
+
+    if all(run.data.params for run in runs):
+        return naming.names(runs)
+    return {run.info.run_id: (_label(naming.method_of(run), run), _context(run)) for run in runs}
+
+
+@contextlib.contextmanager
+def _quiet_downloads():
+    """No MLflow download progress bars (one per run) on the console while fetching."""
+    key = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
+    before = os.environ.get(key)
+    os.environ[key] = "false"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = before
+
+
+def fetch(runs: list[Run]) -> list[MethodRun]:
+    """Each run's per-TF table (downloaded artifact) and metrics; runs without one are skipped."""
+    from mlflow.tracking import MlflowClient
+
+    from experiments.reports import naming
+
+    client = MlflowClient()
+    kept = []
+    with tempfile.TemporaryDirectory(prefix="compare.") as tmp, _quiet_downloads():
+        for run in runs:
+            method = run.data.tags.get("method") or run.data.params.get("method")
+            if not method:
+                continue
+            try:
+                local = client.download_artifacts(run.info.run_id, PER_TF, str(Path(tmp) / run.info.run_id))
+                per_tf = pd.read_csv(local, dtype={"tf": str})
+            except Exception as error:  # noqa: BLE001 - a run without the artifact is left out
+                log.warning("run %s (%s) has no readable %s: left out (%s)", run.info.run_id, method, PER_TF,
+                            str(error).splitlines()[0] if str(error) else type(error).__name__)
+                continue
+            failed = failed_folds_of(run.data.metrics)
+            if failed:  # which TFs those folds tested (TF-aware and strict folds hold each TF once)
+                try:
+                    local = client.download_artifacts(run.info.run_id, PREDICTIONS, str(Path(tmp) / run.info.run_id))
+                    predictions = pd.read_csv(local, usecols=["tf", "fold"], dtype={"tf": str})
+                    failed = frozenset(predictions.loc[predictions["fold"].isin(failed), "tf"])
+                except Exception as error:  # noqa: BLE001 - then every TF of the run counts as failed
+                    log.warning("run %s has no readable %s: all its TFs counted as failed (%s)", run.info.run_id,
+                                PREDICTIONS, str(error).splitlines()[0] if str(error) else type(error).__name__)
+                    failed = frozenset(per_tf["tf"])
+            kept.append((run, method, per_tf, frozenset(failed)))
+    named = _names([run for run, *_ in kept])
+    rank = {run.info.run_id: naming.reference_rank(run) for run, *_ in kept}
+    fetched = [MethodRun(run.info.run_id, method, *named[run.info.run_id], dict(run.data.metrics), per_tf,
+                         failed_tfs=failed) for run, method, per_tf, failed in kept]
+    if len({r.context for r in fetched}) > 1:  # say which context a row belongs to
+        for r in fetched:
+            r.label = f"{r.label} [{r.context}]" if r.context else r.label
+    order = {m: i for i, m in enumerate(DISPLAY)}  # a context's reference (DeepDRIM, most neighbors) first
+    return sorted(fetched, key=lambda r: (r.context, order.get(r.method, len(order)), rank[r.run_id], r.label))
+
+
+def comparison_table(runs: list[MethodRun]) -> pd.DataFrame:
+    """One row per run: medians of its per-TF metrics, EPR, and p-values against the DeepDRIM run
+    of its context over their common TFs (``n_tfs``: TFs paired, or the reference's own count)."""
+    reference = {}
+    for r in runs:
+        if r.method == REFERENCE:
+            reference.setdefault(r.context, r)
+    rows = []
+    for r in runs:
+        ref = reference.get(r.context)
+        row = {"method": r.method, "label": r.label, "context": r.context,
+               "median_auroc": float(r.per_tf["auroc"].median()), "median_auprc": float(r.per_tf["auprc"].median()),
+               "epr": r.metrics.get("epr", np.nan), "p_auroc": np.nan, "p_auprc": np.nan, "n_tfs": len(r.per_tf),
+               "auroc": r.metrics.get("auroc", np.nan), "auprc": r.metrics.get("auprc", np.nan),
+               "wall_seconds": r.metrics.get("wall_seconds", np.nan),
+               "failed_folds": r.metrics.get("n_failed_folds", np.nan), "run_id": r.run_id, "role": r.role}
+        if ref is not None and ref is not r:
+            paired = ref.per_tf.merge(r.per_tf, on="tf", suffixes=("_ref", ""))
+            row.update(n_tfs=len(paired), p_auroc=wilcoxon_p(paired["auroc_ref"], paired["auroc"]),
+                       p_auprc=wilcoxon_p(paired["auprc_ref"], paired["auprc"]))
+        rows.append(row)
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def _p_text(p: float) -> str:
+    return f"p={p:.2g}" if np.isfinite(p) else "p n/a"
+
+
+def comparison_figure(runs: list[MethodRun], table: pd.DataFrame, paper: Optional[dict] = None):
+    """Box plots of per-TF AUROC and AUPRC per method (paper Fig. 3), p-values vs DeepDRIM above;
+    ``paper`` ({"auroc": median, "auprc": median}) draws the paper's DeepDRIM medians (the report)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rng = np.random.default_rng(0)  # jitter of the per-TF points only
+    references: dict = {}  # each context's reference: its first DeepDRIM run, as comparison_table takes it
+    for r in runs:
+        if r.method == REFERENCE:
+            references.setdefault(r.context, r)
+    fig, axes = plt.subplots(1, 2, figsize=(max(8.0, 1.3 * len(runs) + 2), 4.8), layout="constrained")
+    for ax, metric in zip(axes, ("auroc", "auprc")):
+        values = [r.per_tf[metric].to_numpy() for r in runs]
+        ax.boxplot(values, widths=0.6, showfliers=False)
+        for i, v in enumerate(values, 1):
+            ax.scatter(i + rng.uniform(-0.15, 0.15, len(v)), v, s=8, alpha=0.5, color="tab:blue", zorder=3)
+        for i, p in enumerate(table[f"p_{metric}"], 1):
+            is_ref = references.get(runs[i - 1].context) is runs[i - 1]
+            ax.text(i, 1.02, "ref" if is_ref else _p_text(p), ha="center", va="bottom", fontsize=7,
+                    transform=ax.get_xaxis_transform())
+        failed = [" FAILED to learn" if r.metrics.get("n_failed_folds", 0) > 0 else "" for r in runs]
+        ax.set_xticks(range(1, len(runs) + 1), [f"{r.label} ({len(r.per_tf)}){f}" for r, f in zip(runs, failed)],
+                      rotation=40, ha="right", fontsize=8)
+        ax.set_ylabel(f"per-TF {metric.upper()}")
+        if metric == "auroc":
+            ax.axhline(0.5, ls=":", c="grey", lw=1)
+        if paper and metric in paper:
+            ax.axhline(paper[metric], color="red", ls="--", lw=1,
+                       label=f"paper: DeepDRIM median {metric.upper()} {paper[metric]} (its real data)")
+            ax.legend(fontsize=7, loc="lower left")
+    fig.suptitle("Per-TF AUROC/AUPRC per method (number of TFs); two-sided Wilcoxon signed-rank p vs DeepDRIM, "
+                 f"paired by TF\n{CAPTION}", fontsize=9)
+    return fig
+
+
+def compare_runs(finished_runs: list[Run], out_dir: Path, paper: Optional[dict] = None) -> list[Path]:
+    """Write ``comparison.csv``, ``comparison_per_tf.csv`` and ``comparison.png`` for the runs and
+    their controls (atomically, into ``out_dir``) and return their paths; nothing when fewer than 2
+    runs have a per-TF table. ``paper``: the paper's DeepDRIM medians drawn on the figure."""
+    runs = fetch(finished_runs)
+    if len(runs) < 2:
+        log.warning("comparison skipped: %d run(s) with a %s", len(runs), PER_TF)
+        return []
+    return write_comparison(runs + fetch_controls(runs), out_dir, paper)
+
+
+def control_runs(predictions: pd.DataFrame, source: MethodRun) -> list[MethodRun]:
+    """One :class:`MethodRun` per control column (:data:`CONTROLS`) of a CV job's predictions
+    (``source``'s), over the pairs a fold tested and the control scored: per-TF AUROC/AUPRC,
+    pooled AUROC/AUPRC and EPR, in ``source``'s context."""
+    from deepdrim.metrics import early_precision_ratio, per_tf_metrics, summary
+
+    out = []
+    tested = predictions[predictions["fold"] >= 0] if "fold" in predictions else predictions
+    for column, label in CONTROLS.items():
+        if column not in tested:
+            continue
+        rows = tested[np.isfinite(pd.to_numeric(tested[column], errors="coerce"))]
+        if rows.empty or rows["label"].nunique() < 2:
+            continue
+        tf, labels, scores = rows["tf"].astype(str), rows["label"].to_numpy(), rows[column].to_numpy(dtype=float)
+        metrics = {k: v for k, v in summary(tf, labels, scores).items() if k in ("auroc", "auprc")}
+        metrics["epr"] = early_precision_ratio(labels, scores)
+        shown = f"{label} [{source.context}]" if source.label.endswith(f"[{source.context}]") and source.context \
+            else label
+        out.append(MethodRun(source.run_id, column, shown, source.context, metrics,
+                             per_tf_metrics(tf, labels, scores).table, role="control"))
+    return out
+
+
+def fetch_controls(runs: list[MethodRun]) -> list[MethodRun]:
+    """The controls of each context, from the ``predictions.csv`` of its DeepDRIM run (else of its
+    first supervised run, else its first run): every job of a context scores the same pairs on the
+    same folds, so one job's control columns stand for all."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient()
+    rank = {REFERENCE: 0, "cnnc": 1}
+    chosen: dict[str, MethodRun] = {}
+    for r in sorted(runs, key=lambda r: rank.get(r.method, 2)):
+        if r.role == "method":
+            chosen.setdefault(r.context, r)
+    out = []
+    with tempfile.TemporaryDirectory(prefix="compare.") as tmp, _quiet_downloads():
+        for context, source in chosen.items():
+            try:
+                local = client.download_artifacts(source.run_id, PREDICTIONS, str(Path(tmp) / source.run_id))
+                predictions = pd.read_csv(local, dtype={"tf": str, "target": str})
+            except Exception as error:  # noqa: BLE001 - no controls for that context, said once
+                log.warning("run %s has no readable %s: no control rows for context %r (%s)", source.run_id,
+                            PREDICTIONS, context, str(error).splitlines()[0] if str(error) else type(error).__name__)
+                continue
+            out += control_runs(predictions, source)
+    return out
+
+
+def write_comparison(runs: list[MethodRun], out_dir: Path, paper: Optional[dict] = None) -> list[Path]:
+    """The comparison files of fetched runs (controls included), written atomically into ``out_dir``."""
+    from experiments.tracking.artifacts import save_figure, write_csv
+
+    if not any(r.method == REFERENCE for r in runs):
+        log.warning("no DeepDRIM run among the compared methods: p-values are NaN")
+    table = comparison_table(runs)
+    per_tf = pd.concat([r.per_tf.assign(method=r.method, label=r.label, context=r.context, run_id=r.run_id)
+                        for r in runs], ignore_index=True)
+    out_dir = Path(out_dir)
+    paths = [write_csv(table, out_dir / "comparison.csv"), write_csv(per_tf, out_dir / "comparison_per_tf.csv"),
+             save_figure(comparison_figure(runs, table, paper=paper), out_dir / "comparison.png")]
+    print(format_table(table))
+    return paths
+
+
+def paper_medians(spec: Optional[dict]) -> Optional[dict]:
+    """The paper's DeepDRIM medians of a comparison preset's ``figure.paper`` block, as
+    :func:`comparison_figure` draws them ({"auroc": ..., "auprc": ...}), or None."""
+    paper = (spec or {}).get("paper") or {}
+    found = {m: paper[f"deepdrim_median_{m}"] for m in ("auroc", "auprc") if f"deepdrim_median_{m}" in paper}
+    return found or None
+
+
+def format_table(table: pd.DataFrame) -> str:
+    """The comparison as aligned text (for the console)."""
+    shown = table[["label", "median_auroc", "median_auprc", "epr", "p_auroc", "p_auprc", "n_tfs", "wall_seconds"]].copy()
+    failed = table["failed_folds"].fillna(0) > 0  # constant scores: the row's AUROC is no result
+    shown.loc[failed, "label"] = shown.loc[failed, "label"] + " (FAILED to learn)"
+    return f"{CAPTION}\n" + shown.to_string(index=False, float_format=lambda v: f"{v:.3g}")
+
+
+# ---------------------------------------------------------------------------------------------- task=compare
+
+
+def _methods(runs: list[Run]) -> set:
+    return {r.data.tags.get("method") for r in runs if r.data.tags.get("method")}
+
+
+def with_reused(client, parent: Run, finished: list[Run]) -> list[Run]:
+    """``finished`` (a multirun's FINISHED children) plus the FINISHED runs its sweep reused
+    (jobs skipped because their configuration had FINISHED before): those the parent listed in its
+    ``study_runs.csv``, else those :func:`experiments.tracking.callbacks.sweep_runs` finds from the parent's
+    ``sweep_dir`` tag (the sweep folder's job configs), when that folder still exists."""
+    from experiments.reports.summaries import STUDY_RUNS
+    from experiments.tracking import mlflow_store
+
+    have = {r.info.run_id for r in finished}
+    with tempfile.TemporaryDirectory(prefix="compare.") as tmp, _quiet_downloads():
+        try:
+            listed = pd.read_csv(client.download_artifacts(parent.info.run_id, STUDY_RUNS, tmp))["run_id"].astype(str)
+        except Exception:  # noqa: BLE001 - a parent from before the list, or an ad-hoc sweep's
+            listed = None
+    if listed is not None:
+        extra = []
+        for run_id in listed:
+            if run_id in have:
+                continue
+            try:
+                run = mlflow_store.with_retry(client.get_run, run_id)
+            except Exception:  # noqa: BLE001 - deleted since
+                continue
+            if run.info.status == "FINISHED":
+                extra.append(run)
+        return [*finished, *extra]
+    sweep_dir = parent.data.tags.get("sweep_dir")
+    if not sweep_dir or not Path(sweep_dir).is_dir():
+        return finished
+    from experiments.tracking.callbacks import sweep_runs
+
+    return sweep_runs(client, parent.info.experiment_id, Path(sweep_dir), finished,
+                      since=parent.info.start_time / 1000.0 - 1.0)
+
+
+def find_multirun(client, experiment_id: str, parent_id=None) -> tuple[Run, list[Run]]:
+    """The multirun parent to compare (``parent_id``, else the newest with FINISHED children of
+    more than one method) and those children; one-line error when there is none."""
+    from experiments.tracking import mlflow_store
+
+    if parent_id:
+        try:
+            parents = [mlflow_store.with_retry(client.get_run, str(parent_id))]
+        except Exception:  # noqa: BLE001 - MLflow raises its own type for an unknown id
+            raise ValueError(f"compare_parent={parent_id}: no such run") from None
+    else:
+        parents = mlflow_store.with_retry(client.search_runs, [experiment_id], filter_string="tags.kind = 'multirun'",
+                                      order_by=["attributes.start_time DESC"], max_results=200)
+    for parent in parents:
+        children = mlflow_store.with_retry(client.search_runs, [parent.info.experiment_id],
+                                       filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
+        finished = with_reused(client, parent, [r for r in children if r.info.status == "FINISHED"])
+        if len(_methods(finished)) > 1:
+            return parent, finished
+    if parent_id:
+        raise ValueError(f"run {parent_id} has no FINISHED child runs of more than one method")
+    raise ValueError("no multirun with more than one method in this experiment; run e.g. "
+                     "`python run.py -m method=deepdrim,cnnc,pcc` first")
