@@ -19,7 +19,7 @@ from deepdrim.choices import (BATCH_ORDERS, INPUTS, MONITORS, N_BINS_RANGE, NEIG
                               OPTIMIZERS, PRECISIONS, TRANSFORMS)
 from deepdrim.cv import MIN_VALIDATION_TFS, tf_validation_split
 from deepdrim.diagnostics import learning_failure
-from deepdrim.images import PairImageBuilder
+from deepdrim.images import PairImageBuilder, TargetImages
 from deepdrim.training import EpochCallback, ImageTable, PairScorer, fit_table, seeded
 
 _DIAGNOSTIC_PAIRS = 256  # training pairs scored after a fit to check that the scores vary
@@ -315,7 +315,7 @@ class DeepDRIM(ClassifierMixin, BaseEstimator):
         pairs = builder.resolve_pairs(pairs)
         scorer = getattr(self, "_scorer", None)
         if scorer is None or getattr(scorer.builder, "builder", scorer.builder) is not builder:
-            scorer = PairScorer(self.model_, builder if self.inputs == "all" else _TargetImages(builder))
+            scorer = PairScorer(self.model_, builder if self.inputs == "all" else TargetImages(builder))
             if builder is self.builder_:
                 self._scorer = scorer
         return scorer.score(pairs)
@@ -398,18 +398,3 @@ class DeepDRIM(ClassifierMixin, BaseEstimator):
                 raise ValueError(f"the model at {path} was trained on other genes than this expression")
             est.builder_ = builder
         return est
-
-
-class _TargetImages:
-    """A :class:`PairImageBuilder` seen through :meth:`~PairImageBuilder.target_rows`: what
-    :class:`deepdrim.training.PairScorer` reads (``rows``, ``images``) for a target-only model."""
-
-    def __init__(self, builder: PairImageBuilder):
-        self.builder = builder
-
-    def rows(self, pairs) -> np.ndarray:
-        return self.builder.target_rows(pairs)
-
-    @property
-    def images(self) -> np.ndarray:
-        return self.builder.images

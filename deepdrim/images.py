@@ -370,11 +370,27 @@ def pair_images(
     return out
 
 
+class TargetImages:
+    """A :class:`PairImageBuilder` seen through :meth:`~PairImageBuilder.target_rows`: what
+    :class:`deepdrim.training.PairScorer` reads (``rows``, ``images``) for a target-only model."""
+
+    def __init__(self, builder: PairImageBuilder):
+        self.builder = builder
+
+    def rows(self, pairs) -> np.ndarray:
+        return self.builder.target_rows(pairs)
+
+    @property
+    def images(self) -> np.ndarray:
+        return self.builder.images
+
+
 __all__: Sequence[str] = [
     "log_expression",
     "transform_expression",
     "neighbor_scores",
     "top_positive_neighbors",
     "PairImageBuilder",
+    "TargetImages",
     "pair_images",
 ]

@@ -24,6 +24,7 @@ The GRN (``grn``) is one of
 SERGIO draws from numpy's global generator: it is seeded here and restored afterwards, so a
 call neither depends on nor disturbs anyone else's ``np.random`` state. Results can be cached
 on disk (``cache_dir``), keyed by every parameter, the seed and the package version.
+The networks are built in :mod:`sim.sergio_networks`, the simulation runs in :mod:`sim.sergio_engine`.
 """
 from __future__ import annotations
 
@@ -38,10 +39,11 @@ from pathlib import Path
 from typing import Optional, Sequence, Union
 
 import numpy as np
-import pandas as pd
 
 from sim.cache import write_atomic
 from sim.grn import IN_DEGREE_MODELS, GeneCounts
+from sim.sergio_engine import run_sergio, technical_noise
+from sim.sergio_networks import own_network, sample_bundled
 
 logger = logging.getLogger(__name__)
 
@@ -67,13 +69,6 @@ def sergio_version() -> str:
     from importlib.metadata import version
 
     return version("sergio-scSim")
-
-
-def _ref_dir() -> Path:
-    """SERGIO's bundled network folder, by absolute path (never relative to the cwd)."""
-    import SERGIO
-
-    return Path(SERGIO.__file__).resolve().parent / "GRN" / "ref"
 
 
 # ---------------------------------------------------------------------------------------------- checks
@@ -111,284 +106,6 @@ def _seed(random_state: RandomState) -> int:
     if isinstance(random_state, (int, np.integer)) and not isinstance(random_state, bool) and 0 <= random_state < 2**32:
         return int(random_state)
     raise ValueError(f"random_state must be None, an int in [0, 2**32) or a numpy Generator, got {random_state!r}")
-
-
-# ---------------------------------------------------------------------------------------------- networks
-
-
-def _own_network(p: dict, seed: int) -> tuple[list, np.ndarray, np.ndarray]:
-    """The network :func:`sim.grn.simulate_grn` draws for this seed (it is drawn before any cell,
-    so 2 cells give the same network as the full simulation)."""
-    from sim.grn import simulate_grn
-
-    net = simulate_grn(n_tfs=p["n_tfs"], n_genes=p["n_genes"], n_cells=2, n_master=p["n_master"],
-                       regulators_per_gene=tuple(p["regulators_per_gene"]),
-                       repression_fraction=p["repression_fraction"], confounder_fraction=p["confounder_fraction"],
-                       in_degree=p["in_degree"], random_state=seed)
-    return list(net.gene_names), np.asarray(net.edges, dtype=np.int64), np.asarray(net.signs, dtype=np.int64)
-
-
-_BUNDLED: dict = {}
-
-
-def bundled_edges(network: str) -> pd.DataFrame:
-    """The bundled network's distinct directed edges (``reg``, ``tar``: gene names), self-loops
-    removed; human microRNAs left out as SERGIO's ``grn_from_human`` does. Read once per process."""
-    if network not in _BUNDLED:
-        ref = _ref_dir()
-        if network == "ecoli":
-            table = pd.read_csv(ref / "EcoliNet.v1.txt", sep="\t", header=None, names=["reg", "tar", "score"],
-                                usecols=[0, 1], dtype=str)
-        elif network == "human":
-            table = pd.read_csv(ref / "human.source", sep="\t", header=None, dtype=str,
-                                names=["reg", "reg_id", "tar", "tar_id"], usecols=[0, 2])
-            mirna = table["reg"].str.contains("miR|hsa", regex=True) | table["tar"].str.contains("miR|hsa", regex=True)
-            table = table[~mirna]
-        else:
-            raise ValueError(f"no bundled network {network!r}; bundled: ecoli, human")
-        table = table.dropna()
-        table = table[table["reg"] != table["tar"]].drop_duplicates(ignore_index=True)
-        _BUNDLED[network] = table[["reg", "tar"]]
-    return _BUNDLED[network]
-
-
-def _network_index(network: str) -> tuple[dict, list, dict, list]:
-    """Per bundled network, once per process: each regulator's sorted targets, the regulators,
-    regulator-regulator links (either direction, for growing a connected regulator set), all genes."""
-    key = ("index", network)
-    if key not in _BUNDLED:
-        table = bundled_edges(network)
-        targets = {r: sorted(set(t)) for r, t in table.groupby("reg", sort=True)["tar"]}
-        rr = table[table["tar"].isin(set(targets))]
-        links: dict = {}
-        for a, b in zip(rr["reg"], rr["tar"]):
-            links.setdefault(a, set()).add(b)
-            links.setdefault(b, set()).add(a)
-        _BUNDLED[key] = (targets, sorted(targets), links, sorted(set(table["reg"]) | set(table["tar"])))
-    return _BUNDLED[key]
-
-
-def _acyclic_order(nodes: list, edges: list[tuple[str, str]], rng: np.random.Generator) -> dict:
-    """Positions of ``nodes`` in a greedy feedback-arc-set order (Eades, Lin & Smyth): keeping
-    only edges that go forward in it leaves a DAG that drops few edges. Ties are broken by a
-    seeded shuffle."""
-    order = list(rng.permutation(len(nodes)))
-    names = [nodes[i] for i in order]
-    out = {n: set() for n in names}
-    inn = {n: set() for n in names}
-    for a, b in edges:
-        out[a].add(b)
-        inn[b].add(a)
-    left, head, tail = set(names), [], []
-    while left:
-        changed = True
-        while changed:
-            changed = False
-            for n in [n for n in names if n in left and not (out[n] & left)]:  # sinks go last
-                tail.append(n)
-                left.discard(n)
-                changed = True
-            for n in [n for n in names if n in left and not (inn[n] & left)]:  # sources go first
-                head.append(n)
-                left.discard(n)
-                changed = True
-        if left:
-            best = max((n for n in names if n in left), key=lambda n: len(out[n] & left) - len(inn[n] & left))
-            head.append(best)
-            left.discard(best)
-    return {n: i for i, n in enumerate(head + tail[::-1])}
-
-
-def sample_bundled(network: str, n_genes: int, n_tfs: int, repression_fraction: float,
-                   rng: np.random.Generator) -> tuple[list, np.ndarray, np.ndarray, int]:
-    """A sub-network of a bundled network: ``n_tfs`` regulators grown (breadth first, over
-    regulator-regulator links in either direction) from a random seed regulator, then one target
-    of each regulator and the rest drawn uniformly among their targets up to ``n_genes`` in all,
-    the bundled edges from a chosen regulator to a chosen gene, made acyclic
-    (:func:`_acyclic_order`). Returns gene names (the
-    regulators first, in DAG order), edges (index pairs), signs (-1 with probability
-    ``repression_fraction``: the bundled networks carry no sign) and how many edges were dropped
-    to break cycles."""
-    targets, regulators, links, all_genes = _network_index(network)
-    if n_tfs > len(regulators):
-        raise ValueError(f"grn={network} has {len(regulators)} regulators; n_tfs={n_tfs} is too many")
-    if n_genes > len(all_genes):
-        raise ValueError(f"grn={network} has {len(all_genes)} genes; n_genes={n_genes} is too many")
-    chosen: list = []
-    chosen_set: set = set()
-    queue: list = []
-    while len(chosen) < n_tfs:
-        if not queue:
-            pool = [r for r in regulators if r not in chosen_set]
-            queue.append(pool[int(rng.integers(len(pool)))])
-        node = queue.pop(0)
-        if node in chosen_set:
-            continue
-        chosen.append(node)
-        chosen_set.add(node)
-        nxt = sorted(links.get(node, set()) - chosen_set)
-        queue.extend(nxt[i] for i in rng.permutation(len(nxt)))
-    pool = sorted({t for r in chosen for t in targets[r]} - chosen_set)
-    n_targets = n_genes - len(chosen)
-    if len(pool) < n_targets:
-        # too few targets: fill with genes of the network outside the regulators' reach (unregulated)
-        others = sorted(set(all_genes) - chosen_set - set(pool))
-        extra = [others[i] for i in rng.choice(len(others), size=n_targets - len(pool), replace=False)]
-        picked = pool + extra
-    else:
-        # one own target per regulator first (so each keeps at least one, hubs do not take all),
-        # then the rest uniformly among all their targets
-        picked_set: set = set()
-        for r in chosen:
-            own = sorted(set(targets[r]) - chosen_set)
-            if own and not picked_set.intersection(own) and len(picked_set) < n_targets:
-                picked_set.add(own[int(rng.integers(len(own)))])
-        rest = [g for g in pool if g not in picked_set]
-        fill = rng.choice(len(rest), size=n_targets - len(picked_set), replace=False)
-        picked = sorted(picked_set | {rest[i] for i in fill})
-    genes = set(chosen) | set(picked)
-    raw = [(r, t) for r in chosen for t in targets[r] if t in genes]
-    position = _acyclic_order(chosen, [(a, b) for a, b in raw if b in chosen_set], rng)
-    kept = [(a, b) for a, b in raw if b not in chosen_set or position[a] < position[b]]
-    names = sorted(chosen, key=position.get) + sorted(picked)
-    index = {g: i for i, g in enumerate(names)}
-    edges = np.array([(index[a], index[b]) for a, b in kept], dtype=np.int64).reshape(-1, 2)
-    edges = edges[np.lexsort((edges[:, 1], edges[:, 0]))]
-    signs = np.where(rng.random(len(edges)) < repression_fraction, -1, 1).astype(np.int64)
-    return names, edges, signs, len(raw) - len(kept)
-
-
-# ---------------------------------------------------------------------------------------------- SERGIO
-
-
-def _run_sergio(names: list, edges: np.ndarray, signs: np.ndarray, p: dict, rng: np.random.Generator,
-                cells_per_type: list) -> tuple[np.ndarray, np.ndarray]:
-    """SERGIO's v2 simulation of the network (np.random already seeded by the caller): clean
-    expression (genes x cells) and each cell's type."""
-    from SERGIO import sergio
-    from SERGIO.GRN import GRN, Gene, SingleInteraction
-    from SERGIO.MR import mrProfile
-
-    k = rng.uniform(*p["k_range"], size=len(edges)) * signs
-    grn = GRN()
-    for (a, b), k_ab in zip(edges, k):
-        grn.add_interaction(SingleInteraction(reg=[Gene(name=names[a], decay=p["decay"])],
-                                              tar=Gene(name=names[b], decay=p["decay"]),
-                                              k=float(k_ab), h=None, n=float(p["hill_n"])))
-    for name in names:  # genes with no edge at all: unregulated, so master regulators
-        grn._add_gene(Gene(name=name, decay=p["decay"]))
-    grn.setMRs()
-    # sorted: get_mrs() is a set, whose order (and so the profile's draws) varies between processes
-    profile = mrProfile(MR_names=sorted(grn.get_mrs()), n_types=p["n_cell_types"])
-    profile.build_rnd(range_dict={"L": list(p["mr_low"]), "H": list(p["mr_high"])})
-    grn.init(profile, update_half_resp=True)
-    simulator = sergio(grn)
-    if p["engine"] == "sergio":
-        simulator.simulate(nCells=cells_per_type, noise_s=p["noise_s"], safety_iter=p["safety_iter"],
-                           scale_iter=p["scale_iter"], dt=p["dt"])
-        expr = simulator.getSimExpr()  # genes x cells, cells grouped by type
-    else:
-        expr = _simulate_vectorized(simulator, np.asarray(cells_per_type), p)
-    clean = expr.loc[names].to_numpy(dtype=np.float64)
-    cell_type = np.repeat(np.arange(p["n_cell_types"]), cells_per_type)
-    return clean, cell_type
-
-
-def _simulate_vectorized(simulator, n_cells: np.ndarray, p: dict) -> pd.DataFrame:
-    """``simulator.simulate(...)`` then ``getSimExpr()`` of SERGIO 1.9.3 (``sergio._simulate_ss``,
-    ``_iter_ss``, ``_get_rnd_scInd``) with the genes' loop done as array operations: the same
-    equations, the same draws from np.random in the same order and shapes, on the same SERGIO
-    objects (kinetics, half responses and steady states from ``GRN.init``). SERGIO's own loop
-    calls Python per gene, interaction and step; this is ~100x faster and equal to it to
-    floating-point rounding (tests/test_sergio.py compares the two)."""
-    from SERGIO.GRN._components import SingleInteraction
-
-    grn, names = simulator.grn_, simulator.gNames_
-    genes = [grn.attr_["genes"][g] for g in names]
-    row = {g: i for i, g in enumerate(names)}
-    n_types, n_genes = int(grn.nCellTypes_), len(names)
-    is_mr = np.array([g.isMR_ for g in genes])
-    prod_mr = np.zeros((n_genes, n_types))
-    for i, g in enumerate(genes):
-        if g.isMR_:
-            prod_mr[i] = np.asarray(g.prod_rates_, dtype=np.float64)
-    # interactions by slot (the j-th incoming interaction of each gene, in SERGIO's dict order), so
-    # P is summed in SERGIO's order; absent slots add an exact 0.0
-    slots = max((len(g.inInteractions) for g in genes if not g.isMR_), default=0)
-    reg = np.zeros((slots, n_genes), dtype=np.int64)
-    k = np.zeros((slots, n_genes))
-    n = np.ones((slots, n_genes))
-    h = np.ones((slots, n_genes))
-    present = np.zeros((slots, n_genes), dtype=bool)
-    for i, g in enumerate(genes):
-        if g.isMR_:
-            continue
-        for j, inter in enumerate(g.inInteractions.values()):
-            if not isinstance(inter, SingleInteraction) or len(inter.reg_) != 1:
-                raise ValueError("cooperative interactions are not supported by SERGIO 1.9.3")
-            reg[j, i], k[j, i], n[j, i], h[j, i] = row[inter.reg_[0].name_], inter.k_, inter.n_, inter.h_
-            present[j, i] = True
-    h_n = np.power(h, n)
-    lam = simulator.lambda_  # (genes, 1)
-    req = n_cells * int(p["scale_iter"])
-    safety = int(p["safety_iter"])
-    noise_s, dt = p["noise_s"], p["dt"]
-    traj = np.zeros((n_genes, n_types, 1 + safety + int(req.max())))
-    traj[:, :, 0] = np.maximum(0, np.stack([np.asarray(g.ss_conc_, dtype=np.float64) for g in genes]))
-    last = np.zeros(n_types, dtype=np.int64)  # index of each type's last concentration
-
-    def step(types: np.ndarray) -> None:
-        X = traj[:, types, last[types]]
-        P = np.zeros_like(X)
-        for j in range(slots):
-            xr = X[reg[j]]
-            xn = np.power(xr, n[j][:, None])
-            hill = xn / (xn + h_n[j][:, None])
-            kj = k[j][:, None]
-            term = np.where(kj > 0, kj * hill, np.abs(kj) * (1 - hill))
-            P = P + np.where(present[j][:, None], term, 0.0)
-        P[is_mr] = prod_mr[is_mr][:, types]
-        P[P < 0] = 0
-        D = lam * X
-        rndP = np.random.normal(size=(n_genes, len(types)))
-        rndD = np.random.normal(size=(n_genes, len(types)))
-        newX = X + (P - D) * dt + (np.multiply(np.sqrt(P), rndP)
-                                   + np.multiply(np.sqrt(D), rndD)) * noise_s * np.sqrt(dt)  # SERGIO's order
-        last[types] += 1
-        traj[:, types, last[types]] = np.maximum(0, newX)
-
-    every = np.arange(n_types)
-    for _ in range(safety):
-        step(every)
-    types, n_iter = every, 0
-    while len(types):
-        step(types)
-        n_iter += 1
-        types = np.where(req > n_iter)[0]
-    columns, cells = [], []
-    for ct in range(n_types):  # SERGIO's _get_rnd_scInd, then getSimExpr's layout
-        index = safety + np.random.randint(low=0, high=n_cells[ct] * p["scale_iter"], size=n_cells[ct])
-        columns.append(traj[:, ct, index])
-        cells += [f"type_{ct}_cell_{i}" for i in range(n_cells[ct])]
-    return pd.DataFrame(np.concatenate(columns, axis=1), index=names, columns=cells)
-
-
-def _technical_noise(clean: np.ndarray, p: dict) -> np.ndarray:
-    """SERGIO's Splat-like noise on genes x cells, each stage optional: outlier genes, library
-    size, dropout, UMI counts (np.random already seeded)."""
-    from SERGIO.Noise._noise import splatModel
-
-    model = splatModel()
-    x = clean.copy()
-    if p["outlier_prob"] > 0:
-        x = model.outlier_effect(x, outlier_prob=p["outlier_prob"], mean=p["outlier_mean"], scale=p["outlier_scale"])
-    if p["library_mean"] is not None:
-        x = np.nan_to_num(model.lib_size_effect(x, mean=p["library_mean"], scale=p["library_scale"]))
-    if p["dropout_percentile"] is not None:
-        x = x * model.dropout_indicator(x, shape=p["dropout_shape"], percentile=p["dropout_percentile"])
-    if p["umi"]:
-        x = model.convert_to_UMIcounts(x)
-    return np.asarray(x, dtype=np.float64)
 
 
 # ---------------------------------------------------------------------------------------------- cache
@@ -544,7 +261,7 @@ def simulate_sergio(
     rng = np.random.default_rng(seed)
     dropped = 0
     if params["grn"] == "own":
-        names, edges, signs = _own_network(params, seed)
+        names, edges, signs = own_network(params, seed)
     else:
         names, edges, signs, dropped = sample_bundled(params["grn"], params["n_genes"], params["n_tfs"],
                                                       params["repression_fraction"], rng)
@@ -554,8 +271,8 @@ def simulate_sergio(
     state = np.random.get_state()
     try:
         np.random.seed(seed)
-        clean, cell_type = _run_sergio(names, edges, signs, params, rng, cells_per_type)
-        counts = _technical_noise(clean, params).T
+        clean, cell_type = run_sergio(names, edges, signs, params, rng, cells_per_type)
+        counts = technical_noise(clean, params).T
     finally:
         np.random.set_state(state)
     tfs = [names[i] for i in sorted(set(edges[:, 0].tolist()))]
@@ -566,6 +283,3 @@ def simulate_sergio(
     if path is not None:
         _write_cache(path, data)
     return data
-
-
-__all__ = ["SergioDataset", "simulate_sergio", "sample_bundled", "bundled_edges", "NETWORKS"]

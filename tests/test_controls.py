@@ -134,7 +134,7 @@ def stub(monkeypatch):
 def test_target_mean_column_is_the_targets_mean_expression(stub, config, tiny):
     cfg = config(*tiny)
     data = job_data.load(OmegaConf.to_container(cfg.data, resolve=True), 0)
-    predictions = cv_job.cross_validate(cfg, data)
+    predictions = cv_job.cross_validate(cfg, data).predictions
     means = data.expression.mean(axis=0)
     np.testing.assert_allclose(predictions.target_mean, means[predictions.target].to_numpy(), rtol=1e-6)
     pairs = data.pairs.pairs
@@ -144,10 +144,10 @@ def test_target_mean_column_is_the_targets_mean_expression(stub, config, tiny):
 
 def test_cv_job_scores_each_control_and_names_the_strongest(stub, config, tiny):
     cfg = config(*tiny)
-    predictions = cv_job.cross_validate(cfg, job_data.load(OmegaConf.to_container(cfg.data, resolve=True), 0))
-    metrics = cv_job.fold_metrics(predictions)
+    result = cv_job.cross_validate(cfg, job_data.load(OmegaConf.to_container(cfg.data, resolve=True), 0))
+    metrics = result.metrics()
     for name in cv_job.CONTROLS:  # as run() logs them
-        metrics.update({f"{name}/{k}": v for k, v in cv_job.fold_metrics(predictions, name).items() if "/" not in k})
+        metrics.update({f"{name}/{k}": v for k, v in result.metrics(name).items() if "/" not in k})
         assert np.isfinite(metrics[f"{name}/auroc"]) and np.isfinite(metrics[f"{name}/auprc"])
     metrics.update(auroc_ci_low=metrics["auroc"] - 0.01, auroc_ci_high=metrics["auroc"] + 0.01, n_train_pairs=900)
     controls = {"Pearson": metrics["pcc/auroc"], "gene prior": metrics["prior/auroc"],
@@ -269,12 +269,10 @@ def test_cv_job_flags_constant_scores_as_failed_to_learn(stub, compose, tmp_path
 def test_cv_job_flags_a_fold_the_estimator_reports(stub, config, tiny):
     stub.failure = "training loss never left the 0.693 plateau (lowest 0.6930 over 16 epochs)"
     cfg = config(*tiny)
-    stats: list = []
-    predictions = cv_job.cross_validate(cfg, job_data.load(OmegaConf.to_container(cfg.data, resolve=True), 0),
-                                        fold_stats=stats)
-    assert [fold["failure"] for fold in stats] == [stub.failure] * 2  # scores vary: the estimator's flag
-    failure = cv_job.failure_summary(stats)
+    result = cv_job.cross_validate(cfg, job_data.load(OmegaConf.to_container(cfg.data, resolve=True), 0))
+    assert [fold.failure for fold in result.folds] == [stub.failure] * 2  # scores vary: the estimator's flag
+    failure = result.failure_summary()
     assert failure == "folds 0, 1 of 2: training loss never left the 0.693 plateau"
-    metrics = cv_job.fold_metrics(predictions)
+    metrics = result.metrics()
     verdict = cv_job.trust_verdict(cfg, metrics, failure)
     assert verdict.level == "failed_to_learn" and "FAILED to learn (folds 0, 1 of 2" in verdict.line

@@ -39,8 +39,8 @@ def test_strict_split_through_a_cv_job_keeps_every_gene_on_one_side(monkeypatch,
     monkeypatch.setattr(cv_job, "DeepDRIM", Recorder)
     cfg = _strict_cfg(config, tiny)
     data = job_data.load(OmegaConf.to_container(cfg.data, resolve=True), 0)
-    stats: list = []
-    predictions = cv_job.cross_validate(cfg, data, fold_stats=stats)
+    result = cv_job.cross_validate(cfg, data)
+    predictions, stats = result.predictions, result.folds
     untested = predictions.fold < 0
     assert untested.any() and (~untested).any()
     assert predictions.loc[untested, ["score", "pcc", "prior"]].isna().all().all()  # NaN, never scored
@@ -50,10 +50,10 @@ def test_strict_split_through_a_cv_job_keeps_every_gene_on_one_side(monkeypatch,
         test = predictions[predictions.fold == k]
         train_genes = set(names[trained[:, 0]]) | set(names[trained[:, 1]])
         assert not train_genes & (set(test.tf) | set(test.target))  # no TF and no target on both sides
-        assert stats[k]["n_train_pairs"] == len(trained)
-        assert stats[k]["n_train_tfs"] == len(np.unique(trained[:, 0]))
-        assert stats[k]["n_train_pairs"] + stats[k]["n_test_pairs"] + stats[k]["n_dropped"] == len(predictions)
-    metrics = cv_job.fold_metrics(predictions)  # on tested rows only
+        assert stats[k].n_train_pairs == len(trained)
+        assert stats[k].n_train_tfs == len(np.unique(trained[:, 0]))
+        assert stats[k].n_train_pairs + stats[k].n_test_pairs + stats[k].n_dropped == len(predictions)
+    metrics = result.metrics()  # on tested rows only
     assert np.isfinite(metrics["auroc"])
 
 
@@ -63,7 +63,7 @@ def test_prior_column_is_the_targets_positive_rate_in_the_folds_training_pairs(m
     cfg = config(*tiny)  # cv.split=tf by default
     assert cfg.cv.split == "tf"
     data = job_data.load(OmegaConf.to_container(cfg.data, resolve=True), 0)
-    predictions = cv_job.cross_validate(cfg, data)
+    predictions = cv_job.cross_validate(cfg, data).predictions
     assert (predictions.fold >= 0).all()
     pairs, labels = data.pairs.pairs, data.pairs.labels
     for k, trained in enumerate(Recorder.fits):

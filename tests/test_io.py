@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from deepdrim.io import Dataset, read_beeline, read_h5ad, read_reference, write_ranked_edges
+from deepdrim.io import Dataset, read_beeline, read_h5ad, read_reference
+from deepdrim.ranked_edges import write_ranked_edges
 
 GENES = ["G1", "G2", "G3", "G4"]
 CELLS = ["c1", "c2", "c3", "c4", "c5"]

@@ -31,7 +31,8 @@ def test_pyfunc_scores_equal_deepdrim_load(fitted, tiny_dataset, store, tmp_path
     import mlflow
 
     from deepdrim.estimator import DeepDRIM
-    from experiments.tracking.mlflow_model import SIGNATURE, link_probabilities, log_deepdrim_model, resolve_model_path
+    from deepdrim.evaluation import link_probabilities
+    from experiments.tracking.mlflow_model import SIGNATURE, log_deepdrim_model, resolve_model_path
 
     data, pairs = tiny_dataset
     with mlflow.start_run(experiment_id=store) as run:
@@ -70,13 +71,6 @@ def test_pyfunc_rejects_unknown_genes(fitted, tiny_dataset, store):
         model.predict(pd.DataFrame({"tf": [gene], "target": ["NO_SUCH_GENE"]}))
 
 
-def test_link_probabilities_takes_column_one_of_two():
-    from experiments.tracking.mlflow_model import link_probabilities
-
-    np.testing.assert_array_equal(link_probabilities(np.array([[0.8, 0.2], [0.1, 0.9]])), [0.2, 0.9])
-    np.testing.assert_array_equal(link_probabilities([0.3, 0.7]), [0.3, 0.7])
-    with pytest.raises(ValueError, match="expected"):
-        link_probabilities(np.zeros((2, 3)))
 
 
 def test_log_rejects_other_genes(fitted, tiny_dataset):
@@ -105,7 +99,8 @@ def test_loads_in_a_fresh_process_without_the_project(fitted, tiny_dataset, stor
 
     import mlflow
 
-    from experiments.tracking.mlflow_model import link_probabilities, log_deepdrim_model
+    from deepdrim.evaluation import link_probabilities
+    from experiments.tracking.mlflow_model import log_deepdrim_model
 
     data, pairs = tiny_dataset
     with mlflow.start_run(experiment_id=store) as run:

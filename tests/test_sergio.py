@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from sim import sergio
-from sim.sergio import sample_bundled, simulate_sergio
+from sim.sergio import simulate_sergio
+from sim.sergio_networks import bundled_edges, sample_bundled
 
 #: tiny: 20 genes, 40 cells in 2 types, short trajectories (a call takes well under a second)
 TINY = dict(n_genes=20, n_cells=40, n_cell_types=2, n_tfs=4, n_master=1, safety_iter=20, scale_iter=3)
@@ -72,7 +73,7 @@ def test_cache_miss_then_hit_reads_the_file(tmp_path, caplog, monkeypatch):
     def no_simulation(*args, **kwargs):
         raise AssertionError("a cache hit must not simulate")
 
-    monkeypatch.setattr(sergio, "_run_sergio", no_simulation)
+    monkeypatch.setattr(sergio, "run_sergio", no_simulation)
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="sim.sergio"):
         second = simulate_sergio(**TINY, random_state=0, cache_dir=tmp_path)
@@ -145,11 +146,11 @@ def test_own_network_is_the_network_data_sim_draws_for_the_seed():
 @pytest.mark.parametrize("network", ["ecoli", "human"])
 def test_bundled_sampling_is_acyclic_fast_seeded_and_independent_of_the_cwd(network, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # SERGIO's own readers would look for ./SERGIO/GRN/ref here
-    sergio.bundled_edges(network)  # the one-off read of the bundled file
+    bundled_edges(network)  # the one-off read of the bundled file
     start = time.perf_counter()
     samples = [sample_bundled(network, 200, 20, 0.25, np.random.default_rng(seed)) for seed in range(3)]
     assert (time.perf_counter() - start) / 3 < 5.0  # SERGIO's whole-network cycle removal: 41 s on E. coli
-    full = set(map(tuple, sergio.bundled_edges(network).to_numpy().tolist()))
+    full = set(map(tuple, bundled_edges(network).to_numpy().tolist()))
     for names, edges, signs, dropped in samples:
         assert len(names) == len(set(names)) == 200
         assert nx.is_directed_acyclic_graph(nx.DiGraph(edges.tolist()))

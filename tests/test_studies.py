@@ -97,7 +97,7 @@ def test_training_fraction_never_touches_the_test_fold(monkeypatch, config, tiny
     monkeypatch.setattr(cv_job, "DeepDRIM", Recorder)
     cfg = config(*[o for o in tiny if not o.startswith("cv.")], "train_fraction=0.5", "cv.n_folds=3")
     data = job_data.load(OmegaConf.to_container(cfg.data, resolve=True), 0)
-    predictions = cv_job.cross_validate(cfg, data)
+    predictions = cv_job.cross_validate(cfg, data).predictions
     assert predictions.score.notna().all()  # every pair scored from the fold that held it out
     pairs = data.pairs.pairs
     names = np.array(data.gene_names, dtype=object)

@@ -27,7 +27,8 @@ def test_run_through_server_reads_back(mlflow_server, tiny_dataset, tmp_path):  
 
     from deepdrim.estimator import DeepDRIM
     from experiments.tracking.mlflow_dataset import job_source, log_expression_dataset
-    from experiments.tracking.mlflow_model import link_probabilities, log_deepdrim_model
+    from deepdrim.evaluation import link_probabilities
+    from experiments.tracking.mlflow_model import log_deepdrim_model
     from experiments.tracking.mlflow_ui import KIND_TAG, MODEL_TRAINING, create_training_experiment
 
     data, pairs = tiny_dataset

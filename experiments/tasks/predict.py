@@ -20,13 +20,14 @@ from tqdm.auto import tqdm
 
 from deepdrim.baselines import BASELINES
 from deepdrim.estimator import DeepDRIM
-from deepdrim.io import write_ranked_edges
+from deepdrim.ranked_edges import write_ranked_edges
 from deepdrim.metrics import summary
 from experiments.config import checks, degrade
 from experiments.tracking import mlflow_dataset, mlflow_model, job_runs, mlflow_store
 from experiments.config import data as job_data
 from experiments.config.checks import SUPERVISED
-from experiments.tasks.cv import check, estimator_params, method_label, positive_scores
+from experiments.tasks.cv import check, estimator_params, method_label
+from deepdrim.evaluation import link_probabilities
 
 log = logging.getLogger(__name__)
 #: candidate pairs scored per chunk (bounds the pair/score arrays in flight, not the output)
@@ -157,7 +158,7 @@ def run(cfg: DictConfig, output_dir: Path, overrides: str = "") -> dict[str, flo
             else:
                 result.tags["model_path"] = str(cfg.model_path)
                 label = f"saved model neighbors={trained.n_neighbors}"
-            pairs, scores = score_candidates(lambda p: positive_scores(trained.predict_proba(p)), tfs, n_genes, label)
+            pairs, scores = score_candidates(lambda p: link_probabilities(trained.predict_proba(p)), tfs, n_genes, label)
             model_dir = trained.save(output_dir / "model")
             if cfg.tracking.get("log_model", True):  # an MLflow pyfunc model: mlflow.pyfunc.load_model("runs:/<id>/model")
                 mlflow_model.log_deepdrim_model(trained, data.expression,

@@ -24,6 +24,8 @@ from mlflow.models import Model, ModelSignature
 from mlflow.pyfunc import PythonModel
 from mlflow.types import ColSpec, Schema
 
+from deepdrim.evaluation import link_probabilities
+
 #: artifact keys of the pyfunc model (its ``artifacts/`` folder)
 MODEL_KEY = "deepdrim"
 EXPRESSION_KEY = "expression"
@@ -32,16 +34,6 @@ MODEL_URI_SCHEMES = ("runs:/", "models:/", "mlflow-artifacts:/", "http://", "htt
 SIGNATURE = ModelSignature(inputs=Schema([ColSpec("string", "tf"), ColSpec("string", "target")]),
                            outputs=Schema([ColSpec("double", "probability")]))
 _REQUIREMENTS = ("tensorflow-cpu", "keras", "numpy", "pandas", "scikit-learn", "mlflow")
-
-
-def link_probabilities(scores) -> np.ndarray:
-    """1-D link probabilities from ``predict_proba``'s output: (P,) as is, (P, 2) its column 1."""
-    scores = np.asarray(scores, dtype=np.float64)
-    if scores.ndim == 2 and scores.shape[1] == 2:
-        return scores[:, 1]
-    if scores.ndim != 1:
-        raise ValueError(f"predict_proba returned shape {scores.shape}; expected (P,) or (P, 2)")
-    return scores
 
 
 def save_expression(expression: pd.DataFrame, path: Path) -> Path:
