@@ -115,10 +115,16 @@ def _preprocess(arr: np.ndarray, normalize: bool, sqrt: bool) -> np.ndarray:
         if (data < 0).any():
             n_neg = int((data < 0).sum())
             raise ValueError(f"counts has {n_neg} negative value(s); library-size normalisation needs counts >= 0")
+        # a cell with no counts has no library size to divide by: it stays 0 and the others are
+        # normalised to their median library size, as scanpy's normalize_total does (real and
+        # SERGIO UMI data have such cells)
         empty = data.sum(axis=1) == 0
+        if empty.all():
+            raise ValueError(f"counts has zero library size in all {len(data)} cells")
         if empty.any():
-            raise ValueError(f"counts has {int(empty.sum())} cell(s) with zero library size")
-        data = np.asarray(scprep.normalize.library_size_normalize(data), dtype=np.float64)
+            logger.warning("%d of %d cells have zero library size: left at 0 by the normalisation",
+                           int(empty.sum()), len(data))
+        data[~empty] = np.asarray(scprep.normalize.library_size_normalize(data[~empty]), dtype=np.float64)
     if sqrt:
         if (data < 0).any():
             raise ValueError(f"counts has {int((data < 0).sum())} negative value(s); sqrt needs values >= 0")

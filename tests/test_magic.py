@@ -75,11 +75,23 @@ def test_dataframe_input_and_pca_path(counts):
     assert np.array_equal(out, magic_impute(counts, knn=4, t=2, n_pca=10, random_state=1))
 
 
-def test_bad_input(counts):
+def test_a_cell_with_no_counts_stays_zero_and_leaves_the_others_normalisation_alone(counts, caplog):
+    from sim.magic import _preprocess
+
     empty_cell = counts.copy()
     empty_cell[3] = 0
-    with pytest.raises(ValueError, match="zero library size"):
-        magic_impute(empty_cell)
+    with caplog.at_level("WARNING", logger="sim.magic"):
+        normalised = _preprocess(empty_cell, normalize=True, sqrt=False)
+    assert "1 of 150 cells have zero library size" in caplog.text
+    assert (normalised[3] == 0).all()
+    np.testing.assert_allclose(np.delete(normalised, 3, axis=0), _preprocess(np.delete(counts, 3, axis=0), True, False))
+    imputed = magic_impute(empty_cell, knn=4, t=2, n_pca=10, random_state=0)
+    assert imputed.shape == counts.shape and np.isfinite(imputed).all()
+
+
+def test_bad_input(counts):
+    with pytest.raises(ValueError, match="zero library size in all 150 cells"):
+        magic_impute(np.zeros_like(counts))
     with pytest.raises(ValueError, match="negative"):
         magic_impute(-counts)
     with pytest.raises(ValueError, match="knn=200"):
