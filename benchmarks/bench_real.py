@@ -47,7 +47,7 @@ DEFAULT_DATA = ROOT.parent / "shared" / "data" / "beeline-real" / "mHSC-L-specif
 # ---------------------------------------------------------------------------------------- worker side
 def default_params(root: Path, seed: int) -> dict:
     """The default job's DeepDRIM constructor arguments, from ``root``'s own config files
-    (as ``experiments.tasks.cv.estimator_params`` builds them, without Hydra)."""
+    (as ``experiments.config.method.estimator_params`` builds them, without Hydra)."""
     import yaml
 
     model = yaml.safe_load((root / "conf" / "model" / "deepdrim.yaml").read_text())

@@ -3,6 +3,7 @@ DeepDRIM's pooled ``auroc``, Pearson's ``pcc/auroc`` and the run's wall time; wi
 also the mean over seeds per value of KEY with a 95% t-interval.
 
     python benchmarks/collect_runs.py /tmp/laptop/studies --experiment fig4c_neighbors --by neighbors
+    python benchmarks/collect_runs.py STORE --experiment fig4d_train_fraction --by data.kind data.path cv.split train_fraction
 """
 from __future__ import annotations
 
@@ -16,8 +17,8 @@ from deepdrim import stats
 
 PARAMS = ("seed", "neighbors", "cells", "drop_prob", "drop_cutoff", "train_fraction", "training.batch_order",
           "training.precision", "training.epochs", "data.n_tfs", "data.n_genes", "data.n_cells", "cv.n_folds",
-          "method", "data.dropout")
-METRICS = ("auroc", "pcc/auroc", "prior/auroc", "primary/auroc", "augmented/auroc", "deepdrim/auroc",
+          "method", "data.dropout", "data.kind", "data.path", "cv.split")
+METRICS = ("auroc", "pcc/auroc", "prior/auroc", "target_mean/auroc", "n_cells", "n_failed_folds", "primary/auroc", "augmented/auroc", "deepdrim/auroc",
            "fp_reduction/augmented", "fp_reduction/augmented_transitive", "fp_reduction/deepdrim")
 
 

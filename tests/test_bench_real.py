@@ -13,6 +13,6 @@ def test_bench_real_uses_the_default_jobs_parameters():
         import bench_real
     finally:
         sys.path.remove(str(ROOT / "benchmarks"))
-    from experiments.tasks.cv import estimator_params
+    from experiments.config.method import estimator_params
 
     assert bench_real.default_params(ROOT, 3) == estimator_params(compose_config("seed=3"))

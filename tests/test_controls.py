@@ -16,6 +16,7 @@ from deepdrim.io import read_beeline
 from experiments.config import checks
 from experiments.reports import verdicts
 from experiments.config import data as job_data
+from experiments.config.method import estimator_params
 from experiments.tasks import cv as cv_job
 from tests.conftest import TINY_MODEL
 
@@ -214,8 +215,8 @@ def test_target_only_model_ignores_the_tfs_images(tiny_dataset):
 
 def test_target_only_method_checks(config, tiny):
     checks.check_config(config(*tiny, "method=target_only"))
-    assert cv_job.estimator_params(config(*tiny, "method=target_only"))["inputs"] == "target_only"
-    assert cv_job.estimator_params(config(*tiny))["inputs"] == "all"
+    assert estimator_params(config(*tiny, "method=target_only"))["inputs"] == "target_only"
+    assert estimator_params(config(*tiny))["inputs"] == "all"
     with pytest.raises(ValueError, match="method=target_only"):
         checks.check_config(config(*tiny, "model.inputs=target_only"))
     with pytest.raises(ValueError, match="model.inputs=all with method=target_only"):

@@ -8,6 +8,7 @@ from mlflow.tracking import MlflowClient
 from omegaconf import OmegaConf
 
 from experiments.config import data as job_data
+from experiments.config.method import validate
 from experiments.reports import verdicts
 from experiments.tasks import cv as cv_job
 
@@ -95,7 +96,7 @@ def test_bad_split_is_a_one_line_error(config, tiny):
     cfg = config(*tiny, "cv.split=random")
     data = job_data.load(OmegaConf.to_container(cfg.data, resolve=True), 0)
     with pytest.raises(ValueError, match="cv.split must be one of"):
-        cv_job.validate(cfg, data)
+        validate(cfg, data)
 
 
 @pytest.mark.parametrize("ci_low, ci_high, n_train, level", [

@@ -4,6 +4,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from experiments.config import checks
+from experiments.config.method import check, estimator_params
 from experiments.tasks import cv, fig1_ggm
 
 
@@ -69,19 +70,19 @@ def test_rerun_skips_finished_configuration(tmp_path, compose):
 def test_cnnc_is_deepdrim_with_neighbors_0_and_logs_what_it_trains(compose):
     cnnc = compose("method=cnnc")
     assert cnnc.neighbors == 0 and cnnc.model.n_neighbors == 0  # one value, logged as trained
-    assert cv.estimator_params(cnnc)["n_neighbors"] == 0
-    cv.check(cnnc, 120, 30)
+    assert estimator_params(cnnc)["n_neighbors"] == 0
+    check(cnnc, 120, 30)
     # neighbors=10 with cnnc would log 10 and train 0: refused in one line
     with pytest.raises(ValueError, match=r"^method=cnnc is DeepDRIM with neighbors=0 .*got neighbors=10; "
                                          r"use method=deepdrim neighbors=10 \(or sweep method=deepdrim neighbors=0,10\)$"):
-        cv.check(compose("method=cnnc", "neighbors=10"), 120, 30)
+        check(compose("method=cnnc", "neighbors=10"), 120, 30)
     deepdrim = compose("neighbors=3")
-    assert deepdrim.method == "deepdrim" and cv.estimator_params(deepdrim)["n_neighbors"] == 3
+    assert deepdrim.method == "deepdrim" and estimator_params(deepdrim)["n_neighbors"] == 3
 
 
 def test_neighbors_check_is_shared(compose):
     with pytest.raises(ValueError, match="^neighbors=40 needs at least 42 genes; the data has 30$"):
-        cv.check(compose("neighbors=40"), 120, 30)
+        check(compose("neighbors=40"), 120, 30)
     with pytest.raises(ValueError, match="neighbors must be an integer >= 0"):
         checks.neighbors(-1)
     assert checks.neighbors(28, 30) == 28

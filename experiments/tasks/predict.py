@@ -26,7 +26,7 @@ from experiments.config import checks, degrade
 from experiments.tracking import mlflow_dataset, mlflow_model, job_runs, mlflow_store
 from experiments.config import data as job_data
 from experiments.config.checks import SUPERVISED
-from experiments.tasks.cv import check, estimator_params, method_label
+from experiments.config.method import check, estimator_params, method_label
 from deepdrim.evaluation import link_probabilities
 
 log = logging.getLogger(__name__)

@@ -41,6 +41,7 @@ from deepdrim.estimator import DeepDRIM
 from experiments.tracking import artifacts, job_runs, mlflow_store
 from experiments.config import checks, degrade
 from experiments.config import data as job_data
+from experiments.config import method
 from experiments.config.search_space import Param, apply_params, epoch_stride, format_value, parse_space, rerun_command
 from experiments.tracking.optuna_storage import is_journal
 from experiments.tracking.search_study import (Settings, TrialSeededSampler, fail_dead_local_trials, identity, make_pruner,
@@ -97,7 +98,7 @@ def evaluate(trial: optuna.Trial, ctx: Context, run_id: str) -> float:
 
         # every epoch validated: the pruner gets a report per epoch (training.plateau_validation=false skips the first ones)
         # the inner validation split is search.validation_fraction (the default job trains without one)
-        model = DeepDRIM(**{**cv_job.estimator_params(trial_cfg), "plateau_validation": True,
+        model = DeepDRIM(**{**method.estimator_params(trial_cfg), "plateau_validation": True,
                             "validation_fraction": float(ctx.cfg.search.validation_fraction)})
         model.fit(expression, pairs[train], labels[train], epoch_callback=on_epoch)
         best = model.best_epoch_
@@ -313,11 +314,11 @@ def check(cfg: DictConfig, params: list[Param], data: job_data.JobData) -> None:
     if cfg.get("method", "deepdrim") not in checks.SUPERVISED:
         raise ValueError(f"search tunes DeepDRIM: method must be one of {', '.join(checks.SUPERVISED)}, "
                          f"got {cfg.method!r}")
-    cv_job.validate(cfg, data)
+    method.validate(cfg, data)
     for param in params:
         for value in param.extremes():
             try:
-                cv_job.validate(apply_params(cfg, {param.name: value}, params), data)
+                method.validate(apply_params(cfg, {param.name: value}, params), data)
             except ValueError as error:
                 raise ValueError(f"search.space.{param.name}={value!r}: {error}") from None
 

@@ -2,7 +2,7 @@
 
 Before anything is written, every value the sweep will give a checkable knob (``neighbors``,
 ``cells``, ``drop_prob``, ``drop_cutoff``, ``train_fraction``, the GGM study's keys) is checked by
-the task's own check (:func:`experiments.tasks.cv.check`, :func:`experiments.tasks.fig1_ggm.check`): a bad one
+the task's own check (:func:`experiments.config.method.check`, :func:`experiments.tasks.fig1_ggm.check`): a bad one
 is a one-line ``error: ...`` and exit status 2, as ``run.py`` does for a single job. A parent left
 RUNNING by a killed multirun (its process gone) is marked KILLED, with its RUNNING jobs, when the
 next multirun of the experiment starts. At the end the study figure covers every configuration of
@@ -66,11 +66,11 @@ def _check_job(cfg: DictConfig) -> None:
 
         fig1_ggm.check(cfg)
     elif task == "cv":
-        from experiments.tasks import cv
+        from experiments.config import method
 
         data = cfg.get("data") or {}
         simulated = data.get("kind", "sim") in ("sim", "sergio")
-        cv.check(cfg, data.get("n_cells") if simulated else None, data.get("n_genes") if simulated else None)
+        method.check(cfg, data.get("n_cells") if simulated else None, data.get("n_genes") if simulated else None)
 
 
 def check_sweep(config: DictConfig) -> None:

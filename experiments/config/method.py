@@ -1,0 +1,58 @@
+"""The job's method from its config: its label, DeepDRIM's constructor parameters (model and
+training groups), the fold split, and the checks of those knobs against the data's size. Shared by
+the cv, predict and search tasks and the multirun's sweep check."""
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+
+from deepdrim.cv import SPLITS
+from deepdrim.estimator import DeepDRIM
+from experiments.config import checks, degrade
+from experiments.config import data as job_data
+from experiments.config.checks import SUPERVISED
+
+
+def method_label(cfg: DictConfig) -> str:
+    """'DeepDRIM neighbors=10', 'CNNC' or the baseline's name."""
+    method = cfg.get("method", "deepdrim")
+    if method == "deepdrim":
+        return f"DeepDRIM neighbors={cfg.neighbors}" if cfg.neighbors else "DeepDRIM neighbors=0 (CNNC)"
+    if method == "target_only":
+        return f"DeepDRIM target-only neighbors={cfg.neighbors}"
+    return "CNNC" if method == "cnnc" else method
+
+
+def estimator_params(cfg: DictConfig) -> dict:
+    """DeepDRIM constructor arguments from the model and training groups."""
+    params = {**OmegaConf.to_container(cfg.model, resolve=True), **OmegaConf.to_container(cfg.training, resolve=True)}
+    for key in ("conv_filters", "dense_units"):
+        params[key] = tuple(params[key])
+    params["random_state"] = int(cfg.seed)
+    return params
+
+
+def split_of(cfg: DictConfig) -> str:
+    """The CV job's fold mode, ``cv.split`` ("tf" when a config predates the key)."""
+    return str(cfg.cv.get("split", "tf"))
+
+
+def check(cfg: DictConfig, n_cells: Optional[int] = None, n_genes: Optional[int] = None) -> None:
+    """The job's knobs against the data's size where known (the sweep check knows it from the
+    simulation's config, :func:`validate` from the loaded data)."""
+    name = checks.method(cfg.get("method", "deepdrim"))
+    checks.choice("cv.split", split_of(cfg), SPLITS)
+    degrade.check(cfg, n_cells)
+    if name in SUPERVISED:
+        checks.neighbors(cfg.neighbors, n_genes, name)
+        DeepDRIM(**estimator_params(cfg))._check_params()
+
+
+def validate(cfg: DictConfig, data: job_data.JobData) -> None:
+    """Everything checkable before a run starts (``ValueError`` with a one-line message)."""
+    check(cfg, *data.expression.shape)
+    n_tfs = len(np.unique(data.pairs.pairs[:, 0]))
+    if n_tfs < int(cfg.cv.n_folds):
+        raise ValueError(f"{cfg.cv.n_folds} TF-aware folds need at least {cfg.cv.n_folds} TFs; the data has {n_tfs}")
