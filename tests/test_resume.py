@@ -94,3 +94,29 @@ def test_two_joblib_workers_share_one_store(tmp_path, command):
     assert set(_finished_per_config(jobs).values()) == {1}
     assert {r.data.tags["mlflow.parentRunId"] for r in jobs} == {parents[0].info.run_id}
     assert {"fig4d_train_fraction.png"} <= {a.path for a in client.list_artifacts(parents[0].info.run_id)}
+
+
+def test_a_configuration_two_studies_share_is_trained_once(tmp_path, tiny):
+    """fig4a at all cells is fig4d at the full training set: the second study reuses the first's
+    run, plots it at its own x and lists it in study_runs.csv with the study it came from."""
+    def sweep(*study):
+        return subprocess.run([sys.executable, str(ROOT / "run.py"), "-m", *study, "scale=quick", "seed=0", *tiny,
+                               "neighbors=1", f"tracking.uri=sqlite:///{tmp_path / 'mlflow.db'}",
+                               f"hydra.sweep.dir={tmp_path / 'multirun' / study[0].split('=')[1]}"],
+                              cwd=tmp_path, capture_output=True, text=True, timeout=900)
+
+    first = sweep("experiment=fig4a_cells", "cells=1.0")
+    assert first.returncode == 0, first.stderr[-3000:]
+    second = sweep("experiment=fig4d_train_fraction", "train_fraction=0.7,1.0")
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert second.stdout.count("the same computation FINISHED") == 1
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    (fig4a_job,) = [r for r in client.search_runs([client.get_experiment_by_name("fig4a_cells").experiment_id])
+                    if r.data.tags.get("kind") != "multirun"]
+    runs = client.search_runs([client.get_experiment_by_name(EXPERIMENT).experiment_id])
+    (parent,) = [r for r in runs if r.data.tags.get("kind") == "multirun"]
+    assert len(runs) == 2 and parent.data.tags["jobs"] == "1 finished, 0 failed, 1 reused from earlier runs"
+    table = pd.read_csv(client.download_artifacts(parent.info.run_id, f"{EXPERIMENT}.csv", str(tmp_path)))
+    assert table.train_fraction.tolist() == [0.7, 1.0]
+    listed = pd.read_csv(client.download_artifacts(parent.info.run_id, "study_runs.csv", str(tmp_path / "listed")))
+    assert dict(zip(listed.run_id, listed.study))[fig4a_job.info.run_id] == "fig4a_cells"

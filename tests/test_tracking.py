@@ -68,3 +68,48 @@ def test_new_keys_at_their_neutral_value_keep_the_config_hash():
     assert job_runs.config_hash(old) == job_runs.config_hash(new)
     strict = {**new, "cv": {"n_folds": 3, "split": "strict"}}
     assert job_runs.config_hash(strict) != job_runs.config_hash(old)
+
+
+def test_the_compute_hash_ignores_the_study_and_writes_all_cells_as_null():
+    base = {"seed": 0, "task": "cv", "cells": None, "train_fraction": 1.0, "study": "fig4d_train_fraction"}
+    fig4a = {**base, "cells": 1.0, "study": "fig4a_cells"}
+    assert job_runs.config_hash(fig4a) != job_runs.config_hash(base)  # each study keeps its own identity
+    assert job_runs.compute_hash(fig4a) == job_runs.compute_hash(base)  # but it is the same computation
+    for changed in ({"cells": 0.5}, {"cells": 200}, {"train_fraction": 0.4}, {"seed": 1}):
+        assert job_runs.compute_hash({**base, **changed}) != job_runs.compute_hash(base)
+
+
+def test_a_second_study_reuses_the_run_of_the_same_computation(tmp_path, compose, store):
+    """fig4d's train_fraction=1.0 job is fig4a's cells=1.0 job: the second study skips it, and its
+    sweep summary (``sweep_runs``) lists the first study's run, found in the other experiment."""
+    from experiments.tracking.callbacks import sweep_runs
+
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return job_runs.JobResult({"auroc": 0.75}, [])
+
+    fig4a = compose("study=fig4a_cells", "cells=1.0", "tracking.experiment=fig4a_cells")
+    fig4d = compose("study=fig4d_train_fraction", "train_fraction=1.0", "tracking.experiment=fig4d_train_fraction")
+    first = job_runs.run_job(fig4a, tmp_path / "a", "cells=1.0", "cv", compute)
+    second = job_runs.run_job(fig4d, tmp_path / "d", "train_fraction=1.0", "cv", compute)
+    assert calls == [1] and first == second == {"auroc": 0.75}
+    job_runs.run_job(compose("study=fig4d_train_fraction", "train_fraction=0.5",
+                             "tracking.experiment=fig4d_train_fraction"), tmp_path / "d2", "", "cv", compute)
+    assert calls == [1, 1]  # a different computation trains
+    job_runs.run_job(compose("study=fig4d_train_fraction", "train_fraction=1.0", "force=true",
+                             "tracking.experiment=fig4d_train_fraction"), tmp_path / "d3", "", "cv", compute)
+    assert calls == [1, 1, 1]  # force trains again
+
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    shared = client.search_runs([client.get_experiment_by_name("fig4a_cells").experiment_id])
+    job = tmp_path / "sweep" / "0" / ".hydra"  # a sweep's job folder, as Hydra saves it
+    job.mkdir(parents=True)
+    OmegaConf.save(fig4d, job / "config.yaml")
+    experiment = client.get_experiment_by_name("fig4d_train_fraction").experiment_id
+    forced = client.search_runs([experiment], "params.train_fraction = '1.0'")
+    client.delete_run(forced[0].info.run_id)  # leave fig4d no run of its own for that configuration
+    listed = sweep_runs(client, experiment, tmp_path / "sweep", children=[])
+    assert [r.info.run_id for r in listed] == [shared[0].info.run_id]
+    assert listed[0].data.tags["study"] == "fig4a_cells"

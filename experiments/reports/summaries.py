@@ -48,8 +48,9 @@ STUDY_RUNS = "study_runs.csv"
 
 
 def write_study_runs(runs: list[Run], out_dir: Path) -> Path:
-    """``study_runs.csv`` in ``out_dir``: run id, config hash and name of each run the study's figure
-    and verdict came from (this sweep's jobs and the FINISHED runs it reused), written atomically."""
+    """``study_runs.csv`` in ``out_dir``: run id, config hash, name and study of each run the study's
+    figure and verdict came from (this sweep's jobs and the FINISHED runs it reused, another study's
+    where they shared the computation), written atomically."""
     import pandas as pd
 
     from experiments.tracking import job_runs
@@ -57,7 +58,8 @@ def write_study_runs(runs: list[Run], out_dir: Path) -> Path:
 
     table = pd.DataFrame({"run_id": [r.info.run_id for r in runs],
                           "config_hash": [r.data.tags.get(job_runs.HASH_TAG, "") for r in runs],
-                          "run_name": [r.info.run_name for r in runs]})
+                          "run_name": [r.info.run_name for r in runs],
+                          "study": [r.data.tags.get("study", "adhoc") for r in runs]})
     return write_csv(table, Path(out_dir) / STUDY_RUNS)
 
 

@@ -2,7 +2,7 @@
 
 Before anything is written, every value the sweep will give a checkable knob (``neighbors``,
 ``cells``, ``drop_prob``, ``drop_cutoff``, ``train_fraction``, the GGM study's keys) is checked by
-the task's own check (:func:`experiments.config.method.check`, :func:`experiments.tasks.fig1_ggm.check`): a bad one
+the task's own check (:func:`experiments.config.method.check`, :func:`experiments.config.ggm.check`): a bad one
 is a one-line ``error: ...`` and exit status 2, as ``run.py`` does for a single job. A parent left
 RUNNING by a killed multirun (its process gone) is marked KILLED, with its RUNNING jobs, when the
 next multirun of the experiment starts. At the end the study figure covers every configuration of
@@ -62,9 +62,9 @@ def _check_job(cfg: DictConfig) -> None:
     data's size where the config gives it (the simulation)."""
     task = cfg.get("task", "cv")
     if task == "fig1_ggm":
-        from experiments.tasks import fig1_ggm
+        from experiments.config import ggm
 
-        fig1_ggm.check(cfg)
+        ggm.check(cfg)
     elif task == "cv":
         from experiments.config import method
 
@@ -126,23 +126,25 @@ def close_dead_parents(client, experiment_id: str) -> int:
     return closed
 
 
-def _job_hash(path: Path) -> Optional[str]:
-    """Config hash of a job from its saved ``.hydra/config.yaml`` (what the job computed)."""
+def _job_hashes(path: Path) -> Optional[tuple[str, str]]:
+    """Config hash and compute hash of a job from its saved ``.hydra/config.yaml`` (what the job computed)."""
     try:
-        return job_runs.config_hash(OmegaConf.to_container(OmegaConf.load(path), resolve=True))
+        resolved = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
+        return job_runs.config_hash(resolved), job_runs.compute_hash(resolved)
     except Exception:  # noqa: BLE001 - unreadable or unresolvable: that job is just not reused
         return None
 
 
 def sweep_runs(client, experiment_id: str, sweep_dir: Path, children: list, since: float = 0.0) -> list:
     """The children plus, for every job of this sweep without a FINISHED child (skipped because
-    an earlier run of its configuration FINISHED), that newest earlier FINISHED run. The sweep's
-    jobs are the ``<sweep_dir>/*/.hydra/config.yaml`` Hydra wrote since ``since`` (epoch seconds),
-    so a reused sweep folder's older job folders do not count."""
+    an earlier run of its configuration FINISHED), that newest earlier FINISHED run: of the same
+    configuration in this experiment, else of the same computation in any experiment of the store
+    (another study's run of it). The sweep's jobs are the ``<sweep_dir>/*/.hydra/config.yaml``
+    Hydra wrote since ``since`` (epoch seconds), so a reused sweep folder's older job folders do not count."""
     saved = [p for p in Path(sweep_dir).glob("*/.hydra/config.yaml") if p.stat().st_mtime >= since]
-    hashes = {h for h in (_job_hash(p) for p in saved) if h}
+    hashes = dict(h for h in (_job_hashes(p) for p in saved) if h)  # config hash -> compute hash
     have = {run.data.tags.get(job_runs.HASH_TAG) for run in children if run.info.status == "FINISHED"}
-    missing = hashes - have
+    missing = set(hashes) - have
     if not missing:
         return list(children)
     earlier = mlflow_store.with_retry(client.search_runs, [experiment_id],
@@ -153,7 +155,9 @@ def sweep_runs(client, experiment_id: str, sweep_dir: Path, children: list, sinc
         chash = run.data.tags.get(job_runs.HASH_TAG)
         if chash in missing and chash not in reused:
             reused[chash] = run
-    return [*children, *reused.values()]
+    shared = job_runs.same_computation(client, {hashes[h] for h in missing - set(reused)})
+    reused.update({h: shared[hashes[h]] for h in missing - set(reused) if hashes[h] in shared})
+    return list({run.info.run_id: run for run in [*children, *reused.values()]}.values())
 
 
 class MLflowParentRun(Callback):

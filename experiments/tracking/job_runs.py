@@ -24,6 +24,8 @@ from experiments.tracking.mlflow_store import file_lock, lock_dir, resolve_uri, 
 
 PARENT_RUN_ENV = "DEEPDRIM_PARENT_RUN_ID"
 HASH_TAG = "config_hash"
+#: the computation's identity across studies and experiments (:func:`compute_hash`)
+COMPUTE_TAG = "compute_hash"
 # keys that never change a job's result: where it is logged, and the force flag itself
 VOLATILE_KEYS = ("tracking", "force", "hydra", "paths", "figure")
 #: the signal that is ending this process ("SIGTERM", "SIGINT"), set by ``run.py``; None while running
@@ -109,6 +111,20 @@ def config_hash(config: dict) -> str:
     return hashlib.sha256(json.dumps(stable, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+#: top-level keys that never change what a job computes
+_NOT_COMPUTED = ("study",)
+
+
+def compute_hash(config: dict) -> str:
+    """Identity of a job's computation: :func:`config_hash` without the study it was run for and
+    with ``cells: 1.0`` (every cell) written as null, so a configuration two studies share (fig4a's
+    ``cells=1.0``, fig4c's ``neighbors=10``, fig4d's ``train_fraction=1.0``) is trained once.
+    Other no-op values (a dropout knob at 0) stay distinct: a reused run is plotted at its own params."""
+    same = {k: v for k, v in config.items() if k not in _NOT_COMPUTED}
+    if same.get("cells") == 1.0 and isinstance(same.get("cells"), float):
+        same["cells"] = None
+    return config_hash(same)
+
 
 def finished_run(experiment_id: str, chash: str) -> Optional[mlflow.entities.Run]:
     """The newest FINISHED run of this configuration, if any."""
@@ -116,6 +132,22 @@ def finished_run(experiment_id: str, chash: str) -> Optional[mlflow.entities.Run
                       filter_string=f"tags.{HASH_TAG} = '{chash}' and attributes.status = 'FINISHED'",
                       max_results=1, order_by=["attributes.start_time DESC"])
     return runs[0] if runs else None
+
+
+def same_computation(client, computes: set[str]) -> dict[str, mlflow.entities.Run]:
+    """The newest FINISHED run of each compute hash in ``computes``, in any active experiment of
+    the store (another study that ran the same job)."""
+    found: dict[str, mlflow.entities.Run] = {}
+    if not computes:
+        return found
+    experiments = [e.experiment_id for e in with_retry(client.search_experiments)]
+    for compute in sorted(computes):  # the search language has no IN for tags: one query each
+        runs = with_retry(client.search_runs, experiments,
+                          filter_string=f"tags.{COMPUTE_TAG} = '{compute}' and attributes.status = 'FINISHED'",
+                          order_by=["attributes.start_time DESC"], max_results=1)
+        if runs:
+            found[compute] = runs[0]
+    return found
 
 
 def close_stale_runs(experiment_id: str, chash: str) -> list:
@@ -238,7 +270,8 @@ def record_failed_job(cfg, overrides: str, task: str, message: str) -> Optional[
         resolved = OmegaConf.to_container(cfg, resolve=True)
         experiment_id = setup(cfg.tracking.uri, cfg.tracking.artifact_root, cfg.tracking.experiment)
         client = MlflowClient(resolve_uri(cfg.tracking.uri))
-        tags = {HASH_TAG: config_hash(resolved), "hydra_overrides": overrides, "task": task, "error": message[:5000],
+        tags = {HASH_TAG: config_hash(resolved), COMPUTE_TAG: compute_hash(resolved), "hydra_overrides": overrides,
+                "task": task, "error": message[:5000],
                 "study": cfg.get("study") or "adhoc", **process_tags()}
         if cfg.get("method"):
             tags["method"] = str(cfg.method)
@@ -293,9 +326,16 @@ def _run_locked(cfg, output_dir, overrides, task, compute, experiment_id, chash,
         if done is not None:
             print(f"[skip] configuration {chash} already FINISHED as run {done.info.run_id} ({overrides or 'default'})")
             return dict(done.data.metrics)
+        shared = None if cfg.get("force") else same_computation(
+            MlflowClient(), {compute_hash(resolved)}).get(compute_hash(resolved))
+        if shared is not None:
+            print(f"[skip] configuration {chash}: the same computation FINISHED as run {shared.info.run_id} "
+                  f"(study {shared.data.tags.get('study', 'adhoc')}); reused, not trained again ({overrides or 'default'})")
+            return dict(shared.data.metrics)
     if params is None:
         params = flatten({k: v for k, v in resolved.items() if k not in VOLATILE_KEYS})
-    tags = {HASH_TAG: chash, "hydra_overrides": overrides, "task": task, "output_dir": str(output_dir),
+    tags = {HASH_TAG: chash, COMPUTE_TAG: compute_hash(resolved), "hydra_overrides": overrides, "task": task,
+            "output_dir": str(output_dir),
             "study": cfg.get("study") or "adhoc", **process_tags(), **(tags or {})}
     with tracked_run(experiment_id, run_name(cfg, overrides, default_name or task), params, tags):
         config_file = artifacts.write_text(OmegaConf.to_yaml(cfg, resolve=True), Path(output_dir) / "config.yaml")
