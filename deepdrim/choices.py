@@ -7,6 +7,8 @@ OPTIMIZERS = ("sgd", "adam")
 MONITORS = ("val_loss", "val_auroc", "val_auprc")
 #: how a gene's neighbors are ranked (the paper: covariance)
 NEIGHBOR_SCORES = ("covariance", "correlation")
+#: the GGM study's neighbor rule: top positive covariance (the paper's), |covariance|, or every gene
+NEIGHBOR_RULES = ("positive", "absolute", "all")
 #: the values neighbors are ranked on (:func:`deepdrim.neighbors.neighbor_ranking_values`)
 NEIGHBOR_VALUES = ("raw", "log", "library", "library_log")
 #: expression transform before the histograms (paper eq. 1: log10(x + 0.01))

@@ -13,6 +13,7 @@ from typing import Sequence
 import numpy as np
 
 from deepdrim._validation import check_choice
+from deepdrim.choices import NEIGHBOR_RULES
 from deepdrim.histograms import bin_codes, histogram_images, histogram_lookup
 from deepdrim.images import top_positive_neighbors, transform_expression
 
@@ -20,10 +21,9 @@ from deepdrim.images import top_positive_neighbors, transform_expression
 AUGMENTED_ORDER = ("(a,b)", "(a,a)", "(b,b)", "(a,c)", "(a,d)", "(b,c)", "(b,d)")
 AUGMENTED_TILES = ((1, 1), (0, 0), (2, 0), (0, 1), (0, 2), (2, 1), (2, 2))
 _CHUNK = 500  # samples per bincount (memory: chunk x images x cells)
-#: which genes fill a gene's neighbor slots: "positive" = top positive covariance (the paper; with a
-#: signed precision matrix about half the slots stay blank), "absolute" = top |covariance| (non-zero),
-#: "all" = every other gene, ranked by |covariance| (no slot blank while a gene is left)
-NEIGHBOR_RULES = ("positive", "absolute", "all")
+# which genes fill a gene's neighbor slots (deepdrim.choices.NEIGHBOR_RULES): "positive" = top positive
+# covariance (the paper; with a signed precision matrix about half the slots stay blank), "absolute" =
+# top |covariance| (non-zero), "all" = every other gene, ranked by |covariance| (no slot blank while a gene is left)
 
 
 def check_gene_pairs(pairs, n_genes: int) -> np.ndarray:
@@ -169,6 +169,6 @@ def augmented_image_from_expression(values, pair: Sequence[int], n_bins: int = 3
     return augmented_images(np.asarray(values)[None], [tuple(pair)], n_bins, transform)[0]
 
 
-__all__ = ["NEIGHBOR_RULES", "AUGMENTED_ORDER", "AUGMENTED_TILES", "check_gene_pairs", "stack_datasets", "neighbor_genes",
+__all__ = ["AUGMENTED_ORDER", "AUGMENTED_TILES", "check_gene_pairs", "stack_datasets", "neighbor_genes",
            "dataset_pair_images", "augmented_image", "primary_images", "augmented_images",
            "augmented_image_from_expression"]

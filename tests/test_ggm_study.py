@@ -198,8 +198,9 @@ def test_ggm_matched_sensitivity_false_positives():
 
 
 def test_ggm_config_checks_sensitivity_and_rule():
+    from experiments.config import ggm
     from tests.conftest import compose_config
 
     for override, message in (("ggm.sensitivity=1.5", "ggm.sensitivity"), ("ggm.neighbor_rule=signed", "neighbor_rule")):
         with pytest.raises(ValueError, match=message):
-            ggm_study.check(compose_config("experiment=fig1_ggm", override))
+            ggm.check(compose_config("experiment=fig1_ggm", override))

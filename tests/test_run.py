@@ -3,7 +3,7 @@ and the one meaning of ``neighbors`` (method=cnnc, the GGM study)."""
 import pytest
 from mlflow.tracking import MlflowClient
 
-from experiments.config import checks
+from experiments.config import checks, ggm
 from experiments.config.method import check, estimator_params
 from experiments.tasks import cv, fig1_ggm
 
@@ -93,10 +93,10 @@ def test_fig1_ggm_reads_neighbors(compose):
     cfg = compose("experiment=fig1_ggm", "neighbors=1", tiny=False)
     assert cfg.neighbors == 1 and "neighbors" not in cfg.ggm
     assert fig1_ggm._params({"neighbors": 1, "ggm": {"n_genes": 4}})["neighbors"] == 1
-    fig1_ggm.check(cfg)
+    ggm.check(cfg)
     assert compose("experiment=fig1_ggm", tiny=False).neighbors == 2  # the preset's default
     with pytest.raises(ValueError, match="^neighbors=5 needs at least 7 genes; the data has 4$"):
-        fig1_ggm.check(compose("experiment=fig1_ggm", "neighbors=5", tiny=False))
+        ggm.check(compose("experiment=fig1_ggm", "neighbors=5", tiny=False))
 
 
 @pytest.mark.slow

@@ -260,9 +260,9 @@ def check_job(cfg, given: frozenset = frozenset()) -> None:
     check_inputs(cfg, given)
     check_cells(cfg)
     if cfg.get("task") == "fig1_ggm":
-        from experiments.tasks import fig1_ggm
+        from experiments.config import ggm
 
-        fig1_ggm.check(cfg)
+        ggm.check(cfg)
 
 
 def validate(argv: list[str]) -> Optional[list]:

@@ -30,7 +30,7 @@ import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
 from experiments.tracking import artifacts, job_runs
-from experiments.config import checks
+from experiments.config import ggm as ggm_config
 
 ARMS = ("primary", "augmented", "deepdrim")
 ARM_LABELS = {"primary": "primary (32x32)", "augmented": "augmented (96x96)", "deepdrim": "DeepDRIM"}
@@ -48,42 +48,6 @@ class GGMSamples:
     pairs: np.ndarray
     labels: np.ndarray
     kinds: np.ndarray
-
-
-def check(cfg: DictConfig) -> None:
-    """One-line ``ValueError`` for a bad GGM study config, before anything runs or is written."""
-    ggm = cfg.get("ggm")
-    if ggm is None:
-        raise ValueError("task=fig1_ggm needs the ggm config: run it as experiment=fig1_ggm")
-    n_genes = checks.integer("ggm.n_genes", ggm.get("n_genes"), 0)
-    if n_genes < 3:
-        raise ValueError(f"the GGM study needs at least 3 genes per dataset (p >= 3), got ggm.n_genes={n_genes}")
-    checks.integer("ggm.n_cells", ggm.get("n_cells"), 2)
-    n_folds = checks.integer("ggm.n_folds", ggm.get("n_folds"), 2)
-    n_datasets = checks.integer("ggm.n_datasets", ggm.get("n_datasets"), 1)
-    if n_datasets < 2 * n_folds:
-        raise ValueError(f"ggm.n_datasets={n_datasets} is too few for {n_folds} folds (need at least {2 * n_folds})")
-    checks.neighbors(cfg.get("neighbors"), n_genes, minimum=1)  # the DeepDRIM arm's neighbors per gene
-    edge_prob = ggm.get("edge_prob", 0.5)
-    if isinstance(edge_prob, bool) or not isinstance(edge_prob, (int, float)) or not 0 < edge_prob < 1:
-        raise ValueError(f"ggm.edge_prob must be in (0, 1), got {edge_prob!r}")
-    margin = ggm.get("margin", 0.1)
-    if isinstance(margin, bool) or not isinstance(margin, (int, float)) or not margin > 0:
-        raise ValueError(f"a precision cannot be made positive definite with ggm.margin={margin!r}; it must be > 0")
-    checks.number("ggm.sensitivity", ggm.get("sensitivity", 0.8), 0, 1, low_open=True)
-    from deepdrim.multi_images import NEIGHBOR_RULES
-
-    checks.choice("ggm.neighbor_rule", ggm.get("neighbor_rule", "positive"), NEIGHBOR_RULES)
-    train = cfg.training
-    checks.integer("training.epochs", train.get("epochs"), 1)
-    checks.integer("training.batch_size", train.get("batch_size"), 1)
-    checks.integer("training.patience", train.get("patience"), 0)
-    if train.get("optimizer", "sgd") not in ("sgd", "adam"):
-        raise ValueError(f"training.optimizer must be sgd or adam, got {train.get('optimizer')!r}")
-    if train.get("monitor", "val_loss") not in ("val_loss", "val_auroc", "val_auprc"):
-        raise ValueError(f"training.monitor must be val_loss, val_auroc or val_auprc, got {train.get('monitor')!r}")
-    if not 0 < float(train.get("validation_fraction", 0.2)) < 1:
-        raise ValueError(f"training.validation_fraction must be in (0, 1), got {train.get('validation_fraction')!r}")
 
 
 def simulate(ggm: DictConfig, seed: int) -> GGMSamples:
@@ -253,7 +217,7 @@ def run(cfg: DictConfig, output_dir: Path, overrides: str = "") -> dict[str, flo
     unless ``force``): simulate, cross-validate the three arms; returns the metrics and files
     :func:`tracking.run_job` logs."""
     start = time.time()
-    check(cfg)  # bad input fails here: one line, nothing written
+    ggm_config.check(cfg)  # bad input fails here: one line, nothing written
     seed = int(cfg.seed)
 
     def compute() -> job_runs.JobResult:
