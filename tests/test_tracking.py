@@ -113,3 +113,5 @@ def test_a_second_study_reuses_the_run_of_the_same_computation(tmp_path, compose
     listed = sweep_runs(client, experiment, tmp_path / "sweep", children=[])
     assert [r.info.run_id for r in listed] == [shared[0].info.run_id]
     assert listed[0].data.tags["study"] == "fig4a_cells"
+    job_runs.run_job(compose("cells=1.0"), tmp_path / "adhoc", "", "cv", compute)
+    assert calls == [1, 1, 1, 1]  # a job outside a study trains as asked

@@ -326,7 +326,9 @@ def _run_locked(cfg, output_dir, overrides, task, compute, experiment_id, chash,
         if done is not None:
             print(f"[skip] configuration {chash} already FINISHED as run {done.info.run_id} ({overrides or 'default'})")
             return dict(done.data.metrics)
-        shared = None if cfg.get("force") else same_computation(
+        # a study's job reuses another study's run of the same computation; an ad-hoc job (task=cv,
+        # search's best-on-test) trains as asked, with only its own experiment's resume
+        shared = None if cfg.get("force") or not cfg.get("study") else same_computation(
             MlflowClient(), {compute_hash(resolved)}).get(compute_hash(resolved))
         if shared is not None:
             print(f"[skip] configuration {chash}: the same computation FINISHED as run {shared.info.run_id} "
