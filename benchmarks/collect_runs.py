@@ -1,6 +1,7 @@
 """Print the CV runs of an MLflow sqlite store as a table (issue 10): per run its swept params,
 DeepDRIM's pooled ``auroc``, Pearson's ``pcc/auroc`` and the run's wall time; with ``--by KEY``
-also the mean over seeds per value of KEY with a 95% t-interval.
+also the mean over seeds per value of KEY with a 95% t-interval (n_cells as its value,
+n_failed_folds as its total over the seeds).
 
     python benchmarks/collect_runs.py /tmp/laptop/studies --experiment fig4c_neighbors --by neighbors
     python benchmarks/collect_runs.py STORE --experiment fig4d_train_fraction --by data.kind data.path cv.split train_fraction
@@ -51,6 +52,22 @@ def format_mean_ci(values: pd.Series) -> str:
     return f"{mean:.3f} [{low:.3f}, {high:.3f}]"
 
 
+def format_count(values: pd.Series, total: bool) -> str:
+    """A count is no sample to put an interval on: its total over seeds, or its value(s)."""
+    values = values.dropna()
+    if values.empty:
+        return "-"
+    if total:
+        return f"{int(values.sum())}"
+    return "/".join(f"{v:g}" for v in sorted(values.unique()))
+
+
+def format_column(metric: str, values: pd.Series) -> str:
+    if metric in ("n_cells", "n_failed_folds"):
+        return format_count(values, total=metric == "n_failed_folds")
+    return format_mean_ci(values)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("store")
@@ -65,7 +82,7 @@ def main() -> None:
     if args.by:
         metrics = [m for m in METRICS if m in runs]
         grouped = runs.groupby(args.by)
-        table = pd.DataFrame({m: grouped[m].apply(format_mean_ci) for m in metrics})
+        table = pd.DataFrame({m: grouped[m].apply(lambda v, m=m: format_column(m, v)) for m in metrics})
         table["seeds"] = grouped.size()
         table["wall_s (mean)"] = grouped.wall_s.mean().round(0)
         print()
