@@ -334,17 +334,8 @@ def with_reused(client, parent: Run, finished: list[Run]) -> list[Run]:
         except Exception:  # noqa: BLE001 - a parent from before the list, or an ad-hoc sweep's
             listed = None
     if listed is not None:
-        extra = []
-        for run_id in listed:
-            if run_id in have:
-                continue
-            try:
-                run = mlflow_store.with_retry(client.get_run, run_id)
-            except Exception:  # noqa: BLE001 - deleted since
-                continue
-            if run.info.status == "FINISHED":
-                extra.append(run)
-        return [*finished, *extra]
+        extra = [mlflow_store.finished_by_id(client, run_id) for run_id in listed if run_id not in have]
+        return [*finished, *(run for run in extra if run is not None)]
     sweep_dir = parent.data.tags.get("sweep_dir")
     if not sweep_dir or not Path(sweep_dir).is_dir():
         return finished

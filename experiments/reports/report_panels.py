@@ -123,20 +123,11 @@ def study_runs(client: MlflowClient, study: str, runs: list[Run]) -> tuple[list[
             ids = None if listed is None else pd.read_csv(listed)["run_id"].astype(str)
         if ids is None:
             continue
-        chosen = [run for run in (by_id.get(i) or _finished(client, i) for i in ids) if run is not None]
+        chosen = [run for run in (by_id.get(i) or mlflow_store.finished_by_id(client, i) for i in ids) if run is not None]
         if chosen:
             return chosen, (f"the {len(chosen)} runs of multirun {parent.info.run_id[:8]} "
                             f"({parent.info.run_name}, the newest that listed its runs)")
     return newest_per_config(runs), "the newest run of each configuration in the store"
-
-
-def _finished(client: MlflowClient, run_id: str) -> Optional[Run]:
-    """A listed run of another study (a shared configuration it reused), if it is still FINISHED."""
-    try:
-        run = mlflow_store.with_retry(client.get_run, run_id)
-    except Exception:  # noqa: BLE001 - deleted since
-        return None
-    return run if run.info.status == "FINISHED" else None
 
 
 def split_text(runs: list[Run], spec: dict) -> str:

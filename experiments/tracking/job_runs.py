@@ -315,6 +315,7 @@ def _run_locked(cfg, output_dir, overrides, task, compute, experiment_id, chash,
                 resume, default_name) -> dict[str, float]:
     from omegaconf import OmegaConf
 
+    computation = compute_hash(resolved)
     if resume:
         alive = close_stale_runs(experiment_id, chash)
         if alive:
@@ -329,14 +330,14 @@ def _run_locked(cfg, output_dir, overrides, task, compute, experiment_id, chash,
         # a study's job reuses another study's run of the same computation; an ad-hoc job (task=cv,
         # search's best-on-test) trains as asked, with only its own experiment's resume
         shared = None if cfg.get("force") or not cfg.get("study") else same_computation(
-            MlflowClient(), {compute_hash(resolved)}).get(compute_hash(resolved))
+            MlflowClient(), {computation}).get(computation)
         if shared is not None:
             print(f"[skip] configuration {chash}: the same computation FINISHED as run {shared.info.run_id} "
                   f"(study {shared.data.tags.get('study', 'adhoc')}); reused, not trained again ({overrides or 'default'})")
             return dict(shared.data.metrics)
     if params is None:
         params = flatten({k: v for k, v in resolved.items() if k not in VOLATILE_KEYS})
-    tags = {HASH_TAG: chash, COMPUTE_TAG: compute_hash(resolved), "hydra_overrides": overrides, "task": task,
+    tags = {HASH_TAG: chash, COMPUTE_TAG: computation, "hydra_overrides": overrides, "task": task,
             "output_dir": str(output_dir),
             "study": cfg.get("study") or "adhoc", **process_tags(), **(tags or {})}
     with tracked_run(experiment_id, run_name(cfg, overrides, default_name or task), params, tags):

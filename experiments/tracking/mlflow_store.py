@@ -90,6 +90,15 @@ def with_retry(fn, *args, attempts: int = 30, **kwargs):
 CREATING = ".creating-"
 
 
+def finished_by_id(client: MlflowClient, run_id: str) -> Optional[mlflow.entities.Run]:
+    """The run ``run_id`` if it is still FINISHED (None when deleted since, or not FINISHED)."""
+    try:
+        run = with_retry(client.get_run, run_id)
+    except Exception:  # noqa: BLE001 - deleted since
+        return None
+    return run if run.info.status == "FINISHED" else None
+
+
 def half_built(path: Path) -> Optional[str]:
     """Why the sqlite file at ``path`` is not a complete MLflow store of this MLflow's schema (its
     creation was interrupted, or another MLflow version made it), as one line naming the fix;
