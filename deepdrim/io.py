@@ -313,11 +313,7 @@ def _read_pair_file(path) -> pd.DataFrame:
         rows.append((fields[0].lower(), fields[1].lower(), int(fields[2])))
     if not rows:
         raise ValueError(f"{path}: empty pair file")
-    pairs = pd.DataFrame(rows, columns=["tf", "target", "label"])
-    reverse = pairs["label"] == 2
-    if reverse.any():
-        logger.info("%s: skipped %d reverse-direction pair(s) (label 2)", path, int(reverse.sum()))
-    return pairs[~reverse]
+    return pd.DataFrame(rows, columns=["tf", "target", "label"])
 
 
 def read_reference(expression_csv, pairs_file, divide_file=None) -> Dataset:
@@ -325,11 +321,12 @@ def read_reference(expression_csv, pairs_file, divide_file=None) -> Dataset:
 
     ``expression_csv``: genes as rows, cells as columns, first column gene names.
     ``pairs_file``: lines ``geneA geneB label`` (whitespace separated); label 1 = edge A->B,
-    0 = non-edge, 2 = the reverse direction (skipped: the task here is binary). Gene names are
+    0 = non-edge, 2 = the reverse direction (edge B->A). ``pairs`` holds the label 0/1 rows (the
+    binary task); ``edges`` the directed edges of labels 1 and 2 (direction: :mod:`deepdrim.direction`). Gene names are
     matched case-insensitively, as the reference does, by lower-casing both sides; when that merges
     distinct expression genes the first is kept and a warning says how many were dropped.
     ``divide_file`` (the TF divide positions) is only checked to hold integers: pairs are
-    regrouped by TF downstream. ``edges`` are the label-1 pairs with sign 0 (unknown).
+    regrouped by TF downstream. ``edges`` have sign 0 (unknown).
     """
     start = time.perf_counter()
     expression = _read_genes_by_cells(_existing(expression_csv, "expression file"))
@@ -347,8 +344,17 @@ def read_reference(expression_csv, pairs_file, divide_file=None) -> Dataset:
         )
     expression = expression.loc[:, ~merged]
     expression.columns = lowered[~merged]
-    pairs = _clean_pairs(pairs, expression.columns, pairs_file, "pair")
-    edges = pairs.loc[pairs["label"] == 1, ["tf", "target"]].reset_index(drop=True)
+    reverse = (pairs["label"] == 2).to_numpy()
+    known = set(expression.columns)
+    back = pairs[reverse & pairs["tf"].isin(known).to_numpy() & pairs["target"].isin(known).to_numpy()
+                 & (pairs["tf"] != pairs["target"]).to_numpy()]
+    if reverse.any():
+        logger.info("%s: %d reverse-direction pair(s) (label 2), %d read as edges geneB -> geneA", pairs_file,
+                    int(reverse.sum()), len(back))
+    pairs = _clean_pairs(pairs[~reverse], expression.columns, pairs_file, "pair")
+    edges = pd.concat([pairs.loc[pairs["label"] == 1, ["tf", "target"]],
+                       pd.DataFrame({"tf": back["target"], "target": back["tf"]})]).drop_duplicates()
+    edges = edges.reset_index(drop=True)
     edges["sign"] = np.int64(0)
     logger.info(
         "read reference %s: %d cells x %d genes, %d pairs (%d edges) in %.2fs",

@@ -91,15 +91,17 @@ def test_h5ad_with_layer(tmp_path, counts):
 
 def test_reference_labels_are_used_as_given(tmp_path, counts):
     counts.T.to_csv(tmp_path / "expr.csv")
-    (tmp_path / "pairs.txt").write_text("tfa g1 1\ntfa g4 0\ng1 TFA 2\nTFB g3 1\nTFB g5 0\ntfa g1 1\ng2 g3 1\n")
+    (tmp_path / "pairs.txt").write_text("tfa g1 1\ntfa g4 0\ng1 TFA 2\nTFB g3 1\nTFB g5 0\ntfa g1 1\ng2 g3 1\ng5 g2 2\n")
     (tmp_path / "divide.txt").write_text("0\n2\n4\n")
     cfg = {"kind": "reference", "path": str(tmp_path / "expr.csv"), "pairs": str(tmp_path / "pairs.txt"),
            "divide": str(tmp_path / "divide.txt")}
     data = job_data.load(cfg, seed=0)
     names = np.asarray(data.gene_names, dtype=object)
     got = [(names[a], names[b], int(y)) for (a, b), y in zip(data.pairs.pairs, data.pairs.labels)]
-    # label 2 skipped, the repeated row kept once (first), names lower-cased as the reference does
+    # label 2 is no binary pair, the repeated row kept once (first), names lower-cased as the reference does
     assert got == [("tfa", "g1", 1), ("tfa", "g4", 0), ("tfb", "g3", 1), ("tfb", "g5", 0), ("g2", "g3", 1)]
+    # label 2 (B A 2) is the edge B -> A, for the direction task
+    assert sorted(data.edges) == [("g2", "g3"), ("g2", "g5"), ("tfa", "g1"), ("tfb", "g3")]
     assert list(data.pairs.kind) == ["direct", "random", "direct", "random", "direct"]
     assert data.tfs == ["tfa", "tfb", "g2"]
     (tmp_path / "bad.txt").write_text("tfa g1 1\ntfa g1 0\n")  # the repeat is dropped: one class left

@@ -12,7 +12,7 @@ from experiments.reports import figures
 from experiments.tasks import report
 
 SPECS = figures.study_specs()
-FIG4 = {study: spec for study, spec in SPECS.items() if spec.get("kind") not in ("ggm", "comparison")}
+FIG4 = {study: spec for study, spec in SPECS.items() if spec.get("kind") not in ("ggm", "comparison", "direction")}
 
 
 @pytest.fixture(scope="module")
@@ -78,6 +78,11 @@ def populate(client, tmp_path) -> dict:
         "fp_reduction/augmented": 0.4, "fp_reduction/augmented_transitive": 0.5,
         "fp_reduction/deepdrim": 0.5, "fp_reduction/deepdrim_transitive": 0.58},
         {"study": "fig1_ggm", "task": "fig1_ggm"}) for seed in (0, 1)]
+    exp = _experiment(client, "direction", tmp_path)
+    ids["direction"] = [_run(client, exp, {"seed": seed}, {
+        **{f"{m}/{k}": 0.6 + 0.05 * seed for m in ("deepdrim", "cnnc", "combined", "baseline")
+           for k in ("existence_auroc", "fpr_matched", "direction_auroc", "pairwise_direction_accuracy")},
+        "fpr_drop_matched/combined": 0.1 * seed}, {"study": "direction", "task": "direction"}) for seed in (0, 1)]
     for study, spec in FIG4.items():
         knob, group = spec["x"], spec.get("line")
         exp = _experiment(client, study, tmp_path)
@@ -156,7 +161,7 @@ def test_report_renders_every_panel_and_names_its_runs(tmp_path, populated):
     page, panels = report.build(uri, tmp_path / "out")
     text = page.read_text()
     assert [p.key for p in panels] == ["verdict_matrix", "runs", *SPECS, "comparison", "search"]
-    assert text.count("data:image/png;base64,") == 10 and "no runs" not in text
+    assert text.count("data:image/png;base64,") == 11 and "no runs" not in text
     sources = json.loads((tmp_path / "out" / "sources.json").read_text())
     for key, run_ids in expected.items():
         assert set(sources[key]["runs"]) == set(run_ids), key

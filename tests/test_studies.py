@@ -43,7 +43,7 @@ def test_preset_names_its_study_experiment_and_sweep(preset, config):
     assert cfg.study == preset and cfg.tracking.experiment == preset
     assert str(cfg.hydra.mode) == "RunMode.MULTIRUN"
     assert cfg.hydra.sweeper.params.seed == "0,1,2"
-    assert cfg.task == ("fig1_ggm" if preset == "fig1_ggm" else "cv")
+    assert cfg.task == {"fig1_ggm": "fig1_ggm", "direction": "direction"}.get(preset, "cv")
 
 
 def test_presets_sweep_the_papers_values(config):

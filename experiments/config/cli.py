@@ -263,6 +263,10 @@ def check_job(cfg, given: frozenset = frozenset()) -> None:
         from experiments.config import ggm
 
         ggm.check(cfg)
+    if cfg.get("task") == "direction":
+        from experiments.config.method import check_direction
+
+        check_direction(cfg)
 
 
 def validate(argv: list[str]) -> Optional[list]:

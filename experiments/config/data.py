@@ -180,8 +180,8 @@ def _network_pairs(dataset, cfg: dict, seed: int, kind: str) -> JobData:
 
 
 def _reference_pairs(dataset) -> JobData:
-    """The reference pair file's labels as given (the reader already skipped label-2 rows and
-    kept the first of repeated pairs)."""
+    """The reference pair file's labels as given (the reader kept the label 0/1 rows, the first of
+    repeated pairs); ``edges`` are its directed edges, label-2 rows (B -> A) included, for task=direction."""
     genes = list(dataset.expression.columns)
     index = {g: i for i, g in enumerate(genes)}
     table = dataset.pairs
@@ -194,7 +194,7 @@ def _reference_pairs(dataset) -> JobData:
     kind = np.where(labels == 1, "direct", np.where(reach, "transitive", "random"))
     names = np.asarray(genes, dtype=object)
     return JobData(dataset.expression, LabelledPairs(pairs, labels, kind), dataset.source,
-                   list(dict.fromkeys(names[pairs[:, 0]])), [(names[a], names[b]) for a, b in edges])
+                   list(dict.fromkeys(names[pairs[:, 0]])), list(zip(dataset.edges["tf"], dataset.edges["target"])))
 
 
 def check_varies(data: JobData) -> JobData:

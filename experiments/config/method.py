@@ -50,6 +50,13 @@ def check(cfg: DictConfig, n_cells: Optional[int] = None, n_genes: Optional[int]
         DeepDRIM(**estimator_params(cfg))._check_params()
 
 
+def check_direction(cfg: DictConfig) -> None:
+    """``task=direction`` compares DeepDRIM with CNNC (always run): it needs ``neighbors >= 1``."""
+    if int(cfg.neighbors) < 1:
+        raise ValueError(f"task=direction compares DeepDRIM with CNNC: neighbors must be >= 1 (CNNC is always "
+                         f"run), got {cfg.neighbors}")
+
+
 def validate(cfg: DictConfig, data: job_data.JobData) -> None:
     """Everything checkable before a run starts (``ValueError`` with a one-line message)."""
     check(cfg, *data.expression.shape)

@@ -1,4 +1,4 @@
-"""The study figures (paper Fig. 1B and Fig. 4 A-D) from a study's FINISHED MLflow runs: the one
+"""The study figures (paper Fig. 1B, Fig. 4 A-D and the direction study) from a study's FINISHED MLflow runs: the one
 drawing code behind the multirun's summary (``experiments.reports.summaries``) and ``task=report``.
 
 What a study plots is its preset's ``figure`` block (``conf/experiment/<study>.yaml``): the swept
@@ -192,6 +192,46 @@ def ggm_figure(runs: list[Run], study: str, spec: dict, out_dir: Path) -> list[P
     return [artifacts.save_figure(fig, out_dir / f"{study}.png"), artifacts.write_csv(table, out_dir / f"{study}.csv")]
 
 
+#: the direction study's models (experiments/tasks/direction.py) and the metrics its figure shows
+DIRECTION_MODELS = (("deepdrim", "DeepDRIM"), ("cnnc", "CNNC"), ("combined", "combined"),
+                    ("baseline", "Pearson +\nregulator prior"))
+DIRECTION_PANELS = (("existence_auroc", "existence AUROC"), ("fpr_matched", "FP rate at matched sensitivity"),
+                    ("direction_auroc", "direction AUROC (true edges)"),
+                    ("pairwise_direction_accuracy", "pairwise direction accuracy"))
+
+
+def direction_table(runs: list[Run]) -> pd.DataFrame:
+    """Mean and 95% CI over seeds of each direction metric (``<model>/<metric>`` and the claim's)."""
+    names = sorted({name for run in runs for name in run.data.metrics if "/" in name and name.split("/")[0] in
+                    {m for m, _ in DIRECTION_MODELS} | {"fp_reduction_matched", "fpr_drop_matched", "direction_accuracy_gain"}})
+    rows = [dict(zip(("metric", "mean", "ci_low", "ci_high", "n_seeds"),
+                     (name, *mean_ci([run.data.metrics.get(name, float("nan")) for run in runs])))) for name in names]
+    return pd.DataFrame(rows, columns=["metric", "mean", "ci_low", "ci_high", "n_seeds"])
+
+
+def direction_figure(runs: list[Run], study: str, spec: dict, out_dir: Path) -> list[Path]:
+    """The direction study: per model, existence AUROC, FP rate at matched sensitivity, direction
+    AUROC and pairwise direction accuracy (mean, 95% CI over seeds; chance dotted)."""
+    table = direction_table(runs).set_index("metric")
+    fig, axes = plt.subplots(1, len(DIRECTION_PANELS), figsize=(4.0 * len(DIRECTION_PANELS), 4.2))
+    for ax, (metric, title) in zip(axes, DIRECTION_PANELS):
+        keys = [f"{model}/{metric}" for model, _ in DIRECTION_MODELS]
+        means = np.array([table["mean"].get(k, np.nan) for k in keys])
+        err = np.array([[m - table["ci_low"].get(k, np.nan), table["ci_high"].get(k, np.nan) - m]
+                        for m, k in zip(means, keys)]).T
+        ax.bar(np.arange(len(keys)), means, color=["tab:blue", "tab:orange", "tab:green", "tab:gray"],
+               yerr=np.nan_to_num(err), capsize=3)
+        ax.set_xticks(np.arange(len(keys)), [label for _, label in DIRECTION_MODELS], fontsize=8)
+        if metric != "fpr_matched":
+            ax.axhline(0.5, ls=":", c="grey", lw=1)
+        ax.set(title=title, ylim=(0, 1))
+    n = int(table.n_seeds.max()) if len(table) else 0
+    fig.suptitle(f"{spec.get('title', study)} (mean, 95% CI, {n} seeds)", fontsize=11)
+    fig.tight_layout()
+    return [artifacts.save_figure(fig, out_dir / f"{study}.png"),
+            artifacts.write_csv(table.reset_index(), out_dir / f"{study}.csv")]
+
+
 def failed_runs(runs: list[Run]) -> list[Run]:
     """The runs whose model failed to learn in some fold (``trust`` tag, :mod:`deepdrim.diagnostics`)."""
     return [run for run in runs if (getattr(run.data, "tags", None) or {}).get("trust") == "failed_to_learn"]
@@ -201,6 +241,8 @@ def plotted_runs(runs: list[Run], spec: dict) -> list[Run]:
     """The runs a study figure can plot: those with its numbers (and a swept value)."""
     if spec.get("kind") == "ggm":
         return [run for run in runs if "primary/fp" in run.data.metrics]
+    if spec.get("kind") == "direction":
+        return [run for run in runs if "cnnc/existence_auroc" in run.data.metrics]
     return [run for run in runs if "auroc" in run.data.metrics
             and np.isfinite(run_value(run, spec["x"], spec.get("x_fallback")))]
 
@@ -217,5 +259,5 @@ def study_figure(finished_runs: list[Run], study: str, out_dir: Path, spec: Opti
     if not runs:
         log.warning("study %s: no FINISHED runs with its numbers, no figure", study)
         return []
-    draw = ggm_figure if spec.get("kind") == "ggm" else sweep_figure
+    draw = {"ggm": ggm_figure, "direction": direction_figure}.get(spec.get("kind"), sweep_figure)
     return draw(runs, study, spec, Path(out_dir))

@@ -103,7 +103,7 @@ def study_panel(client: MlflowClient, out: Path, study: str, spec: dict) -> Pane
     panel.run_ids = [r.info.run_id for r in plotted]
     split = split_text(plotted, spec)
     panel.note = f"{source}; split: {split}" + ("; the gene prior (prior_*) is the identity-shortcut baseline beside "
-                                      "DeepDRIM and Pearson" if spec.get("kind") != "ggm" else "")
+                                      "DeepDRIM and Pearson" if spec.get("kind") not in ("ggm", "direction") else "")
     panel.tables.append(("mean and 95% CI over seeds", table))
     panel.verdict = verdict_row(study, plotted, spec, split)
     return panel

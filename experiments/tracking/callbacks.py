@@ -65,12 +65,14 @@ def _check_job(cfg: DictConfig) -> None:
         from experiments.config import ggm
 
         ggm.check(cfg)
-    elif task == "cv":
+    elif task in ("cv", "direction"):
         from experiments.config import method
 
         data = cfg.get("data") or {}
         simulated = data.get("kind", "sim") in ("sim", "sergio")
         method.check(cfg, data.get("n_cells") if simulated else None, data.get("n_genes") if simulated else None)
+        if task == "direction":
+            method.check_direction(cfg)
 
 
 def check_sweep(config: DictConfig) -> None:
