@@ -14,7 +14,7 @@ from deepdrim.diagnostics import PLATEAU_TOLERANCE, constant_scores, learning_fa
 from deepdrim.images import PairImageBuilder
 from deepdrim.io import read_beeline
 from experiments.config import checks
-from experiments.reports import verdicts
+from deepdrim import verdicts
 from experiments.config import data as job_data
 from experiments.config.method import estimator_params
 from experiments.tasks import cv as cv_job

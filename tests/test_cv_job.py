@@ -9,7 +9,7 @@ from omegaconf import OmegaConf
 
 from experiments.config import data as job_data
 from experiments.config.method import validate
-from experiments.reports import verdicts
+from deepdrim import verdicts
 from experiments.tasks import cv as cv_job
 
 

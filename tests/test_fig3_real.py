@@ -332,7 +332,7 @@ def test_fig3_real_runs_on_a_tiny_beeline_folder_and_compare_reuses_it(tmp_path,
 
 def test_max_drop_leaves_out_the_reference_itself():
     """Dropout that only helps: the largest "drop" is the smallest gain, not the reference's 0 +- 0."""
-    from experiments.reports.verdicts import study_verdict
+    from deepdrim.verdicts import study_verdict
 
     table = pd.DataFrame({"x": [0.0, 0.5, 0.0, 0.5], "line": 0.5, "seed": [0, 1, 0, 1][:2] * 2,
                           "auroc": [0.44, 0.50, 0.45, 0.50]})

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from experiments.reports import verdicts
+from deepdrim import verdicts
 
 
 def _table(rows):

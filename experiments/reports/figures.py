@@ -61,6 +61,18 @@ def run_value(run: Run, key: Optional[str], fallback: Optional[str] = None) -> f
     return float(value)
 
 
+def run_table(runs: list, spec: dict, figure_spec: Optional[dict] = None) -> pd.DataFrame:
+    """One row per MLflow run: ``x`` and ``line`` (the figure's swept keys), ``seed`` and the
+    verdict's metric, as :func:`deepdrim.verdicts.study_verdict` takes it."""
+    figure_spec = figure_spec or {}
+    metric = spec.get("metric", "auroc")
+    records = [{"x": run_value(run, figure_spec.get("x"), figure_spec.get("x_fallback")),
+                "line": _number(run.data.params.get(figure_spec["line"])) if figure_spec.get("line") else float("nan"),
+                "seed": _number(run.data.params.get("seed")),
+                metric: run.data.metrics.get(metric, float("nan"))} for run in runs]
+    return pd.DataFrame(records, columns=["x", "line", "seed", metric])
+
+
 def sweep_table(runs: list[Run], x_key: str, line_key: Optional[str] = None,
                 metrics: tuple[str, ...] = ("auroc", "auprc", "pcc/auroc", "pcc/auprc", "prior/auroc",
                                             "prior/auprc"), x_fallback: Optional[str] = None) -> pd.DataFrame:

@@ -140,8 +140,9 @@ def split_text(runs: list[Run], spec: dict) -> str:
 
 
 def verdict_row(study: str, runs: list[Run], spec: dict, split: str) -> Optional[dict]:
-    """The study's claim and measured verdict (:mod:`experiments.reports.verdicts`) as one table row."""
-    from experiments.reports.verdicts import run_table, study_verdict
+    """The study's claim and measured verdict (:mod:`deepdrim.verdicts`) as one table row."""
+    from deepdrim.verdicts import study_verdict
+    from experiments.reports.figures import run_table
 
     claim = spec.get("verdict")
     if not claim or not runs:

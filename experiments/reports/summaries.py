@@ -10,12 +10,13 @@ from omegaconf import DictConfig
 
 
 def record_verdict(client: MlflowClient, parent_run_id: str, runs: list[Run], spec, label: str = "") -> None:
-    """The study's claim and measured verdict (``spec["verdict"]``, :mod:`experiments.reports.verdicts`) as
+    """The study's claim and measured verdict (``spec["verdict"]``, :mod:`deepdrim.verdicts`) as
     ``verdict/*`` metrics and ``verdict``/``verdict_line``/``claim`` tags on the parent run, printed;
     the line names the data source ``label`` (``[beeline:mDC-specific-500] Fig. 4C: ...``)."""
     import math
 
-    from experiments.reports.verdicts import run_table, study_verdict
+    from deepdrim.verdicts import study_verdict
+    from experiments.reports.figures import run_table
 
     if not spec or not spec.get("verdict"):
         return

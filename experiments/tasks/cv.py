@@ -8,7 +8,7 @@ from typing import Optional
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from deepdrim import evaluation
+from deepdrim import evaluation, verdicts
 from deepdrim.estimator import DeepDRIM
 from deepdrim.evaluation import CONTROLS
 from deepdrim.metrics import per_tf_metrics
@@ -17,7 +17,6 @@ from experiments.config import degrade
 from experiments.config import data as job_data
 from experiments.config.checks import SUPERVISED
 from experiments.config.method import estimator_params, method_label, split_of, validate
-from experiments.reports import verdicts
 from experiments.tracking import artifacts, job_runs, mlflow_dataset
 
 CONTROL_LABELS = {"pcc": "Pearson |r|", "prior": "gene prior", "target_mean": "target mean"}

@@ -58,7 +58,7 @@ not results of these runs.</p>"""]
     if rows:
         parts.append("<h2>Paper claims: measured verdicts</h2><p>Effect with its 95% t-interval over seeds; "
                      "supported / contradicted when the whole interval is on one side of the claim's threshold "
-                     "(<code>figure.verdict</code> in each preset, <code>experiments/reports/verdicts.py</code>).</p>"
+                     "(<code>figure.verdict</code> in each preset, <code>deepdrim/verdicts.py</code>).</p>"
                      + pd.DataFrame(rows).to_html(index=False, float_format=lambda v: f"{v:.4g}"))
     parts.append("<ul>" + "".join(f'<li><a href="#{p.key}">{html.escape(p.title)}</a>'
                                   f'{" - no runs" if p.png is None and not p.tables else ""}</li>' for p in panels) + "</ul>")

@@ -18,8 +18,8 @@ Two kinds:
   side of its threshold, "contradicted" when the whole CI is on the other side, "inconclusive"
   otherwise (always with fewer than 2 seeds).
 
-Effects (``figure.verdict.effect``), computed from a run table (one row per run: ``x``, ``line``,
-``seed`` and the metric):
+Effects (``figure.verdict.effect`` of a study preset), computed from a run table (one row per
+run: ``x``, ``line``, ``seed`` and the metric):
 
 ``at`` and ``reference`` are x values (``at``: the smallest swept x >= it; ``reference`` null: the
 largest x).
@@ -32,7 +32,7 @@ largest x).
 * ``metric``: the run metric itself (one run per seed, e.g. Fig. 1's FP reduction); passes
   ``above threshold``.
 * ``per_tf_difference``: a comparison study's (``fig3_real``), DeepDRIM's per-TF metric minus
-  another method's or control's, paired by TF: :func:`experiments.reports.fig3.verdicts`.
+  another method's or control's, paired by TF (the suite's ``experiments/reports/fig3.py``).
 """
 from __future__ import annotations
 
@@ -43,13 +43,12 @@ import numpy as np
 import pandas as pd
 
 from deepdrim.stats import decide, mean_ci
-from experiments.reports.figures import _number as number, run_value
 
 #: below this mean number of training pairs per fold a CV job that does not beat its baselines
 #: is reported as "training set too small" (science notes section 1: steep learning curve there)
 MIN_TRAIN_PAIRS = 500
 TRUST_LEVELS = ("beats", "overlaps", "below", "too_small", "failed_to_learn")
-EFFECTS = ("within", "max_drop", "difference", "metric", "per_tf_difference")  # the last: experiments/reports/fig3.py
+EFFECTS = ("within", "max_drop", "difference", "metric", "per_tf_difference")  # the last: from per-TF tables
 
 
 @dataclass
@@ -190,15 +189,3 @@ def study_verdict(table: pd.DataFrame, spec: dict) -> StudyVerdict:
     if "paper" in spec and spec["paper"] is not None:
         details["paper"] = float(spec["paper"])
     return StudyVerdict(claim, mean, low, high, n, verdict, line, details)
-
-
-def run_table(runs: list, spec: dict, figure_spec: Optional[dict] = None) -> pd.DataFrame:
-    """One row per MLflow run: ``x`` and ``line`` (the figure's swept keys), ``seed`` and the
-    verdict's metric, as :func:`study_verdict` takes it."""
-    figure_spec = figure_spec or {}
-    metric = spec.get("metric", "auroc")
-    records = [{"x": run_value(run, figure_spec.get("x"), figure_spec.get("x_fallback")),
-                "line": number(run.data.params.get(figure_spec["line"])) if figure_spec.get("line") else float("nan"),
-                "seed": number(run.data.params.get("seed")),
-                metric: run.data.metrics.get(metric, float("nan"))} for run in runs]
-    return pd.DataFrame(records, columns=["x", "line", "seed", metric])
