@@ -99,8 +99,9 @@ def run(cfg: DictConfig, output_dir: Path, overrides: str = "", tags: Optional[d
             print(f"{MODEL_LABELS[name]:>45}: existence auroc={m['existence_auroc']:.3f} fpr@{sensitivity:.0%}="
                   f"{m['fpr_matched']:.3f}  direction auroc={m['direction_auroc']:.3f} "
                   f"accuracy={m['direction_accuracy']:.3f} pairwise={m['pairwise_direction_accuracy']:.3f}")
-        print(f"combined vs CNNC at {sensitivity:.0%} sensitivity: FP rate {metrics['fpr_drop_matched/combined']:+.3f} "
-              f"lower (FP reduction {metrics['fp_reduction_matched/combined']:+.1%}), direction accuracy "
+        print(f"combined vs CNNC at {sensitivity:.0%} sensitivity: FP rate of CNNC minus combined "
+              f"{metrics['fpr_drop_matched/combined']:+.3f} (FP reduction {metrics['fp_reduction_matched/combined']:+.1%}), "
+              f"direction accuracy "
               f"{metrics['direction_accuracy_gain/combined']:+.3f}"
               + (f"; FAILED to learn: {failure}" if failure else ""))
         trust = {"trust": "failed_to_learn", "trust_line": f"FAILED to learn: {failure}"[:5000]} if failure else {}
