@@ -322,8 +322,8 @@ def read_reference(expression_csv, pairs_file, divide_file=None) -> Dataset:
     ``expression_csv``: genes as rows, cells as columns, first column gene names.
     ``pairs_file``: lines ``geneA geneB label`` (whitespace separated); label 1 = edge A->B,
     0 = non-edge, 2 = the reverse direction (edge B->A). ``pairs`` holds the label 0/1 rows (the
-    binary task); ``edges`` the directed edges of labels 1 and 2 (direction: :mod:`deepdrim.direction`). Gene names are
-    matched case-insensitively, as the reference does, by lower-casing both sides; when that merges
+    binary task); ``edges`` the directed edges of labels 1 and 2 (:mod:`deepdrim.direction`). Gene
+    names are matched case-insensitively, as the reference does, by lower-casing both sides; when that merges
     distinct expression genes the first is kept and a warning says how many were dropped.
     ``divide_file`` (the TF divide positions) is only checked to hold integers: pairs are
     regrouped by TF downstream. ``edges`` have sign 0 (unknown).

@@ -95,8 +95,8 @@ def flatten(config: dict, prefix: str = "") -> dict[str, object]:
 #: nested keys added after runs were stored, at the value that reproduces the old behaviour: left
 #: out of the hash at that value, so configurations from before them keep their identity
 HASH_NEUTRAL = {("cv", "split"): "tf", ("model", "neighbor_values"): "raw", ("data", "dropout"): "logistic",
-                ("data", "in_degree"): "uniform", ("ggm", "neighbor_rule"): "positive", ("ggm", "sensitivity"): 0.8, ("cv", "sensitivity"): 0.8,
-                ("magic", "preprocess"): "auto",
+                ("data", "in_degree"): "uniform", ("ggm", "neighbor_rule"): "positive", ("ggm", "sensitivity"): 0.8,
+                ("cv", "sensitivity"): 0.8, ("magic", "preprocess"): "auto",
                 ("data", "network"): None, ("data", "max_tfs"): None, ("model", "inputs"): "all"}
 
 
