@@ -197,3 +197,22 @@ def test_direction_without_neighbors_is_one_line_before_anything_runs(run_py, tm
     assert result.stderr.strip().splitlines() == [
         "error: task=direction compares DeepDRIM with CNNC: neighbors must be >= 1 (CNNC is always run), got 0"]
     assert not (tmp_path / "mlflow.db").exists()
+
+
+def test_predict_directed_ranks_every_ordered_tf_pair(compose, tmp_path):
+    from experiments.tasks import predict
+
+    cfg = compose("task=predict", "directed=true", "data.n_tfs=16", "data.n_genes=40", "neighbors=1")
+    metrics = predict.run(cfg, tmp_path / "out")
+    ranked = pd.read_csv(tmp_path / "out" / "rankedEdges.csv", sep="\t")
+    assert len(ranked) == metrics["n_candidates"] == 16 * 15
+    assert ranked.EdgeWeight.between(0, 1).all() and ranked.EdgeWeight.is_monotonic_decreasing
+    ordered = set(zip(ranked.Gene1, ranked.Gene2))
+    assert all((b, a) in ordered for a, b in ordered)  # both orientations, each its own score
+
+
+def test_predict_directed_refuses_a_baseline(compose, tmp_path):
+    from experiments.tasks import predict
+
+    with pytest.raises(ValueError, match="directed=true trains the combined direction model"):
+        predict.run(compose("task=predict", "directed=true", "method=pcc"), tmp_path / "out")

@@ -197,6 +197,22 @@ def _reference_pairs(dataset) -> JobData:
                    list(dict.fromkeys(names[pairs[:, 0]])), list(zip(dataset.edges["tf"], dataset.edges["target"])))
 
 
+def direction_pairs(data: JobData, seed: int, n_folds: int):
+    """The data's TF pairs with their direction classes (:func:`deepdrim.direction.directed_pairs`,
+    drawn by ``seed``); a one-line ``ValueError`` when the network has too few for ``n_folds`` folds."""
+    from deepdrim.direction import directed_pairs
+
+    if not data.tfs or not data.edges:
+        raise ValueError(f"{data.source}: direction needs a network with TFs (data=sim, sergio, beeline or h5ad)")
+    pairs = directed_pairs(data.tfs, data.gene_names, data.edges, random_state=seed)
+    n_edges, n_none = int((pairs.classes == 1).sum()), int((pairs.classes == 0).sum()) // 2
+    if n_edges < 2 * n_folds or n_none < n_folds:
+        raise ValueError(f"{data.source}: only {n_edges} TF-TF edge(s) with one direction (and {n_none} TF pairs "
+                         f"without an edge): {n_folds} folds need at least {2 * n_folds} edges and {n_folds} "
+                         f"no-edge pairs; use data with more TFs")
+    return pairs
+
+
 def check_varies(data: JobData) -> JobData:
     """Refuse expression in which no gene varies (all zero, or one value per gene): every pair image
     is then one pixel, training learns nothing and the AUROC of 0.5 would look like a result."""

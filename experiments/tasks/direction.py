@@ -25,7 +25,7 @@ from typing import Optional
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
-from deepdrim.direction import cross_validate_direction, directed_pairs, three_class_proba
+from deepdrim.direction import cross_validate_direction, three_class_proba
 from deepdrim.estimator import DeepDRIM
 from deepdrim.ranked_edges import write_ranked_edges
 from experiments.config import data as job_data
@@ -45,27 +45,13 @@ def model_pairs(cfg: DictConfig) -> dict:
     return {"deepdrim": (deepdrim, deepdrim), "cnnc": (cnnc, cnnc), "combined": (deepdrim, cnnc)}
 
 
-def job_pairs(cfg: DictConfig, data: job_data.JobData):
-    """The data's TF pairs with their direction classes; a one-line ``ValueError`` when too few."""
-    if not data.tfs or not data.edges:
-        raise ValueError(f"{data.source}: task=direction needs a network with TFs (data=sim, sergio, beeline or h5ad)")
-    pairs = directed_pairs(data.tfs, data.gene_names, data.edges, random_state=int(cfg.seed))
-    n_edges = int((pairs.classes == 1).sum())
-    n_folds = int(cfg.cv.n_folds)
-    if n_edges < 2 * n_folds or (pairs.classes == 0).sum() < 2 * n_folds:
-        raise ValueError(f"{data.source}: only {n_edges} TF-TF edge(s) with one direction (and "
-                         f"{int((pairs.classes == 0).sum()) // 2} TF pairs without an edge): {n_folds} folds need at "
-                         f"least {2 * n_folds} of each; use data with more TFs")
-    return pairs
-
-
 def run(cfg: DictConfig, output_dir: Path, overrides: str = "", tags: Optional[dict] = None) -> dict[str, float]:
     """The ``task=direction`` job (module docstring)."""
     start = time.time()
     data = job_data.load(OmegaConf.to_container(cfg.data, resolve=True), int(cfg.seed))
     check(cfg, *data.expression.shape)
     check_direction(cfg)
-    pairs = job_pairs(cfg, data)
+    pairs = job_data.direction_pairs(data, int(cfg.seed), int(cfg.cv.n_folds))
     sensitivity = float(cfg.cv.sensitivity)
 
     def compute() -> job_runs.JobResult:

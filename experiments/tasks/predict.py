@@ -26,7 +26,7 @@ from experiments.config import checks, degrade
 from experiments.tracking import mlflow_dataset, mlflow_model, job_runs, mlflow_store
 from experiments.config import data as job_data
 from experiments.config.checks import SUPERVISED
-from experiments.config.method import check, estimator_params, method_label
+from experiments.config.method import check, check_direction, estimator_params, method_label
 from deepdrim.evaluation import link_probabilities
 
 log = logging.getLogger(__name__)
@@ -101,6 +101,11 @@ def adopt_saved_params(cfg: DictConfig, model: DeepDRIM) -> None:
 def validate(cfg: DictConfig, data: job_data.JobData) -> None:
     """Everything checkable before a run starts (``ValueError`` with a one-line message)."""
     method = checks.method(cfg.get("method", "deepdrim"))
+    if cfg.get("directed"):
+        if method != "deepdrim" or cfg.get("model_path"):
+            raise ValueError("directed=true trains the combined direction model (DeepDRIM existence, CNNC direction): "
+                             "it takes method=deepdrim and no model_path")
+        check_direction(cfg)
     if cfg.get("model_path") and method not in SUPERVISED:
         raise ValueError(f"model_path scores with a saved DeepDRIM model; method={method} takes no model")
     if not len(candidate_tfs(data)):
@@ -143,6 +148,8 @@ def run(cfg: DictConfig, output_dir: Path, overrides: str = "") -> dict[str, flo
     def compute() -> job_runs.JobResult:
         result = job_runs.JobResult({})
         mlflow_dataset.log_job_input(cfg.data, int(cfg.seed), data.expression)
+        if cfg.get("directed"):
+            return directed_ranking(cfg, data, output_dir, start, result)
         if method in SUPERVISED:
             trained = model
             if trained is None:
@@ -183,6 +190,36 @@ def run(cfg: DictConfig, output_dir: Path, overrides: str = "") -> dict[str, flo
 
     return job_runs.run_job(cfg, output_dir, overrides, "predict", compute, resume=False,
                             tags={"data_source": data.source, "method": method})
+
+
+def directed_ranking(cfg: DictConfig, data: job_data.JobData, output_dir: Path, start: float,
+                     result: job_runs.JobResult) -> job_runs.JobResult:
+    """``directed=true``: the combined direction model (:class:`deepdrim.direction.DirectionClassifier`,
+    existence from DeepDRIM, direction from CNNC) trained on every directed TF pair of the data, then
+    every ordered pair of two TFs ranked by P(a -> b): a directed ``rankedEdges.csv``."""
+    from deepdrim.direction import DirectionClassifier
+
+    pairs = job_data.direction_pairs(data, int(cfg.seed), int(cfg.cv.n_folds))
+    params = estimator_params(cfg)
+    model = DirectionClassifier(DeepDRIM(**params), DeepDRIM(**{**params, "n_neighbors": 0}))
+    model.fit(data.expression.to_numpy(), pairs.pairs, pairs.classes)
+    failures = [f"{head} ({fitted.failure_})" for head, fitted in (("existence", model.existence_),
+                                                                   ("direction", model.direction_)) if fitted.failure_]
+    if failures:
+        result.tags.update(trust="failed_to_learn", trust_line=f"FAILED to learn: {'; '.join(failures)}")
+        print(f"directed ranking: FAILED to learn: {'; '.join(failures)}: its ranking is not a result")
+    index = {g: i for i, g in enumerate(data.gene_names)}
+    tfs = np.array(sorted({index[t] for t in data.tfs if t in index}), dtype=np.int64)
+    a, b = np.repeat(tfs, len(tfs)), np.tile(tfs, len(tfs))
+    candidates = np.column_stack([a[a != b], b[a != b]])
+    forward = model.predict_proba(candidates)[:, 1]
+    tf, target = data.pair_names(candidates)
+    result.files.append(write_ranked_edges(output_dir / "rankedEdges.csv", tf, target, forward))
+    result.metrics.update(n_candidates=float(len(candidates)), n_tfs=float(len(tfs)), n_training_pairs=float(len(pairs)),
+                          wall_seconds=time.time() - start)
+    print(f"predict directed: {len(candidates)} ordered TF pairs of {len(tfs)} TFs ranked by P(a -> b) -> "
+          f"{output_dir / 'rankedEdges.csv'} wall={result.metrics['wall_seconds']:.1f}s")
+    return result
 
 
 def _labelled_metrics(data: job_data.JobData, pairs: np.ndarray, scores: np.ndarray) -> dict[str, float]:
