@@ -44,8 +44,11 @@ results: $(STAMP)
 # claim runs the two points its verdict compares (4A: 1/8 of the cells vs all, 4B: no added dropout vs
 # cutoff 0.9 at probability 0.5, 4D: 40% of the training pairs vs all). fig3_real alone took ~2.5 h of
 # wall on 2 cores; the three fig4 claims 70 min (tf) and 93 min (strict) on mHSC-L, 16-23 min per split
-# on SERGIO (measured 2026-12-04, each with its own all-data jobs: fig4d now reuses fig4a's). Finished
-# jobs are reused, so an interrupted run picks up where it stopped.
+# on SERGIO (measured 2026-12-04, each with its own all-data jobs: fig4d now reuses fig4a's), 1-8 min per claim
+# on mDC (383 cells). On a folder of fewer than 800 cells 1/8 is below 4A's 100 cells ("not
+# testable"): run the 4A command again with cells=0.27,1.0 (an integer count works too), as done for mDC.
+# The direction claim has its own commands (docs/direction.md). Finished jobs are reused, so an
+# interrupted run picks up where it stopped.
 VERDICT_STORE ?= mlflow/verdicts
 REAL ?= ../shared/data/beeline-real
 VERDICT_SOURCES ?= data=sim data=sergio data.path=$(REAL)/mHSC-L-specific-500 data.path=$(REAL)/mDC-specific-500
