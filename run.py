@@ -18,7 +18,7 @@ from hydra.core.hydra_config import HydraConfig  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 
 from experiments.config import cli  # noqa: E402 - light: experiments.tracking (MLflow) is imported after validation
-from experiments.tasks import TASKS  # noqa: E402 - task name -> module (experiments/tasks/<name>.py)
+from experiments.tasks import run_task  # noqa: E402 - the one dispatch over experiments/tasks/<name>.py
 
 #: jobs of this process's multirun that failed on their input (each a FAILED run); exit 2 at the end
 FAILED_JOBS: list = []
@@ -31,11 +31,7 @@ def run(cfg: DictConfig) -> dict:
     hydra_cfg = HydraConfig.get()
     output_dir = Path(hydra_cfg.runtime.output_dir)
     overrides = " ".join(hydra_cfg.overrides.task)
-    if cfg.task not in TASKS:
-        raise ValueError(f"unknown task {cfg.task!r}; known: {', '.join(TASKS)}")
-    import importlib
-
-    return importlib.import_module(TASKS[cfg.task]).run(cfg, output_dir, overrides)
+    return run_task(cfg.task, cfg, output_dir, overrides)
 
 
 def check_presets(argv: list[str]) -> None:

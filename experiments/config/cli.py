@@ -210,7 +210,7 @@ def check_inputs(cfg, given: frozenset = frozenset()) -> None:
 
 
 #: the tasks that read a job's data (task=compare and task=report read the store only)
-DATA_TASKS = ("cv", "predict", "search")
+DATA_TASKS = ("cv", "predict", "search", "direction")
 
 
 def check_data(cfg) -> None:

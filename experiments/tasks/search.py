@@ -46,7 +46,7 @@ from experiments.config.search_space import Param, apply_params, epoch_stride, f
 from experiments.tracking.optuna_storage import is_journal
 from experiments.tracking.search_study import (Settings, TrialSeededSampler, fail_dead_local_trials, identity, make_pruner,
                                       on_dead_trial, open_storage, open_study, parent_run, settings)
-from experiments.tasks import cv as cv_job
+from experiments.tasks import run_task
 
 COUNTED = (TrialState.COMPLETE, TrialState.PRUNED)  # what n_trials counts
 TAKEN = (*COUNTED, TrialState.RUNNING, TrialState.WAITING)  # trials that are or will be counted
@@ -236,7 +236,7 @@ def best_on_test(study: optuna.Study, ctx: Context, out_dir: Path, overrides: st
         best_cfg.task = "cv"
         best_cfg.tracking.experiment = ctx.conf.experiment
         best_cfg.tracking.run_name = f"best-on-test (trial {best.number})"
-    metrics = cv_job.run(best_cfg, out_dir, overrides, tags={
+    metrics = run_task("cv", best_cfg, out_dir, overrides, tags={
         "kind": "search-best", "task": "search-best", "mlflow.parentRunId": ctx.parent_id,
         "optuna_study": ctx.conf.study_name, "trial_number": str(best.number)})
     chash = job_runs.config_hash(OmegaConf.to_container(best_cfg, resolve=True))
