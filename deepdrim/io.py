@@ -122,9 +122,9 @@ def _read_genes_by_cells(path: Path) -> pd.DataFrame:
     return _expression_frame(frame.to_numpy(dtype=np.float64).T, header[1:], [str(g) for g in frame.index], path)
 
 
-def _clean_pairs(frame: pd.DataFrame, genes, path, what: str) -> pd.DataFrame:
+def _clean_pairs(frame: pd.DataFrame, genes, path, what: str, required: bool = True) -> pd.DataFrame:
     """Drop self-loops, repeated (tf, target) rows (first kept) and rows naming genes absent from
-    the expression, logging each count; ValueError when nothing remains."""
+    the expression, logging each count; ValueError when nothing remains and ``required``."""
     n_rows = len(frame)
     loops = frame["tf"] == frame["target"]
     if loops.any():
@@ -143,7 +143,7 @@ def _clean_pairs(frame: pd.DataFrame, genes, path, what: str) -> pd.DataFrame:
             path, int((~present).sum()), what, len(absent), absent[:3],
         )
     frame = frame[present]
-    if frame.empty:
+    if frame.empty and required:
         raise ValueError(
             f"{path}: none of its {n_rows} {what}(s) remain after dropping self-loops "
             "and genes absent from the expression"
@@ -344,10 +344,8 @@ def read_reference(expression_csv, pairs_file, divide_file=None) -> Dataset:
         )
     expression = expression.loc[:, ~merged]
     expression.columns = lowered[~merged]
-    reverse = (pairs["label"] == 2).to_numpy()
-    known = set(expression.columns)
-    back = pairs[reverse & pairs["tf"].isin(known).to_numpy() & pairs["target"].isin(known).to_numpy()
-                 & (pairs["tf"] != pairs["target"]).to_numpy()]
+    reverse = pairs["label"] == 2
+    back = _clean_pairs(pairs[reverse], expression.columns, pairs_file, "reverse pair", required=False)
     if reverse.any():
         logger.info("%s: %d reverse-direction pair(s) (label 2), %d read as edges geneB -> geneA", pairs_file,
                     int(reverse.sum()), len(back))

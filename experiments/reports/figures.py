@@ -135,17 +135,22 @@ def sweep_figure(runs: list[Run], study: str, spec: dict, out_dir: Path) -> list
     return [artifacts.save_figure(fig, out_dir / f"{study}.png"), artifacts.write_csv(table, out_dir / f"{study}.csv")]
 
 
-def ggm_table(runs: list[Run], paper: Optional[dict] = None) -> pd.DataFrame:
-    """Mean and 95% CI over seeds of each GGM metric (FPs per arm and kind, AUROCs, reductions)."""
+def metric_table(runs: list[Run], prefixes) -> pd.DataFrame:
+    """Mean and 95% CI over seeds (one run each) of every run metric whose name starts with one of
+    ``prefixes`` (its part before the first "/"; per-fold metrics left out): a seeds-only study's table."""
     names = sorted({name for run in runs for name in run.data.metrics
-                    if "/fold" not in name and name.split("/")[0] in ("primary", "augmented", "deepdrim",
-                                                                      "fp_reduction", "fp_reduction_matched",
-                                                                      "sensitivity")})
+                    if "/fold" not in name and name.split("/")[0] in prefixes})
     rows = []
     for name in names:
         mean, low, high, n = mean_ci([run.data.metrics.get(name, float("nan")) for run in runs])
         rows.append({"metric": name, "mean": mean, "ci_low": low, "ci_high": high, "n_seeds": n})
-    table = pd.DataFrame(rows, columns=["metric", "mean", "ci_low", "ci_high", "n_seeds"])
+    return pd.DataFrame(rows, columns=["metric", "mean", "ci_low", "ci_high", "n_seeds"])
+
+
+def ggm_table(runs: list[Run], paper: Optional[dict] = None) -> pd.DataFrame:
+    """Mean and 95% CI over seeds of each GGM metric (FPs per arm and kind, AUROCs, reductions)."""
+    table = metric_table(runs, ("primary", "augmented", "deepdrim", "fp_reduction", "fp_reduction_matched",
+                                "sensitivity"))
     table["paper"] = table.metric.map(paper or {})
     return table
 
@@ -212,19 +217,11 @@ DIRECTION_PANELS = (("existence_auroc", "existence AUROC"), ("fpr_matched", "FP 
                     ("pairwise_direction_accuracy", "pairwise direction accuracy"))
 
 
-def direction_table(runs: list[Run]) -> pd.DataFrame:
-    """Mean and 95% CI over seeds of each direction metric (``<model>/<metric>`` and the claim's)."""
-    names = sorted({name for run in runs for name in run.data.metrics if "/" in name and name.split("/")[0] in
-                    {m for m, _ in DIRECTION_MODELS} | {"fp_reduction_matched", "fpr_drop_matched", "direction_accuracy_gain"}})
-    rows = [dict(zip(("metric", "mean", "ci_low", "ci_high", "n_seeds"),
-                     (name, *mean_ci([run.data.metrics.get(name, float("nan")) for run in runs])))) for name in names]
-    return pd.DataFrame(rows, columns=["metric", "mean", "ci_low", "ci_high", "n_seeds"])
-
-
 def direction_figure(runs: list[Run], study: str, spec: dict, out_dir: Path) -> list[Path]:
     """The direction study: per model, existence AUROC, FP rate at matched sensitivity, direction
     AUROC and pairwise direction accuracy (mean, 95% CI over seeds; chance dotted)."""
-    table = direction_table(runs).set_index("metric")
+    table = metric_table(runs, (*(m for m, _ in DIRECTION_MODELS), "fp_reduction_matched", "fpr_drop_matched",
+                                "direction_accuracy_gain")).set_index("metric")
     fig, axes = plt.subplots(1, len(DIRECTION_PANELS), figsize=(4.0 * len(DIRECTION_PANELS), 4.2))
     for ax, (metric, title) in zip(axes, DIRECTION_PANELS):
         keys = [f"{model}/{metric}" for model, _ in DIRECTION_MODELS]

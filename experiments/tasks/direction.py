@@ -75,14 +75,14 @@ def run(cfg: DictConfig, output_dir: Path, overrides: str = "", tags: Optional[d
                        n_mutual=float(pairs.n_mutual), sensitivity=sensitivity, n_failed_fits=float(len(result.failures)),
                        n_cells=float(data.expression.shape[0]), wall_seconds=time.time() - start)
         combined = three_class_proba(done.combined_existence, done.combined_forward)
+        table = model_table(metrics)
         files = [artifacts.write_csv(result.predictions, output_dir / "predictions.csv"),
                  write_ranked_edges(output_dir / "rankedEdges.csv", done.gene_a, done.gene_b, combined[:, 1]),
-                 artifacts.write_csv(model_table(metrics), output_dir / "direction_metrics.csv")]
+                 artifacts.write_csv(table, output_dir / "direction_metrics.csv")]
         failure = "; ".join(f"fold {k} {head} of {'/'.join(names)}: {why.split(' (')[0]}"
                             for k, head, names, why in result.failures)
-        for name in MODELS:
-            m = {k.split("/", 1)[1]: v for k, v in metrics.items() if k.startswith(f"{name}/")}
-            print(f"{MODEL_LABELS[name]:>45}: existence auroc={m['existence_auroc']:.3f} fpr@{sensitivity:.0%}="
+        for m in table.to_dict("records"):
+            print(f"{MODEL_LABELS[m['model']]:>45}: existence auroc={m['existence_auroc']:.3f} fpr@{sensitivity:.0%}="
                   f"{m['fpr_matched']:.3f}  direction auroc={m['direction_auroc']:.3f} "
                   f"accuracy={m['direction_accuracy']:.3f} pairwise={m['pairwise_direction_accuracy']:.3f}")
         print(f"combined vs CNNC at {sensitivity:.0%} sensitivity: FP rate of CNNC minus combined "

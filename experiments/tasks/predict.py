@@ -208,8 +208,7 @@ def directed_ranking(cfg: DictConfig, data: job_data.JobData, output_dir: Path, 
     if failures:
         result.tags.update(trust="failed_to_learn", trust_line=f"FAILED to learn: {'; '.join(failures)}")
         print(f"directed ranking: FAILED to learn: {'; '.join(failures)}: its ranking is not a result")
-    index = {g: i for i, g in enumerate(data.gene_names)}
-    tfs = np.array(sorted({index[t] for t in data.tfs if t in index}), dtype=np.int64)
+    tfs = candidate_tfs(data)
     a, b = np.repeat(tfs, len(tfs)), np.tile(tfs, len(tfs))
     candidates = np.column_stack([a[a != b], b[a != b]])
     forward = model.predict_proba(candidates)[:, 1]
