@@ -67,7 +67,8 @@ verdicts: $(STAMP)
 # MLflow 3.17 opens experiments in its GenAI view: the printed links open each one's runs table
 ui: $(STAMP)
 	@$(VENV)/bin/python -m experiments.tracking.mlflow_ui sqlite:///mlflow/mlflow.db http://127.0.0.1:5000
-	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///mlflow/mlflow.db --port 5000
+	@PYTHONWARNINGS="ignore:starlette.middleware.wsgi is deprecated" \
+	  $(VENV)/bin/mlflow ui --backend-store-uri sqlite:///mlflow/mlflow.db --port 5000  # MLflow's own deprecation notice (experiments/tracking/server.py)
 
 # Shared tracking server (docs/scale-out.md): sqlite mlflow/server.db + proxied artifacts in
 # mlflow/server-artifacts on 127.0.0.1:$(SERVER_PORT); jobs log with tracking.uri=http://127.0.0.1:$(SERVER_PORT).

@@ -70,6 +70,7 @@ def test_make_server_execs_mlflow_server(monkeypatch, capsys):
 
     calls = []
     monkeypatch.setattr(server.os, "execv", lambda path, argv: calls.append((path, argv)))
+    monkeypatch.setattr(server.os, "environ", dict(server.os.environ))  # main sets the server's warning filter
     server.main(["--port", "5099", "--backend-store-uri", "postgresql://u:p@db:5432/mlflow",
                           "--artifacts-destination", "s3://bucket/mlflow"])
     (path, argv), = calls
@@ -77,3 +78,4 @@ def test_make_server_execs_mlflow_server(monkeypatch, capsys):
     assert argv[argv.index("--backend-store-uri") + 1] == "postgresql://u:p@db:5432/mlflow"
     assert argv[argv.index("--artifacts-destination") + 1] == "s3://bucket/mlflow"
     assert "tracking.uri=http://127.0.0.1:5099" in capsys.readouterr().out
+    assert server.os.environ["PYTHONWARNINGS"] == server.SERVER_WARNINGS

@@ -10,6 +10,8 @@ DeepDRIM folder for ``task=predict model_path=...``.
 """
 from __future__ import annotations
 
+import contextlib
+import logging
 import sys
 import tempfile
 import warnings
@@ -111,7 +113,10 @@ def log_deepdrim_model(estimator, expression: pd.DataFrame, *, name: str = "mode
         this_module = sys.modules[__name__]
         cloudpickle.register_pickle_by_value(this_module)  # the wrapper travels with the model
         try:
-            with warnings.catch_warnings():  # the signature is explicit; an example would load and run the model again
+            # the signature is explicit; an example would load and run the model again. The wrapper is
+            # pickled by value on purpose (it travels with the model): MLflow's advice to log models from
+            # code instead is a logged warning on every predict job, filtered for this call only
+            with warnings.catch_warnings(), _without_log("mlflow.pyfunc", "Passing a Python object as `python_model`"):
                 warnings.filterwarnings("ignore", message=".*An input example was not provided", category=UserWarning)
                 return mlflow.pyfunc.log_model(
                     name=name, python_model=DeepDRIMPyfunc(),
@@ -122,6 +127,20 @@ def log_deepdrim_model(estimator, expression: pd.DataFrame, *, name: str = "mode
                               "n_neighbors": int(estimator.n_neighbors), **(extra_metadata or {})})
         finally:
             cloudpickle.unregister_pickle_by_value(this_module)
+
+
+@contextlib.contextmanager
+def _without_log(logger_name: str, prefix: str):
+    """Drop the records of ``logger_name`` whose message starts with ``prefix`` while inside."""
+    def keep(record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(prefix)
+
+    logger = logging.getLogger(logger_name)
+    logger.addFilter(keep)
+    try:
+        yield
+    finally:
+        logger.removeFilter(keep)
 
 
 def is_model_uri(model_path) -> bool:
