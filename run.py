@@ -117,6 +117,7 @@ def entry(argv: list[str]) -> None:
     signal.signal(signal.SIGINT, _interrupt)
     try:
         main()
+        job_runs.raise_if_interrupted()  # a signal whose exception was swallowed still ends the process
         if FAILED_JOBS:
             sys.exit(2)
     except KeyboardInterrupt:

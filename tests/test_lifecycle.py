@@ -21,6 +21,10 @@ ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 
 
 def _all_runs(db: Path):
+    """The store's client and runs; none while the job has not created the store (a client built
+    first would create it itself, racing the job's own atomic creation)."""
+    if not db.exists():
+        return None, []
     client = MlflowClient(f"sqlite:///{db}")
     experiment = client.get_experiment_by_name("deepdrim")
     return client, (client.search_runs([experiment.experiment_id]) if experiment else [])
@@ -72,6 +76,22 @@ def test_a_configuration_held_by_another_process_is_skipped(compose, tmp_path, c
     assert metrics == {} and not calls
     assert "is running in another process" in capsys.readouterr().out
     assert _all_runs(tmp_path / "mlflow.db")[1] == []
+
+
+def test_a_signal_whose_exception_was_swallowed_still_ends_the_run_killed(store, monkeypatch):
+    """The handler ran (the flag is set) but its exception was lost on the way, e.g. in a finalizer:
+    the next epoch's metrics raise it, and a body that still completes ends KILLED, not FINISHED."""
+    experiment_id = mlflow_store.setup(store, "artifacts", "deepdrim")
+    monkeypatch.setattr(job_runs, "INTERRUPTED", "SIGTERM")
+    monkeypatch.setattr(job_runs, "KILLED_RUN", None)  # restored after the test
+    with pytest.raises(job_runs.Terminated):
+        with job_runs.tracked_run(experiment_id, "swallowed", {}, {}) as run:
+            pass
+    assert MlflowClient(store).get_run(run.info.run_id).info.status == "KILLED"
+    assert job_runs.KILLED_RUN == run.info.run_id
+    with pytest.raises(job_runs.Terminated):
+        with job_runs.tracked_run(experiment_id, "per-epoch", {}, {}):
+            job_runs.log_metrics({"loss": 0.5}, step=0)
 
 
 # --------------------------------------------------------------------------------- subprocesses

@@ -27,8 +27,12 @@ def command(tmp_path, tiny):
 
 
 def _runs(tmp_path):
+    """The store's client, parent runs and job runs; none while the sweep has not created the store
+    (a client built first would create it itself, racing the sweep's own atomic creation)."""
+    if not (tmp_path / "mlflow.db").exists():
+        return None, [], []
     client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    experiment = client.get_experiment_by_name(EXPERIMENT) if (tmp_path / "mlflow.db").exists() else None
+    experiment = client.get_experiment_by_name(EXPERIMENT)
     if experiment is None:
         return client, [], []
     runs = client.search_runs([experiment.experiment_id])

@@ -48,6 +48,14 @@ class Terminated(KeyboardInterrupt):
         self.signum = signum
 
 
+def raise_if_interrupted() -> None:
+    """Raise the pending signal's exception when its handler ran but the exception it raised was
+    swallowed on the way (a signal that lands in a finalizer or a C callback is printed as
+    "Exception ignored" and lost): the flag is the record, so the job still ends KILLED."""
+    if INTERRUPTED is not None:
+        raise Terminated() if INTERRUPTED == "SIGTERM" else KeyboardInterrupt(INTERRUPTED)
+
+
 def _process_start(pid: int) -> Optional[str]:
     """The kernel's start time of ``pid`` (clock ticks since boot, /proc/<pid>/stat field 22), so
     a recycled pid is not taken for the process that recorded it; None where unknown."""
@@ -208,18 +216,27 @@ def tracked_run(experiment_id: str, run_name: str, params: dict, tags: dict) -> 
             raise
         # a signal: raised wherever the handler ran, which may surface as another error (TensorFlow
         # tracing a function turns it into a SystemError), so the flag decides
-        global KILLED_RUN
-        name = INTERRUPTED or ("SIGTERM" if isinstance(error, Terminated) else "SIGINT")
-        with_retry(mlflow.set_tag, "error", f"interrupted ({name})")
-        with_retry(mlflow.end_run, status=RunStatus.to_string(RunStatus.KILLED))
-        KILLED_RUN = run.info.run_id
+        _end_killed(run.info.run_id, INTERRUPTED or ("SIGTERM" if isinstance(error, Terminated) else "SIGINT"))
         raise
     else:
+        if INTERRUPTED is not None:  # the body outran a swallowed signal: not a finished run
+            _end_killed(run.info.run_id, INTERRUPTED)
+            raise_if_interrupted()
         with_retry(mlflow.end_run, status="FINISHED")
 
 
+def _end_killed(run_id: str, signal_name: str) -> None:
+    """End the active run KILLED by ``signal_name``, remembered for ``run.py``'s one line."""
+    global KILLED_RUN
+    with_retry(mlflow.set_tag, "error", f"interrupted ({signal_name})")
+    with_retry(mlflow.end_run, status=RunStatus.to_string(RunStatus.KILLED))
+    KILLED_RUN = run_id
+
+
 def log_metrics(metrics: dict, step: Optional[int] = None) -> None:
-    """Log the finite ``metrics`` on the active run (a NaN metric is left out, not logged as NaN)."""
+    """Log the finite ``metrics`` on the active run (a NaN metric is left out, not logged as NaN);
+    called every epoch, so a signal whose exception was swallowed ends the job here."""
+    raise_if_interrupted()
     finite = {k: float(v) for k, v in metrics.items() if v is not None and np.isfinite(v)}
     if finite:
         with_retry(mlflow.log_metrics, finite, step=step)
