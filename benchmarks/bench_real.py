@@ -1,12 +1,15 @@
 """Real-data speed: one DeepDRIM n=10 TF-aware cross-validation through the code at a base commit
 and through this working tree, side by side in one run.
 
-Both sides run the same work in a fresh subprocess each (so neither warms the other's kernels):
-read the data, label pairs (balanced negatives, seeded), TF-aware folds (``deepdrim.cv.make_folds``),
-and per fold ``DeepDRIM.fit`` on the training pairs with the default job's parameters
-(``conf/model/deepdrim.yaml`` + ``conf/training/default.yaml``, read from each side's own tree) and
-``predict_proba`` on the test pairs. The base side runs the commit's code, extracted with
-``git archive BASE | tar -x`` into a temporary folder and put first on its ``PYTHONPATH``.
+The driver reads the data, labels pairs (balanced negatives, seeded) and cuts TF-aware folds
+(``deepdrim.cv.make_folds``) once per seed with this tree's code and hands the same arrays to both
+sides, so the comparison is paired: the same training and test pairs, only the fitting code
+differs. Each side runs in a fresh subprocess (so neither warms the other's kernels): per fold
+``DeepDRIM.fit`` on the training pairs with the default job's parameters (``conf/model/deepdrim.yaml``
++ ``conf/training/default.yaml``, read from each side's own tree) and ``predict_proba`` on the test
+pairs; the driver computes both AUROCs from the returned scores. The base side runs the commit's
+code, extracted with ``git archive BASE | tar -x`` into a temporary folder and put first on its
+``PYTHONPATH``.
 
 Printed per side: CV wall (fits + predictions, data loading excluded), pairs/s (labelled pairs
 cross-validated per second of that wall), training samples/s (pairs trained summed over epochs,
@@ -120,17 +123,16 @@ def worker(args) -> dict:
 
     import deepdrim
     from deepdrim import DeepDRIM
-    from deepdrim.cv import make_folds
-    from deepdrim.metrics import auroc
-
     warnings.filterwarnings("ignore")
     code_root = Path(deepdrim.__file__).resolve().parents[1]
-    expression, pairs, labels = load_data(args.data, args.size, args.seed)
+    work = np.load(args.inputs)
+    expression, pairs, labels, fold_of = work["expression"], work["pairs"], work["labels"], work["fold_of"]
     params = default_params(code_root, args.seed)
     if args.epochs:
         params["epochs"] = args.epochs
     params.update(json.loads(args.params or "{}"))
-    folds = make_folds(pairs, args.folds, "tf", random_state=args.seed)[: args.max_folds or None]
+    folds = [(np.flatnonzero((fold_of >= 0) & (fold_of != k)), np.flatnonzero(fold_of == k))
+             for k in range(int(fold_of.max()) + 1)][: args.max_folds or None]
     scores = np.full(len(pairs), np.nan)
     fit_s, trained, epochs_run = 0.0, 0, []
     bar = None
@@ -139,7 +141,7 @@ def worker(args) -> dict:
 
         bar = tqdm(total=len(folds) * int(params["epochs"]), unit="epoch", mininterval=5.0)
     start = time.perf_counter()
-    for train, test, _ in folds:
+    for train, test in folds:
         model = DeepDRIM(**params)
         t0 = time.perf_counter()
         model.fit(expression, pairs[train], labels[train],
@@ -155,16 +157,37 @@ def worker(args) -> dict:
     done = np.isfinite(scores)
     return {"wall_s": wall, "fit_s": fit_s, "pairs": int(done.sum()), "pairs_per_s": float(done.sum() / wall),
             "train_samples": trained, "train_samples_per_s": trained / fit_s, "epochs_run": epochs_run,
-            "auroc": auroc(labels[done], scores[done]), "n_labelled": int(len(pairs)),
-            "n_genes": int(expression.shape[1]), "n_cells": int(expression.shape[0]),
+            "scores": [float(x) if np.isfinite(x) else None for x in scores],
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "code": str(code_root)}
 
 
+def prepare(args, seed: int, path: Path) -> dict:
+    """The seed's data, labelled pairs and folds (this tree's code), saved to ``path`` for both
+    sides; returns the sizes printed per seed."""
+    from deepdrim.cv import make_folds
+
+    expression, pairs, labels = load_data(args.data, args.size, seed)
+    fold_of = np.full(len(pairs), -1)
+    for k, (_, test, _) in enumerate(make_folds(pairs, args.folds, "tf", random_state=seed)):
+        fold_of[test] = k
+    np.savez(path, expression=np.asarray(expression, dtype=np.float64), pairs=pairs, labels=labels, fold_of=fold_of)
+    return {"n_labelled": int(len(pairs)), "n_genes": int(expression.shape[1]), "n_cells": int(expression.shape[0]),
+            "labels": np.asarray(labels)}
+
+
+def score_auroc(result: dict, labels: np.ndarray) -> float:
+    """Pooled AUROC of a side's returned scores over the pairs it scored (this tree's metric)."""
+    from deepdrim.metrics import auroc
+
+    scores = np.array([np.nan if x is None else x for x in result["scores"]])
+    done = np.isfinite(scores)
+    return auroc(labels[done], scores[done])
+
+
 # ---------------------------------------------------------------------------------------- driver side
-def run_side(path: Path, args, seed: int) -> dict:
-    command = [sys.executable, str(Path(__file__).resolve()), "--worker", "--seed", str(seed), "--data", str(args.data),
-               "--size", args.size, "--folds", str(args.folds), "--max-folds", str(args.max_folds),
-               "--epochs", str(args.epochs)]
+def run_side(path: Path, args, seed: int, inputs: Path) -> dict:
+    command = [sys.executable, str(Path(__file__).resolve()), "--worker", "--seed", str(seed), "--inputs", str(inputs),
+               "--max-folds", str(args.max_folds), "--epochs", str(args.epochs)]
     if args.params and path == ROOT:
         command += ["--params", args.params]
     if args.progress:
@@ -205,6 +228,7 @@ def main() -> None:
     parser.add_argument("--progress", action="store_true", help="show the workers' progress bars")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--inputs", default="", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         print(json.dumps(worker(args)))
@@ -225,10 +249,14 @@ def main() -> None:
             sides = [("new", ROOT)] if args.new_only else [("base", base), ("new", ROOT)]
             if i % 2:
                 sides.reverse()
-            got = {name: run_side(path, args, seed) for name, path in sides}
+            inputs = Path(tmp) / f"inputs-{seed}.npz"
+            data = prepare(args, seed, inputs)
+            got = {name: run_side(path, args, seed, inputs) for name, path in sides}
+            for result in got.values():
+                result["auroc"] = score_auroc(result, data["labels"])
             results.append(got)
-            print(f"seed {seed}: {got['new']['n_labelled']} labelled pairs, {got['new']['n_genes']} genes x "
-                  f"{got['new']['n_cells']} cells; load average {os.getloadavg()[0]:.1f}")
+            print(f"seed {seed}: {data['n_labelled']} labelled pairs, {data['n_genes']} genes x "
+                  f"{data['n_cells']} cells; load average {os.getloadavg()[0]:.1f}")
             for name in ("base", "new"):
                 if name in got:
                     print(line(name, got[name]))

@@ -93,7 +93,7 @@ def adopt_saved_params(cfg: DictConfig, model: DeepDRIM) -> None:
     with open_dict(cfg):
         cfg.neighbors = saved
         for key in list(cfg.model):
-            if key in params:
+            if key in params and not OmegaConf.is_interpolation(cfg.model, key):  # n_neighbors: ${neighbors}
                 value = params[key]
                 cfg.model[key] = list(value) if isinstance(value, tuple) else value
 

@@ -88,6 +88,23 @@ def process_gone(tags: dict) -> Optional[bool]:
     return bool(tags.get("pid_start")) and started is not None and started != tags["pid_start"]
 
 
+def job_params(cfg, resolved: dict) -> dict[str, object]:
+    """The job's MLflow params: every key that can change its result, each logged once. A key whose
+    value is only another key (``model.n_neighbors: ${neighbors}``) is that key's mirror and is
+    left out, so ``neighbors`` is the one name a sweep, a filter and a comparison use."""
+    from omegaconf import OmegaConf
+
+    raw = flatten(OmegaConf.to_container(cfg, resolve=False))
+    return {key: value for key, value in flatten({k: v for k, v in resolved.items() if k not in VOLATILE_KEYS}).items()
+            if not _mirror(raw.get(key))}
+
+
+def _mirror(value) -> bool:
+    """Whether a raw config value is exactly one interpolation of another key (``${neighbors}``)."""
+    return isinstance(value, str) and value.startswith("${") and value.endswith("}") and value.count("${") == 1 \
+        and ":" not in value
+
+
 def flatten(config: dict, prefix: str = "") -> dict[str, object]:
     """Nested dict -> {'a.b.c': value}, lists kept as their string."""
     flat: dict[str, object] = {}
@@ -295,7 +312,7 @@ def record_failed_job(cfg, overrides: str, task: str, message: str) -> Optional[
         if os.environ.get(PARENT_RUN_ENV):
             tags["mlflow.parentRunId"] = os.environ[PARENT_RUN_ENV]
         run = with_retry(client.create_run, experiment_id, run_name=run_name(cfg, overrides, task), tags=tags)
-        log_batch(client, run.info.run_id, params=flatten({k: v for k, v in resolved.items() if k not in VOLATILE_KEYS}))
+        log_batch(client, run.info.run_id, params=job_params(cfg, resolved))
         with_retry(client.set_terminated, run.info.run_id, status="FAILED")
         return run.info.run_id
     except Exception as error:  # noqa: BLE001 - the job's own error line matters more
@@ -353,7 +370,7 @@ def _run_locked(cfg, output_dir, overrides, task, compute, experiment_id, chash,
                   f"(study {shared.data.tags.get('study', 'adhoc')}); reused, not trained again ({overrides or 'default'})")
             return dict(shared.data.metrics)
     if params is None:
-        params = flatten({k: v for k, v in resolved.items() if k not in VOLATILE_KEYS})
+        params = job_params(cfg, resolved)
     tags = {HASH_TAG: chash, COMPUTE_TAG: computation, "hydra_overrides": overrides, "task": task,
             "output_dir": str(output_dir),
             "study": cfg.get("study") or "adhoc", **process_tags(), **(tags or {})}
