@@ -1,6 +1,6 @@
 """Reading expression + ground-truth networks.
 
-Three input layouts give one :class:`Dataset`:
+Three input layouts give one :class:`deepdrim.data.Dataset`:
 
 * :func:`read_beeline` - a BEELINE folder (``ExpressionData.csv`` genes x cells, ``refNetwork.csv``
   or ``GroundTruthNetwork.csv``, optional ``PseudoTime.csv``);
@@ -19,7 +19,6 @@ import csv
 import logging
 import time
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
@@ -27,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from deepdrim._validation import check_expression
+from deepdrim.data import Dataset, reference_pairs
 
 logger = logging.getLogger(__name__)
 
@@ -34,26 +34,6 @@ EXPRESSION_FILE = "ExpressionData.csv"
 NETWORK_FILES = ("refNetwork.csv", "GroundTruthNetwork.csv")
 PSEUDOTIME_FILE = "PseudoTime.csv"
 _SIGNS = {"+": 1, "-": -1, "": 0}
-
-
-@dataclass
-class Dataset:
-    """One expression matrix with its ground truth.
-
-    ``expression``: cells x genes float64 counts (index = cell names, columns = gene names).
-    ``edges``: ground-truth edges, columns ``tf``, ``target``, ``sign`` (+1 activation, -1
-    repression, 0 unknown). ``tfs``: distinct regulators of ``edges`` (``pairs`` for the reference
-    format), in order of first appearance. ``pseudotime``: BEELINE's ``PseudoTime.csv`` as read
-    (kept, unused). ``source``: where it was read from. ``pairs``: labelled pairs (``tf``,
-    ``target``, ``label`` 1 edge / 0 non-edge) where the format has negatives (reference format).
-    """
-
-    expression: pd.DataFrame
-    edges: pd.DataFrame
-    tfs: list
-    pseudotime: Optional[pd.DataFrame] = None
-    source: str = ""
-    pairs: Optional[pd.DataFrame] = None
 
 
 # ----------------------------------------------------------------------------------------------
@@ -237,8 +217,8 @@ def read_beeline(folder, network=None) -> Dataset:
         folder, *expression.shape, len(edges), network.name, time.perf_counter() - start,
     )
     default = network.parent == folder and network.name in NETWORK_FILES
-    return Dataset(expression, edges, _distinct(edges["tf"]), pseudotime,
-                   f"beeline:{folder}" + ("" if default else f" network={network}"))
+    source = f"beeline:{folder}" + ("" if default else f" network={network}")
+    return Dataset(expression, edges, _distinct(edges["tf"]), source, pseudotime)
 
 
 def read_h5ad(path, network=None, *, layer: Optional[str] = None) -> Dataset:
@@ -274,7 +254,7 @@ def read_h5ad(path, network=None, *, layer: Optional[str] = None) -> Dataset:
         "read h5ad %s: %d cells x %d genes, %d edges in %.2fs",
         path, *expression.shape, len(edges), time.perf_counter() - start,
     )
-    return Dataset(expression, edges, _distinct(edges["tf"]), None, f"h5ad:{path}" + (f"[{layer}]" if layer else ""))
+    return Dataset(expression, edges, _distinct(edges["tf"]), f"h5ad:{path}" + (f"[{layer}]" if layer else ""))
 
 
 def _nonblank_lines(path):
@@ -358,7 +338,8 @@ def read_reference(expression_csv, pairs_file, divide_file=None) -> Dataset:
         "read reference %s: %d cells x %d genes, %d pairs (%d edges) in %.2fs",
         expression_csv, *expression.shape, len(pairs), len(edges), time.perf_counter() - start,
     )
-    return Dataset(expression, edges, _distinct(pairs["tf"]), None, f"reference:{expression_csv}", pairs)
+    return Dataset(expression, edges, _distinct(pairs["tf"]), f"reference:{expression_csv}",
+                   pairs=reference_pairs(list(expression.columns), pairs))
 
 
-__all__ = ["Dataset", "beeline_network_path", "read_beeline", "read_h5ad", "read_reference"]
+__all__ = ["beeline_network_path", "read_beeline", "read_h5ad", "read_reference"]

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from deepdrim.data import Dataset, edge_table
+
 
 DROPOUT_MODELS = ("logistic", "nb")
 IN_DEGREE_MODELS = ("uniform", "skewed")
@@ -45,6 +47,13 @@ class GeneCounts:
     @property
     def edge_names(self) -> list[tuple[str, str]]:
         return [(self.gene_names[a], self.gene_names[b]) for a, b in self.edges]
+
+    def to_dataset(self, source: str) -> Dataset:
+        """The library's data object (:class:`deepdrim.data.Dataset`, no pairs yet) of these counts."""
+        names = np.asarray(self.gene_names, dtype=object)
+        edges = np.asarray(self.edges, dtype=np.int64).reshape(-1, 2)
+        return Dataset(self.expression, edge_table(names[edges[:, 0]], names[edges[:, 1]], self.signs),
+                       list(self.tfs), source)
 
 
 @dataclass

@@ -75,7 +75,7 @@ def test_data_network_relative_to_the_folder_or_absolute(bench, tmp_path, monkey
 
 def test_max_tfs_draws_n_tfs_by_seed(bench, caplog):
     cfg = {"kind": "beeline", "path": str(bench), "max_tfs": 3}
-    with caplog.at_level(logging.INFO, logger="experiments.config.data"):
+    with caplog.at_level(logging.INFO, logger="deepdrim.data"):
         first = job_data.load(cfg, seed=0)
     again = job_data.load(cfg, seed=0)
     assert len(first.tfs) == 3 and set(first.tfs) <= {f"TF{i}" for i in range(N_TFS)}

@@ -30,6 +30,7 @@ def test_beeline_round_trip_gives_the_simulation_and_its_pairs(tmp_path, tiny_si
     assert sorted(p.name for p in folder.iterdir()) == ["ExpressionData.csv", "PseudoTime.csv", "refNetwork.csv"]
     import warnings
 
+    caplog.clear()
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the library's pair warnings arrive as log lines, not warnings
         data = job_data.load({"kind": "beeline", "path": str(folder), "negatives": "balanced"}, seed=3)
@@ -41,7 +42,7 @@ def test_beeline_round_trip_gives_the_simulation_and_its_pairs(tmp_path, tiny_si
     np.testing.assert_array_equal(data.pairs.pairs, sim.pairs.pairs)
     np.testing.assert_array_equal(data.pairs.labels, sim.pairs.labels)
     np.testing.assert_array_equal(data.pairs.kind, sim.pairs.kind)
-    assert sorted(data.edges) == sorted(sim.edges) and data.source.startswith("beeline")
+    assert sorted(data.edge_list) == sorted(sim.edge_list) and data.source.startswith("beeline")
 
 
 def test_relative_path_is_resolved_against_the_launch_directory(tmp_path, monkeypatch, counts):
@@ -101,7 +102,7 @@ def test_reference_labels_are_used_as_given(tmp_path, counts):
     # label 2 is no binary pair, the repeated row kept once (first), names lower-cased as the reference does
     assert got == [("tfa", "g1", 1), ("tfa", "g4", 0), ("tfb", "g3", 1), ("tfb", "g5", 0), ("g2", "g3", 1)]
     # label 2 (B A 2) is the edge B -> A, for the direction task
-    assert sorted(data.edges) == [("g2", "g3"), ("g2", "g5"), ("tfa", "g1"), ("tfb", "g3")]
+    assert sorted(data.edge_list) == [("g2", "g3"), ("g2", "g5"), ("tfa", "g1"), ("tfb", "g3")]
     assert list(data.pairs.kind) == ["direct", "random", "direct", "random", "direct"]
     assert data.tfs == ["tfa", "tfb", "g2"]
     (tmp_path / "bad.txt").write_text("tfa g1 1\ntfa g1 0\n")  # the repeat is dropped: one class left

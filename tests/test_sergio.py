@@ -203,7 +203,7 @@ def test_data_load_builds_labelled_pairs_like_the_simulation(tmp_path):
     data = job_data.load(cfg, seed=0)
     direct = simulate_sergio(**TINY, random_state=0)
     np.testing.assert_array_equal(data.expression.to_numpy(), direct.counts)
-    assert data.tfs == direct.tfs and data.edges == direct.edge_names
+    assert data.tfs == direct.tfs and data.edge_list == direct.edge_names
     assert set(np.unique(data.pairs.labels)) == {0, 1}
     names = np.asarray(data.gene_names)
     positives = {tuple(p) for p in names[data.pairs.pairs[data.pairs.labels == 1]].tolist()}

@@ -21,39 +21,18 @@ from __future__ import annotations
 
 import logging
 import os
-import warnings
-from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
 import pandas as pd
 
-from deepdrim.pairs import LabelledPairs, labelled_pairs, reachability
+from deepdrim.data import Dataset, check_varies, with_pairs
 
 DATA_KINDS = ("sim", "sergio", "beeline", "h5ad", "reference")
 SIMULATED_KINDS = ("sim", "sergio")  # the data is made from the config (its size is known before loading)
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class JobData:
-    """What a job learns from: expression (cells x genes, gene-named columns), the labelled pairs
-    (gene indices into its columns) and where it came from."""
-
-    expression: pd.DataFrame
-    pairs: LabelledPairs
-    source: str
-    tfs: Optional[list] = None
-    edges: Optional[list] = None
-
-    @property
-    def gene_names(self) -> list:
-        return list(self.expression.columns)
-
-    def pair_names(self, pairs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        names = np.asarray(self.gene_names, dtype=object)
-        return names[pairs[:, 0]], names[pairs[:, 1]]
 
 
 def _sim_params(cfg: dict) -> dict:
@@ -64,14 +43,12 @@ def _sim_params(cfg: dict) -> dict:
     return params
 
 
-def simulated(cfg: dict, seed: int) -> JobData:
+def simulated(cfg: dict, seed: int) -> Dataset:
     """The embedded GRN simulation and its pairs."""
     from sim.grn import simulate_grn
 
-    dataset = simulate_grn(**_sim_params(cfg), random_state=seed)
-    pairs = labelled_pairs(dataset.tfs, dataset.gene_names, dataset.edge_names,
-                           negatives=cfg.get("negatives", "balanced"), random_state=seed)
-    return JobData(dataset.expression, pairs, f"sim.grn seed={seed}", dataset.tfs, dataset.edge_names)
+    data = simulate_grn(**_sim_params(cfg), random_state=seed).to_dataset(f"sim.grn seed={seed}")
+    return with_pairs(data, cfg.get("negatives", "balanced"), seed=seed)
 
 
 def sergio_params(cfg: dict) -> dict:
@@ -79,7 +56,7 @@ def sergio_params(cfg: dict) -> dict:
     return {k: v for k, v in cfg.items() if k not in ("kind", "negatives", "cache")}
 
 
-def sergio(cfg: dict, seed: int) -> JobData:
+def sergio(cfg: dict, seed: int) -> Dataset:
     """SERGIO's simulation (cached under ``data.cache``) and its pairs, built as for ``sim``."""
     import inspect
 
@@ -91,13 +68,9 @@ def sergio(cfg: dict, seed: int) -> JobData:
     if unknown:
         raise ValueError(f"data=sergio has no key {unknown[0]!r} (see conf/data/sergio.yaml)")
     cache = project_path(cfg["cache"]) if cfg.get("cache") else None
-    dataset = simulate_sergio(**params, random_state=seed, cache_dir=cache)
-    pairs = labelled_pairs(dataset.tfs, dataset.gene_names, dataset.edge_names,
-                           negatives=cfg.get("negatives", "balanced"), random_state=seed)
-    log.info("sergio grn=%s: %d TFs, %d labelled pairs (%d positive)", dataset.params["grn"],
-             len(dataset.tfs), len(pairs), int(pairs.labels.sum()))
-    return JobData(dataset.expression, pairs, f"sim.sergio grn={dataset.params['grn']} seed={seed}",
-                   dataset.tfs, dataset.edge_names)
+    simulation = simulate_sergio(**params, random_state=seed, cache_dir=cache)
+    data = simulation.to_dataset(f"sim.sergio grn={simulation.params['grn']} seed={seed}")
+    return with_pairs(data, cfg.get("negatives", "balanced"), seed=seed)
 
 
 # ---------------------------------------------------------------------------------------------- paths
@@ -128,102 +101,6 @@ def resolve_path(value, key: str, kind: str, required: bool = True) -> Optional[
 # ---------------------------------------------------------------------------------------------- real data
 
 
-def choose_tfs(tfs, max_tfs, seed: int) -> list:
-    """``max_tfs`` of ``tfs`` drawn by ``seed`` (the paper trained on 18 random ChIP-seq TFs per cell
-    type), in sorted name order so the draw does not depend on the network file's row order; all
-    of them when ``max_tfs`` is None. ``ValueError`` when ``max_tfs`` exceeds the TFs there are."""
-    names = sorted(dict.fromkeys(tfs), key=str)
-    if max_tfs is None:
-        return names
-    if isinstance(max_tfs, bool) or not isinstance(max_tfs, (int, np.integer)) or max_tfs < 1:
-        raise ValueError(f"data.max_tfs must be an integer >= 1 or null, got {max_tfs!r}")
-    if max_tfs > len(names):
-        raise ValueError(f"data.max_tfs={max_tfs} but the network has {len(names)} TFs; use at most {len(names)} "
-                         f"(or data.max_tfs=null for all)")
-    rng = np.random.default_rng([int(seed), 0x7F5])  # its own stream: the pair draws keep theirs
-    return sorted(rng.choice(np.asarray(names, dtype=object), size=int(max_tfs), replace=False).tolist(), key=str)
-
-
-def _network_pairs(dataset, cfg: dict, seed: int, kind: str) -> JobData:
-    """Labelled pairs of a network-bearing :class:`deepdrim.io.Dataset` (TFs = its regulators, or
-    ``data.max_tfs`` of them drawn by seed, with only their edges)."""
-    genes = list(dataset.expression.columns)
-    if dataset.edges.empty:
-        raise ValueError(f"{dataset.source}: the network has no edges between genes of the expression")
-    max_tfs = cfg.get("max_tfs")
-    tfs = list(dataset.tfs) if max_tfs is None else choose_tfs(dataset.tfs, max_tfs, seed)
-    table = dataset.edges[dataset.edges["tf"].isin(set(tfs))]
-    edges = list(zip(table["tf"], table["target"]))
-    n_targets = table.groupby("tf")["target"].nunique()
-    full = n_targets[n_targets >= len(genes) - 1]
-    if len(full):
-        raise ValueError(f"TF {full.index[0]!r} regulates every other gene: no negative pair is possible "
-                         f"({len(full)} such TF(s)); remove it from the network")
-    # every edge for the pairs' kinds (a target reached through an undrawn TF is still "transitive");
-    # positives are the drawn TFs' edges only
-    with warnings.catch_warnings(record=True) as said:  # the library's warnings, as one log line each
-        warnings.simplefilter("always")
-        pairs = labelled_pairs(tfs, genes, list(zip(dataset.edges["tf"], dataset.edges["target"])),
-                               negatives=cfg.get("negatives", "balanced"), random_state=seed)
-    for warning in said:
-        log.warning("%s: %s", dataset.source, warning.message)
-    if len(np.unique(pairs.labels)) < 2:
-        raise ValueError(f"{dataset.source}: the network gives only one class of pairs")
-    if max_tfs is None:
-        log.info("%s: %d TFs, %d labelled pairs (%d positive)", dataset.source, len(tfs), len(pairs),
-                 int(pairs.labels.sum()))
-    else:
-        log.info("%s: data.max_tfs=%d of %d TFs (seed %d): %s -> %d labelled pairs (%d positive) of %d edges",
-                 dataset.source, len(tfs), len(dataset.tfs), seed, ", ".join(map(str, tfs)), len(pairs),
-                 int(pairs.labels.sum()), len(dataset.edges))
-    return JobData(dataset.expression, pairs, f"{kind} {dataset.source}", tfs, edges)
-
-
-def _reference_pairs(dataset) -> JobData:
-    """The reference pair file's labels as given (the reader kept the label 0/1 rows, the first of
-    repeated pairs); ``edges`` are its directed edges, label-2 rows (B -> A) included, for task=direction."""
-    genes = list(dataset.expression.columns)
-    index = {g: i for i, g in enumerate(genes)}
-    table = dataset.pairs
-    pairs = np.column_stack([table["tf"].map(index).to_numpy(), table["target"].map(index).to_numpy()]).astype(np.int64)
-    labels = table["label"].to_numpy(dtype=np.int64)
-    if len(np.unique(labels)) < 2:
-        raise ValueError(f"{dataset.source}: the pair file holds only label {int(labels[0])}; need 0 and 1")
-    edges = pairs[labels == 1]
-    reach = np.isfinite(reachability(len(genes), edges)[pairs[:, 0], pairs[:, 1]])
-    kind = np.where(labels == 1, "direct", np.where(reach, "transitive", "random"))
-    names = np.asarray(genes, dtype=object)
-    return JobData(dataset.expression, LabelledPairs(pairs, labels, kind), dataset.source,
-                   list(dict.fromkeys(names[pairs[:, 0]])), list(zip(dataset.edges["tf"], dataset.edges["target"])))
-
-
-def direction_pairs(data: JobData, seed: int, n_folds: int):
-    """The data's TF pairs with their direction classes (:func:`deepdrim.direction.directed_pairs`,
-    drawn by ``seed``); a one-line ``ValueError`` when the network has too few for ``n_folds`` folds."""
-    from deepdrim.direction import directed_pairs
-
-    if not data.tfs or not data.edges:
-        raise ValueError(f"{data.source}: direction needs a network with TFs (data=sim, sergio, beeline or h5ad)")
-    pairs = directed_pairs(data.tfs, data.gene_names, data.edges, random_state=seed)
-    n_edges, n_none = int((pairs.classes == 1).sum()), int((pairs.classes == 0).sum()) // 2
-    if n_edges < 2 * n_folds or n_none < n_folds:
-        raise ValueError(f"{data.source}: only {n_edges} TF-TF edge(s) with one direction (and {n_none} TF pairs "
-                         f"without an edge): {n_folds} folds need at least {2 * n_folds} edges and {n_folds} "
-                         f"no-edge pairs; use data with more TFs")
-    return pairs
-
-
-def check_varies(data: JobData) -> JobData:
-    """Refuse expression in which no gene varies (all zero, or one value per gene): every pair image
-    is then one pixel, training learns nothing and the AUROC of 0.5 would look like a result."""
-    values = data.expression.to_numpy()
-    if not len(values) or np.all(values == values[:1]):
-        source = data.source.split(" ", 1)[-1] if data.source.startswith(DATA_KINDS) else data.source
-        raise ValueError(f"{source}: no gene varies across cells (every gene has one value in all "
-                         f"{len(values)} cells): nothing to learn from")
-    return data
-
-
 def _folder_network(folder: Path, network) -> Optional[Path]:
     """``data.network`` of a BEELINE folder: relative to the folder (``networks/STRING.BL--network.csv``),
     else, when no such file is there, relative to the launch directory; or absolute."""
@@ -235,24 +112,8 @@ def _folder_network(folder: Path, network) -> Optional[Path]:
     return launch_dir() / path
 
 
-def _limit_tfs(data: JobData, max_tfs, seed: int) -> JobData:
-    """The reference format's pairs of ``data.max_tfs`` TFs drawn by seed (:func:`choose_tfs`)."""
-    if max_tfs is None:
-        return data
-    names = np.asarray(data.gene_names, dtype=object)
-    tfs = choose_tfs(data.tfs, max_tfs, seed)
-    keep = np.isin(names[data.pairs.pairs[:, 0]], np.asarray(tfs, dtype=object))
-    pairs = LabelledPairs(data.pairs.pairs[keep], data.pairs.labels[keep], data.pairs.kind[keep])
-    if len(np.unique(pairs.labels)) < 2:
-        raise ValueError(f"{data.source}: the pairs of the data.max_tfs={max_tfs} TFs drawn hold one class only")
-    log.info("%s: data.max_tfs=%d of %d TFs (seed %d): %s -> %d labelled pairs (%d positive)", data.source,
-             len(tfs), len(data.tfs), seed, ", ".join(map(str, tfs)), len(pairs), int(pairs.labels.sum()))
-    edges = [e for e in data.edges if e[0] in set(tfs)]
-    return JobData(data.expression, pairs, data.source, tfs, edges)
-
-
-def read(cfg: dict, seed: int) -> JobData:
-    """A real-data kind (beeline, h5ad, reference) as :class:`JobData`."""
+def read(cfg: dict) -> Dataset:
+    """A real-data kind (beeline, h5ad, reference) as the library's data object, without drawn pairs."""
     from deepdrim import io
 
     kind = cfg.get("kind")
@@ -261,17 +122,16 @@ def read(cfg: dict, seed: int) -> JobData:
         network = cfg.get("network")
         if network is not None and str(network).strip() in ("", "???"):
             network = None
-        return _network_pairs(io.read_beeline(path, _folder_network(path, network)), cfg, seed, kind)
+        return io.read_beeline(path, _folder_network(path, network))
     if kind == "h5ad":
-        network = resolve_path(cfg.get("network"), "network", kind)
-        return _network_pairs(io.read_h5ad(path, network, layer=cfg.get("layer")), cfg, seed, kind)
+        return io.read_h5ad(path, resolve_path(cfg.get("network"), "network", kind), layer=cfg.get("layer"))
     divide = resolve_path(cfg.get("divide"), "divide", kind, required=False)
-    data = _reference_pairs(io.read_reference(path, resolve_path(cfg.get("pairs"), "pairs", kind), divide))
-    return _limit_tfs(data, cfg.get("max_tfs"), seed)
+    return io.read_reference(path, resolve_path(cfg.get("pairs"), "pairs", kind), divide)
 
 
-def load(cfg: dict, seed: int) -> JobData:
-    """Dispatch on ``data.kind``; input errors (missing files included) become ``ValueError``."""
+def load(cfg: dict, seed: int) -> Dataset:
+    """The job's data object with its labelled pairs (:func:`deepdrim.data.with_pairs`), dispatched on
+    ``data.kind``; input errors (missing files included) become ``ValueError``."""
     kind = cfg.get("kind", "sim")
     if kind == "sim":
         return simulated(cfg, seed)
@@ -280,7 +140,8 @@ def load(cfg: dict, seed: int) -> JobData:
     if kind not in DATA_KINDS:
         raise ValueError(f"unknown data kind {kind!r}; known: {', '.join(DATA_KINDS)}")
     try:
-        return check_varies(read(cfg, seed))
+        data = with_pairs(check_varies(read(cfg)), cfg.get("negatives", "balanced"), cfg.get("max_tfs"), seed)
+        return data if kind == "reference" else replace(data, source=f"{kind} {data.source}")
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError) as error:
         raise ValueError(str(error).splitlines()[0] if str(error) else type(error).__name__) from None
     except (ValueError, UnicodeDecodeError, OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:

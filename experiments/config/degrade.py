@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig
 
+from deepdrim.data import Dataset
 from experiments.config import data as job_data
 from experiments.config.paths import project_path
 
@@ -99,7 +100,7 @@ def check(cfg: DictConfig, n_template_cells: Optional[int] = None) -> None:
         raise ValueError(f"train_fraction must be in (0, 1], got {fraction!r}")
 
 
-def degrade(cfg: DictConfig, data: job_data.JobData) -> job_data.JobData:
+def degrade(cfg: DictConfig, data: Dataset) -> Dataset:
     """Apply ``cells``, ``magic`` and ``drop_prob``/``drop_cutoff`` to the job's expression
     (a new JobData; the input is untouched). MAGIC results are cached under ``magic.cache`` (``paths.cache``)."""
     from sim.dropout import boolode_dropout

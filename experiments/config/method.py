@@ -10,8 +10,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from deepdrim.cv import SPLITS
 from deepdrim.estimator import DeepDRIM
+from deepdrim.data import Dataset
 from experiments.config import checks, degrade
-from experiments.config import data as job_data
 from experiments.config.checks import SUPERVISED
 
 
@@ -57,7 +57,7 @@ def check_direction(cfg: DictConfig) -> None:
                          f"run), got {cfg.neighbors}")
 
 
-def validate(cfg: DictConfig, data: job_data.JobData) -> None:
+def validate(cfg: DictConfig, data: Dataset) -> None:
     """Everything checkable before a run starts (``ValueError`` with a one-line message)."""
     check(cfg, *data.expression.shape)
     n_tfs = len(np.unique(data.pairs.pairs[:, 0]))

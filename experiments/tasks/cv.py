@@ -13,6 +13,7 @@ from deepdrim.estimator import DeepDRIM
 from deepdrim.evaluation import CONTROLS
 from deepdrim.metrics import per_tf_metrics
 from deepdrim.ranked_edges import write_ranked_edges
+from deepdrim.data import Dataset
 from experiments.config import degrade
 from experiments.config import data as job_data
 from experiments.config.checks import SUPERVISED
@@ -22,7 +23,7 @@ from experiments.tracking import artifacts, job_runs, mlflow_dataset
 CONTROL_LABELS = {"pcc": "Pearson |r|", "prior": "gene prior", "target_mean": "target mean"}
 
 
-def cross_validate(cfg: DictConfig, data: job_data.JobData, on_epoch=None) -> evaluation.CrossValidation:
+def cross_validate(cfg: DictConfig, data: Dataset, on_epoch=None) -> evaluation.CrossValidation:
     """The job's method cross-validated on ``data`` (:func:`deepdrim.evaluation.cross_validate`):
     DeepDRIM, CNNC or the target-only ablation built from the model and training groups, or a
     baseline by name; folds of ``cv.split``, the training pairs cut to ``train_fraction``."""

@@ -28,6 +28,7 @@ from omegaconf import DictConfig, OmegaConf
 from deepdrim.direction import cross_validate_direction, three_class_proba
 from deepdrim.estimator import DeepDRIM
 from deepdrim.ranked_edges import write_ranked_edges
+from deepdrim.data import direction_pairs
 from experiments.config import data as job_data
 from experiments.config.method import check, check_direction, estimator_params, split_of
 from experiments.tracking import artifacts, job_runs, mlflow_dataset
@@ -51,7 +52,7 @@ def run(cfg: DictConfig, output_dir: Path, overrides: str = "", tags: Optional[d
     data = job_data.load(OmegaConf.to_container(cfg.data, resolve=True), int(cfg.seed))
     check(cfg, *data.expression.shape)
     check_direction(cfg)
-    pairs = job_data.direction_pairs(data, int(cfg.seed), int(cfg.cv.n_folds))
+    pairs = direction_pairs(data, int(cfg.seed), int(cfg.cv.n_folds))
     sensitivity = float(cfg.cv.sensitivity)
 
     def compute() -> job_runs.JobResult:

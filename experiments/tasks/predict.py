@@ -22,6 +22,7 @@ from deepdrim.baselines import BASELINES
 from deepdrim.estimator import DeepDRIM
 from deepdrim.ranked_edges import write_ranked_edges
 from deepdrim.metrics import summary
+from deepdrim.data import Dataset, direction_pairs
 from experiments.config import checks, degrade
 from experiments.tracking import mlflow_dataset, mlflow_model, job_runs, mlflow_store
 from experiments.config import data as job_data
@@ -34,7 +35,7 @@ log = logging.getLogger(__name__)
 CHUNK_PAIRS = 50_000
 
 
-def candidate_tfs(data: job_data.JobData) -> np.ndarray:
+def candidate_tfs(data: Dataset) -> np.ndarray:
     """Column indices of the TFs to rank targets for: the data's TFs (the ground truth's
     regulators), else the first genes of its labelled pairs."""
     if data.tfs:
@@ -56,7 +57,7 @@ def candidate_chunks(tfs: np.ndarray, n_genes: int, chunk_pairs: int = CHUNK_PAI
         yield np.column_stack([a[keep], b[keep]])
 
 
-def load_model(cfg: DictConfig, data: job_data.JobData) -> DeepDRIM:
+def load_model(cfg: DictConfig, data: Dataset) -> DeepDRIM:
     """The saved model at ``model_path`` bound to this expression (one-line error when it is not a
     saved model or was trained on other genes)."""
     if mlflow_model.is_model_uri(cfg.model_path):  # runs:/<id>/model or models:/<name>/<version>
@@ -98,7 +99,7 @@ def adopt_saved_params(cfg: DictConfig, model: DeepDRIM) -> None:
                 cfg.model[key] = list(value) if isinstance(value, tuple) else value
 
 
-def validate(cfg: DictConfig, data: job_data.JobData) -> None:
+def validate(cfg: DictConfig, data: Dataset) -> None:
     """Everything checkable before a run starts (``ValueError`` with a one-line message)."""
     method = checks.method(cfg.get("method", "deepdrim"))
     if cfg.get("directed"):
@@ -192,14 +193,14 @@ def run(cfg: DictConfig, output_dir: Path, overrides: str = "") -> dict[str, flo
                             tags={"data_source": data.source, "method": method})
 
 
-def directed_ranking(cfg: DictConfig, data: job_data.JobData, output_dir: Path, start: float,
+def directed_ranking(cfg: DictConfig, data: Dataset, output_dir: Path, start: float,
                      result: job_runs.JobResult) -> job_runs.JobResult:
     """``directed=true``: the combined direction model (:class:`deepdrim.direction.DirectionClassifier`,
     existence from DeepDRIM, direction from CNNC) trained on every directed TF pair of the data, then
     every ordered pair of two TFs ranked by P(a -> b): a directed ``rankedEdges.csv``."""
     from deepdrim.direction import DirectionClassifier
 
-    pairs = job_data.direction_pairs(data, int(cfg.seed), int(cfg.cv.n_folds))
+    pairs = direction_pairs(data, int(cfg.seed), int(cfg.cv.n_folds))
     params = estimator_params(cfg)
     model = DirectionClassifier(DeepDRIM(**params), DeepDRIM(**{**params, "n_neighbors": 0}))
     model.fit(data.expression.to_numpy(), pairs.pairs, pairs.classes)
@@ -221,7 +222,7 @@ def directed_ranking(cfg: DictConfig, data: job_data.JobData, output_dir: Path, 
     return result
 
 
-def _labelled_metrics(data: job_data.JobData, pairs: np.ndarray, scores: np.ndarray) -> dict[str, float]:
+def _labelled_metrics(data: Dataset, pairs: np.ndarray, scores: np.ndarray) -> dict[str, float]:
     """AUROC/AUPRC of the ranking on the data's labelled pairs, prefixed ``labelled/``. When the
     model trained on those pairs these numbers are in-sample (optimistic), not a test score."""
     n_genes = data.expression.shape[1]

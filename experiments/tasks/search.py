@@ -38,6 +38,7 @@ from optuna.trial import TrialState
 
 from deepdrim.cv import tf_aware_folds
 from deepdrim.estimator import DeepDRIM
+from deepdrim.data import Dataset
 from experiments.tracking import artifacts, job_runs, mlflow_store
 from experiments.config import checks, degrade
 from experiments.config import data as job_data
@@ -65,7 +66,7 @@ class Context:
     cfg: DictConfig
     params: list[Param]
     conf: Settings
-    data: job_data.JobData
+    data: Dataset
     folds: list
     stride: int
     client: MlflowClient
@@ -309,7 +310,7 @@ def _print_summary(result: dict, wall: float) -> None:
 
 
 # ---------------------------------------------------------------------------- the task
-def check(cfg: DictConfig, params: list[Param], data: job_data.JobData) -> None:
+def check(cfg: DictConfig, params: list[Param], data: Dataset) -> None:
     """The job's own checks on the base config and on every value the space can take."""
     if cfg.get("method", "deepdrim") not in checks.SUPERVISED:
         raise ValueError(f"search tunes DeepDRIM: method must be one of {', '.join(checks.SUPERVISED)}, "
