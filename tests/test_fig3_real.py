@@ -45,12 +45,6 @@ def test_cells_are_counts_or_fractions_of_the_data():
         degrade.check_cells(1)
 
 
-def test_magic_preprocessing_only_for_counts():
-    assert degrade.magic_counts("auto", np.array([[0.0, 3.0], [12.0, 1.0]]))
-    assert not degrade.magic_counts("auto", np.array([[0.0, 0.31], [2.7, 1.0]]))  # BEELINE's log values
-    assert degrade.magic_counts("counts", np.array([[0.5]])) and not degrade.magic_counts("none", np.array([[1.0]]))
-
-
 @pytest.fixture(scope="module")
 def beeline_folder(tmp_path_factory):
     """A tiny BEELINE folder (the tiny simulation, log-transformed like BEELINE's processed values)."""

@@ -100,3 +100,11 @@ def test_bad_input(counts):
         magic_impute(counts[0])
     with pytest.raises(ValueError, match="random_state"):
         magic_impute(counts, random_state="x")
+
+
+def test_magic_preprocessing_only_for_counts():
+    from sim.degrade import magic_counts
+
+    assert magic_counts("auto", np.array([[0.0, 3.0], [12.0, 1.0]]))
+    assert not magic_counts("auto", np.array([[0.0, 0.31], [2.7, 1.0]]))  # BEELINE's log values
+    assert magic_counts("counts", np.array([[0.5]])) and not magic_counts("none", np.array([[1.0]]))

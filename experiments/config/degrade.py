@@ -15,11 +15,9 @@ They apply to any data source (the simulator, SERGIO, a real BEELINE folder):
 """
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Optional
 
 import numpy as np
-import pandas as pd
 from omegaconf import DictConfig
 
 from deepdrim.data import Dataset
@@ -33,7 +31,6 @@ def _unit(name: str, value) -> float:
     return float(value)
 
 
-PREPROCESS = ("auto", "counts", "none")
 
 
 def check_cells(cells) -> None:
@@ -91,6 +88,8 @@ def check(cfg: DictConfig, n_template_cells: Optional[int] = None) -> None:
     if n_template_cells is not None:
         cell_count(cells, n_template_cells)
     magic = cfg.get("magic") or {}
+    from sim.degrade import PREPROCESS
+
     if magic.get("preprocess", "auto") not in PREPROCESS:
         raise ValueError(f"magic.preprocess must be one of {', '.join(PREPROCESS)}, got {magic.get('preprocess')!r}")
     _unit("drop_prob", cfg.get("drop_prob", 0.0))
@@ -101,43 +100,17 @@ def check(cfg: DictConfig, n_template_cells: Optional[int] = None) -> None:
 
 
 def degrade(cfg: DictConfig, data: Dataset) -> Dataset:
-    """Apply ``cells``, ``magic`` and ``drop_prob``/``drop_cutoff`` to the job's expression
-    (a new JobData; the input is untouched). MAGIC results are cached under ``magic.cache`` (``paths.cache``)."""
-    from sim.dropout import boolode_dropout
-    from sim.magic import magic_impute
-    from sim.subsample import cells as subsample_cells
+    """:func:`sim.degrade.degrade` with the job's ``cells``, ``magic`` and ``drop_prob``/``drop_cutoff``
+    (a new data object; the input is untouched). MAGIC results are cached under ``magic.cache``."""
+    from sim.degrade import degrade as degrade_data
 
-    seed = int(cfg.seed)
-    expression = data.expression
-    steps = []
-    keep = cell_count(cfg.get("cells"), len(expression))
-    if keep is not None and keep < len(expression):
-        expression = subsample_cells(expression, keep, random_state=seed)
-        steps.append(f"cells={keep}" + ("" if keep == cfg.cells else f" ({cfg.cells:g} of {len(data.expression)})"))
+    keep = cell_count(cfg.get("cells"), len(data.expression))
+    text = None if keep is None or keep == cfg.cells else f"cells={keep} ({cfg.cells:g} of {len(data.expression)})"
     magic = cfg.get("magic") or {}
-    if magic.get("enabled", False):
-        params = {k: v for k, v in magic.items() if k not in ("enabled", "cache", "preprocess")}
-        counts = magic_counts(magic.get("preprocess", "auto"), expression.to_numpy())
-        params.update(normalize=counts, sqrt=counts)
-        cache = project_path(magic["cache"]) if magic.get("cache") else None
-        imputed = magic_impute(expression.to_numpy(), random_state=seed, cache_dir=cache, **params)
-        expression = pd.DataFrame(imputed, index=expression.index, columns=expression.columns)
-        steps.append("magic" if counts else "magic (values as given)")
-    drop_prob, drop_cutoff = float(cfg.get("drop_prob", 0.0)), float(cfg.get("drop_cutoff", 0.0))
-    if drop_prob > 0 and drop_cutoff > 0:
-        expression = boolode_dropout(expression, drop_prob, drop_cutoff, random_state=seed)
-        steps.append(f"dropout(p={drop_prob}, cutoff={drop_cutoff})")
-    if not steps:
-        return data
-    return replace(data, expression=expression, source=f"{data.source} | {' -> '.join(steps)}")
-
-
-def magic_counts(preprocess: str, values: np.ndarray) -> bool:
-    """Whether MAGIC's count preprocessing applies (``magic.preprocess``; ``auto``: every value a
-    whole number)."""
-    if preprocess == "auto":
-        return bool(np.all(np.mod(values, 1.0) == 0))
-    return preprocess == "counts"
+    params = {k: v for k, v in magic.items() if k not in ("enabled", "cache")} if magic.get("enabled", False) else None
+    return degrade_data(data, cells=keep, magic=params, drop_prob=float(cfg.get("drop_prob", 0.0)),
+                        drop_cutoff=float(cfg.get("drop_cutoff", 0.0)), seed=int(cfg.seed), cells_text=text,
+                        magic_cache=project_path(magic["cache"]) if magic.get("cache") else None)
 
 
 def train_subset(cfg: DictConfig, train: np.ndarray, labels: np.ndarray, fold: int) -> np.ndarray:
