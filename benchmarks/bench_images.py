@@ -17,7 +17,7 @@ import numpy as np
 
 from deepdrim.images import log_expression, pair_images
 from deepdrim.pairs import labelled_pairs
-from experiments.tasks.predict import candidate_chunks
+from deepdrim.ranked_edges import candidate_chunks
 from sim.grn import simulate_grn
 
 

@@ -1,15 +1,75 @@
-"""BEELINE's output format: ``rankedEdges.csv``, the ranked regulator-target list every BEELINE
-evaluation script reads."""
+"""Ranking every candidate edge of a dataset (each TF against every other gene, scored chunk by
+chunk) and BEELINE's output format for it: ``rankedEdges.csv``, which every BEELINE evaluation script reads."""
 from __future__ import annotations
 
 import os
 import tempfile
 from pathlib import Path
 
+from typing import Iterator
+
 import numpy as np
 import pandas as pd
+from tqdm.auto import tqdm
+
+from deepdrim.data import Dataset
+from deepdrim.metrics import summary
 
 RANKED_EDGES_HEADER = ("Gene1", "Gene2", "EdgeWeight")
+#: candidate pairs scored per chunk (bounds the pair/score arrays in flight, not the output)
+CHUNK_PAIRS = 50_000
+
+
+def candidate_tfs(data: Dataset) -> np.ndarray:
+    """Column indices of the TFs to rank targets for: the data's TFs (the ground truth's
+    regulators), else the first genes of its labelled pairs."""
+    if data.tfs:
+        index = {g: i for i, g in enumerate(data.gene_names)}
+        return np.array(sorted({index[t] for t in data.tfs if t in index}), dtype=np.int64)
+    return np.unique(data.pairs.pairs[:, 0])
+
+
+def candidate_chunks(tfs: np.ndarray, n_genes: int, chunk_pairs: int = CHUNK_PAIRS) -> Iterator[np.ndarray]:
+    """(P, 2) int64 blocks of (TF, gene) for every TF and every other gene, TF by TF in order,
+    each block holding about ``chunk_pairs`` pairs (whole TFs)."""
+    per_chunk = max(1, chunk_pairs // max(n_genes - 1, 1))
+    genes = np.arange(n_genes, dtype=np.int64)
+    for start in range(0, len(tfs), per_chunk):
+        block = tfs[start:start + per_chunk]
+        a = np.repeat(block, n_genes)
+        b = np.tile(genes, len(block))
+        keep = a != b
+        yield np.column_stack([a[keep], b[keep]])
+
+
+def score_candidates(score, tfs: np.ndarray, n_genes: int, label: str,
+                     chunk_pairs: int = CHUNK_PAIRS) -> tuple[np.ndarray, np.ndarray]:
+    """All candidate pairs (P, 2) and their scores, computed chunk by chunk with ``score(pairs)``."""
+    pairs, scores = [], []
+    total = len(tfs) * (n_genes - 1)
+    with tqdm(total=total, desc=f"predict {label}", unit="pair", leave=False) as bar:
+        for chunk in candidate_chunks(tfs, n_genes, chunk_pairs):
+            pairs.append(chunk.astype(np.int32))
+            scores.append(np.asarray(score(chunk), dtype=np.float64))
+            bar.update(len(chunk))
+    return np.concatenate(pairs).astype(np.int64), np.concatenate(scores)
+
+
+def labelled_metrics(data: Dataset, pairs: np.ndarray, scores: np.ndarray) -> dict[str, float]:
+    """AUROC/AUPRC of the ranking on the data's labelled pairs, prefixed ``labelled/``. When the
+    model trained on those pairs these numbers are in-sample (optimistic), not a test score."""
+    n_genes = data.expression.shape[1]
+    keys = pairs[:, 0] * n_genes + pairs[:, 1]
+    order = np.argsort(keys)
+    wanted = data.pairs.pairs[:, 0] * n_genes + data.pairs.pairs[:, 1]
+    at = np.clip(np.searchsorted(keys, wanted, sorter=order), 0, len(keys) - 1)
+    found = keys[order[at]] == wanted
+    labels = data.pairs.labels[found]
+    if len(np.unique(labels)) < 2:
+        return {}
+    tf_names, _ = data.pair_names(data.pairs.pairs[found])
+    values = summary(tf_names, labels, scores[order[at[found]]])
+    return {f"labelled/{k}": v for k, v in values.items() if k != "n_tfs_skipped"}
 
 
 def write_ranked_edges(path, tf, target, weight) -> Path:

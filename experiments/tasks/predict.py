@@ -12,16 +12,13 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 from omegaconf import DictConfig, OmegaConf, open_dict
-from tqdm.auto import tqdm
 
 from deepdrim.baselines import BASELINES
 from deepdrim.estimator import DeepDRIM
-from deepdrim.ranked_edges import write_ranked_edges
-from deepdrim.metrics import summary
+from deepdrim.ranked_edges import candidate_tfs, labelled_metrics, score_candidates, write_ranked_edges
 from deepdrim.data import Dataset, direction_pairs
 from experiments.config import checks, degrade
 from experiments.tracking import mlflow_dataset, mlflow_model, job_runs, mlflow_store
@@ -31,30 +28,6 @@ from experiments.config.method import check, check_direction, estimator_params, 
 from deepdrim.evaluation import link_probabilities
 
 log = logging.getLogger(__name__)
-#: candidate pairs scored per chunk (bounds the pair/score arrays in flight, not the output)
-CHUNK_PAIRS = 50_000
-
-
-def candidate_tfs(data: Dataset) -> np.ndarray:
-    """Column indices of the TFs to rank targets for: the data's TFs (the ground truth's
-    regulators), else the first genes of its labelled pairs."""
-    if data.tfs:
-        index = {g: i for i, g in enumerate(data.gene_names)}
-        return np.array(sorted({index[t] for t in data.tfs if t in index}), dtype=np.int64)
-    return np.unique(data.pairs.pairs[:, 0])
-
-
-def candidate_chunks(tfs: np.ndarray, n_genes: int, chunk_pairs: int = CHUNK_PAIRS) -> Iterator[np.ndarray]:
-    """(P, 2) int64 blocks of (TF, gene) for every TF and every other gene, TF by TF in order,
-    each block holding about ``chunk_pairs`` pairs (whole TFs)."""
-    per_chunk = max(1, chunk_pairs // max(n_genes - 1, 1))
-    genes = np.arange(n_genes, dtype=np.int64)
-    for start in range(0, len(tfs), per_chunk):
-        block = tfs[start:start + per_chunk]
-        a = np.repeat(block, n_genes)
-        b = np.tile(genes, len(block))
-        keep = a != b
-        yield np.column_stack([a[keep], b[keep]])
 
 
 def load_model(cfg: DictConfig, data: Dataset) -> DeepDRIM:
@@ -117,19 +90,6 @@ def validate(cfg: DictConfig, data: Dataset) -> None:
         check(cfg, *data.expression.shape)
 
 
-def score_candidates(score, tfs: np.ndarray, n_genes: int, label: str,
-                     chunk_pairs: int = CHUNK_PAIRS) -> tuple[np.ndarray, np.ndarray]:
-    """All candidate pairs (P, 2) and their scores, computed chunk by chunk with ``score(pairs)``."""
-    pairs, scores = [], []
-    total = len(tfs) * (n_genes - 1)
-    with tqdm(total=total, desc=f"predict {label}", unit="pair", leave=False) as bar:
-        for chunk in candidate_chunks(tfs, n_genes, chunk_pairs):
-            pairs.append(chunk.astype(np.int32))
-            scores.append(np.asarray(score(chunk), dtype=np.float64))
-            bar.update(len(chunk))
-    return np.concatenate(pairs).astype(np.int64), np.concatenate(scores)
-
-
 def run(cfg: DictConfig, output_dir: Path, overrides: str = "") -> dict[str, float]:
     """The ``task=predict`` job: train (or load), rank all candidates, return the ranking's files
     for :func:`tracking.run_job` to log (never skipped: a prediction is cheap to redo)."""
@@ -180,7 +140,7 @@ def run(cfg: DictConfig, output_dir: Path, overrides: str = "") -> dict[str, flo
                                              tfs, n_genes, method, chunk_pairs=len(tfs) * n_genes)
         tf, target = data.pair_names(pairs)
         result.files.append(write_ranked_edges(output_dir / "rankedEdges.csv", tf, target, scores))
-        result.metrics.update(_labelled_metrics(data, pairs, scores))
+        result.metrics.update(labelled_metrics(data, pairs, scores))
         result.metrics.update(n_candidates=float(len(pairs)), n_tfs=float(len(tfs)), n_genes=float(n_genes),
                               wall_seconds=time.time() - start)
         model_dir = result.tags.get("model_dir")
@@ -220,20 +180,3 @@ def directed_ranking(cfg: DictConfig, data: Dataset, output_dir: Path, start: fl
     print(f"predict directed: {len(candidates)} ordered TF pairs of {len(tfs)} TFs ranked by P(a -> b) -> "
           f"{output_dir / 'rankedEdges.csv'} wall={result.metrics['wall_seconds']:.1f}s")
     return result
-
-
-def _labelled_metrics(data: Dataset, pairs: np.ndarray, scores: np.ndarray) -> dict[str, float]:
-    """AUROC/AUPRC of the ranking on the data's labelled pairs, prefixed ``labelled/``. When the
-    model trained on those pairs these numbers are in-sample (optimistic), not a test score."""
-    n_genes = data.expression.shape[1]
-    keys = pairs[:, 0] * n_genes + pairs[:, 1]
-    order = np.argsort(keys)
-    wanted = data.pairs.pairs[:, 0] * n_genes + data.pairs.pairs[:, 1]
-    at = np.clip(np.searchsorted(keys, wanted, sorter=order), 0, len(keys) - 1)
-    found = keys[order[at]] == wanted
-    labels = data.pairs.labels[found]
-    if len(np.unique(labels)) < 2:
-        return {}
-    tf_names, _ = data.pair_names(data.pairs.pairs[found])
-    values = summary(tf_names, labels, scores[order[at[found]]])
-    return {f"labelled/{k}": v for k, v in values.items() if k != "n_tfs_skipped"}
