@@ -32,7 +32,9 @@ largest x).
 * ``metric``: the run metric itself (one run per seed, e.g. Fig. 1's FP reduction); passes
   ``above threshold``.
 * ``per_tf_difference``: a comparison study's (``fig3_real``), DeepDRIM's per-TF metric minus
-  another method's or control's, paired by TF (the suite's ``experiments/reports/fig3.py``).
+  another method's or control's, paired by TF (:func:`deepdrim.comparison.comparison_verdicts`).
+
+Across studies and data sources, :func:`verdict_matrix` lays the claims out as claim x data source.
 """
 from __future__ import annotations
 
@@ -87,6 +89,11 @@ def trust(label: str, auroc: float, ci_low: float, ci_high: float, pcc_auroc: fl
 
 
 # ---------------------------------------------------------------------------------- study claims
+def supported_flag(verdict: str) -> float:
+    """The ``.../supported`` metric of a verdict: 1 supported, 0 contradicted, NaN otherwise."""
+    return {"supported": 1.0, "contradicted": 0.0}.get(verdict, float("nan"))
+
+
 @dataclass
 class StudyVerdict:
     """A study claim's measured verdict: effect with its 95% CI over seeds, and the decision."""
@@ -104,7 +111,7 @@ class StudyVerdict:
         """``verdict/...`` metrics for the study's parent run."""
         out = {"verdict/effect": self.effect, "verdict/ci_low": self.ci_low, "verdict/ci_high": self.ci_high,
                "verdict/n_seeds": float(self.n_seeds),
-               "verdict/supported": {"supported": 1.0, "contradicted": 0.0}.get(self.verdict, float("nan"))}
+               "verdict/supported": supported_flag(self.verdict)}
         out.update({f"verdict/{k}": float(v) for k, v in self.details.items() if isinstance(v, (int, float))})
         return out
 
@@ -141,7 +148,8 @@ def study_verdict(table: pd.DataFrame, spec: dict) -> StudyVerdict:
     if effect not in EFFECTS:
         raise ValueError(f"verdict effect must be one of {EFFECTS}, got {effect!r}")
     if effect == "per_tf_difference":  # a comparison study's: from per-TF tables, not a run table
-        raise ValueError("effect per_tf_difference is computed from per-TF tables (experiments.reports.fig3.verdicts)")
+        raise ValueError("effect per_tf_difference is computed from per-TF tables "
+                         "(deepdrim.comparison.comparison_verdicts)")
     metric = spec.get("metric", "auroc")
     if metric not in table:
         raise ValueError(f"the run table has no column {metric!r}")
@@ -189,3 +197,34 @@ def study_verdict(table: pd.DataFrame, spec: dict) -> StudyVerdict:
     if "paper" in spec and spec["paper"] is not None:
         details["paper"] = float(spec["paper"])
     return StudyVerdict(claim, mean, low, high, n, verdict, line, details)
+
+
+# ---------------------------------------------------------------------------------- claim x data source
+def _cell(record: dict) -> str:
+    n = record.get("n", float("nan"))
+    count = f", {int(n)} {record.get('n_of', 'seeds')}" if n == n else ""
+    return (f"{record['effect']:+.3f} [{record['ci_low']:+.3f}, {record['ci_high']:+.3f}] "
+            f"{record['verdict']}{count}")
+
+
+def verdict_matrix(records: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(matrix, long table) of verdict records (one per claim a study decided: ``study``, ``data``
+    source, ``claim``, ``effect``, ``ci_low``, ``ci_high``, ``n``, ``n_of`` (seeds|TFs), ``verdict``,
+    ``run_id``, ``start_time``), keeping the newest run per (study, data source): a newer run of a
+    study on a source replaces all of the older one's claims (also one whose wording changed).
+    The matrix has one row per claim and one column per data source, each cell "effect [95% CI]
+    verdict, n seeds|TFs" (empty where that claim was not run on that source); the long table keeps
+    the numbers."""
+    columns = ["claim", "data", "study", "effect", "ci_low", "ci_high", "n", "n_of", "verdict", "run_id", "start_time"]
+    if not records:
+        return pd.DataFrame(), pd.DataFrame(columns=columns)
+    frame = pd.DataFrame(records).reindex(columns=columns).sort_values("start_time", ascending=False, kind="stable")
+    newest_parent = frame.drop_duplicates(["study", "data"])["run_id"]
+    frame = frame[frame["run_id"].isin(newest_parent)]
+    newest = (frame
+              .drop_duplicates(["claim", "data"]).sort_values(["study", "claim", "data"], kind="stable"))
+    cells = newest.assign(cell=[_cell(r) for r in newest.to_dict("records")])
+    claims = list(dict.fromkeys(cells["claim"]))
+    sources = sorted(dict.fromkeys(cells["data"]))
+    matrix = cells.pivot(index="claim", columns="data", values="cell").reindex(index=claims, columns=sources)
+    return matrix.fillna("").reset_index(), newest.reset_index(drop=True)

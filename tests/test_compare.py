@@ -9,8 +9,8 @@ import pytest
 from mlflow.tracking import MlflowClient
 from scipy.stats import wilcoxon
 
+from deepdrim.comparison import DISPLAY, MethodRun, comparison_table
 from deepdrim.stats import wilcoxon_p
-from experiments.reports import naming
 from experiments.reports import comparison
 from experiments.tasks import compare
 
@@ -21,8 +21,8 @@ OTHER_AUROC = [0.60, 0.66, 0.79, 0.70, 0.55, 0.64, 0.52, 0.83]
 
 def _run(method, auroc, auprc, tfs=TFS, context="", epr=1.5):
     per_tf = pd.DataFrame({"tf": tfs, "n_pairs": 10, "n_positive": 5, "auroc": auroc, "auprc": auprc})
-    return comparison.MethodRun(f"id-{method}-{context}", method, naming.DISPLAY[method], context,
-                             {"epr": epr, "auroc": 0.7, "auprc": 0.7, "wall_seconds": 1.0}, per_tf)
+    return MethodRun(f"id-{method}-{context}", method, DISPLAY[method], context,
+                     {"epr": epr, "auroc": 0.7, "auprc": 0.7, "wall_seconds": 1.0}, per_tf)
 
 
 def test_table_pairs_per_tf_and_matches_scipy():
@@ -33,7 +33,7 @@ def test_table_pairs_per_tf_and_matches_scipy():
     order = [3, 0, 6, 1, 5, 2, 4]
     other = _run("pcc", [OTHER_AUROC[i] for i in order], [auprc_other[i] for i in order], [TFS[i] for i in order])
     same = _run("cnnc", DEEPDRIM_AUROC, auprc_ref)
-    table = comparison.comparison_table([ref, other, same]).set_index("method")
+    table = comparison_table([ref, other, same]).set_index("method")
     assert list(table.columns[:8]) == ["label", "context", "median_auroc", "median_auprc", "epr", "p_auroc",
                                        "p_auprc", "n_tfs"]
     common = sorted(order)
@@ -51,7 +51,7 @@ def test_contexts_compare_within_themselves(tmp_path):
     runs = [_run("deepdrim", DEEPDRIM_AUROC, DEEPDRIM_AUROC, context="seed=0"),
             _run("pcc", OTHER_AUROC, OTHER_AUROC, context="seed=0"),
             _run("pcc", DEEPDRIM_AUROC, DEEPDRIM_AUROC, context="seed=1")]
-    table = comparison.comparison_table(runs)
+    table = comparison_table(runs)
     assert table.p_auroc.iloc[1] == pytest.approx(wilcoxon(DEEPDRIM_AUROC, OTHER_AUROC).pvalue)
     assert np.isnan(table.p_auroc.iloc[2])  # no DeepDRIM run with seed=1
     paths = comparison.write_comparison(runs, tmp_path)

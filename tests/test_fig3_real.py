@@ -9,8 +9,10 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
+from deepdrim import comparison as compare
+from deepdrim.verdicts import verdict_matrix as build_verdict_matrix
 from experiments.config import degrade
-from experiments.reports import fig3, naming, verdict_matrix
+from experiments.reports import fig3, verdict_matrix
 from experiments.reports import comparison
 from experiments.tasks import report
 from tests.conftest import TINY_SIM
@@ -81,7 +83,7 @@ def test_fig3_real_preset_composes(config):
 def _method_run(method, per_tf_auroc, label=None, role="method"):
     tfs = [f"TF{i}" for i in range(len(per_tf_auroc))]
     table = pd.DataFrame({"tf": tfs, "auroc": per_tf_auroc, "auprc": per_tf_auroc})
-    return comparison.MethodRun(f"id-{method}", method, label or naming.DISPLAY.get(method, method), "", {}, table, role)
+    return compare.MethodRun(f"id-{method}", method, label or compare.DISPLAY.get(method, method), "", {}, table, role)
 
 
 def test_control_rows_come_from_the_predictions():
@@ -91,13 +93,13 @@ def test_control_rows_come_from_the_predictions():
                                 "score": rng.random(n), "prior": np.tile([0.2, 0.8], n // 2),
                                 "fold": np.repeat([0, 1, 1], n // 3)})
     source = _method_run("deepdrim", [0.5])
-    rows = comparison.control_runs(predictions, source)
+    rows = compare.control_runs(predictions, source)
     assert [r.method for r in rows] == ["prior"] and rows[0].role == "control"
     assert rows[0].per_tf["auroc"].tolist() == [1.0, 1.0, 1.0] and rows[0].metrics["auroc"] == 1.0
     predictions["target_mean"] = np.tile([0.8, 0.2], n // 2)  # another helper's column, when present
-    rows = comparison.control_runs(predictions, source)
+    rows = compare.control_runs(predictions, source)
     assert [r.method for r in rows] == ["prior", "target_mean"] and rows[1].metrics["auroc"] == 0.0
-    table = comparison.comparison_table([source, *rows])
+    table = compare.comparison_table([source, *rows])
     assert table.role.tolist() == ["method", "control", "control"]
 
 
@@ -109,17 +111,17 @@ def test_fig3_verdicts_against_the_strongest_method_cnnc_and_each_control():
             _method_run("prior", base + 0.3, "gene prior (control)", "control")]
     spec = {"reference": "deepdrim", "verdict": {"claim": "Fig. 3E-F", "metric": "auroc", "threshold": 0.0},
             "paper": {"deepdrim_median_auroc": 0.789}}
-    found = {c.key: c for c in fig3.verdicts(runs, spec)}
+    found = {c.key: c for c in compare.comparison_verdicts(runs, spec)}
     assert list(found) == ["best_other", "vs_cnnc", "vs_prior"]
     assert "CNNC" in found["best_other"].other  # the strongest other method, controls left out
     assert found["vs_prior"].verdict == "contradicted" and found["vs_prior"].effect == pytest.approx(-0.1)
     assert found["vs_prior"].n_tfs == 12 and found["vs_prior"].p < 0.01
-    metrics = fig3.verdict_metrics(list(found.values()), spec)
+    metrics = compare.verdict_metrics(list(found.values()), spec)
     assert metrics["verdict/effect"] == pytest.approx(found["best_other"].effect)
     assert metrics["verdict/vs_prior/supported"] == 0.0 and metrics["paper/deepdrim_median_auroc"] == 0.789
-    tags = fig3.verdict_tags(list(found.values()), "beeline:x")
+    tags = compare.verdict_tags(list(found.values()), "beeline:x")
     assert tags["verdict_line"].startswith("[beeline:x] Fig. 3E-F") and tags["verdict/vs_prior"] == "contradicted"
-    assert fig3.verdicts([runs[2], runs[3]], spec) == []  # no DeepDRIM run: no verdict
+    assert compare.comparison_verdicts([runs[2], runs[3]], spec) == []  # no DeepDRIM run: no verdict
 
 
 def _trained(method, per_tf_auroc, failed):
@@ -131,7 +133,8 @@ def _trained(method, per_tf_auroc, failed):
 def test_target_only_ablation_is_a_claim_not_the_strongest_method():
     base = np.linspace(0.55, 0.75, 10)
     runs = [_trained("deepdrim", base + 0.01, 0), _trained("target_only", base + 0.1, 0), _method_run("pcc", base)]
-    found = {c.key: c for c in fig3.verdicts(runs, {"reference": "deepdrim", "verdict": {"claim": "Fig. 3"}})}
+    spec = {"reference": "deepdrim", "verdict": {"claim": "Fig. 3"}}
+    found = {c.key: c for c in compare.comparison_verdicts(runs, spec)}
     assert list(found) == ["best_other", "vs_target_only"]
     assert found["best_other"].other.startswith("PCC")  # the ablation is higher, but no competitor
     assert found["vs_target_only"].verdict == "contradicted"
@@ -143,28 +146,45 @@ def test_a_claim_whose_deepdrim_failed_to_learn_is_no_result_or_leaves_out_its_f
     spec = {"reference": "deepdrim", "verdict": {"claim": "Fig. 3"}}
     # CNNC sat at 0.5 in one fold of three: it learned nothing there; the verdict stands, the line says so
     runs = [_trained("deepdrim", base + 0.1, 0), _trained("cnnc", np.full(10, 0.5), 1), _method_run("pcc", base)]
-    found = {c.key: c for c in fig3.verdicts(runs, spec)}
+    found = {c.key: c for c in compare.comparison_verdicts(runs, spec)}
     assert found["vs_cnnc"].verdict == "supported" and found["vs_cnnc"].effect > 0.1
     assert "CNNC failed to learn in 1 of 3 folds" in found["vs_cnnc"].line
     assert found["best_other"].verdict == "supported" and "failed" not in found["best_other"].line
-    table = comparison.comparison_table(runs)
+    table = compare.comparison_table(runs)
     assert table.failed_folds.tolist()[:2] == [0.0, 1.0] and np.isnan(table.failed_folds[2])
-    assert "CNNC (FAILED to learn)" in comparison.format_table(table)
-    assert comparison.failed_folds_of({"fold0/learned": 1.0, "fold2/learned": 0.0, "fold2/auroc": 0.5}) == [2]
+    assert "CNNC (FAILED to learn)" in compare.format_table(table)
+    assert compare.failed_folds_of({"fold0/learned": 1.0, "fold2/learned": 0.0, "fold2/auroc": 0.5}) == [2]
     # DeepDRIM failed in 1 fold of 3: that fold's TFs (constant scores, 0.5) are left out of its values
     broken = base + 0.1
     broken[:3] = 0.5
     runs[0] = _trained("deepdrim", broken, 1)
     runs[0].failed_tfs = frozenset({"TF0", "TF1", "TF2"})
-    found = {c.key: c for c in fig3.verdicts(runs, spec)}
+    found = {c.key: c for c in compare.comparison_verdicts(runs, spec)}
     assert found["best_other"].verdict == "supported" and found["best_other"].n_tfs == 7
     assert found["best_other"].effect == pytest.approx(0.1)
     assert "DeepDRIM failed to learn in 1 of 3 folds: the TFs of those folds are left out" in found["best_other"].line
     # DeepDRIM itself failed in half its folds or more: every claim is no result, whatever its sign
     runs[0] = _trained("deepdrim", np.full(10, 0.5), 3)
-    found = fig3.verdicts(runs, spec)
+    found = compare.comparison_verdicts(runs, spec)
     assert {c.verdict for c in found} == {"failed_to_learn"}
-    assert fig3.verdict_metrics(found)["verdict/effect"] < 0 and "verdict/supported" not in fig3.verdict_metrics(found)
+    metrics = compare.verdict_metrics(found)
+    assert metrics["verdict/effect"] < 0 and "verdict/supported" not in metrics
+
+
+def test_claims_work_on_plain_per_tf_series():
+    """The library's claims need no runs: per-TF values by method and failed folds by method."""
+    tfs = [f"TF{i}" for i in range(8)]
+    values = {"deepdrim": pd.Series(np.linspace(0.7, 0.9, 8), index=tfs),
+              "pcc": pd.Series(np.linspace(0.5, 0.6, 8), index=tfs),
+              "prior": pd.Series(np.linspace(0.75, 0.95, 8), index=tfs[::-1])}  # paired by TF, not position
+    spec = {"verdict": {"claim": "Fig. 3"}}
+    found = {c.key: c for c in compare.claims(values, spec)}
+    assert list(found) == ["best_other", "vs_prior"] and found["best_other"].verdict == "supported"
+    assert found["vs_prior"].n_tfs == 8 and found["vs_prior"].effect == pytest.approx(-0.05)
+    failed = compare.claims(values, spec, {"deepdrim": (2, 3)})
+    assert {c.verdict for c in failed} == {"failed_to_learn"}
+    assert [c.effect for c in failed] == [c.effect for c in found.values()]  # the numbers are kept
+    assert compare.claims({"pcc": values["pcc"]}, spec) == []
 
 
 # ------------------------------------------------------------------------------ the claim x data source matrix
@@ -182,7 +202,7 @@ def test_verdict_matrix_is_claim_by_data_source_with_the_newest_parent():
                # an older parent of the same study and source, its claim worded otherwise: replaced
                {**_record("DeepDRIM > the prior, old wording", "beeline:mDC", 0.3, "supported", 0, 20, "TFs"),
                 "study": "f3"}]
-    matrix, long = verdict_matrix.verdict_matrix(records)
+    matrix, long = build_verdict_matrix(records)
     assert list(matrix.columns) == ["claim", "beeline:mDC", "template"]
     cells = matrix.set_index("claim")
     assert cells.loc["Fig. 4C", "template"] == "+0.100 [+0.050, +0.150] supported, 3 seeds"
@@ -190,7 +210,7 @@ def test_verdict_matrix_is_claim_by_data_source_with_the_newest_parent():
     assert cells.loc["DeepDRIM > gene prior", "beeline:mDC"].endswith("20 TFs")
     assert cells.loc["DeepDRIM > gene prior", "template"] == ""  # not run there
     assert len(long) == 3 and set(long.run_id) == {"r5", "r2", "r3"}
-    assert verdict_matrix.verdict_matrix([])[0].empty
+    assert build_verdict_matrix([])[0].empty
 
 
 def test_verdict_records_read_study_and_comparison_parents():
@@ -258,7 +278,7 @@ def test_compare_finds_the_runs_a_sweep_reused(tmp_path, empty_store):
     assert found_parent.info.run_id == parent and {r.info.run_id for r in runs} == {earlier, child}
     fetched = comparison.fetch(runs)
     fetched += comparison.fetch_controls(fetched)
-    table = comparison.comparison_table(fetched).set_index("label")
+    table = compare.comparison_table(fetched).set_index("label")
     assert table.loc["PCC", "p_auroc"] == pytest.approx(0.0078125)  # 8 TFs, all better: 2 / 2^8
     assert table.loc["gene prior (control)", "role"] == "control" and np.isfinite(table.loc["gene prior (control)",
                                                                                            "p_auroc"])

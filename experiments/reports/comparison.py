@@ -1,21 +1,22 @@
-"""DeepDRIM against the other methods of a multirun: paired Wilcoxon signed-rank tests over TFs.
+"""DeepDRIM against the other methods of a multirun, read from MLflow: paired Wilcoxon signed-rank
+tests over TFs (the table and claims: :mod:`deepdrim.comparison`), its files and figure.
 
 :func:`compare_runs` is called by :mod:`experiments.reports.summaries` at the end of a multirun that
 swept ``method=``; ``python run.py task=compare`` does the same for the newest such multirun of
 the configured experiment (or ``compare_parent=RUN_ID``) and logs it to a new ``compare`` run.
 
 For each run the per-TF AUROC/AUPRC table (its ``per_tf_metrics.csv`` artifact) is paired with
-DeepDRIM's by TF, and ``scipy.stats.wilcoxon`` (two-sided, zero differences dropped, scipy's
-default) gives the p-value; all differences zero gives p = 1, no common TF gives NaN.
+DeepDRIM's by TF, and :func:`deepdrim.stats.wilcoxon_p` (two-sided, scipy's defaults) gives the
+p-value; all differences zero gives p = 1, no common TF gives NaN.
 Runs of a sweep that differ in what decides the pairs and folds (e.g. ``seed=0,1``) are compared
 within their own context; each is labelled by its method and its swept method-side values
 (``DeepDRIM neighbors=0``, :mod:`experiments.reports.naming`), and a context's reference is its DeepDRIM
 run with the most neighbors. CNNC is DeepDRIM with ``neighbors=0``.
 
 Controls: every CV job's ``predictions.csv`` carries control scores of the same test pairs
-(:data:`CONTROLS`: ``prior``, the gene prior; ``target_mean``, the target's mean expression, when
-the job logged it); each control present gets a row of the table (``role`` = "control"), tested
-against DeepDRIM like a method. A sweep that reused FINISHED runs (skipped jobs) is compared with
+(:data:`deepdrim.comparison.CONTROLS`: ``prior``, the gene prior; ``target_mean``, the target's mean
+expression, when the job logged it); each control present gets a row of the table (``role`` =
+"control"), tested against DeepDRIM like a method. A sweep that reused FINISHED runs (skipped jobs) is compared with
 those runs too: the parent's ``study_runs.csv`` lists them (else its sweep folder is re-read).
 """
 from __future__ import annotations
@@ -23,9 +24,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import re
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
@@ -33,44 +32,12 @@ import numpy as np
 import pandas as pd
 from mlflow.entities import Run
 
-from deepdrim.stats import wilcoxon_p
-from experiments.reports.naming import DISPLAY
+from deepdrim.comparison import (CAPTION, DISPLAY, REFERENCE, MethodRun, comparison_table, control_runs,
+                                 failed_folds_of, format_table, references)
 
 log = logging.getLogger(__name__)
-REFERENCE = "deepdrim"
 PER_TF = "per_tf_metrics.csv"
-CAPTION = "CNNC = DeepDRIM with neighbors=0"
-COLUMNS = ["method", "label", "context", "median_auroc", "median_auprc", "epr", "p_auroc", "p_auprc", "n_tfs",
-           "auroc", "auprc", "wall_seconds", "failed_folds", "run_id", "role"]
 PREDICTIONS = "predictions.csv"
-#: control columns of a CV job's predictions.csv -> their label in the comparison (no training, or
-#: no expression: what a method must beat to have learned regulation, not gene identity)
-CONTROLS = {"prior": "gene prior (control)", "target_mean": "target mean expression (control)"}
-
-
-@dataclass
-class MethodRun:
-    """One run's method, label, sweep context (its other overrides), metrics and per-TF table."""
-
-    run_id: str
-    method: str
-    label: str
-    context: str
-    metrics: dict
-    per_tf: pd.DataFrame
-    role: str = "method"  # "method", or "control" (a column of a CV job's predictions.csv)
-    failed_tfs: frozenset = frozenset()  # TFs tested in a fold whose model failed to learn
-
-
-def fold_learning(metrics: dict) -> dict[int, bool]:
-    """fold -> whether its model learned, from a CV run's ``fold{k}/learned`` metrics (none: {})."""
-    return {int(name[4:-len("/learned")]): value != 0.0 for name, value in metrics.items()
-            if re.fullmatch(r"fold\d+/learned", name)}
-
-
-def failed_folds_of(metrics: dict) -> list[int]:
-    """The folds a CV run's ``fold{k}/learned`` metrics mark as failed to learn."""
-    return sorted(k for k, learned in fold_learning(metrics).items() if not learned)
 
 
 def _context(run: Run) -> str:
@@ -153,30 +120,6 @@ def fetch(runs: list[Run]) -> list[MethodRun]:
     return sorted(fetched, key=lambda r: (r.context, order.get(r.method, len(order)), rank[r.run_id], r.label))
 
 
-def comparison_table(runs: list[MethodRun]) -> pd.DataFrame:
-    """One row per run: medians of its per-TF metrics, EPR, and p-values against the DeepDRIM run
-    of its context over their common TFs (``n_tfs``: TFs paired, or the reference's own count)."""
-    reference = {}
-    for r in runs:
-        if r.method == REFERENCE:
-            reference.setdefault(r.context, r)
-    rows = []
-    for r in runs:
-        ref = reference.get(r.context)
-        row = {"method": r.method, "label": r.label, "context": r.context,
-               "median_auroc": float(r.per_tf["auroc"].median()), "median_auprc": float(r.per_tf["auprc"].median()),
-               "epr": r.metrics.get("epr", np.nan), "p_auroc": np.nan, "p_auprc": np.nan, "n_tfs": len(r.per_tf),
-               "auroc": r.metrics.get("auroc", np.nan), "auprc": r.metrics.get("auprc", np.nan),
-               "wall_seconds": r.metrics.get("wall_seconds", np.nan),
-               "failed_folds": r.metrics.get("n_failed_folds", np.nan), "run_id": r.run_id, "role": r.role}
-        if ref is not None and ref is not r:
-            paired = ref.per_tf.merge(r.per_tf, on="tf", suffixes=("_ref", ""))
-            row.update(n_tfs=len(paired), p_auroc=wilcoxon_p(paired["auroc_ref"], paired["auroc"]),
-                       p_auprc=wilcoxon_p(paired["auprc_ref"], paired["auprc"]))
-        rows.append(row)
-    return pd.DataFrame(rows, columns=COLUMNS)
-
-
 def _p_text(p: float) -> str:
     return f"p={p:.2g}" if np.isfinite(p) else "p n/a"
 
@@ -190,10 +133,7 @@ def comparison_figure(runs: list[MethodRun], table: pd.DataFrame, paper: Optiona
     import matplotlib.pyplot as plt
 
     rng = np.random.default_rng(0)  # jitter of the per-TF points only
-    references: dict = {}  # each context's reference: its first DeepDRIM run, as comparison_table takes it
-    for r in runs:
-        if r.method == REFERENCE:
-            references.setdefault(r.context, r)
+    reference = references(runs)  # each context's, as comparison_table takes it
     fig, axes = plt.subplots(1, 2, figsize=(max(8.0, 1.3 * len(runs) + 2), 4.8), layout="constrained")
     for ax, metric in zip(axes, ("auroc", "auprc")):
         values = [r.per_tf[metric].to_numpy() for r in runs]
@@ -201,7 +141,7 @@ def comparison_figure(runs: list[MethodRun], table: pd.DataFrame, paper: Optiona
         for i, v in enumerate(values, 1):
             ax.scatter(i + rng.uniform(-0.15, 0.15, len(v)), v, s=8, alpha=0.5, color="tab:blue", zorder=3)
         for i, p in enumerate(table[f"p_{metric}"], 1):
-            is_ref = references.get(runs[i - 1].context) is runs[i - 1]
+            is_ref = reference.get(runs[i - 1].context) is runs[i - 1]
             ax.text(i, 1.02, "ref" if is_ref else _p_text(p), ha="center", va="bottom", fontsize=7,
                     transform=ax.get_xaxis_transform())
         failed = [" FAILED to learn" if r.metrics.get("n_failed_folds", 0) > 0 else "" for r in runs]
@@ -228,30 +168,6 @@ def compare_runs(finished_runs: list[Run], out_dir: Path, paper: Optional[dict] 
         log.warning("comparison skipped: %d run(s) with a %s", len(runs), PER_TF)
         return []
     return write_comparison(runs + fetch_controls(runs), out_dir, paper)
-
-
-def control_runs(predictions: pd.DataFrame, source: MethodRun) -> list[MethodRun]:
-    """One :class:`MethodRun` per control column (:data:`CONTROLS`) of a CV job's predictions
-    (``source``'s), over the pairs a fold tested and the control scored: per-TF AUROC/AUPRC,
-    pooled AUROC/AUPRC and EPR, in ``source``'s context."""
-    from deepdrim.metrics import early_precision_ratio, per_tf_metrics, summary
-
-    out = []
-    tested = predictions[predictions["fold"] >= 0] if "fold" in predictions else predictions
-    for column, label in CONTROLS.items():
-        if column not in tested:
-            continue
-        rows = tested[np.isfinite(pd.to_numeric(tested[column], errors="coerce"))]
-        if rows.empty or rows["label"].nunique() < 2:
-            continue
-        tf, labels, scores = rows["tf"].astype(str), rows["label"].to_numpy(), rows[column].to_numpy(dtype=float)
-        metrics = {k: v for k, v in summary(tf, labels, scores).items() if k in ("auroc", "auprc")}
-        metrics["epr"] = early_precision_ratio(labels, scores)
-        shown = f"{label} [{source.context}]" if source.label.endswith(f"[{source.context}]") and source.context \
-            else label
-        out.append(MethodRun(source.run_id, column, shown, source.context, metrics,
-                             per_tf_metrics(tf, labels, scores).table, role="control"))
-    return out
 
 
 def fetch_controls(runs: list[MethodRun]) -> list[MethodRun]:
@@ -294,22 +210,6 @@ def write_comparison(runs: list[MethodRun], out_dir: Path, paper: Optional[dict]
              save_figure(comparison_figure(runs, table, paper=paper), out_dir / "comparison.png")]
     print(format_table(table))
     return paths
-
-
-def paper_medians(spec: Optional[dict]) -> Optional[dict]:
-    """The paper's DeepDRIM medians of a comparison preset's ``figure.paper`` block, as
-    :func:`comparison_figure` draws them ({"auroc": ..., "auprc": ...}), or None."""
-    paper = (spec or {}).get("paper") or {}
-    found = {m: paper[f"deepdrim_median_{m}"] for m in ("auroc", "auprc") if f"deepdrim_median_{m}" in paper}
-    return found or None
-
-
-def format_table(table: pd.DataFrame) -> str:
-    """The comparison as aligned text (for the console)."""
-    shown = table[["label", "median_auroc", "median_auprc", "epr", "p_auroc", "p_auprc", "n_tfs", "wall_seconds"]].copy()
-    failed = table["failed_folds"].fillna(0) > 0  # constant scores: the row's AUROC is no result
-    shown.loc[failed, "label"] = shown.loc[failed, "label"] + " (FAILED to learn)"
-    return f"{CAPTION}\n" + shown.to_string(index=False, float_format=lambda v: f"{v:.3g}")
 
 
 # ---------------------------------------------------------------------------------------------- task=compare

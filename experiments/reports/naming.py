@@ -12,6 +12,8 @@ from typing import Optional
 
 from mlflow.entities import Run
 
+from deepdrim.comparison import DISPLAY
+
 #: params that say where things are logged, never what was computed
 WHERE = ("tracking.", "hydra.", "paths.", "figure.")
 #: params that make the method: varying ones go into the label, the rest into the context
@@ -19,9 +21,6 @@ METHOD_KEYS = ("method", "neighbors")
 METHOD_PREFIXES = ("model.", "training.")
 #: params that only mirror another (``model.n_neighbors: ${neighbors}``)
 MIRRORS = ("model.n_neighbors",)
-DISPLAY = {"deepdrim": "DeepDRIM", "cnnc": "CNNC", "pcc": "PCC", "spearman": "Spearman", "mi": "MI",
-           "ppcor": "PPCOR", "clr": "CLR", "genie3": "GENIE3", "grnboost2": "GRNBoost2",
-           "target_only": "target-only ablation"}
 #: method-side params a method preset sets (conf/method/*.yaml): the method's name already says them
 SET_BY_METHOD = ("model.inputs",)
 

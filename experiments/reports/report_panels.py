@@ -14,9 +14,10 @@ import pandas as pd
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
+from deepdrim.verdicts import verdict_matrix
 from experiments.tracking import artifacts, job_runs, mlflow_store  # noqa: I001 - artifacts selects the Agg backend first
 from experiments.reports import figures
-from experiments.reports.verdict_matrix import parent_data_label, verdict_matrix, verdict_matrix_figure, verdict_records
+from experiments.reports.verdict_matrix import parent_data_label, verdict_matrix_figure, verdict_records
 
 PAPER_MEDIAN = {"auroc": 0.789, "auprc": 0.809}  # headline DeepDRIM medians on the paper's real data
 
@@ -183,7 +184,7 @@ def is_adhoc(run: Run) -> bool:
 # ---------------------------------------------------------------------------- claim x data source
 def verdict_matrix_panel(client: MlflowClient, out: Path) -> Panel:
     """The claim x data source matrix from every FINISHED study parent run in the store
-    (:func:`verdict_records`, :func:`verdict_matrix`); ``verdict_matrix.csv`` holds its numbers."""
+    (:func:`verdict_records`, :func:`deepdrim.verdicts.verdict_matrix`); ``verdict_matrix.csv`` holds its numbers."""
     panel = Panel("verdict_matrix", "Which verdict holds where: claim x data source")
     parents = search_all(client, "tags.kind = 'multirun' and attributes.status = 'FINISHED'")
     matrix, long = verdict_matrix(verdict_records(parents))

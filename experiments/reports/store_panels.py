@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 from mlflow.tracking import MlflowClient
 
+from deepdrim.comparison import DISPLAY, comparison_table
 from experiments.tracking import artifacts, mlflow_store  # noqa: I001 - artifacts selects the Agg backend first
 from experiments.reports import comparison
 from experiments.reports.report_panels import (PAPER_MEDIAN, Panel, child_runs, download_artifact, is_adhoc,
@@ -19,7 +20,7 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 
 def comparison_runs(client: MlflowClient) -> tuple[list, list, str]:
-    """(fetched :class:`comparison.MethodRun` s, run ids, source) of the newest ad-hoc multirun (never a
+    """(fetched :class:`deepdrim.comparison.MethodRun` s, run ids, source) of the newest ad-hoc multirun (never a
     study's) whose FINISHED CV jobs hold two or more method labels: compared within each context
     (same data, seed and folds), labelled by method and swept values (:mod:`experiments.reports.naming`).
     Without one, the newest ad-hoc single CV jobs that share their folds (one per label)."""
@@ -57,7 +58,7 @@ def comparison_panel(client: MlflowClient, out: Path) -> Panel:
                       "python run.py -m method=deepdrim,cnnc,pcc,genie3")
         return panel
     panel.run_ids = list(dict.fromkeys(ids))
-    table = comparison.comparison_table(runs)
+    table = comparison_table(runs)
     fig = comparison.comparison_figure(runs, table, paper=PAPER_MEDIAN)
     fig.suptitle("\n".join(textwrap.wrap(f"Method comparison ({source}); two-sided Wilcoxon signed-rank p vs "
                                          "DeepDRIM, paired by TF", 110)), fontsize=9)
@@ -92,7 +93,7 @@ def runs_panel(client: MlflowClient, out: Path) -> Panel:
         panel.note = "no runs: run python run.py"
         return panel
     rows = [{"run": r.info.run_name, "study": r.data.tags.get("study", "adhoc"),
-             "method": naming.DISPLAY.get(naming.method_of(r), naming.method_of(r)),
+             "method": DISPLAY.get(naming.method_of(r), naming.method_of(r)),
              "neighbors": r.data.params.get("neighbors"), "seed": r.data.params.get("seed"),
              **{shown: r.data.metrics.get(key, float("nan")) for key, shown in RUN_COLUMNS},
              "trust": r.data.tags.get("trust", ""), "run_id": r.info.run_id} for r in runs[:MAX_ROWS]]

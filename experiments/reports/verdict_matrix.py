@@ -1,5 +1,6 @@
-"""Which verdict holds where: every claim a FINISHED study parent decided, one matrix of claim x
-data source (the newest parent of each cell), drawn as a coloured table by ``task=report``.
+"""Which verdict holds where: every claim a FINISHED study parent decided (:func:`verdict_records`),
+laid out as claim x data source by :func:`deepdrim.verdicts.verdict_matrix` (the newest parent of
+each cell) and drawn as a coloured table by ``task=report``.
 
 A parent's data source is its ``data_label`` tag (:func:`experiments.reports.fig3.data_label`: the data
 config or folder, plus the CV split when it is not ``tf``), else read from its overrides, else the
@@ -76,34 +77,6 @@ def verdict_records(runs: list[Run]) -> list[dict]:
     return records
 
 
-def _cell(record: dict) -> str:
-    n = record.get("n", float("nan"))
-    count = f", {int(n)} {record.get('n_of', 'seeds')}" if n == n else ""
-    return (f"{record['effect']:+.3f} [{record['ci_low']:+.3f}, {record['ci_high']:+.3f}] "
-            f"{record['verdict']}{count}")
-
-
-def verdict_matrix(records: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(matrix, long table) of the claims of the newest parent per (study, data source): a newer run
-    of a study on a source replaces all of the older one's claims (also one whose wording changed).
-    The matrix has one row per claim and one column per data source, each cell "effect [95% CI]
-    verdict, n seeds|TFs" (empty where that claim was not run on that source); the long table keeps
-    the numbers."""
-    columns = ["claim", "data", "study", "effect", "ci_low", "ci_high", "n", "n_of", "verdict", "run_id", "start_time"]
-    if not records:
-        return pd.DataFrame(), pd.DataFrame(columns=columns)
-    frame = pd.DataFrame(records).reindex(columns=columns).sort_values("start_time", ascending=False, kind="stable")
-    newest_parent = frame.drop_duplicates(["study", "data"])["run_id"]
-    frame = frame[frame["run_id"].isin(newest_parent)]
-    newest = (frame
-              .drop_duplicates(["claim", "data"]).sort_values(["study", "claim", "data"], kind="stable"))
-    cells = newest.assign(cell=[_cell(r) for r in newest.to_dict("records")])
-    claims = list(dict.fromkeys(cells["claim"]))
-    sources = sorted(dict.fromkeys(cells["data"]))
-    matrix = cells.pivot(index="claim", columns="data", values="cell").reindex(index=claims, columns=sources)
-    return matrix.fillna("").reset_index(), newest.reset_index(drop=True)
-
-
 def verdict_matrix_figure(matrix: pd.DataFrame, long: pd.DataFrame):
     """The claim x data source matrix as a coloured table (green supported, red contradicted)."""
     sources = [c for c in matrix.columns if c != "claim"]
@@ -121,5 +94,3 @@ def verdict_matrix_figure(matrix: pd.DataFrame, long: pd.DataFrame):
             cell.set_facecolor(VERDICT_COLORS.get(verdict.get((matrix.iloc[i - 1]["claim"], sources[j - 1])), "white"))
     ax.set_title("Paper claims x data source: effect [95% CI] and verdict (newest multirun of each)", fontsize=9)
     return fig
-
-

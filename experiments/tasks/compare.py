@@ -1,14 +1,14 @@
 """``task=compare``: the newest multirun of the configured experiment that swept ``method=`` (or
 ``compare_parent=RUN_ID``) compared into a new ``compare`` run: the table, figure and, for the
-fig3_real study, its verdicts (:mod:`experiments.reports.comparison`, :mod:`experiments.reports.fig3`)."""
+fig3_real study, its verdicts (:mod:`experiments.reports.comparison`, :mod:`deepdrim.comparison`)."""
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pandas as pd
 
-from experiments.reports.comparison import PER_TF, fetch, fetch_controls, find_multirun, paper_medians, write_comparison
+from deepdrim.comparison import paper_medians, table_metrics
+from experiments.reports.comparison import PER_TF, fetch, fetch_controls, find_multirun, write_comparison
 
 def run(cfg, output_dir: Path, overrides: str = "") -> dict[str, float]:
     """The ``task=compare`` job: compare the chosen multirun's methods into a new ``compare`` run."""
@@ -32,19 +32,13 @@ def run(cfg, output_dir: Path, overrides: str = "") -> dict[str, float]:
 
     def compute() -> job_runs.JobResult:
         paths = write_comparison(runs, output_dir, paper=paper_medians(spec))
-        metrics = {}
-        for row in pd.read_csv(paths[0]).itertuples():
-            key = re.sub(r"[^\w\-. /]", "_", row.label)
-            metrics.update({f"{key}/{name}": float(getattr(row, name)) for name in
-                            ("median_auroc", "median_auprc", "epr", "p_auroc", "p_auprc")})
+        metrics = table_metrics(pd.read_csv(paths[0]), ("median_auroc", "median_auprc", "epr", "p_auroc", "p_auprc"))
         tags = {}
         if spec is not None:
             from experiments.reports import fig3
 
-            found = fig3.verdicts(runs, spec)
-            metrics.update(fig3.verdict_metrics(found, spec))
-            tags.update(fig3.verdict_tags(found, parent.data.tags.get(fig3.DATA_TAG, "")))
-            print(fig3.format_verdicts(found, spec, parent.data.tags.get(fig3.DATA_TAG, "")))
+            verdict_metrics, tags = fig3.verdict_outputs(runs, spec, parent.data.tags.get(fig3.DATA_TAG, ""))
+            metrics.update(verdict_metrics)
         return job_runs.JobResult(metrics, paths, tags=tags)
 
     return job_runs.run_job(cfg, output_dir, overrides, "compare", compute, resume=False,
