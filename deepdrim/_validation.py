@@ -77,40 +77,77 @@ def check_labels(labels, n_pairs: int) -> np.ndarray:
     return y
 
 
-def check_integer(name: str, value, minimum: int = 0, maximum: Optional[int] = None) -> int:
-    """``value`` as an int in ``minimum..maximum`` (a bool or a float such as 1.7 is refused)."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum or (
-            maximum is not None and value > maximum):
-        bound = f"in {minimum}..{maximum}" if maximum is not None else f">= {minimum}"
-        raise ValueError(f"{name} must be an integer {bound}, got {value!r}")
-    return int(value)
+def _describe(kind: str, low, high, low_open: bool, high_open: bool) -> str:
+    """'an integer in [2, 255]', 'a number > 0', ...: the expected range of a message."""
+    if low is not None and high is not None:
+        return f"{kind} in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
+    if low is not None:
+        return f"{kind} {'>' if low_open else '>='} {low}"
+    if high is not None:
+        return f"{kind} {'<' if high_open else '<='} {high}"
+    return kind
 
 
-def check_real(name: str, value, low: float, high: Optional[float] = None, *, low_open: bool = False,
-               high_open: bool = False) -> float:
-    """``value`` as a finite float within the bounds (open where said)."""
-    ok = not isinstance(value, bool) and isinstance(value, (int, float, np.integer, np.floating)) and np.isfinite(value)
-    ok = ok and (value > low if low_open else value >= low)
+def check_real(name: str, value, low: Optional[float] = None, high: Optional[float] = None, *,
+               low_open: bool = False, high_open: bool = False, nullable: bool = False,
+               integer_only: bool = False):
+    """``value`` within the bounds (open where said): a finite number, an int for ``integer_only``
+    (a bool, a string or 1.7 is refused); None passes when ``nullable``. Returned as a float (an int)."""
+    if value is None and nullable:
+        return None
+    kinds = (int, np.integer) if integer_only else (int, float, np.integer, np.floating)
+    ok = not isinstance(value, (bool, np.bool_)) and isinstance(value, kinds)
+    ok = ok and (not isinstance(value, (float, np.floating)) or bool(np.isfinite(value)))  # NaN, inf
+    ok = ok and (low is None or (value > low if low_open else value >= low))
     ok = ok and (high is None or (value < high if high_open else value <= high))
     if not ok:
-        if high is None:
-            bound = f"{'>' if low_open else '>='} {low}"
-        else:
-            bound = f"in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
-        raise ValueError(f"{name} must be a number {bound}, got {value!r}")
-    return float(value)
+        expected = _describe("an integer" if integer_only else "a number", low, high, low_open, high_open)
+        raise ValueError(f"{name} must be {expected}{' or null' if nullable else ''}, got {value!r}")
+    return value if integer_only else float(value)
+
+
+def check_integer(name: str, value, minimum: int = 0, maximum: Optional[int] = None, *,
+                  nullable: bool = False) -> Optional[int]:
+    """``value`` as an int in ``[minimum, maximum]`` (:func:`check_real` with ``integer_only``)."""
+    value = check_real(name, value, minimum, maximum, integer_only=True, nullable=nullable)
+    return None if value is None else int(value)
 
 
 def check_choice(name: str, value, options) -> str:
     """``value`` is one of ``options``."""
     if not isinstance(value, str) or value not in options:
-        raise ValueError(f"{name} must be one of {', '.join(options)}, got {value!r}")
+        raise ValueError(f"{name} must be one of {', '.join(map(str, options))}, got {value!r}")
+    return value
+
+
+def check_flag(name: str, value) -> bool:
+    """``value`` is a bool (not 0/1, not the string 'yes')."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be true or false, got {value!r}")
+    return bool(value)
+
+
+def check_text(name: str, value, nullable: bool = False) -> Optional[str]:
+    """``value`` is a non-empty string (None passes when ``nullable``)."""
+    if value is None and nullable:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{name} must be a non-empty string{' or null' if nullable else ''}, got {value!r}")
     return value
 
 
 def check_sizes(name: str, value, minimum: int = 1) -> tuple:
-    """A non-empty sequence of integers >= ``minimum`` (layer widths)."""
+    """A non-empty list or tuple of integers >= ``minimum`` (layer widths); a string is not one."""
     if isinstance(value, (str, bytes)) or not hasattr(value, "__len__") or not len(value) or any(
             isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < minimum for v in value):
         raise ValueError(f"{name} must be a non-empty sequence of integers >= {minimum}, got {value!r}")
     return tuple(int(v) for v in value)
+
+
+def check_neighbors(name: str, value, n_genes: Optional[int] = None, minimum: int = 0) -> int:
+    """Neighbors per gene (n of the paper): an integer >= ``minimum`` that fits the data, at most
+    ``n_genes - 2`` other genes besides the pair's two (0, CNNC, fits any data)."""
+    value = check_integer(name, value, minimum)
+    if value and n_genes is not None and value > n_genes - 2:
+        raise ValueError(f"{name}={value} needs at least {value + 2} genes; the data has {n_genes}")
+    return value

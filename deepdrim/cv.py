@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from deepdrim._validation import check_integer, check_real
+from deepdrim._validation import check_choice, check_integer, check_real
 from deepdrim.choices import SPLITS
 
 #: the fewest TFs (groups) a validation split may hold for model selection: one TF's AUROC is noise.
@@ -111,9 +111,7 @@ def strict_folds(pairs, n_folds: int = 3, random_state=None) -> list[Fold]:
 def make_folds(pairs, n_folds: int = 3, split: str = "tf", random_state=None) -> list[Fold]:
     """Folds of ``split`` ("tf": :func:`tf_aware_folds`, ``n_dropped`` = 0; "strict":
     :func:`strict_folds`) as :class:`Fold` triples, the one entry point a CV job needs."""
-    if split not in SPLITS:
-        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
-    if split == "strict":
+    if check_choice("split", split, SPLITS) == "strict":
         return strict_folds(pairs, n_folds, random_state)
     return [Fold(train, test, 0) for train, test in tf_aware_folds(pairs, n_folds, random_state)]
 

@@ -14,9 +14,8 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import NotFittedError
 
-from deepdrim._validation import check_choice, check_integer, check_labels, check_real, check_sizes
-from deepdrim.choices import (BATCH_ORDERS, INPUTS, MONITORS, N_BINS_RANGE, NEIGHBOR_SCORES, NEIGHBOR_VALUES,
-                              OPTIMIZERS, PRECISIONS, TRANSFORMS)
+from deepdrim._validation import check_labels
+from deepdrim.choices import check_parameters
 from deepdrim.cv import MIN_VALIDATION_TFS, tf_validation_split
 from deepdrim.diagnostics import learning_failure
 from deepdrim.images import PairImageBuilder, TargetImages
@@ -146,40 +145,9 @@ class DeepDRIM(ClassifierMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ helpers
     def _check_params(self) -> None:
-        """Every constructor argument's type and range: one ``ValueError`` naming the first bad one."""
-        for name in ("epochs", "batch_size", "embedding"):
-            check_integer(name, getattr(self, name), 1)
-        for name in ("patience", "min_epochs", "n_neighbors"):
-            check_integer(name, getattr(self, name), 0)
-        check_integer("n_bins", self.n_bins, *N_BINS_RANGE)
-        check_integer("verbose", self.verbose, 0, 2)
-        check_real("learning_rate", self.learning_rate, 0, low_open=True)
-        check_real("momentum", self.momentum, 0, 1)
-        check_real("lr_decay", self.lr_decay, 0)
-        check_real("validation_fraction", self.validation_fraction, 0, 1, high_open=True)
-        check_real("conv_dropout", self.conv_dropout, 0, 1, high_open=True)
-        check_real("dense_dropout", self.dense_dropout, 0, 1, high_open=True)
-        check_sizes("conv_filters", self.conv_filters)
-        check_sizes("dense_units", self.dense_units)
-        for name in ("nesterov", "plateau_validation"):
-            if not isinstance(getattr(self, name), (bool, np.bool_)):
-                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
-        for name in ("steps_per_epoch", "max_validation_pairs"):
-            if getattr(self, name) is not None:
-                check_integer(name, getattr(self, name), 1)
-        if self.random_state is not None:
-            check_integer("random_state", self.random_state, 0, 2**32 - 1)
-        check_choice("optimizer", self.optimizer, OPTIMIZERS)
-        check_choice("monitor", self.monitor, MONITORS)
-        check_choice("batch_order", self.batch_order, BATCH_ORDERS)
-        check_choice("precision", self.precision, PRECISIONS)
-        check_choice("neighbor_score", self.neighbor_score, NEIGHBOR_SCORES)
-        check_choice("transform", self.transform, TRANSFORMS)
-        check_choice("neighbor_values", self.neighbor_values, NEIGHBOR_VALUES)
-        check_choice("inputs", self.inputs, INPUTS)
-        if self.inputs == "target_only" and self.n_neighbors == 0:
-            raise ValueError("inputs='target_only' needs n_neighbors >= 1: with n_neighbors=0 (CNNC) the only "
-                             "image is (tf, target)")
+        """Every constructor argument's type and range (:data:`deepdrim.choices.PARAMETERS`): one
+        ``ValueError`` naming the first bad one."""
+        check_parameters(self.get_params(deep=False))
 
     def _dtype_policy(self) -> Optional[str]:
         if self.precision == "auto":

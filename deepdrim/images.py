@@ -12,8 +12,8 @@ from typing import Iterator, Optional, Sequence
 
 import numpy as np
 
-from deepdrim._validation import check_choice, check_expression, check_integer, check_pairs
-from deepdrim.choices import N_BINS_RANGE, NEIGHBOR_SCORES, NEIGHBOR_VALUES, TRANSFORMS
+from deepdrim._validation import check_choice, check_expression, check_integer, check_neighbors, check_pairs
+from deepdrim.choices import NEIGHBOR_SCORES, TRANSFORMS, check_parameters
 from deepdrim.histograms import bin_codes, histogram_lookup, normalised_images, run_parts, self_images
 
 PSEUDO_COUNT = 0.01  # paper eq. 1
@@ -27,11 +27,9 @@ def log_expression(counts) -> np.ndarray:
 def transform_expression(values, transform: str = "log") -> np.ndarray:
     """Values that are binned: eq. 1 of raw counts (``"log"``) or the values as given (``"none"``,
     for already continuous data such as Gaussian graphical model samples)."""
-    if transform == "log":
+    if check_choice("transform", transform, TRANSFORMS) == "log":
         return log_expression(values)
-    if transform == "none":
-        return np.asarray(values, dtype=np.float32)
-    raise ValueError(f"transform must be one of {TRANSFORMS}, got {transform!r}")
+    return np.asarray(values, dtype=np.float32)
 
 
 def neighbor_scores(values: np.ndarray, genes: np.ndarray, score: str = "covariance") -> np.ndarray:
@@ -42,8 +40,7 @@ def neighbor_scores(values: np.ndarray, genes: np.ndarray, score: str = "covaria
     When ``genes`` are at least half of all genes the whole matrix is ``np.cov`` itself (one
     symmetric product, half the work of the rows alone, and the reference's very numbers).
     """
-    if score not in NEIGHBOR_SCORES:
-        raise ValueError(f"neighbor_score must be one of {NEIGHBOR_SCORES}, got {score!r}")
+    check_choice("neighbor_score", score, NEIGHBOR_SCORES)
     values = np.asarray(values, dtype=np.float64)
     genes = np.asarray(genes, dtype=np.intp)
     n_cells = values.shape[0]
@@ -126,19 +123,11 @@ class PairImageBuilder:
     ):
         from deepdrim.neighbors import neighbor_ranking_values  # neighbors imports this module
 
-        check_integer("n_bins", n_bins, *N_BINS_RANGE)
-        check_choice("transform", transform, TRANSFORMS)
+        check_parameters({"n_bins": n_bins, "transform": transform, "neighbor_score": neighbor_score,
+                          "neighbor_values": neighbor_values})
         values, self.gene_names = check_expression(expression, allow_negative=(transform == "none"))
-        if isinstance(n_neighbors, bool) or not isinstance(n_neighbors, (int, np.integer)) or n_neighbors < 0:
-            raise ValueError(f"n_neighbors must be a non-negative integer, got {n_neighbors!r}")
-        if n_neighbors > 0 and n_neighbors >= values.shape[1] - 1:
-            raise ValueError(
-                f"n_neighbors={n_neighbors} needs at least {n_neighbors + 2} genes, the expression has {values.shape[1]}"
-            )
-        check_choice("neighbor_score", neighbor_score, NEIGHBOR_SCORES)
-        self.n_neighbors = int(n_neighbors)
+        self.n_neighbors = check_neighbors("n_neighbors", n_neighbors, values.shape[1])
         self.n_bins = int(n_bins)
-        check_choice("neighbor_values", neighbor_values, NEIGHBOR_VALUES)
         self.neighbor_score = neighbor_score
         self.neighbor_values = neighbor_values
         self.transform = transform

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from deepdrim._validation import check_choice, check_expression
+from deepdrim._validation import check_choice, check_expression, check_integer
 from deepdrim.choices import NEIGHBOR_VALUES
 from deepdrim.images import log_expression, neighbor_scores, top_positive_neighbors
 
@@ -41,8 +41,7 @@ def neighbor_lists(expression, n_neighbors: int = 10, normalize: str = "raw", sc
     """(len(genes), n_neighbors) gene indices: each gene's top positive-``score`` genes on the
     ``normalize`` values, best first, -1 where fewer positive ones exist (DeepDRIM's rule, before
     the pair's partner is skipped). ``genes`` defaults to every gene."""
-    if isinstance(n_neighbors, bool) or not isinstance(n_neighbors, (int, np.integer)) or n_neighbors < 1:
-        raise ValueError(f"n_neighbors must be a positive integer, got {n_neighbors!r}")
+    check_integer("n_neighbors", n_neighbors, 1)
     values = neighbor_ranking_values(expression, normalize)
     genes = np.arange(values.shape[1]) if genes is None else np.asarray(genes, dtype=np.int64)
     if n_neighbors >= values.shape[1]:

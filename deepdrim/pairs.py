@@ -8,6 +8,7 @@ import numpy as np
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import shortest_path
 
+from deepdrim._validation import check_choice
 from deepdrim.choices import NEGATIVE_MODES
 
 
@@ -56,8 +57,7 @@ def labelled_pairs(tfs, genes, edges, negatives: str = "balanced", random_state=
     each positive (TF, g), one random (TF, r) with no edge TF->r (without replacement within a
     TF); ``"all"`` takes every non-edge (TF, gene). Never a pair (g, g).
     """
-    if negatives not in NEGATIVE_MODES:
-        raise ValueError(f"negatives must be one of {NEGATIVE_MODES}, got {negatives!r}")
+    check_choice("negatives", negatives, NEGATIVE_MODES)
     names = list(range(genes)) if isinstance(genes, (int, np.integer)) else list(genes)
     index = {name: i for i, name in enumerate(names)}
     n_genes = len(names)

@@ -13,6 +13,7 @@ from sim.dropout import boolode_dropout
 from sim.magic import magic_impute
 from sim.subsample import cells as subsample_cells
 
+#: magic.preprocess: MAGIC's count preprocessing when every value is whole (auto), always, never
 PREPROCESS = ("auto", "counts", "none")
 
 

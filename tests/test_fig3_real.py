@@ -11,7 +11,7 @@ from mlflow.tracking import MlflowClient
 
 from deepdrim import comparison as compare
 from deepdrim.verdicts import verdict_matrix as build_verdict_matrix
-from experiments.config import degrade
+from experiments.config import checks, degrade
 from experiments.reports import fig3, verdict_matrix
 from experiments.reports import comparison
 from experiments.tasks import report
@@ -44,7 +44,7 @@ def test_cells_are_counts_or_fractions_of_the_data():
     with pytest.raises(ValueError, match=r"^cells=1.5: a float is a fraction"):
         degrade.cell_count(1.5, 383)
     with pytest.raises(ValueError, match=r"^cells must be an integer count >= 2"):
-        degrade.check_cells(1)
+        checks.check_cells("cells", 1)
 
 
 @pytest.fixture(scope="module")

@@ -151,8 +151,8 @@ def test_ggm_figure_reports_reductions_next_to_the_paper(tmp_path):
 
 @pytest.mark.parametrize("overrides, message", [
     (["experiment=fig4a_cells", "cells=5000"], "cells=5000 is larger than the data (4000 cells)"),
-    (["experiment=fig4b_dropout", "drop_prob=1.5"], "drop_prob must be in [0, 1], got 1.5"),
-    (["experiment=fig4d_train_fraction", "train_fraction=0,0.5"], "train_fraction must be in (0, 1], got 0"),
+    (["experiment=fig4b_dropout", "drop_prob=1.5"], "drop_prob must be a number in [0, 1], got 1.5"),
+    (["experiment=fig4d_train_fraction", "train_fraction=0,0.5"], "train_fraction must be a number in (0, 1], got 0"),
     (["experiment=fig1_ggm", "ggm.n_genes=2"], "at least 3 genes"),
     (["experiment=fig4c_neighbors", "scale=quick", "neighbors=0,100"], "neighbors=100 needs at least 102 genes"),
     (["method=deepdrim,cnnc,pcc", "neighbors=2"], "method=cnnc is DeepDRIM with neighbors=0"),

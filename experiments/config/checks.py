@@ -2,12 +2,15 @@
 each raises a one-line ``ValueError`` naming the knob, before anything runs or is written."""
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
-from typing import Optional
+from typing import Iterable, Optional
 
+from deepdrim._validation import check_choice, check_flag, check_integer, check_neighbors, check_real, check_sizes, \
+    check_text
 from deepdrim.baselines import BASELINES
-from deepdrim.choices import (BATCH_ORDERS, INPUTS, MONITORS, N_BINS_RANGE, NEGATIVE_MODES, NEIGHBOR_SCORES,
-                              NEIGHBOR_VALUES, OPTIMIZERS, PRECISIONS, SPLITS, TRANSFORMS)
+from deepdrim.choices import MAX_SEED, MODEL_PARAMETERS, NEGATIVE_MODES, PARAMETERS, SPLITS
+from sim.degrade import PREPROCESS
 from sim.grn import DROPOUT_MODELS, IN_DEGREE_MODELS
 from sim.sergio import ENGINES as SERGIO_ENGINES
 from sim.sergio import NETWORKS as SERGIO_NETWORKS
@@ -20,11 +23,6 @@ SUPERVISED = ("deepdrim", "cnnc", "target_only")
 METHODS = SUPERVISED + tuple(BASELINES)
 
 
-def integer(name: str, value, minimum: int) -> int:
-    """``value`` as an int >= ``minimum`` (a bool is not an integer here): :func:`number`."""
-    return number(name, value, minimum, integer_only=True)
-
-
 def method(name) -> str:
     """A known method: DeepDRIM, CNNC or a baseline of ``deepdrim.baselines``."""
     if name not in METHODS:
@@ -33,148 +31,68 @@ def method(name) -> str:
 
 
 def neighbors(value, n_genes: Optional[int] = None, method_name: str = "deepdrim", minimum: int = 0) -> int:
-    """``neighbors`` (n of the paper) fits the data: at most ``n_genes - 2`` other genes per gene;
+    """``neighbors`` (n of the paper) fits the data (:func:`deepdrim._validation.check_neighbors`);
     ``method=cnnc`` is DeepDRIM with neighbors=0, so any other value is a contradiction."""
-    integer("neighbors", value, minimum)
+    check_neighbors("neighbors", value, None, minimum)
     if method_name == "cnnc" and value != 0:
         raise ValueError(f"method=cnnc is DeepDRIM with neighbors=0 (primary image only), got neighbors={value}; "
                          f"use method=deepdrim neighbors={value} (or sweep method=deepdrim neighbors=0,{value})")
     if method_name == "target_only" and value == 0:
         raise ValueError("method=target_only feeds the target's self and neighbor images: it needs neighbors >= 1, "
                          "got neighbors=0")
-    if value and n_genes is not None and value > n_genes - 2:
-        raise ValueError(f"neighbors={value} needs at least {value + 2} genes; the data has {n_genes}")
-    return value
+    return check_neighbors("neighbors", value, n_genes, minimum)
+
+
+def check_cells(name: str, value) -> None:
+    """``cells`` is null, an integer count >= 2 or a fraction in (0, 1] (a float)."""
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or isinstance(value, int) and value < 2:
+        raise ValueError(f"{name} must be an integer count >= 2, a fraction in (0, 1] (a float) or null, got {value!r}")
+    if isinstance(value, float) and not 0 < value <= 1:
+        raise ValueError(f"{name}={value!r}: a float is a fraction of the data's cells and must be in (0, 1]; "
+                         f"give a count as an integer")
 
 
 # --- the whole composed config, checked once before anything is written (run.py's validation pass)
 # Choices and ranges are the library's (deepdrim.choices, sim.grn, sim.sergio: none imports TensorFlow)
-#: above this the optimizer diverges on any data (weights NaN, every score equal, AUROC 0.5)
-MAX_LEARNING_RATE = 1
 #: cells x genes of a simulated job: 5e7 values are 400 MB per float64 copy, and the job holds several
 MAX_EXPRESSION_VALUES = 50_000_000
-
-
-def _describe(low, high, low_open, high_open, integer_only) -> str:
-    kind = "an integer" if integer_only else "a number"
-    if low is not None and high is not None:
-        return f"{kind} in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
-    if low is not None:
-        return f"{kind} {'>' if low_open else '>='} {low}"
-    if high is not None:
-        return f"{kind} {'<' if high_open else '<='} {high}"
-    return kind
-
-
-def number(name: str, value, low=None, high=None, *, integer_only: bool = False, low_open: bool = False,
-           high_open: bool = False, nullable: bool = False):
-    """``value`` as a number (an int for ``integer_only``) within the bounds; a bool or a string is
-    not a number. ``ValueError`` naming ``name`` and the expected range otherwise."""
-    if value is None and nullable:
-        return None
-    kinds = (int,) if integer_only else (int, float)
-    ok = not isinstance(value, bool) and isinstance(value, kinds)
-    if ok and not integer_only:
-        ok = value == value and abs(value) != float("inf")  # NaN and inf are not values of a knob
-    if ok and low is not None:
-        ok = value > low if low_open else value >= low
-    if ok and high is not None:
-        ok = value < high if high_open else value <= high
-    if not ok:
-        expected = _describe(low, high, low_open, high_open, integer_only) + (" or null" if nullable else "")
-        raise ValueError(f"{name} must be {expected}, got {value!r}")
-    return value
-
-
-def choice(name: str, value, options) -> str:
-    if value not in options:
-        raise ValueError(f"{name} must be one of {', '.join(map(str, options))}, got {value!r}")
-    return value
-
-
-def flag(name: str, value) -> bool:
-    if not isinstance(value, bool):
-        raise ValueError(f"{name} must be true or false, got {value!r}")
-    return value
-
-
-def text(name: str, value, nullable: bool = False):
-    if value is None and nullable:
-        return None
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"{name} must be a non-empty string{' or null' if nullable else ''}, got {value!r}")
-    return value
-
-
-def int_list(name: str, value, minimum: int = 1) -> list:
-    """A non-empty list of integers >= ``minimum`` (``model.conv_filters=[8,16]``)."""
-    items = list(value) if isinstance(value, (list, tuple)) or type(value).__name__ == "ListConfig" else None
-    if not items or any(isinstance(v, bool) or not isinstance(v, int) or v < minimum for v in items):
-        raise ValueError(f"{name} must be a non-empty list of integers >= {minimum}, got {value!r}")
-    return items
-
-
-def _i(low, high=None, **kw):
-    return lambda name, v: number(name, v, low, high, integer_only=True, **kw)
-
-
-def _f(low=None, high=None, **kw):
-    return lambda name, v: number(name, v, low, high, **kw)
-
-
-def _c(*options):
-    return lambda name, v: choice(name, v, options)
-
-
-_FLAG = flag
-_TEXT = text
+# _i(minimum=1) is partial(check_integer, minimum=1): a check(name, value) of the library's validators
+_i, _f, _c = partial(partial, check_integer), partial(partial, check_real), partial(partial, check_choice)
+_TEXT, _OPTIONAL_TEXT = check_text, partial(check_text, nullable=True)
 #: dotted key -> check(name, value); a key absent from the composed config is not checked (groups
-#: differ: data=sim has n_cells, data=beeline has path). Unknown keys are Hydra's to refuse.
+#: differ: data=sim has n_cells, data=beeline has path). Unknown keys are Hydra's to refuse. The
+#: model and training groups are the estimator's parameters: their rules are deepdrim.choices.PARAMETERS.
 SCHEMA = {
-    "seed": _i(0, 2**32 - 1), "neighbors": _i(0), "force": _FLAG, "method": lambda n, v: method(v),
-    "study": lambda n, v: text(n, v, nullable=True), "model_path": lambda n, v: text(n, v, nullable=True),
-    "cells": lambda n, v: _cells(v), "drop_prob": _f(0, 1), "drop_cutoff": _f(0, 1),
-    "train_fraction": _f(0, 1, low_open=True),
-    "model.n_neighbors": _i(0), "model.n_bins": _i(*N_BINS_RANGE), "model.neighbor_score": _c(*NEIGHBOR_SCORES),
-    "model.transform": _c(*TRANSFORMS), "model.neighbor_values": _c(*NEIGHBOR_VALUES), "model.conv_filters": int_list, "model.embedding": _i(1),
-    "model.conv_dropout": _f(0, 1, high_open=True), "model.dense_units": int_list,
-    "model.dense_dropout": _f(0, 1, high_open=True), "model.inputs": _c(*INPUTS),
-    "training.epochs": _i(1), "training.min_epochs": _i(0), "training.batch_size": _i(1),
-    "training.optimizer": _c(*OPTIMIZERS), "training.learning_rate": _f(0, MAX_LEARNING_RATE, low_open=True),
-    "training.patience": _i(0), "training.momentum": _f(0, 1), "training.nesterov": _FLAG,
-    "training.lr_decay": _f(0), "training.validation_fraction": _f(0, 1, high_open=True),
-    "training.monitor": _c(*MONITORS), "training.verbose": _i(0, 2),
-    "training.batch_order": _c(*BATCH_ORDERS), "training.precision": _c(*PRECISIONS),
-    "training.steps_per_epoch": _i(1, nullable=True), "training.max_validation_pairs": _i(1, nullable=True),
-    "training.plateau_validation": _FLAG,
-    "cv.n_folds": _i(2), "cv.split": _c(*SPLITS), "cv.sensitivity": _f(0, 1, low_open=True),
-    "directed": lambda n, v: None if v is None else flag(n, v),
-    "data.n_tfs": _i(1), "data.n_genes": _i(3), "data.n_cells": _i(2), "data.n_master": _i(1),
-    "data.regulators_per_gene": lambda n, v: int_list(n, v, 0), "data.repression_fraction": _f(0, 1),
-    "data.confounder_fraction": _f(0, 1), "data.noise_sd": _f(0), "data.mean_depth": _f(0, low_open=True),
-    "data.library_sd": _f(0), "data.dispersion": _f(0, low_open=True), "data.negatives": _c(*NEGATIVE_MODES),
-    "data.dropout_midpoint": _f(), "data.dropout_slope": _f(0),
-    "data.max_tfs": _i(1, nullable=True),
-    "data.dropout": _c(*DROPOUT_MODELS), "data.in_degree": _c(*IN_DEGREE_MODELS),
-    "data.grn": _c(*SERGIO_NETWORKS), "data.n_cell_types": _i(1), "data.hill_n": _f(0, low_open=True),
-    "data.decay": _f(0, low_open=True), "data.noise_s": _f(0), "data.safety_iter": _i(0), "data.scale_iter": _i(1),
-    "data.dt": _f(0, low_open=True), "data.outlier_prob": _f(0, 1), "data.outlier_mean": _f(),
-    "data.outlier_scale": _f(0), "data.library_mean": _f(nullable=True), "data.library_scale": _f(0),
-    "data.dropout_shape": _f(0, low_open=True), "data.dropout_percentile": _f(0, 100, nullable=True),
-    "data.umi": _FLAG, "data.engine": _c(*SERGIO_ENGINES),
-    "magic.enabled": _FLAG, "magic.knn": _i(1), "magic.decay": _f(0, low_open=True), "magic.t": _i(1),
-    "magic.n_pca": _i(1), "magic.preprocess": _c("auto", "counts", "none"),
-    "tracking.experiment": _TEXT, "tracking.run_name": lambda n, v: text(n, v, nullable=True),
-    "tracking.log_model": _FLAG, "tracking.register_model": lambda n, v: text(n, v, nullable=True),
-    "paths.store": _TEXT, "paths.artifacts": _TEXT, "paths.cache": _TEXT, "paths.outputs": _TEXT,
-    "paths.multirun": _TEXT,
+    "seed": _i(minimum=0, maximum=MAX_SEED), "neighbors": _i(minimum=0), "force": check_flag,
+    "method": lambda n, v: method(v), "study": _OPTIONAL_TEXT, "model_path": _OPTIONAL_TEXT,
+    "cells": check_cells, "drop_prob": _f(low=0, high=1), "drop_cutoff": _f(low=0, high=1),
+    "train_fraction": _f(low=0, high=1, low_open=True),
+    **{f"{'model' if name in MODEL_PARAMETERS else 'training'}.{name}": rule
+       for name, rule in PARAMETERS.items() if name != "random_state"},
+    "cv.n_folds": _i(minimum=2), "cv.split": _c(options=SPLITS), "cv.sensitivity": _f(low=0, high=1, low_open=True),
+    "directed": lambda n, v: None if v is None else check_flag(n, v),
+    "data.n_tfs": _i(minimum=1), "data.n_genes": _i(minimum=3), "data.n_cells": _i(minimum=2),
+    "data.n_master": _i(minimum=1), "data.regulators_per_gene": partial(check_sizes, minimum=0),
+    "data.repression_fraction": _f(low=0, high=1), "data.confounder_fraction": _f(low=0, high=1),
+    "data.noise_sd": _f(low=0), "data.mean_depth": _f(low=0, low_open=True), "data.library_sd": _f(low=0),
+    "data.dispersion": _f(low=0, low_open=True), "data.negatives": _c(options=NEGATIVE_MODES),
+    "data.dropout_midpoint": _f(), "data.dropout_slope": _f(low=0), "data.max_tfs": _i(minimum=1, nullable=True),
+    "data.dropout": _c(options=DROPOUT_MODELS), "data.in_degree": _c(options=IN_DEGREE_MODELS),
+    "data.grn": _c(options=SERGIO_NETWORKS), "data.n_cell_types": _i(minimum=1),
+    "data.hill_n": _f(low=0, low_open=True), "data.decay": _f(low=0, low_open=True), "data.noise_s": _f(low=0),
+    "data.safety_iter": _i(minimum=0), "data.scale_iter": _i(minimum=1), "data.dt": _f(low=0, low_open=True),
+    "data.outlier_prob": _f(low=0, high=1), "data.outlier_mean": _f(), "data.outlier_scale": _f(low=0),
+    "data.library_mean": _f(nullable=True), "data.library_scale": _f(low=0),
+    "data.dropout_shape": _f(low=0, low_open=True), "data.dropout_percentile": _f(low=0, high=100, nullable=True),
+    "data.umi": check_flag, "data.engine": _c(options=SERGIO_ENGINES),
+    "magic.enabled": check_flag, "magic.knn": _i(minimum=1), "magic.decay": _f(low=0, low_open=True),
+    "magic.t": _i(minimum=1), "magic.n_pca": _i(minimum=1), "magic.preprocess": _c(options=PREPROCESS),
+    "tracking.experiment": _TEXT, "tracking.run_name": _OPTIONAL_TEXT, "tracking.log_model": check_flag,
+    "tracking.register_model": _OPTIONAL_TEXT, "paths.store": _TEXT, "paths.artifacts": _TEXT,
+    "paths.cache": _TEXT, "paths.outputs": _TEXT, "paths.multirun": _TEXT,
 }
-
-
-def _cells(value) -> None:
-    from experiments.config.degrade import check_cells  # an integer count >= 2, a fraction in (0, 1] or null
-
-    check_cells(value)
 
 
 def _lookup(config, dotted: str):
@@ -184,6 +102,14 @@ def _lookup(config, dotted: str):
             return False, None
         node = node[part]
     return True, node
+
+
+def check_keys(config, keys: Optional[Iterable[str]] = None) -> None:
+    """:data:`SCHEMA`'s check of each of ``keys`` (default: all) that ``config`` has."""
+    for key in SCHEMA if keys is None else keys:
+        found, value = _lookup(config, key)
+        if found:
+            SCHEMA[key](key, value)
 
 
 def check_config(config, tasks=None) -> None:
@@ -198,11 +124,8 @@ def check_config(config, tasks=None) -> None:
         except Exception as error:  # noqa: BLE001 - an interpolation that does not resolve
             raise ValueError(f"the config does not resolve: {str(error).splitlines()[0]}") from None
     if tasks is not None:
-        choice("task", config.get("task"), sorted(tasks))
-    for key, check in SCHEMA.items():
-        found, value = _lookup(config, key)
-        if found:
-            check(key, value)
+        check_choice("task", config.get("task"), sorted(tasks))
+    check_keys(config)
     training, data = config.get("training") or {}, config.get("data") or {}
     if isinstance(training.get("min_epochs"), int) and training.get("min_epochs", 0) > training.get("epochs", 1):
         raise ValueError(f"training.min_epochs={training['min_epochs']} must be <= training.epochs={training['epochs']}")

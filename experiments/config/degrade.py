@@ -21,33 +21,15 @@ import numpy as np
 from omegaconf import DictConfig
 
 from deepdrim.data import Dataset
+from experiments.config import checks
 from experiments.config import data as job_data
 from experiments.config.paths import project_path
-
-
-def _unit(name: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
-        raise ValueError(f"{name} must be in [0, 1], got {value!r}")
-    return float(value)
-
-
-
-
-def check_cells(cells) -> None:
-    """``cells`` is null, an integer count >= 2 or a fraction in (0, 1] (one-line ``ValueError``)."""
-    if cells is None:
-        return
-    if isinstance(cells, bool) or not isinstance(cells, (int, float)) or isinstance(cells, int) and cells < 2:
-        raise ValueError(f"cells must be an integer count >= 2, a fraction in (0, 1] (a float) or null, got {cells!r}")
-    if isinstance(cells, float) and not 0 < cells <= 1:
-        raise ValueError(f"cells={cells!r}: a float is a fraction of the data's cells and must be in (0, 1]; "
-                         f"give a count as an integer")
 
 
 def cell_count(cells, n_cells: int) -> Optional[int]:
     """How many cells ``cells`` keeps of ``n_cells``: None (all), the count itself, or a fraction's
     ``max(2, round(fraction * n_cells))``; a count above ``n_cells`` is a one-line ``ValueError``."""
-    check_cells(cells)
+    checks.check_cells("cells", cells)
     if cells is None:
         return None
     if isinstance(cells, float):
@@ -83,20 +65,9 @@ def data_cells(data: dict) -> Optional[int]:
 def check(cfg: DictConfig, n_template_cells: Optional[int] = None) -> None:
     """One-line errors for the degradation knobs, before anything runs (``cells`` against the
     data's size when it is known)."""
-    cells = cfg.get("cells")
-    check_cells(cells)
+    checks.check_keys(cfg, ("cells", "magic.preprocess", "drop_prob", "drop_cutoff", "train_fraction"))
     if n_template_cells is not None:
-        cell_count(cells, n_template_cells)
-    magic = cfg.get("magic") or {}
-    from sim.degrade import PREPROCESS
-
-    if magic.get("preprocess", "auto") not in PREPROCESS:
-        raise ValueError(f"magic.preprocess must be one of {', '.join(PREPROCESS)}, got {magic.get('preprocess')!r}")
-    _unit("drop_prob", cfg.get("drop_prob", 0.0))
-    _unit("drop_cutoff", cfg.get("drop_cutoff", 0.0))
-    fraction = cfg.get("train_fraction", 1.0)
-    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction <= 1:
-        raise ValueError(f"train_fraction must be in (0, 1], got {fraction!r}")
+        cell_count(cfg.get("cells"), n_template_cells)
 
 
 def degrade(cfg: DictConfig, data: Dataset) -> Dataset:

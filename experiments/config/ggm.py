@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from omegaconf import DictConfig
 
-from deepdrim.choices import MONITORS, NEIGHBOR_RULES, OPTIMIZERS
+from deepdrim._validation import check_choice, check_integer, check_real
+from deepdrim.choices import NEIGHBOR_RULES, check_parameters
 from experiments.config import checks
 
 
@@ -13,12 +14,12 @@ def check(cfg: DictConfig) -> None:
     ggm = cfg.get("ggm")
     if ggm is None:
         raise ValueError("task=fig1_ggm needs the ggm config: run it as experiment=fig1_ggm")
-    n_genes = checks.integer("ggm.n_genes", ggm.get("n_genes"), 0)
+    n_genes = check_integer("ggm.n_genes", ggm.get("n_genes"), 0)
     if n_genes < 3:
         raise ValueError(f"the GGM study needs at least 3 genes per dataset (p >= 3), got ggm.n_genes={n_genes}")
-    checks.integer("ggm.n_cells", ggm.get("n_cells"), 2)
-    n_folds = checks.integer("ggm.n_folds", ggm.get("n_folds"), 2)
-    n_datasets = checks.integer("ggm.n_datasets", ggm.get("n_datasets"), 1)
+    check_integer("ggm.n_cells", ggm.get("n_cells"), 2)
+    n_folds = check_integer("ggm.n_folds", ggm.get("n_folds"), 2)
+    n_datasets = check_integer("ggm.n_datasets", ggm.get("n_datasets"), 1)
     if n_datasets < 2 * n_folds:
         raise ValueError(f"ggm.n_datasets={n_datasets} is too few for {n_folds} folds (need at least {2 * n_folds})")
     checks.neighbors(cfg.get("neighbors"), n_genes, minimum=1)  # the DeepDRIM arm's neighbors per gene
@@ -28,13 +29,6 @@ def check(cfg: DictConfig) -> None:
     margin = ggm.get("margin", 0.1)
     if isinstance(margin, bool) or not isinstance(margin, (int, float)) or not margin > 0:
         raise ValueError(f"a precision cannot be made positive definite with ggm.margin={margin!r}; it must be > 0")
-    checks.number("ggm.sensitivity", ggm.get("sensitivity", 0.8), 0, 1, low_open=True)
-    checks.choice("ggm.neighbor_rule", ggm.get("neighbor_rule", "positive"), NEIGHBOR_RULES)
-    train = cfg.training
-    checks.integer("training.epochs", train.get("epochs"), 1)
-    checks.integer("training.batch_size", train.get("batch_size"), 1)
-    checks.integer("training.patience", train.get("patience"), 0)
-    checks.choice("training.optimizer", train.get("optimizer", "sgd"), OPTIMIZERS)
-    checks.choice("training.monitor", train.get("monitor", "val_loss"), MONITORS)
-    checks.number("training.validation_fraction", train.get("validation_fraction", 0.2), 0, 1,
-                  low_open=True, high_open=True)
+    check_real("ggm.sensitivity", ggm.get("sensitivity", 0.8), 0, 1, low_open=True)
+    check_choice("ggm.neighbor_rule", ggm.get("neighbor_rule", "positive"), NEIGHBOR_RULES)
+    check_parameters(cfg.training, "training.")  # the arms' estimator's rules

@@ -8,8 +8,8 @@ from typing import Optional
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from deepdrim.cv import SPLITS
-from deepdrim.estimator import DeepDRIM
+from deepdrim._validation import check_choice
+from deepdrim.choices import SPLITS, check_parameters
 from deepdrim.data import Dataset
 from experiments.config import checks, degrade
 from experiments.config.checks import SUPERVISED
@@ -43,11 +43,12 @@ def check(cfg: DictConfig, n_cells: Optional[int] = None, n_genes: Optional[int]
     """The job's knobs against the data's size where known (the sweep check knows it from the
     simulation's config, :func:`validate` from the loaded data)."""
     name = checks.method(cfg.get("method", "deepdrim"))
-    checks.choice("cv.split", split_of(cfg), SPLITS)
+    check_choice("cv.split", split_of(cfg), SPLITS)
     degrade.check(cfg, n_cells)
     if name in SUPERVISED:
         checks.neighbors(cfg.neighbors, n_genes, name)
-        DeepDRIM(**estimator_params(cfg))._check_params()
+        check_parameters(cfg.model, "model.")
+        check_parameters(cfg.training, "training.")
 
 
 def check_direction(cfg: DictConfig) -> None:

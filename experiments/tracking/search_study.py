@@ -14,7 +14,7 @@ from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf
 from optuna.trial import FrozenTrial, TrialState
 
-from experiments.config import checks
+from deepdrim._validation import check_integer, check_real
 from experiments.config.paths import project_path
 from experiments.tracking import optuna_storage, job_runs, mlflow_store
 from experiments.config.search_space import Param, space_signature
@@ -55,12 +55,12 @@ def settings(cfg: DictConfig) -> Settings:
     search = cfg.get("search")
     if search is None:
         raise ValueError("task=search needs a search configuration: add search=optuna")
-    n_trials = checks.integer("search.n_trials", search.get("n_trials"), 1)
+    n_trials = check_integer("search.n_trials", search.get("n_trials"), 1)
     if search.get("metric") not in METRICS:
         raise ValueError(f"search.metric must be one of {', '.join(METRICS)}, got {search.get('metric')!r}")
     if search.get("direction") not in DIRECTIONS:
         raise ValueError(f"search.direction must be maximize or minimize, got {search.get('direction')!r}")
-    checks.number("search.validation_fraction", search.get("validation_fraction", 0.2), 0, 1,
+    check_real("search.validation_fraction", search.get("validation_fraction", 0.2), 0, 1,
                   low_open=True, high_open=True)
     if not search.get("study_name"):
         raise ValueError("search.study_name must be a non-empty name")
