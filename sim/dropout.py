@@ -7,19 +7,14 @@ quantile is per column; the coins are one ``rng.random(values.shape)`` draw.
 """
 from __future__ import annotations
 
-from numbers import Real
 from typing import Union
 
 import numpy as np
 import pandas as pd
 
+from deepdrim._validation import check_real
+
 RandomState = Union[None, int, np.random.Generator]
-
-
-def _check_unit(name: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, (Real, np.floating, np.integer)) or not 0.0 <= value <= 1.0:
-        raise ValueError(f"{name} must be in [0, 1], got {value}")
-    return float(value)
 
 
 def dropout_mask(values: np.ndarray, drop_prob: float, drop_cutoff: float, uniforms: np.ndarray) -> np.ndarray:
@@ -39,8 +34,8 @@ def boolode_dropout(values, drop_prob: float, drop_cutoff: float, random_state: 
     Per gene, entries strictly below its ``drop_cutoff`` quantile become 0 with probability
     ``drop_prob``; ``drop_cutoff=0`` drops nothing. The input is never modified.
     """
-    drop_prob = _check_unit("drop_prob", drop_prob)
-    drop_cutoff = _check_unit("drop_cutoff", drop_cutoff)
+    drop_prob = check_real("drop_prob", drop_prob, 0, 1)
+    drop_cutoff = check_real("drop_cutoff", drop_cutoff, 0, 1)
     is_frame = isinstance(values, pd.DataFrame)
     arr = values.to_numpy() if is_frame else np.asarray(values)
     if arr.ndim != 2:

@@ -15,6 +15,7 @@ from scipy.linalg import solve_triangular
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
 
+from deepdrim._validation import check_integer
 from deepdrim.multi_images import check_gene_pairs
 
 RandomState = Union[None, int, np.random.Generator]
@@ -24,14 +25,6 @@ TRANSITIVE = "transitive"
 RANDOM = "random"
 SELF = "self"
 PAIR_KINDS = (DIRECT, TRANSITIVE, RANDOM)
-
-
-def _check_n(name: str, value, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ValueError(f"{name} must be an integer, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be at least {minimum}, got {value}")
-    return int(value)
 
 
 def sample_precision(
@@ -52,7 +45,7 @@ def sample_precision(
     is the network used. The off-diagonal part has trace 0, so λ_min <= 0 and the diagonal is
     always >= margin.
     """
-    n_genes = _check_n("n_genes", n_genes, 2)
+    n_genes = check_integer("n_genes", n_genes, 2)
     if not 0.0 <= edge_prob <= 1.0:
         raise ValueError(f"edge_prob must be in [0, 1], got {edge_prob}")
     if not 0.0 < low <= high:
@@ -91,7 +84,7 @@ def sample_ggm(
 
     Sampling uses the Cholesky factor of Θ and the same seeded generator that drew Θ.
     """
-    n_cells = _check_n("n_cells", n_cells, 1)
+    n_cells = check_integer("n_cells", n_cells, 1)
     rng = np.random.default_rng(random_state)
     precision = sample_precision(n_genes, rng, **precision_kwargs)
     return _sample_expression(precision, n_cells, rng), precision
@@ -172,10 +165,10 @@ def sample_ggm_dataset(
     then drawn from the accepted Θ. Needs n_genes >= 3 (2 genes have a single pair) and
     0 < edge_prob < 1; RuntimeError after ``max_tries`` rejected draws.
     """
-    if _check_n("n_genes", n_genes, 0) < 3:
+    if check_integer("n_genes", n_genes, 0) < 3:
         raise ValueError(f"GGM study needs at least 3 genes, got {n_genes}")
-    n_cells = _check_n("n_cells", n_cells, 1)
-    max_tries = _check_n("max_tries", max_tries, 1)
+    n_cells = check_integer("n_cells", n_cells, 1)
+    max_tries = check_integer("max_tries", max_tries, 1)
     edge_prob = precision_kwargs.get("edge_prob", 0.5)
     if not 0.0 < edge_prob < 1.0:
         raise ValueError(f"GGM study needs 0 < edge_prob < 1 to have both pair kinds, got {edge_prob}")

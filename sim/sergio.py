@@ -40,6 +40,7 @@ from typing import Optional, Sequence, Union
 
 import numpy as np
 
+from deepdrim._validation import check_flag, check_integer, check_real
 from sim.cache import write_atomic
 from sim.grn import IN_DEGREE_MODELS, GeneCounts
 from sim.sergio_engine import run_sergio, technical_noise
@@ -72,21 +73,6 @@ def sergio_version() -> str:
 
 
 # ---------------------------------------------------------------------------------------------- checks
-
-
-def _int(name: str, value, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-    return int(value)
-
-
-def _num(name: str, value, low: float = 0.0, high: Optional[float] = None, low_open: bool = False) -> float:
-    ok = not isinstance(value, bool) and isinstance(value, (int, float, np.integer, np.floating)) and np.isfinite(value)
-    ok = ok and (value > low if low_open else value >= low) and (high is None or value <= high)
-    if not ok:
-        bound = f"{'>' if low_open else '>='} {low}" + ("" if high is None else f" and <= {high}")
-        raise ValueError(f"{name} must be a number {bound}, got {value!r}")
-    return float(value)
 
 
 def _range(name: str, value) -> tuple[float, float]:
@@ -162,24 +148,23 @@ def _check(p: dict) -> dict:
         raise ValueError(f"in_degree must be one of {', '.join(IN_DEGREE_MODELS)}, got {p['in_degree']!r}")
     for name, low in (("n_genes", 3), ("n_cells", 2), ("n_cell_types", 1), ("n_tfs", 1), ("n_master", 1),
                       ("safety_iter", 0), ("scale_iter", 1)):
-        p[name] = _int(name, p[name], low)
+        p[name] = check_integer(name, p[name], low)
     if p["n_tfs"] >= p["n_genes"]:
         raise ValueError(f"n_tfs ({p['n_tfs']}) must be < n_genes ({p['n_genes']})")
     if p["n_cells"] < p["n_cell_types"]:
         raise ValueError(f"n_cells ({p['n_cells']}) must be at least n_cell_types ({p['n_cell_types']})")
     for name in ("repression_fraction", "confounder_fraction", "outlier_prob"):
-        p[name] = _num(name, p[name], 0.0, 1.0)
+        p[name] = check_real(name, p[name], 0.0, 1.0)
     for name in ("hill_n", "decay", "dt", "dropout_shape"):
-        p[name] = _num(name, p[name], 0.0, low_open=True)
+        p[name] = check_real(name, p[name], 0.0, low_open=True)
     for name in ("noise_s", "outlier_scale", "library_scale"):
-        p[name] = _num(name, p[name], 0.0)
-    p["outlier_mean"] = _num("outlier_mean", p["outlier_mean"], -np.inf)
+        p[name] = check_real(name, p[name], 0.0)
+    p["outlier_mean"] = check_real("outlier_mean", p["outlier_mean"])
     if p["library_mean"] is not None:
-        p["library_mean"] = _num("library_mean", p["library_mean"], -np.inf)
+        p["library_mean"] = check_real("library_mean", p["library_mean"])
     if p["dropout_percentile"] is not None:
-        p["dropout_percentile"] = _num("dropout_percentile", p["dropout_percentile"], 0.0, 100.0)
-    if not isinstance(p["umi"], bool):
-        raise ValueError(f"umi must be true or false, got {p['umi']!r}")
+        p["dropout_percentile"] = check_real("dropout_percentile", p["dropout_percentile"], 0.0, 100.0)
+    check_flag("umi", p["umi"])
     for name in ("k_range", "mr_low", "mr_high"):
         p[name] = list(_range(name, p[name]))
     rpg = list(p["regulators_per_gene"]) if isinstance(p["regulators_per_gene"], (list, tuple)) or \

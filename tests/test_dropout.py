@@ -79,8 +79,8 @@ def test_seeded_and_integer_dtype_kept():
 
 @pytest.mark.parametrize(
     "prob, cutoff, message",
-    [(1.5, 0.5, r"drop_prob must be in \[0, 1\], got 1.5"), (-0.1, 0.5, "drop_prob"),
-     (0.5, 1.1, r"drop_cutoff must be in \[0, 1\], got 1.1"), (0.5, float("nan"), "drop_cutoff"), ("0.5", 0.5, "drop_prob")],
+    [(1.5, 0.5, r"drop_prob must be a number in \[0, 1\], got 1.5"), (-0.1, 0.5, "drop_prob"),
+     (0.5, 1.1, r"drop_cutoff must be a number in \[0, 1\], got 1.1"), (0.5, float("nan"), "drop_cutoff"), ("0.5", 0.5, "drop_prob")],
 )
 def test_bad_probabilities(prob, cutoff, message):
     with pytest.raises(ValueError, match=message):
