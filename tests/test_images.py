@@ -271,7 +271,7 @@ def test_transform_none_accepts_negative_values():
     (np.ones((1, 3)), [[0, 1]], {"n_neighbors": 0}, "at least 2 cells"),
     (np.ones((5, 3)), [[0, 3]], {"n_neighbors": 0}, "out of range"),
     (np.ones((5, 3)), [[1, 1]], {"n_neighbors": 0}, "itself"),
-    (np.ones((5, 3)), [[0, 1]], {"n_neighbors": -1}, "non-negative"),
+    (np.ones((5, 3)), [[0, 1]], {"n_neighbors": -1}, "n_neighbors must be an integer >= 0"),
     (np.ones((5, 3)), [[0, 1]], {"n_neighbors": 2}, "at least 4 genes"),
     (np.ones((5, 4)), [[0, 1]], {"n_neighbors": 1, "neighbor_score": "mi"}, "neighbor_score"),
 ])
