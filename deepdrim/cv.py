@@ -116,6 +116,16 @@ def make_folds(pairs, n_folds: int = 3, split: str = "tf", random_state=None) ->
     return [Fold(train, test, 0) for train, test in tf_aware_folds(pairs, n_folds, random_state)]
 
 
+def dataset_folds(n_datasets: int, n_folds: int, seed: int) -> np.ndarray:
+    """Fold index of each dataset (many small datasets, e.g. the GGM study's): a seeded
+    permutation cut into ``n_folds`` near-equal parts, so all samples of a dataset share a fold."""
+    check_integer("n_folds", n_folds, 2)
+    parts = np.array_split(np.random.default_rng(seed).permutation(n_datasets), n_folds)
+    fold = np.empty(n_datasets, dtype=np.int64)
+    fold[np.concatenate(parts)] = np.repeat(np.arange(n_folds), [len(part) for part in parts])
+    return fold
+
+
 def tf_validation_split(pairs, labels, fraction: float = 0.2, random_state=None, max_tries: int = 50,
                         min_val_tfs: int = 1):
     """(train_index, val_index) holding out about ``fraction`` of the TFs, both classes in each

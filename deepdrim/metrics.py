@@ -110,21 +110,31 @@ def sensitivity_threshold(labels, scores, sensitivity: float = 0.8) -> float:
     return float(positives[max(k, 1) - 1])
 
 
-def false_positives_at_sensitivity(labels, scores, kind=None, sensitivity: float = 0.8) -> dict[str, float]:
-    """False positives where this arm finds ``sensitivity`` of the positives (ties at the
-    threshold are called), overall and, with ``kind`` ('direct'/'transitive'/'random' per pair,
-    as :class:`deepdrim.pairs.LabelledPairs`), per negative kind: keys ``threshold``, ``tpr``
-    (achieved, >= sensitivity), ``fp``, ``fpr``, and ``fp_<kind>`` for each negative kind."""
-    threshold = sensitivity_threshold(labels, scores, sensitivity)
+def relative_reduction(before: float, after: float) -> float:
+    """Relative reduction ``1 - after / before`` (of false positives, say); NaN when ``before`` is 0."""
+    return float(1.0 - after / before) if before > 0 else float("nan")
+
+
+def false_positives_at_threshold(labels, scores, threshold: float, kind=None) -> dict[str, float]:
+    """Calls ``scores >= threshold``: keys ``threshold``, ``tpr``, ``tp``, ``fp``, ``fpr`` and, with
+    ``kind`` ('direct'/'transitive'/'random' per pair, as :class:`deepdrim.pairs.LabelledPairs`),
+    ``fp_<kind>`` for each negative kind present."""
     labels, scores, kind = _check_scored(labels, scores, kind)
     called = scores >= threshold
     negatives = ~labels
-    out = {"threshold": threshold, "tpr": float(called[labels].mean()), "fp": float((called & negatives).sum()),
+    out = {"threshold": float(threshold), "tpr": float(called[labels].mean()) if labels.any() else float("nan"),
+           "tp": float((called & labels).sum()), "fp": float((called & negatives).sum()),
            "fpr": float((called & negatives).sum() / negatives.sum()) if negatives.any() else float("nan")}
     if kind is not None:
         for name in np.unique(kind[negatives]):
             out[f"fp_{name}"] = float((called & negatives & (kind == name)).sum())
     return out
+
+
+def false_positives_at_sensitivity(labels, scores, kind=None, sensitivity: float = 0.8) -> dict[str, float]:
+    """:func:`false_positives_at_threshold` where this arm finds ``sensitivity`` of the positives
+    (ties at the threshold are called; ``tpr`` is the achieved one, >= sensitivity)."""
+    return false_positives_at_threshold(labels, scores, sensitivity_threshold(labels, scores, sensitivity), kind)
 
 
 def fp_reduction_at_sensitivity(labels, reference_scores, arm_scores, kind=None,
@@ -138,9 +148,8 @@ def fp_reduction_at_sensitivity(labels, reference_scores, arm_scores, kind=None,
     out = {f"reference/{k}": v for k, v in reference.items()}
     out.update({f"arm/{k}": v for k, v in arm.items()})
     for key in (k for k in reference if k == "fp" or k.startswith("fp_")):
-        ref, got = reference[key], arm.get(key, 0.0)
         suffix = key[2:]  # "" or "_<kind>"
-        out[f"fp_reduction{suffix}"] = 1.0 - got / ref if ref > 0 else float("nan")
+        out[f"fp_reduction{suffix}"] = relative_reduction(reference[key], arm.get(key, 0.0))
     return out
 
 

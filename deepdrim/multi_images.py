@@ -4,7 +4,8 @@ Datasets of one shape (N, cells, genes) are put side by side as one cells x (N *
 each gene of each dataset is binned over its own range exactly as in
 :class:`deepdrim.images.PairImageBuilder`, and the images of every dataset come from one
 ``np.bincount`` per chunk. :func:`dataset_pair_images` is DeepDRIM's (P, 2n+3) tensor per
-(dataset, pair); :func:`augmented_images` the paper's 96x96 augmented image of 4-gene datasets.
+(dataset, pair); :func:`augmented_images` the paper's 96x96 augmented image of 4-gene datasets;
+:func:`arm_inputs` the three arms' inputs of the neighbor-image study (paper Fig. 1).
 """
 from __future__ import annotations
 
@@ -153,15 +154,36 @@ def augmented_images(values_list, pairs, n_bins: int = 32, transform: str = "non
     ``transform="none"`` bins the Gaussian values as they are; ``"log"`` applies paper eq. 1.
     """
     values, arr = stack_datasets(values_list, pairs, transform)
-    if values.shape[2] != 4:
-        raise ValueError(f"augmented images need 4-gene datasets, got {values.shape[2]} genes")
+    return dataset_augmented_images(values, np.arange(len(arr)), arr, n_bins, transform)
+
+
+def dataset_augmented_images(values, dataset, pairs, n_bins: int = 32, transform: str = "none") -> np.ndarray:
+    """Augmented images (P, 3nb, 3nb) float32 of pair ``pairs[k]`` of 4-gene dataset ``values[dataset[k]]``
+    ((N, 4 genes) datasets, indexed like :func:`dataset_pair_images`: no per-sample copy of the values)."""
+    values = np.asarray(values, dtype=np.float64)
+    if values.ndim != 3 or values.shape[2] != 4:
+        raise ValueError(f"augmented images need 4-gene datasets, got values of shape {values.shape}")
+    arr = check_gene_pairs(pairs, 4)
     a, b = arr[:, 0], arr[:, 1]
     in_pair = (np.arange(4)[None, :] == a[:, None]) | (np.arange(4)[None, :] == b[:, None])
     others = np.nonzero(~in_pair)[1].reshape(-1, 2)  # c < d, row-major order of nonzero
     c, d = others[:, 0], others[:, 1]
     u = np.stack([a, a, b, a, a, b, b], axis=1)
     v = np.stack([b, a, b, c, d, c, d], axis=1)
-    return augmented_image(_tiles(values, np.arange(len(arr)), u, v, n_bins, transform))
+    return augmented_image(_tiles(values, np.asarray(dataset, dtype=np.int64), u, v, n_bins, transform))
+
+
+def arm_inputs(values, dataset, pairs, n_neighbors: int, n_bins: int = 32,
+               neighbor_rule: str = "positive") -> dict[str, np.ndarray]:
+    """Network input (P, channels, size, size) per arm of the neighbor-image study (paper Fig. 1),
+    values binned as they are: ``primary`` (32x32 primary image), ``augmented`` (96x96, 4-gene
+    datasets only) and ``deepdrim`` (:func:`dataset_pair_images`, neighbors by ``neighbor_rule``)."""
+    tensor = dataset_pair_images(values, dataset, pairs, n_neighbors, n_bins, neighbor_rule=neighbor_rule)
+    inputs = {"primary": tensor[:, :1]}  # channel 0 is the primary image (a, b), whatever the rule
+    if np.shape(values)[2] == 4:
+        inputs["augmented"] = dataset_augmented_images(values, dataset, pairs, n_bins)[:, None]
+    inputs["deepdrim"] = tensor
+    return inputs
 
 
 def augmented_image_from_expression(values, pair: Sequence[int], n_bins: int = 32, transform: str = "none") -> np.ndarray:
@@ -171,4 +193,4 @@ def augmented_image_from_expression(values, pair: Sequence[int], n_bins: int = 3
 
 __all__ = ["AUGMENTED_ORDER", "AUGMENTED_TILES", "check_gene_pairs", "stack_datasets", "neighbor_genes",
            "dataset_pair_images", "augmented_image", "primary_images", "augmented_images",
-           "augmented_image_from_expression"]
+           "dataset_augmented_images", "arm_inputs", "augmented_image_from_expression"]

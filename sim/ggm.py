@@ -8,7 +8,8 @@ or a 96x96 augmented image (primary + six neighbor images), both built by the li
 """
 from __future__ import annotations
 
-from typing import NamedTuple, Optional, Union
+from dataclasses import dataclass
+from typing import Optional, Union
 
 import numpy as np
 from scipy.linalg import solve_triangular
@@ -141,38 +142,22 @@ def sample_study_pairs(
     return (int(rows[p]), int(cols[p])), (int(rows[n]), int(cols[n]))
 
 
-class GGMDataset(NamedTuple):
-    """One study dataset: unpacks as (expression, precision, positive_pair, negative_pair, negative_kind)."""
+@dataclass
+class GGMSamples:
+    """The studied pairs of N GGM datasets: ``values`` (N, cells, genes), ``precision`` (N, genes,
+    genes); per sample (dataset k gives 2k direct, 2k+1 independent) its ``dataset``, gene
+    ``pairs`` (a, b) with a < b, ``labels`` (1 = direct) and ``kinds`` ("direct"/"transitive"/"random")."""
 
-    expression: np.ndarray
+    values: np.ndarray
     precision: np.ndarray
-    positive_pair: tuple[int, int]
-    negative_pair: tuple[int, int]
-    negative_kind: str  # "transitive" or "random"
+    dataset: np.ndarray
+    pairs: np.ndarray
+    labels: np.ndarray
+    kinds: np.ndarray
 
 
-def sample_ggm_dataset(
-    n_genes: int,
-    n_cells: int,
-    random_state: RandomState = None,
-    max_tries: int = 10_000,
-    **precision_kwargs,
-) -> GGMDataset:
-    """A GGM dataset with its studied positive (direct) and negative (independent) pair.
-
-    Θ is redrawn until it has both a direct and an independent pair (the paper draws one of each
-    per dataset), so the accepted Θ follow the edge distribution conditioned on that; cells are
-    then drawn from the accepted Θ. Needs n_genes >= 3 (2 genes have a single pair) and
-    0 < edge_prob < 1; RuntimeError after ``max_tries`` rejected draws.
-    """
-    if check_integer("n_genes", n_genes, 0) < 3:
-        raise ValueError(f"GGM study needs at least 3 genes, got {n_genes}")
-    n_cells = check_integer("n_cells", n_cells, 1)
-    max_tries = check_integer("max_tries", max_tries, 1)
-    edge_prob = precision_kwargs.get("edge_prob", 0.5)
-    if not 0.0 < edge_prob < 1.0:
-        raise ValueError(f"GGM study needs 0 < edge_prob < 1 to have both pair kinds, got {edge_prob}")
-    rng = np.random.default_rng(random_state)
+def _draw_dataset(n_genes: int, n_cells: int, rng: np.random.Generator, max_tries: int, **precision_kwargs):
+    """(expression, precision, positive pair, negative pair, negative kind) of one accepted Θ."""
     for _ in range(max_tries):  # rejection loop over whole precision matrices
         precision = sample_precision(n_genes, rng, **precision_kwargs)
         pairs = sample_study_pairs(precision, rng)
@@ -181,9 +166,57 @@ def sample_ggm_dataset(
     else:
         raise RuntimeError(f"no precision with both a direct and an independent pair in {max_tries} draws")
     positive, negative = pairs
-    kind = pair_truth(precision)[negative]
-    expression = _sample_expression(precision, n_cells, rng)
-    return GGMDataset(expression, precision, positive, negative, kind)
+    return _sample_expression(precision, n_cells, rng), precision, positive, negative, pair_truth(precision)[negative]
+
+
+def _check_study(n_genes, n_cells, max_tries, edge_prob: float) -> tuple[int, int, int]:
+    if check_integer("n_genes", n_genes, 0) < 3:
+        raise ValueError(f"GGM study needs at least 3 genes, got {n_genes}")
+    if not 0.0 < edge_prob < 1.0:
+        raise ValueError(f"GGM study needs 0 < edge_prob < 1 to have both pair kinds, got {edge_prob}")
+    return int(n_genes), check_integer("n_cells", n_cells, 1), check_integer("max_tries", max_tries, 1)
+
+
+def _samples(draws: list) -> GGMSamples:
+    """The drawn datasets stacked as one :class:`GGMSamples` (two samples per dataset)."""
+    expression, precision, positive, negative, kind = zip(*draws)
+    n = len(draws)
+    pairs = np.stack([np.array(positive), np.array(negative)], axis=1).reshape(2 * n, 2).astype(np.int64)
+    kinds = np.stack([np.full(n, DIRECT, dtype=object), np.array(kind, dtype=object)], axis=1).ravel()
+    return GGMSamples(np.stack(expression), np.stack(precision), np.repeat(np.arange(n), 2), pairs,
+                      np.tile(np.array([1, 0], dtype=np.int64), n), kinds)
+
+
+def sample_ggm_dataset(
+    n_genes: int,
+    n_cells: int,
+    random_state: RandomState = None,
+    max_tries: int = 10_000,
+    **precision_kwargs,
+) -> GGMSamples:
+    """One GGM dataset (N = 1) with its studied positive (direct) and negative (independent) pair.
+
+    Θ is redrawn until it has both a direct and an independent pair (the paper draws one of each
+    per dataset), so the accepted Θ follow the edge distribution conditioned on that; cells are
+    then drawn from the accepted Θ. Needs n_genes >= 3 (2 genes have a single pair) and
+    0 < edge_prob < 1; RuntimeError after ``max_tries`` rejected draws.
+    """
+    n_genes, n_cells, max_tries = _check_study(n_genes, n_cells, max_tries, precision_kwargs.get("edge_prob", 0.5))
+    return _samples([_draw_dataset(n_genes, n_cells, np.random.default_rng(random_state), max_tries,
+                                   **precision_kwargs)])
+
+
+def sample_ggm_study(n_datasets: int, n_genes: int, n_cells: int, seed: int, max_tries: int = 10_000,
+                     **precision_kwargs) -> GGMSamples:
+    """``n_datasets`` datasets of :func:`sample_ggm_dataset`, dataset k drawn from the k-th child of
+    ``SeedSequence(seed)`` (so a larger study extends a smaller one with the same seed)."""
+    from threadpoolctl import threadpool_limits
+
+    n_genes, n_cells, max_tries = _check_study(n_genes, n_cells, max_tries, precision_kwargs.get("edge_prob", 0.5))
+    seeds = np.random.SeedSequence(seed).spawn(check_integer("n_datasets", n_datasets, 1))
+    with threadpool_limits(1):  # tiny solves: BLAS threads cost more than they save (3x here)
+        return _samples([_draw_dataset(n_genes, n_cells, np.random.default_rng(s), max_tries, **precision_kwargs)
+                         for s in seeds])  # loop over datasets; each draw is vectorised
 
 
 __all__ = [
@@ -196,6 +229,7 @@ __all__ = [
     "pair_truth",
     "classify_pairs",
     "sample_study_pairs",
-    "GGMDataset",
+    "GGMSamples",
     "sample_ggm_dataset",
+    "sample_ggm_study",
 ]

@@ -123,8 +123,8 @@ def test_study_pairs():
 @given(seed=st.integers(0, 2**32 - 1), n_genes=st.integers(3, 6))
 def test_dataset_has_both_pair_kinds(seed, n_genes):
     d = ggm.sample_ggm_dataset(n_genes, 50, seed)
-    expression, precision, pos, neg, kind = d
-    assert expression.shape == (50, n_genes)
+    expression, precision, (pos, neg), kind = d.values[0], d.precision[0], map(tuple, d.pairs), d.kinds[1]
+    assert expression.shape == (50, n_genes) and d.labels.tolist() == [1, 0] and d.dataset.tolist() == [0, 0]
     assert pos[0] < pos[1] and neg[0] < neg[1]
     assert precision[pos] != 0 and precision[neg] == 0
     assert kind == ggm.classify_pairs(precision, [neg])[0] and kind in ("transitive", "random")
@@ -133,7 +133,24 @@ def test_dataset_has_both_pair_kinds(seed, n_genes):
 def test_dataset_is_seeded():
     a = ggm.sample_ggm_dataset(4, 30, 11)
     b = ggm.sample_ggm_dataset(4, 30, 11)
-    assert np.array_equal(a.expression, b.expression) and a.positive_pair == b.positive_pair
+    assert np.array_equal(a.values, b.values) and np.array_equal(a.pairs, b.pairs)
+
+
+def test_study_stacks_datasets_drawn_from_their_own_seeds():
+    study = ggm.sample_ggm_study(12, 4, 200, seed=3)
+    assert study.values.shape == (12, 200, 4) and study.precision.shape == (12, 4, 4)
+    assert study.labels.tolist() == [1, 0] * 12
+    assert study.dataset.tolist() == np.repeat(np.arange(12), 2).tolist()
+    again = ggm.sample_ggm_study(12, 4, 200, seed=3)
+    assert np.array_equal(study.values, again.values) and np.array_equal(study.pairs, again.pairs)
+    # dataset k is sample_ggm_dataset with the k-th child seed (a larger study extends a smaller one)
+    k = 5
+    one = ggm.sample_ggm_dataset(4, 200, np.random.default_rng(np.random.SeedSequence(3).spawn(12)[k]))
+    assert np.array_equal(study.values[k], one.values[0]) and np.array_equal(study.precision[k], one.precision[0])
+    assert np.array_equal(study.pairs[2 * k:2 * k + 2], one.pairs) and list(study.kinds[2 * k:2 * k + 2]) == list(one.kinds)
+    assert study.kinds[11] == ggm.classify_pairs(study.precision[5], study.pairs[11:])[0]
+    assert set(study.kinds[1::2]) <= {"transitive", "random"} and set(study.kinds[::2]) == {"direct"}
+    assert np.array_equal(ggm.sample_ggm_study(5, 4, 200, seed=3).values, study.values[:5])
 
 
 @pytest.mark.parametrize("n_genes", [2, 1])
@@ -154,12 +171,12 @@ def single_image(values, u, v):
 
 def test_augmented_image_layout():
     d = ggm.sample_ggm_dataset(4, 300, 5)
-    values = d.expression.copy()
-    a, b = d.positive_pair
+    values = d.values[0].copy()
+    a, b = d.pairs[0]
     c, e = [g for g in range(4) if g not in (a, b)]
     img = multi_images.augmented_image_from_expression(values, (a, b))
     assert img.shape == (96, 96) and img.dtype == np.float32
-    assert np.array_equal(values, d.expression)  # input not modified
+    assert np.array_equal(values, d.values[0])  # input not modified
 
     def tile(r, col):
         return img[32 * r : 32 * (r + 1), 32 * col : 32 * (col + 1)]
@@ -176,9 +193,9 @@ def test_augmented_image_layout():
 
 
 def test_batched_images_match_single():
-    data = [ggm.sample_ggm_dataset(4, 200, s) for s in range(6)]
-    values = [d.expression for d in data]
-    pairs = [d.positive_pair if s % 2 else d.negative_pair for s, d in enumerate(data)]
+    study = ggm.sample_ggm_study(6, 4, 200, seed=0)
+    values = list(study.values)
+    pairs = [tuple(study.pairs[2 * s + 1 - s % 2]) for s in range(6)]  # odd datasets: positive, even: negative
     aug = multi_images.augmented_images(values, pairs)
     prim = multi_images.primary_images(values, pairs)
     assert aug.shape == (6, 96, 96) and prim.shape == (6, 32, 32)

@@ -1,22 +1,24 @@
-"""The GGM study (paper Fig. 1): its inputs equal the library's images, its folds and FP
-bookkeeping are right, bad configs fail in one line, and a tiny study logs its metrics."""
+"""The GGM study (paper Fig. 1): the library's arm inputs equal its single-dataset images, its
+dataset folds and FP bookkeeping (:mod:`deepdrim.context_study`) are right, and the task
+(``task=fig1_ggm``) fails bad configs in one line and logs a tiny study's metrics."""
 import numpy as np
 import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
-from omegaconf import OmegaConf
 
+from deepdrim.context_study import cross_validate_arms, study_metrics
+from deepdrim.cv import dataset_folds
 from deepdrim.images import pair_images
+from deepdrim.multi_images import arm_inputs, augmented_images, dataset_pair_images, primary_images
 from experiments.tasks import fig1_ggm as ggm_study
-from deepdrim.multi_images import augmented_images, dataset_pair_images, primary_images
-from sim.ggm import classify_pairs, sample_ggm_dataset
+from sim.ggm import sample_ggm_study
 
 TINY_NET = ["model.conv_filters=[4,4,4]", "model.embedding=8", "model.dense_units=[8]", "training.epochs=2",
             "training.min_epochs=0", "training.patience=1"]
 
 
-def _ggm(**kw):
-    return OmegaConf.create({"n_datasets": 12, "n_genes": 4, "n_cells": 200, "n_folds": 3, "neighbors": 2, **kw})
+def _study(seed: int, n_datasets: int = 12, n_genes: int = 4, n_cells: int = 200):
+    return sample_ggm_study(n_datasets, n_genes, n_cells, seed)
 
 
 @pytest.fixture()
@@ -24,25 +26,10 @@ def compose_ggm(compose):
     return lambda *overrides: compose("experiment=fig1_ggm", "scale=quick", *overrides, tiny=False)
 
 
-def test_simulate_pairs_labels_and_kinds():
-    samples = ggm_study.simulate(_ggm(), seed=3)
-    assert samples.values.shape == (12, 200, 4)
-    assert samples.labels.tolist() == [1, 0] * 12
-    assert samples.dataset.tolist() == np.repeat(np.arange(12), 2).tolist()
-    again = ggm_study.simulate(_ggm(), seed=3)
-    assert np.array_equal(samples.values, again.values) and np.array_equal(samples.pairs, again.pairs)
-    # the same draw as sim.ggm with dataset k's own seed, and kinds from the precision's graph
-    first = sample_ggm_dataset(4, 200, np.random.default_rng(np.random.SeedSequence(3).spawn(12)[0]))
-    assert np.array_equal(samples.values[0], first.expression)
-    assert tuple(samples.pairs[0]) == first.positive_pair and tuple(samples.pairs[1]) == first.negative_pair
-    assert samples.kinds[1] == classify_pairs(first.precision, [first.negative_pair])[0]
-    assert set(samples.kinds[1::2]) <= {"transitive", "random"} and set(samples.kinds[::2]) == {"direct"}
-
-
 @pytest.mark.parametrize("n_genes, n_neighbors", [(4, 1), (4, 2), (3, 1), (6, 3)])
-def test_deepdrim_images_equal_pair_images_per_dataset(n_genes, n_neighbors):
-    samples = ggm_study.simulate(_ggm(n_genes=n_genes, n_datasets=15), seed=n_genes)
-    got = ggm_study.deepdrim_images(samples.values, samples.dataset, samples.pairs, n_neighbors)
+def test_dataset_pair_images_equal_pair_images_per_dataset(n_genes, n_neighbors):
+    samples = _study(n_genes, n_datasets=15, n_genes=n_genes)
+    got = dataset_pair_images(samples.values, samples.dataset, samples.pairs, n_neighbors)
     want = np.concatenate([pair_images(samples.values[d], [tuple(p)], n_neighbors=n_neighbors, transform="none")
                            for d, p in zip(samples.dataset, samples.pairs)])
     assert got.shape == (30, 2 * n_neighbors + 3, 32, 32) and got.dtype == np.float32
@@ -50,23 +37,26 @@ def test_deepdrim_images_equal_pair_images_per_dataset(n_genes, n_neighbors):
 
 
 def test_arm_inputs_are_the_papers_images():
-    samples = ggm_study.simulate(_ggm(), seed=0)
-    inputs = ggm_study.arm_inputs(samples, n_neighbors=2)
+    samples = _study(0)
+    inputs = arm_inputs(samples.values, samples.dataset, samples.pairs, n_neighbors=2)
     assert list(inputs) == ["primary", "augmented", "deepdrim"]
     np.testing.assert_array_equal(inputs["primary"][:, 0], primary_images(samples.values[samples.dataset],
                                                                           samples.pairs))
     np.testing.assert_array_equal(inputs["augmented"][:, 0], augmented_images(samples.values[samples.dataset],
                                                                               samples.pairs))
     assert inputs["augmented"].shape == (24, 1, 96, 96) and inputs["deepdrim"].shape == (24, 7, 32, 32)
-    five = ggm_study.simulate(_ggm(n_genes=5), seed=0)
-    assert list(ggm_study.arm_inputs(five, n_neighbors=2)) == ["primary", "deepdrim"]  # augmented: 4 genes only
+    five = _study(0, n_genes=5)
+    assert list(arm_inputs(five.values, five.dataset, five.pairs, 2)) == ["primary", "deepdrim"]  # augmented: 4 genes only
 
 
 def test_dataset_folds_keep_a_datasets_pairs_together():
-    fold = ggm_study.dataset_folds(23, 5, seed=1)
+    fold = dataset_folds(23, 5, seed=1)
     assert sorted(np.bincount(fold).tolist()) == [4, 4, 5, 5, 5]
-    assert np.array_equal(fold, ggm_study.dataset_folds(23, 5, seed=1))
-    assert not np.array_equal(fold, ggm_study.dataset_folds(23, 5, seed=2))
+    assert np.array_equal(fold, dataset_folds(23, 5, seed=1))
+    assert not np.array_equal(fold, dataset_folds(23, 5, seed=2))
+    # the permutation cut in order: its first 5 datasets are fold 0, the last 4 fold 4
+    order = np.random.default_rng(1).permutation(23)
+    assert (fold[order[:5]] == 0).all() and (fold[order[-4:]] == 4).all()
 
 
 def test_study_metrics_counts_false_positives_by_kind():
@@ -77,7 +67,7 @@ def test_study_metrics_counts_false_positives_by_kind():
         "augmented": [0.9, 0.2, 0.7, 0.6, 0.9, 0.3, 0.4, 0.55],  # FPs: r, t
         "deepdrim": [0.9, 0.1, 0.7, 0.1, 0.9, 0.1, 0.4, 0.1],    # none
     })
-    m = ggm_study.study_metrics(predictions)
+    m = study_metrics(predictions)
     assert (m["primary/fp"], m["primary/fp_random"], m["primary/fp_transitive"]) == (4, 1, 3)
     assert (m["augmented/fp"], m["augmented/fp_random"], m["augmented/fp_transitive"]) == (2, 1, 1)
     assert m["fp_reduction/augmented"] == pytest.approx(0.5)
@@ -126,9 +116,9 @@ def test_tiny_study_logs_its_metrics(tmp_path, compose_ggm):
 
 
 @pytest.mark.parametrize("min_epochs, expected_best", [(0, 0), (3, 2)])
-def test_ggm_study_never_keeps_a_plateau_epoch_before_min_epochs(compose_ggm, monkeypatch, min_epochs, expected_best):
+def test_ggm_study_never_keeps_a_plateau_epoch_before_min_epochs(monkeypatch, min_epochs, expected_best):
     """Validation scripted per fit: epoch 0 scores perfectly (a plateau fluke), later epochs badly.
-    The study trains through the estimator, so epochs before min_epochs cannot be the best."""
+    Every arm trains through the estimator, so epochs before min_epochs cannot be the best."""
     from deepdrim import DeepDRIM, training
 
     real_train = training.TableTrainer.train_epoch
@@ -153,10 +143,16 @@ def test_ggm_study_never_keeps_a_plateau_epoch_before_min_epochs(compose_ggm, mo
     monkeypatch.setattr(training.TableTrainer, "train_epoch", train_epoch)
     monkeypatch.setattr(training.TableTrainer, "score", score)
     monkeypatch.setattr(DeepDRIM, "fit_images", fit_images)
-    cfg = compose_ggm("ggm.n_datasets=40", "ggm.n_cells=100", "ggm.n_folds=2", *TINY_NET,
-                      "training.epochs=4", f"training.min_epochs={min_epochs}", "training.patience=5")
-    ggm_study.cross_validate(cfg, ggm_study.simulate(cfg.ggm, 0), seed=0)
+    samples = _study(0, n_datasets=40, n_cells=100)
+    params = dict(conv_filters=(4, 4, 4), embedding=8, dense_units=(8,), optimizer="adam", monitor="val_loss",
+                  epochs=4, min_epochs=min_epochs, patience=5)
+    frame = cross_validate_arms(samples.values, samples.dataset, samples.pairs, samples.labels, samples.kinds,
+                                n_neighbors=2, n_folds=2, seed=0, estimator_params=params, progress=False)
     assert best == [expected_best] * 6  # 3 arms x 2 folds
+    assert list(frame.columns) == ["dataset", "gene_a", "gene_b", "label", "kind", "fold", "primary", "augmented",
+                                   "deepdrim"]
+    assert frame[["primary", "augmented", "deepdrim"]].notna().all().all()
+    assert (frame.groupby("dataset").fold.nunique() == 1).all()  # a dataset's two pairs share their fold
 
 
 # ------------------------------------------------------------------ neighbor rule, matched-sensitivity FPs
@@ -187,7 +183,7 @@ def test_ggm_matched_sensitivity_false_positives():
     primary = np.array([0.9, 0.8, 0.7, 0.6, 0.1, 0.95, 0.65, 0.62, 0.3, 0.2, 0.05])
     augmented = np.array([0.4, 0.35, 0.3, 0.25, 0.01, 0.45, 0.1, 0.05, 0.03, 0.02, 0.01])
     frame = pd.DataFrame({"label": labels, "kind": kind, "fold": 0, "primary": primary, "augmented": augmented})
-    m = ggm_study.study_metrics(frame, sensitivity=0.8)
+    m = study_metrics(frame, sensitivity=0.8)
     assert m["primary/fp"] == 3 and m["augmented/fp"] == 0  # at 0.5 the augmented arm is just lower
     assert (m["primary/fp_matched"], m["primary/fp_matched_transitive"], m["primary/fp_matched_random"]) == (3, 2, 1)
     assert (m["augmented/fp_matched"], m["augmented/fp_matched_transitive"]) == (1, 1)

@@ -8,8 +8,8 @@ from sklearn.metrics import roc_auc_score
 
 from deepdrim.baselines import gene_prior_cv, gene_prior_scores
 from deepdrim.cv import Fold, make_folds, strict_folds, tf_aware_folds
-from deepdrim.metrics import (bootstrap_auroc_ci, false_positives_at_sensitivity, fp_reduction_at_sensitivity,
-                              sensitivity_threshold)
+from deepdrim.metrics import (bootstrap_auroc_ci, false_positives_at_sensitivity, false_positives_at_threshold,
+                              fp_reduction_at_sensitivity, relative_reduction, sensitivity_threshold)
 
 # ---------------------------------------------------------------------------------------------- gene prior
 
@@ -156,7 +156,9 @@ def test_fp_reduction_at_matched_sensitivity():
     assert out["fp_reduction_transitive"] == pytest.approx(2 / 3)  # 3 -> 1
     assert out["fp_reduction_random"] == pytest.approx(0.0)
     # at a fixed 0.5 cut the arm would look perfect only because it is calibrated lower
-    assert ((ARM >= 0.5) & (LABELS == 0)).sum() == 1 and ((ARM >= 0.5) & (LABELS == 1)).sum() == 0
+    at_half = false_positives_at_threshold(LABELS, ARM, 0.5, KIND)
+    assert (at_half["fp"], at_half["fp_random"], at_half["fp_transitive"], at_half["tp"]) == (1, 1, 0, 0)
+    assert relative_reduction(4, 1) == 0.75 and np.isnan(relative_reduction(0, 1))
 
 
 def test_matched_sensitivity_ties_are_called_and_errors():
