@@ -33,9 +33,9 @@ bench: $(STAMP)
 	$(VENV)/bin/python benchmarks/bench_images.py
 
 # The default job's numbers, measured: neighbors=0,10 x seed=0,1,2 on a private store (nothing reused),
-# written with date, machine and load to docs/results/default-job.md (experiments/reports/results.py).
+# written with date, machine and load to docs/results/default-job.md (benchmarks/default_job.py).
 results: $(STAMP)
-	$(VENV)/bin/python -m experiments.reports.results $(ARGS)
+	$(VENV)/bin/python benchmarks/default_job.py $(ARGS)
 
 # Which verdict holds where (docs/studies.md): each study of VERDICT_STUDIES on our simulator, SERGIO
 # and the two shared real folders (VERDICT_SOURCES; a data.path=DIR is a BEELINE folder), under each

@@ -24,6 +24,17 @@ TINY = [*(f"data.{k}={v}" for k, v in TINY_SIM.items() if k != "kind"), "cv.n_fo
 
 
 
+def benchmark(name: str):
+    """The script ``benchmarks/<name>.py`` as a module (benchmarks/ is a folder of scripts, not a package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses and pickling look a module up by name
+    spec.loader.exec_module(module)
+    return module
+
+
 def store_overrides(root: Path) -> list:
     """Overrides that send a job's store, outputs and multirun folders under ``root``."""
     return [f"tracking.uri=sqlite:///{root / 'mlflow.db'}", f"paths.outputs={root / 'outputs'}",

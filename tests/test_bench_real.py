@@ -1,18 +1,10 @@
 """benchmarks/bench_real.py trains with exactly the default job's estimator parameters."""
-import sys
-from pathlib import Path
+from tests.conftest import ROOT, benchmark, compose_config
 
-from tests.conftest import compose_config
-
-ROOT = Path(__file__).resolve().parents[1]
+bench_real = benchmark("bench_real")
 
 
 def test_bench_real_uses_the_default_jobs_parameters():
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        import bench_real
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
     from experiments.config.method import estimator_params
 
     assert bench_real.default_params(ROOT, 3) == estimator_params(compose_config("seed=3"))
@@ -25,11 +17,6 @@ def test_both_sides_score_the_same_pairs_of_the_same_folds(tmp_path):
 
     import numpy as np
 
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        import bench_real
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
     from deepdrim.cv import make_folds
 
     args = argparse.Namespace(data="default", size="data", folds=3, max_folds=1, epochs=1, params="",

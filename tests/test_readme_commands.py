@@ -23,8 +23,9 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from experiments.reports import results
-from tests.conftest import ROOT, TINY, free_port, store_overrides
+from tests.conftest import ROOT, TINY, benchmark, free_port, store_overrides
+
+results = benchmark("default_job")
 
 README = ROOT / "README.md"
 PYTHON = ".venv/bin/python"
@@ -222,7 +223,7 @@ def test_search_on_the_default_data(tmp_path):
 @pytest.mark.slow
 def test_make_results_writes_the_page(tmp_path):
     out = tmp_path / "default-job.md"
-    run([sys.executable, "-m", "experiments.reports.results", "--seeds", "0", "--out", str(out), "--", *TINY], ROOT)
+    run([sys.executable, str(ROOT / "benchmarks" / "default_job.py"), "--seeds", "0", "--out", str(out), "--", *TINY], ROOT)
     page = out.read_text()
     assert re.search(rf"^{re.escape(results.MARKER)} \d\.\d{{3}}$", page, flags=re.M)
     assert "| 0 | **" in page and "load average" in page and f"{os.cpu_count()} cores" in page

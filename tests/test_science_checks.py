@@ -1,9 +1,11 @@
-"""experiments.reports.science_checks: the supervised tables run end to end on tiny data (they broke
+"""benchmarks/science_checks.py: the supervised tables run end to end on tiny data (they broke
 silently once when predict_proba became (P, 2))."""
 import numpy as np
 
-from experiments.reports import science_checks
 from sim.grn import simulate_grn
+from tests.conftest import benchmark
+
+science_checks = benchmark("science_checks")
 
 
 _default_params = science_checks.default_estimator_params

@@ -1,10 +1,10 @@
 """Measurements behind docs/results/science-notes.md, on the embedded default simulation (no training).
 
-``python -m experiments.reports.science_checks zeros``      zero fraction vs gene mean, by decile of the mean
-``python -m experiments.reports.science_checks neighbors``  how related in the true GRN the chosen neighbors are
-``python -m experiments.reports.science_checks shortcut``   gene-prior and Pearson AUROC under split=tf vs strict
-``python -m experiments.reports.science_checks cv``         DeepDRIM (default job's model + training) under both splits
-``python -m experiments.reports.science_checks cv-matched`` the tf split with training cut to the strict split's size
+``python benchmarks/science_checks.py zeros``      zero fraction vs gene mean, by decile of the mean
+``python benchmarks/science_checks.py neighbors``  how related in the true GRN the chosen neighbors are
+``python benchmarks/science_checks.py shortcut``   gene-prior and Pearson AUROC under split=tf vs strict
+``python benchmarks/science_checks.py cv``         DeepDRIM (default job's model + training) under both splits
+``python benchmarks/science_checks.py cv-matched`` the tf split with training cut to the strict split's size
 
 ``--sim KEY=VALUE`` (repeatable) passes simulator keywords, e.g. ``--sim dropout=nb``; ``--seeds``.
 Every table is printed as Markdown.
@@ -105,7 +105,7 @@ def default_estimator_params(seed: int, n_neighbors: int = 10) -> dict:
 
     from omegaconf import OmegaConf
 
-    conf = Path(__file__).resolve().parents[2] / "conf"
+    conf = Path(__file__).resolve().parents[1] / "conf"
     params = {**OmegaConf.to_container(OmegaConf.load(conf / "model" / "deepdrim.yaml")),
               **OmegaConf.to_container(OmegaConf.load(conf / "training" / "default.yaml"))}
     params.update(n_neighbors=n_neighbors, random_state=seed)

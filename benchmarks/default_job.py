@@ -8,8 +8,8 @@ over TFs, the Pearson |r| and gene-prior baselines of the same pairs, and each j
 The README quotes its line ``Default job AUROC (seed 0): 0.xxx`` (what ``make run`` prints on a
 machine of the same precision; ``tests/test_readme_commands.py`` checks it).
 
-    python -m experiments.reports.results                       # the sweep above -> docs/results/default-job.md
-    python -m experiments.reports.results --seeds 0 --out /tmp/x.md -- training.epochs=2   # extra run.py overrides
+    python benchmarks/default_job.py                       # the sweep above -> docs/results/default-job.md
+    python benchmarks/default_job.py --seeds 0 --out /tmp/x.md -- training.epochs=2   # extra run.py overrides
 """
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Optional
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter (precision() imports it)
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "docs" / "results" / "default-job.md"
 #: the line the README quotes and its test greps
 MARKER = "Default job AUROC (seed 0):"
@@ -96,7 +96,7 @@ def render(results: dict, seeds: list, *, command: str, started: str, load_start
     return "\n".join([
         "# The default job: measured results",
         "",
-        "Written by `make results` (`python -m experiments.reports.results`); do not edit by hand, run it again.",
+        "Written by `make results` (`python benchmarks/default_job.py`); do not edit by hand, run it again.",
         "",
         f"- date: {started} UTC; code: commit {git_commit()}",
         f"- command: `{command}` on a private store (nothing reused)",
