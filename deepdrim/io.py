@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from deepdrim._validation import check_expression
-from deepdrim.data import Dataset, reference_pairs
+from deepdrim.data import Dataset, edge_table, reference_pairs
 
 logger = logging.getLogger(__name__)
 
@@ -161,12 +161,6 @@ def _distinct(values) -> list:
     return list(dict.fromkeys(values))
 
 
-def _empty_edges() -> pd.DataFrame:
-    return pd.DataFrame(
-        {"tf": pd.Series(dtype=object), "target": pd.Series(dtype=object), "sign": pd.Series(dtype=np.int64)}
-    )
-
-
 # ----------------------------------------------------------------------------------------------
 # readers
 
@@ -249,7 +243,7 @@ def read_h5ad(path, network=None, *, layer: Optional[str] = None) -> Dataset:
         matrix = matrix.toarray()
     cells, genes = [str(c) for c in adata.obs_names], [str(g) for g in adata.var_names]
     expression = _expression_frame(np.asarray(matrix), cells, genes, path)
-    edges = _empty_edges() if network is None else _read_network(network, expression.columns)
+    edges = edge_table([], []) if network is None else _read_network(network, expression.columns)
     logger.info(
         "read h5ad %s: %d cells x %d genes, %d edges in %.2fs",
         path, *expression.shape, len(edges), time.perf_counter() - start,
