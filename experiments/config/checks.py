@@ -15,6 +15,7 @@ from sim.grn import DROPOUT_MODELS, IN_DEGREE_MODELS
 from sim.sergio import ENGINES as SERGIO_ENGINES
 from sim.sergio import NETWORKS as SERGIO_NETWORKS
 
+from experiments.config.data import SIMULATED_KINDS
 from experiments.config.store_checks import check_search_storage, check_store
 
 # cnnc = DeepDRIM with the primary image only (conf/method/cnnc.yaml); target_only = DeepDRIM fed
@@ -129,7 +130,7 @@ def check_config(config, tasks=None) -> None:
     training, data = config.get("training") or {}, config.get("data") or {}
     if isinstance(training.get("min_epochs"), int) and training.get("min_epochs", 0) > training.get("epochs", 1):
         raise ValueError(f"training.min_epochs={training['min_epochs']} must be <= training.epochs={training['epochs']}")
-    if data.get("kind", "sim") in ("sim", "sergio") and "n_genes" in data:  # sizes known from the config
+    if data.get("kind", "sim") in SIMULATED_KINDS and "n_genes" in data:  # sizes known from the config
         if config.get("method") in SUPERVISED and config.get("task", "cv") == "cv":
             neighbors(config.get("neighbors", 0), data["n_genes"], config.get("method"))
         if data.get("n_tfs", 0) >= data["n_genes"]:

@@ -20,6 +20,8 @@ from mlflow.data.dataset_source import DatasetSource
 from mlflow.data.dataset_source_registry import resolve_dataset_source
 from mlflow.data.meta_dataset import MetaDataset
 
+from experiments.config.data import SIMULATED_KINDS
+
 SIMULATOR = "sim.grn.simulate_grn"
 
 
@@ -89,7 +91,7 @@ def expression_dataset(expression: pd.DataFrame, source: Union[str, Path, dict],
 def job_source(data_cfg: dict, seed: int) -> Union[Path, dict]:
     """Source of a job's data from its resolved ``data`` config: ``data.path`` for files, the
     simulator config plus the seed for ``data=sim`` / ``data=sergio`` (without its cache folder)."""
-    if data_cfg.get("kind", "sim") in ("sim", "sergio"):
+    if data_cfg.get("kind", "sim") in SIMULATED_KINDS:
         return {**{k: v for k, v in data_cfg.items() if k not in ("negatives", "cache")}, "seed": int(seed)}
     path = data_cfg.get("path")
     if not path:
