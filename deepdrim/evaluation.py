@@ -39,13 +39,16 @@ Scorer = Union[str, Callable, object]
 
 @dataclass
 class FoldReport:
-    """What one fold trained and tested on, and why its model did not learn (None when it did)."""
+    """What one fold trained and tested on, why its model did not learn (None when it did), and
+    its estimator's per-epoch ``history_`` and ``best_epoch_`` (-1: none) for model selection."""
 
     n_train_pairs: int
     n_train_tfs: int
     n_test_pairs: int
     n_dropped: int
     failure: Optional[str] = None
+    history: dict = field(default_factory=dict)
+    best_epoch: int = -1
 
 
 @dataclass
@@ -135,6 +138,7 @@ def cross_validate(scorer: Scorer, expression, pairs, labels, *, gene_names=None
                    split: str = "tf", random_state: int = 0,
                    train_subset: Optional[Callable[[np.ndarray, int], np.ndarray]] = None,
                    on_epoch: Optional[Callable[[int, int, dict], None]] = None,
+                   on_fold: Optional[Callable[[int, FoldReport], None]] = None, score: bool = True,
                    progress: Union[bool, str] = True) -> CrossValidation:
     """Out-of-fold scores of ``scorer`` on every labelled pair (module docstring), folds from
     :func:`deepdrim.cv.make_folds` (``split`` "tf" or "strict", seeded by ``random_state``).
@@ -144,7 +148,9 @@ def cross_validate(scorer: Scorer, expression, pairs, labels, *, gene_names=None
     training pairs, cut by ``train_subset(train_index, fold)`` when given (e.g. a training
     fraction); a fold whose fit did not learn (the estimator's ``failure_``, or constant test
     scores) is reported in its :class:`FoldReport`. ``on_epoch(fold, epoch, logs)`` is called
-    after each training epoch; ``progress`` shows a bar (a string is its label)."""
+    after each training epoch and ``on_fold(fold, report)`` after each fold's fit (an exception either
+    raises, e.g. a pruner's, ends the cross-validation); ``score=False`` fits without scoring the
+    test pairs (a search's inner loop: scores stay NaN); ``progress`` shows a bar (a string is its label)."""
     from sklearn.base import clone
 
     expression = np.asarray(expression)
@@ -186,12 +192,16 @@ def cross_validate(scorer: Scorer, expression, pairs, labels, *, gene_names=None
             model = clone(scorer, safe=False)  # an estimator without get_params is deep-copied
             model.fit(expression, pairs[train], labels[train], epoch_callback=epoch_end)
             bar.update(epochs * (k + 1) - bar.n)  # early stopping skips epochs
-            scores[test] = link_probabilities(model.predict_proba(pairs[test]))
             report.failure = getattr(model, "failure_", None)
-            if report.failure is None and constant_scores(scores[test]):
-                report.failure = f"constant scores on the fold's {len(test)} test pairs"
+            report.history, report.best_epoch = getattr(model, "history_", {}), getattr(model, "best_epoch_", -1)
+            if score:
+                scores[test] = link_probabilities(model.predict_proba(pairs[test]))
+                if report.failure is None and constant_scores(scores[test]):
+                    report.failure = f"constant scores on the fold's {len(test)} test pairs"
             if report.failure:
                 log.warning("fold %d did not learn: %s", k, report.failure)
+            if on_fold is not None:
+                on_fold(k, report)
     untested = fold_of < 0
     scores[untested] = np.nan  # strict: a pair no fold tests has no score
     pcc = BASELINES["pcc"](expression, pairs)

@@ -84,6 +84,29 @@ def test_an_estimator_is_cloned_per_fold_and_trained_on_the_cut_training_pairs()
     np.testing.assert_allclose(result.predictions.score, result.predictions.prior)
 
 
+def test_on_fold_gets_each_fits_history_and_score_false_leaves_the_test_pairs_unscored():
+    """A search's inner loop: per-fold history and best epoch, no test pair scored, a hook's error ends it."""
+    class Tracked(Constant):
+        def fit(self, expression, pairs, labels, epoch_callback=None):
+            self.history_, self.best_epoch_ = {"loss": [0.6, 0.5]}, 1
+            return super().fit(expression, pairs, labels, epoch_callback)
+
+        def predict_proba(self, pairs):
+            raise AssertionError("scored a test pair")
+
+    counts, pairs, labels = _data()
+    seen = []
+    result = cross_validate(Tracked(), counts, pairs, labels, n_folds=2, score=False, progress=False,
+                            on_fold=lambda k, fold: seen.append((k, fold.best_epoch, fold.history["loss"])))
+    assert seen == [(0, 1, [0.6, 0.5]), (1, 1, [0.6, 0.5])] and result.predictions.score.isna().all()
+    assert all(fold.failure is None for fold in result.folds)  # constant scores are not checked unscored
+
+    def stop(k, epoch, logs):
+        raise KeyError("pruned")
+    with pytest.raises(KeyError, match="pruned"):
+        cross_validate(Tracked(), counts, pairs, labels, n_folds=2, score=False, progress=False, on_epoch=stop)
+
+
 def test_constant_scores_are_reported_as_a_failure_to_learn():
     counts, pairs, labels = _data()
     result = cross_validate(Constant(), counts, pairs, labels, n_folds=2, progress=False)

@@ -40,9 +40,10 @@ def _study(tmp_path, name="deepdrim-sim"):
 
 class FakeDeepDRIM:
     """Stands in for DeepDRIM: per-epoch logs whose validation metric ``quality(fit_index)`` sets;
-    records the pairs every fit saw."""
+    records the pairs every fit saw and the pairs every scoring call got."""
 
     fits: list = []
+    scored: list = []
     quality = staticmethod(lambda index: 0.8)
     epoch_seconds = 0.0
 
@@ -68,16 +69,16 @@ class FakeDeepDRIM:
         return self
 
     def predict_proba(self, pairs, expression=None):
+        FakeDeepDRIM.scored.append(np.asarray(pairs))
         link = np.random.default_rng(0).random(len(pairs))
         return np.column_stack([1 - link, link])
 
 
 @pytest.fixture()
 def fake(monkeypatch):
-    FakeDeepDRIM.fits = []
+    FakeDeepDRIM.fits, FakeDeepDRIM.scored = [], []
     FakeDeepDRIM.quality = staticmethod(lambda index: 0.8)
     FakeDeepDRIM.epoch_seconds = 0.0
-    monkeypatch.setattr(search, "DeepDRIM", FakeDeepDRIM)
     monkeypatch.setattr(cv_job, "DeepDRIM", FakeDeepDRIM)
     monkeypatch.setattr(search, "study_figures", lambda study, out, seed: ([], {}))  # drawn in the real test
     return FakeDeepDRIM
@@ -146,7 +147,7 @@ def test_search_never_trains_or_scores_on_the_test_folds(tmp_path, fake, compose
     data = job_data.load(dict(cfg.data), 0)
     pairs = data.pairs.pairs
     folds = tf_aware_folds(pairs, 2, random_state=0)
-    assert len(fake.fits) == 4  # 2 trials x 2 folds, in fold order
+    assert len(fake.fits) == 4 and not fake.scored  # 2 trials x 2 folds, in fold order; no pair scored
     for index, seen in enumerate(fake.fits):
         test_tfs = set(pairs[folds[index % 2][1], 0])
         assert not test_tfs & set(seen[:, 0])

@@ -23,19 +23,21 @@ from experiments.tracking import artifacts, job_runs, mlflow_dataset
 CONTROL_LABELS = {"pcc": "Pearson |r|", "prior": "gene prior", "target_mean": "target mean"}
 
 
-def cross_validate(cfg: DictConfig, data: Dataset, on_epoch=None) -> evaluation.CrossValidation:
+def cross_validate(cfg: DictConfig, data: Dataset, on_epoch=None, **options) -> evaluation.CrossValidation:
     """The job's method cross-validated on ``data`` (:func:`deepdrim.evaluation.cross_validate`):
     DeepDRIM, CNNC or the target-only ablation built from the model and training groups, or a
-    baseline by name; folds of ``cv.split``, the training pairs cut to ``train_fraction``."""
+    baseline by name; folds of ``cv.split``, the training pairs cut to ``train_fraction``.
+    ``options`` override the library call's keywords (the search's trials: split, on_fold, score)."""
     method = cfg.get("method", "deepdrim")
     supervised = method in SUPERVISED
     labels = data.pairs.labels
-    return evaluation.cross_validate(
-        DeepDRIM(**estimator_params(cfg)) if supervised else method, data.expression.to_numpy(), data.pairs.pairs,
-        labels, gene_names=data.gene_names, kinds=data.pairs.kind, n_folds=int(cfg.cv.n_folds),
-        split=split_of(cfg), random_state=int(cfg.seed),
-        train_subset=lambda train, k: degrade.train_subset(cfg, train, labels, k), on_epoch=on_epoch,
-        progress=f"CV {method}" + (f" neighbors={cfg.neighbors}" if supervised else "") + f" {len(labels):,} pairs")
+    keywords = dict(gene_names=data.gene_names, kinds=data.pairs.kind, n_folds=int(cfg.cv.n_folds),
+                    split=split_of(cfg), random_state=int(cfg.seed),
+                    train_subset=lambda train, k: degrade.train_subset(cfg, train, labels, k), on_epoch=on_epoch,
+                    progress=f"CV {method}" + (f" neighbors={cfg.neighbors}" if supervised else "")
+                    + f" {len(labels):,} pairs")
+    return evaluation.cross_validate(DeepDRIM(**estimator_params(cfg)) if supervised else method,
+                                     data.expression.to_numpy(), data.pairs.pairs, labels, **{**keywords, **options})
 
 
 def trust_metrics(cfg: DictConfig, result: evaluation.CrossValidation) -> dict[str, float]:

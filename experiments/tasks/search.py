@@ -36,9 +36,8 @@ from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf, open_dict
 from optuna.trial import TrialState
 
-from deepdrim.cv import tf_aware_folds
-from deepdrim.estimator import DeepDRIM
 from deepdrim.data import Dataset
+from deepdrim.evaluation import FoldReport
 from experiments.tracking import artifacts, job_runs, mlflow_store
 from experiments.config import checks, degrade
 from experiments.config import data as job_data
@@ -47,7 +46,7 @@ from experiments.config.search_space import Param, apply_params, epoch_stride, f
 from experiments.tracking.optuna_storage import is_journal
 from experiments.tracking.search_study import (Settings, TrialSeededSampler, fail_dead_local_trials, identity, make_pruner,
                                       on_dead_trial, open_storage, open_study, parent_run, settings)
-from experiments.tasks import run_task
+from experiments.tasks import cv, run_task
 
 COUNTED = (TrialState.COMPLETE, TrialState.PRUNED)  # what n_trials counts
 TAKEN = (*COUNTED, TrialState.RUNNING, TrialState.WAITING)  # trials that are or will be counted
@@ -67,7 +66,6 @@ class Context:
     params: list[Param]
     conf: Settings
     data: Dataset
-    folds: list
     stride: int
     client: MlflowClient
     experiment_id: str
@@ -77,41 +75,36 @@ class Context:
 
 
 def evaluate(trial: optuna.Trial, ctx: Context, run_id: str) -> float:
-    """Mean over the outer training folds of the validation metric at the best epoch; reports
-    every epoch to the pruner (raises ``optuna.TrialPruned``). The test folds are not used."""
-    trial_cfg = apply_params(ctx.cfg, trial.params, ctx.params)
-    expression = ctx.data.expression.to_numpy()
-    pairs, labels = ctx.data.pairs.pairs, ctx.data.pairs.labels
+    """Mean over the outer training folds of the validation metric at the best epoch (the cv job's
+    cross-validation, test pairs not scored); reports every epoch to the pruner (raises ``optuna.TrialPruned``)."""
     metric, values = ctx.conf.metric, []
-    for k, (train, _test) in enumerate(ctx.folds):
-        train = degrade.train_subset(trial_cfg, train, labels, k)
 
-        def on_epoch(epoch: int, logs: dict, k: int = k) -> None:
-            step = k * ctx.stride + epoch
-            job_runs.log_batch(ctx.client, run_id, metrics={f"fold{k}/{name}": v for name, v in logs.items()},
-                               step=epoch)
-            value = logs.get(metric, np.nan)
-            if np.isfinite(value):
-                job_runs.log_batch(ctx.client, run_id, metrics={f"reported/{metric}": value}, step=step)
-                trial.report(float(value), step)
-                if trial.should_prune():
-                    raise optuna.TrialPruned(f"pruned at fold {k} epoch {epoch} ({metric}={value:.4f})")
+    def on_epoch(k: int, epoch: int, logs: dict) -> None:
+        step = k * ctx.stride + epoch
+        job_runs.log_batch(ctx.client, run_id, metrics={f"fold{k}/{name}": v for name, v in logs.items()}, step=epoch)
+        value = logs.get(metric, np.nan)
+        if np.isfinite(value):
+            job_runs.log_batch(ctx.client, run_id, metrics={f"reported/{metric}": value}, step=step)
+            trial.report(float(value), step)
+            if trial.should_prune():
+                raise optuna.TrialPruned(f"pruned at fold {k} epoch {epoch} ({metric}={value:.4f})")
 
-        # every epoch validated: the pruner gets a report per epoch (training.plateau_validation=false skips the first ones)
-        # the inner validation split is search.validation_fraction (the default job trains without one)
-        model = DeepDRIM(**{**method.estimator_params(trial_cfg), "plateau_validation": True,
-                            "validation_fraction": float(ctx.cfg.search.validation_fraction)})
-        model.fit(expression, pairs[train], labels[train], epoch_callback=on_epoch)
-        best = model.best_epoch_
-        value = model.history_[metric][best] if best >= 0 else np.nan
+    def on_fold(k: int, fold: FoldReport) -> None:
+        best = fold.best_epoch
+        value = fold.history[metric][best] if best >= 0 else np.nan
         if not np.isfinite(value):
-            n_tfs = len(np.unique(pairs[train, 0]))
-            raise ValueError(f"fold {k} has no validation split of >= 4 TFs with both classes ({n_tfs} training TFs; "
-                             f"a split needs >= 8, or validation_fraction x TFs >= 4): no {metric} to search "
-                             f"on (raise search.validation_fraction or use more TFs)")
+            raise ValueError(f"fold {k} has no validation split of >= 4 TFs with both classes ({fold.n_train_tfs} "
+                             f"training TFs; a split needs >= 8, or validation_fraction x TFs >= 4): no {metric} to "
+                             f"search on (raise search.validation_fraction or use more TFs)")
         job_runs.log_batch(ctx.client, run_id, metrics={f"fold{k}/best_{metric}": value, f"fold{k}/best_epoch": best,
-                                                        f"fold{k}/epochs_run": len(model.history_["loss"])})
+                                                        f"fold{k}/epochs_run": len(fold.history["loss"])})
         values.append(float(value))
+
+    trial_cfg = apply_params(ctx.cfg, trial.params, ctx.params)
+    with open_dict(trial_cfg):  # every epoch validated (a report per epoch), on search.validation_fraction of the TFs
+        trial_cfg.training.plateau_validation = True
+        trial_cfg.training.validation_fraction = float(ctx.cfg.search.validation_fraction)
+    cv.cross_validate(trial_cfg, ctx.data, on_epoch, split="tf", on_fold=on_fold, score=False, progress=False)
     return float(np.mean(values))
 
 
@@ -333,7 +326,6 @@ def run(cfg: DictConfig, output_dir: Path, overrides: str = "") -> dict[str, flo
     data = job_data.load(OmegaConf.to_container(cfg.data, resolve=True), int(cfg.seed))
     check(cfg, params, data)
     data = degrade.degrade(cfg, data)
-    folds = tf_aware_folds(data.pairs.pairs, int(cfg.cv.n_folds), random_state=int(cfg.seed))
     stride = epoch_stride(cfg, params)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     logging.getLogger("tensorflow").setLevel(logging.ERROR)  # a fresh model per fold retraces predict
@@ -342,11 +334,11 @@ def run(cfg: DictConfig, output_dir: Path, overrides: str = "") -> dict[str, flo
     client = MlflowClient(mlflow_store.resolve_uri(cfg.tracking.uri))
     sampler = TrialSeededSampler(instantiate(cfg.search.sampler, _partial_=True), int(cfg.seed))
     study, created = open_study(conf, identity(cfg, params, conf), open_storage(cfg, client),
-                                make_pruner(cfg, len(folds) * stride), sampler)
+                                make_pruner(cfg, int(cfg.cv.n_folds) * stride), sampler)
     parent_id = parent_run(study, created, client, experiment_id, conf, cfg)
     on_dead = on_dead_trial(cfg, client) if is_journal(conf.storage) else None
     worker = {**job_runs.process_tags(), "worker_id": uuid.uuid4().hex[:12]}  # one per call: threads differ too
-    ctx = Context(cfg, params, conf, data, folds, stride, client, experiment_id, parent_id, worker, on_dead)
+    ctx = Context(cfg, params, conf, data, stride, client, experiment_id, parent_id, worker, on_dead)
     if on_dead is not None:
         fail_dead_local_trials(study, on_dead)
     done = sum(_counts(study)[s.name] for s in COUNTED)
