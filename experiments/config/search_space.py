@@ -119,6 +119,11 @@ def format_value(value) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
+def format_params(values: dict) -> str:
+    """``name=value ...`` of a trial's values, as the trial lines and the search's summary print them."""
+    return " ".join(f"{k}={format_value(v)}" for k, v in values.items())
+
+
 def rerun_command(cfg: DictConfig, values: dict, params: list[Param], overrides: str) -> str:
     """``python run.py ...``: the user's own overrides (search ones dropped) plus the best values;
     a list element (``model.dense_units.0``) is written as the whole list."""

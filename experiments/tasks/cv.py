@@ -27,17 +27,17 @@ def cross_validate(cfg: DictConfig, data: Dataset, on_epoch=None, **options) -> 
     """The job's method cross-validated on ``data`` (:func:`deepdrim.evaluation.cross_validate`):
     DeepDRIM, CNNC or the target-only ablation built from the model and training groups, or a
     baseline by name; folds of ``cv.split``, the training pairs cut to ``train_fraction``.
-    ``options`` override the library call's keywords (the search's trials: split, on_fold, score)."""
+    ``options`` are more (or other) keywords of the library call (a search trial's: split, on_fold, score)."""
     method = cfg.get("method", "deepdrim")
     supervised = method in SUPERVISED
     labels = data.pairs.labels
-    keywords = dict(gene_names=data.gene_names, kinds=data.pairs.kind, n_folds=int(cfg.cv.n_folds),
-                    split=split_of(cfg), random_state=int(cfg.seed),
-                    train_subset=lambda train, k: degrade.train_subset(cfg, train, labels, k), on_epoch=on_epoch,
-                    progress=f"CV {method}" + (f" neighbors={cfg.neighbors}" if supervised else "")
-                    + f" {len(labels):,} pairs")
-    return evaluation.cross_validate(DeepDRIM(**estimator_params(cfg)) if supervised else method,
-                                     data.expression.to_numpy(), data.pairs.pairs, labels, **{**keywords, **options})
+    label = f"CV {method}" + (f" neighbors={cfg.neighbors}" if supervised else "") + f" {len(labels):,} pairs"
+    options = {"split": split_of(cfg), "progress": label, **options}
+    return evaluation.cross_validate(
+        DeepDRIM(**estimator_params(cfg)) if supervised else method, data.expression.to_numpy(), data.pairs.pairs,
+        labels, gene_names=data.gene_names, kinds=data.pairs.kind, n_folds=int(cfg.cv.n_folds),
+        random_state=int(cfg.seed), train_subset=lambda train, k: degrade.train_subset(cfg, train, labels, k),
+        on_epoch=on_epoch, **options)
 
 
 def trust_metrics(cfg: DictConfig, result: evaluation.CrossValidation) -> dict[str, float]:

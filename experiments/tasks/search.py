@@ -36,16 +36,18 @@ from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf, open_dict
 from optuna.trial import TrialState
 
+from deepdrim._validation import check_choice
 from deepdrim.data import Dataset
 from deepdrim.evaluation import FoldReport
 from experiments.tracking import artifacts, job_runs, mlflow_store
 from experiments.config import checks, degrade
 from experiments.config import data as job_data
 from experiments.config import method
-from experiments.config.search_space import Param, apply_params, epoch_stride, format_value, parse_space, rerun_command
+from experiments.config.search_space import Param, apply_params, epoch_stride, format_params, parse_space, rerun_command
 from experiments.tracking.optuna_storage import is_journal
-from experiments.tracking.search_study import (Settings, TrialSeededSampler, fail_dead_local_trials, identity, make_pruner,
-                                      on_dead_trial, open_storage, open_study, parent_run, settings)
+from experiments.tracking.search_study import (Settings, TrialSeededSampler, end_run, fail_dead_local_trials,
+                                               identity, make_pruner, on_dead_trial, open_storage, open_study,
+                                               parent_run, settings)
 from experiments.tasks import cv, run_task
 
 COUNTED = (TrialState.COMPLETE, TrialState.PRUNED)  # what n_trials counts
@@ -122,23 +124,18 @@ def objective(ctx: Context):
         run_id = run.info.run_id
         trial.set_user_attr("mlflow_run_id", run_id)
         job_runs.log_batch(ctx.client, run_id, params={**trial.params, "trial_number": trial.number})
-        shown = " ".join(f"{k}={format_value(v)}" for k, v in trial.params.items())
+        shown = format_params(trial.params)
         try:
             value = evaluate(trial, ctx, run_id)
         except optuna.TrialPruned as pruned:
-            job_runs.log_batch(ctx.client, run_id, metrics={"wall_seconds": time.time() - start},
-                               tags={"state": "PRUNED", "pruned": str(pruned)})
-            mlflow_store.with_retry(ctx.client.set_terminated, run_id, status="KILLED")
+            end_run(ctx.client, run_id, "KILLED", {"wall_seconds": time.time() - start}, state="PRUNED",
+                    pruned=str(pruned))
             print(f"trial {trial.number} PRUNED ({pruned}) {time.time() - start:.0f}s {shown}", flush=True)
             raise
         except BaseException as error:
-            job_runs.log_batch(ctx.client, run_id, tags={"state": "FAIL", "error": f"{type(error).__name__}: {error}"})
-            status = "KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED"
-            mlflow_store.with_retry(ctx.client.set_terminated, run_id, status=status)
+            end_run(ctx.client, run_id, raised=error, state="FAIL")
             raise
-        job_runs.log_batch(ctx.client, run_id, metrics={"objective": value, "wall_seconds": time.time() - start},
-                           tags={"state": "COMPLETE"})
-        mlflow_store.with_retry(ctx.client.set_terminated, run_id, status="FINISHED")
+        end_run(ctx.client, run_id, metrics={"objective": value, "wall_seconds": time.time() - start}, state="COMPLETE")
         print(f"trial {trial.number} COMPLETE ({ctx.conf.metric}={value:.4f}) {time.time() - start:.0f}s {shown}",
               flush=True)
         return value
@@ -277,10 +274,9 @@ def finalise(study: optuna.Study, ctx: Context, output_dir: Path, overrides: str
     if notes:
         tags["figure_notes"] = "; ".join(notes.values())
     files.append(artifacts.write_text(json.dumps(summary, indent=2, default=str), out / "summary.json"))
-    job_runs.log_batch(ctx.client, ctx.parent_id, metrics=metrics, tags=tags)
     for path in files:
         mlflow_store.with_retry(ctx.client.log_artifact, ctx.parent_id, str(path))
-    mlflow_store.with_retry(ctx.client.set_terminated, ctx.parent_id, status="FINISHED")
+    end_run(ctx.client, ctx.parent_id, metrics=metrics, **tags)
     return json.loads(json.dumps({**summary, **metrics}, default=str))
 
 
@@ -294,7 +290,7 @@ def _print_summary(result: dict, wall: float) -> None:
         print("no trial completed: no best configuration")
         return
     print(f"best trial {result['best_trial']}: {result['metric']}={result['best_value']:.4f} "
-          + " ".join(f"{k}={format_value(v)}" for k, v in result["best_params"].items()))
+          + format_params(result["best_params"]))
     if "test" in result:
         test = result["test"]
         print(f"best on the outer test folds (run {result['best_on_test_run_id']}): "
@@ -305,9 +301,7 @@ def _print_summary(result: dict, wall: float) -> None:
 # ---------------------------------------------------------------------------- the task
 def check(cfg: DictConfig, params: list[Param], data: Dataset) -> None:
     """The job's own checks on the base config and on every value the space can take."""
-    if cfg.get("method", "deepdrim") not in checks.SUPERVISED:
-        raise ValueError(f"search tunes DeepDRIM: method must be one of {', '.join(checks.SUPERVISED)}, "
-                         f"got {cfg.method!r}")
+    check_choice("search tunes DeepDRIM: method", cfg.get("method", "deepdrim"), checks.SUPERVISED)
     method.validate(cfg, data)
     for param in params:
         for value in param.extremes():
@@ -349,9 +343,7 @@ def run(cfg: DictConfig, output_dir: Path, overrides: str = "") -> dict[str, flo
             stop = optuna.study.MaxTrialsCallback(conf.n_trials, states=(*COUNTED, TrialState.RUNNING))
             study.optimize(objective(ctx), n_trials=conf.n_trials - done, callbacks=[stop], catch=(SurplusTrial,))
     except BaseException as error:
-        job_runs.log_batch(client, parent_id, tags={"error": f"{type(error).__name__}: {error}"})
-        status = "KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED"
-        mlflow_store.with_retry(client.set_terminated, parent_id, status=status)
+        end_run(client, parent_id, raised=error)
         raise
     counts = _counts(study)
     # the worker that ran the last trial finalises; a resumed, complete study: any worker, again

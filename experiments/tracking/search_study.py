@@ -14,7 +14,7 @@ from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf
 from optuna.trial import FrozenTrial, TrialState
 
-from deepdrim._validation import check_integer, check_real
+from deepdrim._validation import check_choice, check_integer, check_real
 from experiments.config.paths import project_path
 from experiments.tracking import optuna_storage, job_runs, mlflow_store
 from experiments.config.search_space import Param, space_signature
@@ -56,15 +56,13 @@ def settings(cfg: DictConfig) -> Settings:
     if search is None:
         raise ValueError("task=search needs a search configuration: add search=optuna")
     n_trials = check_integer("search.n_trials", search.get("n_trials"), 1)
-    if search.get("metric") not in METRICS:
-        raise ValueError(f"search.metric must be one of {', '.join(METRICS)}, got {search.get('metric')!r}")
-    if search.get("direction") not in DIRECTIONS:
-        raise ValueError(f"search.direction must be maximize or minimize, got {search.get('direction')!r}")
+    metric = check_choice("search.metric", search.get("metric"), METRICS)
+    direction = check_choice("search.direction", search.get("direction"), DIRECTIONS)
     check_real("search.validation_fraction", search.get("validation_fraction", 0.2), 0, 1,
                   low_open=True, high_open=True)
     if not search.get("study_name"):
         raise ValueError("search.study_name must be a non-empty name")
-    return Settings(str(search.study_name), n_trials, str(search.metric), str(search.direction), storage_url(cfg),
+    return Settings(str(search.study_name), n_trials, metric, direction, storage_url(cfg),
                     str(search.get("experiment") or "search"), bool(search.get("evaluate_best", True)))
 
 
@@ -108,6 +106,16 @@ def identity(cfg: DictConfig, params: list[Param], conf: Settings) -> dict[str, 
             "base_config_hash": base}
 
 
+def end_run(client: MlflowClient, run_id: str, status: str = "FINISHED", metrics=None, raised=None, **tags) -> None:
+    """Log a trial's or the parent's last ``metrics`` and ``tags`` and end it with ``status``; an
+    exception ``raised`` adds tag ``error`` and ends it FAILED (KILLED on Ctrl-C)."""
+    if raised is not None:
+        tags["error"] = f"{type(raised).__name__}: {raised}"
+        status = "KILLED" if isinstance(raised, KeyboardInterrupt) else "FAILED"
+    job_runs.log_batch(client, run_id, metrics=metrics, tags=tags)
+    mlflow_store.with_retry(client.set_terminated, run_id, status=status)
+
+
 def on_dead_trial(cfg: DictConfig, client: MlflowClient):
     """What happens to a trial whose worker died: its MLflow run is KILLED (tag state=FAIL) and
     the trial re-queued by ``RetryHeartbeatStaleTrialCallback`` (``search.heartbeat.max_retry``)."""
@@ -117,8 +125,7 @@ def on_dead_trial(cfg: DictConfig, client: MlflowClient):
     def failed(study: optuna.Study, trial: FrozenTrial) -> None:
         run_id = trial.user_attrs.get("mlflow_run_id")
         if run_id:
-            job_runs.log_batch(client, run_id, tags={"state": "FAIL", "error": "worker stopped (no heartbeat)"})
-            mlflow_store.with_retry(client.set_terminated, run_id, status="KILLED")
+            end_run(client, run_id, "KILLED", state="FAIL", error="worker stopped (no heartbeat)")
         queued = copy.copy(trial)  # the re-queued copy is not the dead worker's, nor its run's
         queued.user_attrs = {k: v for k, v in trial.user_attrs.items() if k not in ("worker", "mlflow_run_id")}
         retry(study, queued)
