@@ -175,6 +175,13 @@ CLI_CASES = [
     (["-m", "experiment=fig4b_dropout", "drop_prob=0.1,1.5"], "drop_prob must be a number in [0, 1], got 1.5"),
     (["-m", "neighbors=0,2", "method=deepdrim,nosuch"], "method/nosuch"),
     (["-m", "seed=range(-2,1)"], "seed must be an integer"),
+    # every job of a sweep, a preset's too; the preset's hydra.mode: MULTIRUN sweeps without -m
+    (["-m", "experiment=fig4a_cells", "cells=5000"], "cells=5000 is larger than the data (4000 cells)"),
+    (["-m", "experiment=fig4d_train_fraction", "train_fraction=0,0.5"], "train_fraction must be a number in (0, 1], got 0"),
+    (["-m", "experiment=fig1_ggm", "ggm.n_genes=2"], "at least 3 genes"),
+    (["-m", "experiment=fig4c_neighbors", "scale=quick", "neighbors=0,100"], "neighbors=100 needs at least 102 genes"),
+    (["-m", "method=deepdrim,cnnc,pcc", "neighbors=2"], "method=cnnc is DeepDRIM with neighbors=0"),
+    (["experiment=fig4c_neighbors", "method=cnnc"], "method=cnnc is DeepDRIM with neighbors=0 (primary image only), got neighbors=1"),
     # issue #20: inputs that ended in a traceback
     (["search=optuna", "search.storage=bogus://x"], "search.storage=bogus://x: not a database URL"),
     (["search=optuna", "search.storage=postgresql+psycopg2://u:p@localhost/db"], "driver is not installed"),
@@ -232,7 +239,7 @@ def test_good_input_passes_and_a_sweep_checks_every_value(sandbox):
     assert sorted({(j.neighbors, j.seed) for j in jobs}) == [(0, 0), (0, 1), (1, 0), (2, 0)]  # each value once
     preset = cli.validate(["-m", *store_overrides(sandbox), "experiment=fig4b_dropout", "scale=quick"])
     assert {j.drop_prob for j in preset} == {0.3, 0.5} and len({j.drop_cutoff for j in preset}) == 10  # the preset sweep
-    assert cli.validate(["--help"]) is None  # Hydra's flags are Hydra's
+    assert cli.validate(["--help"]) is None and cli.validate(["--cfg", "job", "neighbors=300"]) is None  # no job run
     assert cli.validate([*store_overrides(sandbox), "neighbors=1", "neighbors=2"])[0].neighbors == 2  # Hydra's last-wins
     globbed = cli.validate(_argv(sandbox, ["-m", "method=glob(*,exclude=[g*,deepdrim,cnnc,target_only])"]))
     assert {j.method for j in globbed} == {"pcc", "spearman", "mi", "ppcor", "clr"}  # a glob of a group is listed
@@ -240,6 +247,14 @@ def test_good_input_passes_and_a_sweep_checks_every_value(sandbox):
                                         "+search.space.momentum={path: training.momentum, type: float, low: 0, high: 0.9}"]))
     assert cli.validate(_argv(sandbox, ["data=beeline", "data.path={root}/good"]))  # its content read and fine
     assert cli.validate(_argv(sandbox, ["task=predict", "model_path={root}/model_n1", "neighbors=1"]))
+
+
+def test_hydra_flags_that_run_jobs_are_validated_too(sandbox):
+    for flags in (["-r"], ["-cn", "config", "-m"], ["-cp", "conf"], ["-cd", str(sandbox)]):
+        with pytest.raises(ValueError, match="neighbors=300 needs at least 302 genes"):
+            cli.validate([*flags, *store_overrides(sandbox), "neighbors=0,300" if "-m" in flags else "neighbors=300"])
+    with pytest.raises(ValueError, match="Cannot find primary config 'nosuch'"):
+        cli.validate(["-cn", "nosuch", *store_overrides(sandbox)])
 
 
 def _choice_tuples(root) -> dict:

@@ -13,8 +13,9 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from mlflow.tracking import MlflowClient
 from omegaconf import OmegaConf, open_dict
 
-from experiments.tracking import callbacks
+from experiments.config import cli
 from experiments.reports import figures
+from tests.conftest import store_overrides
 
 ROOT = Path(__file__).resolve().parents[1]
 PRESETS = ("fig1_ggm", "fig4a_cells", "fig4b_dropout", "fig4c_neighbors", "fig4d_train_fraction")
@@ -149,25 +150,11 @@ def test_ggm_figure_reports_reductions_next_to_the_paper(tmp_path):
     assert png.exists() and png.stat().st_size > 1000
 
 
-@pytest.mark.parametrize("overrides, message", [
-    (["experiment=fig4a_cells", "cells=5000"], "cells=5000 is larger than the data (4000 cells)"),
-    (["experiment=fig4b_dropout", "drop_prob=1.5"], "drop_prob must be a number in [0, 1], got 1.5"),
-    (["experiment=fig4d_train_fraction", "train_fraction=0,0.5"], "train_fraction must be a number in (0, 1], got 0"),
-    (["experiment=fig1_ggm", "ggm.n_genes=2"], "at least 3 genes"),
-    (["experiment=fig4c_neighbors", "scale=quick", "neighbors=0,100"], "neighbors=100 needs at least 102 genes"),
-    (["method=deepdrim,cnnc,pcc", "neighbors=2"], "method=cnnc is DeepDRIM with neighbors=0"),
-])
-def test_check_sweep_finds_any_bad_swept_value(overrides, message, config):
-    with pytest.raises(ValueError) as error:
-        callbacks.check_sweep(_multirun_config(config, *overrides))
-    assert message in str(error.value)
-
-
-def test_check_sweep_passes_the_presets_as_they_are(config):
-    callbacks.check_sweep(_multirun_config(config, "method=deepdrim,cnnc,pcc"))  # cnnc's own neighbors=0
+def test_the_presets_pass_validation_as_they_are(tmp_path):
+    assert len(cli.validate(["-m", *store_overrides(tmp_path), "method=deepdrim,cnnc,pcc"])) == 3  # cnnc's neighbors=0
     for preset in PRESETS:
-        callbacks.check_sweep(_multirun_config(config, f"experiment={preset}"))
-        callbacks.check_sweep(_multirun_config(config, f"experiment={preset}", "scale=quick"))
+        assert cli.validate(["-m", *store_overrides(tmp_path), f"experiment={preset}"])
+        assert cli.validate([*store_overrides(tmp_path), f"experiment={preset}", "scale=quick"])  # hydra.mode sweeps
 
 
 @pytest.mark.slow

@@ -1,4 +1,4 @@
-"""One check per concern, shared by the jobs and by the multirun's sweep check (``callbacks``):
+"""One check per concern, shared by the jobs and by ``run.py``'s validation pass (``cli``):
 each raises a one-line ``ValueError`` naming the knob, before anything runs or is written."""
 from __future__ import annotations
 
@@ -138,10 +138,6 @@ def check_config(config, tasks=None) -> None:
         n_folds = (config.get("cv") or {}).get("n_folds")
         if config.get("task", "cv") == "cv" and isinstance(n_folds, int) and n_folds > data.get("n_tfs", n_folds):
             raise ValueError(f"cv.n_folds={n_folds} TF-aware folds need at least {n_folds} TFs; data.n_tfs={data['n_tfs']}")
-        cells = config.get("cells")
-        if isinstance(cells, int) and not isinstance(cells, bool) and isinstance(data.get("n_cells"), int) \
-                and cells > data["n_cells"]:
-            raise ValueError(f"cells={cells} is larger than the data ({data['n_cells']} cells)")
     check_sizes(config)
     inputs = (config.get("model") or {}).get("inputs", "all")
     if config.get("method") in SUPERVISED and (inputs == "target_only") != (config.get("method") == "target_only"):

@@ -15,7 +15,8 @@ from typing import Optional
 from experiments.config import checks, store_checks
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
-MULTIRUN = ("-m", "--multirun")
+#: the primary config: its folder (``--config-path``, relative to run.py's folder) and name (``--config-name``)
+PRIMARY = (str(CONF), "config")
 
 
 def _first_line(error: BaseException) -> str:
@@ -127,28 +128,35 @@ def _check_added(override) -> None:
                      f"(known keys: the groups of conf/ and experiments/config/checks.py SCHEMA)")
 
 
-def _compose(overrides: list[str], hydra: bool = False):
-    from hydra import compose, initialize_config_dir
+def _compose(overrides: list[str], hydra: bool = False, primary: tuple = PRIMARY):
+    from hydra import compose, initialize_config_dir, initialize_config_module
 
+    folder, name = primary
     try:
-        with initialize_config_dir(str(CONF), version_base="1.3"):
-            return compose("config", overrides=overrides, return_hydra_config=hydra)
+        with (initialize_config_module(folder[len("pkg://"):].replace("/", "."), version_base="1.3")
+              if folder.startswith("pkg://") else initialize_config_dir(folder, version_base="1.3")):
+            return compose(name, overrides=overrides, return_hydra_config=hydra)
     except ValueError:
         raise
     except Exception as error:  # noqa: BLE001 - Hydra's composition errors: unknown keys, groups, types
         raise ValueError(_first_line(error)) from None
 
 
-def jobs(overrides: list[str], multirun: bool = False) -> list:
+def jobs(overrides: list[str], multirun: bool = False, primary: tuple = PRIMARY) -> list:
     """The composed config of every job the command line gives (each swept value at least once: one
-    job per value of each axis, the others at their first value; the preset's sweeper params too)."""
+    job per value of each axis, the others at their first value; the preset's sweeper params too,
+    with ``-m`` or a preset's ``hydra.mode: MULTIRUN``, which Hydra sweeps without ``-m``)."""
+    from hydra.types import RunMode
+
+    compose = functools.partial(_compose, primary=primary)
     plain, axes = _axes(overrides)
     if axes and not multirun:
         key = next(iter(axes))
         raise ValueError(f"{key} has several values ({', '.join(v.split('=', 1)[1] for v in axes[key])}): "
                          f"add -m to sweep them")
     first = {key: values[0] for key, values in axes.items() if values}
-    base = _compose([*plain, *first.values()], hydra=True)
+    base = compose([*plain, *first.values()], hydra=True)
+    multirun = multirun or base.hydra.mode == RunMode.MULTIRUN
     check_output_folder(base, multirun)
     if multirun:  # a study preset's sweep (hydra.sweeper.params), unless the command line sets the key
         params = base.hydra.sweeper.get("params") or {}
@@ -158,7 +166,7 @@ def jobs(overrides: list[str], multirun: bool = False) -> list:
         plain += extra_plain
         axes.update(extra_axes)
         first.update({key: values[0] for key, values in extra_axes.items() if values})
-        base = _compose([*plain, *first.values()])
+        base = compose([*plain, *first.values()])
     else:  # the job's config as Hydra gives it to the job: without the hydra node
         from omegaconf import OmegaConf
 
@@ -166,7 +174,7 @@ def jobs(overrides: list[str], multirun: bool = False) -> list:
     found = [base]
     for key, values in axes.items():
         for value in values[1:]:
-            found.append(_compose([*plain, *(value if k == key else v for k, v in first.items())]))
+            found.append(compose([*plain, *(value if k == key else v for k, v in first.items())]))
     return found
 
 
@@ -236,29 +244,15 @@ def check_data(cfg) -> None:
         logging.disable(logging.NOTSET)
 
 
-def check_cells(cfg) -> None:
-    """An integer ``cells`` count is at most the data's cells where that is known without loading
-    it (a simulator's ``data.n_cells``, a BEELINE folder's header): ``experiments.config.degrade``."""
-    from omegaconf import OmegaConf
-
-    from experiments.config import degrade
-
-    cells = cfg.get("cells")
-    if cells is None or cfg.get("task", "cv") != "cv":
-        return
-    n_cells = degrade.data_cells(OmegaConf.to_container(cfg.data, resolve=True) if cfg.get("data") else {})
-    if n_cells is not None:
-        degrade.cell_count(cells, n_cells)
-
-
 def check_job(cfg, given: frozenset = frozenset()) -> None:
-    """One composed job: the schema, cross-key rules, the store and the input files; the GGM
-    study's own check."""
+    """One composed job: the schema, cross-key rules, the store and the input files, ``cells``
+    against the data's cells where known before loading; the GGM study's own check."""
+    from experiments.config import degrade
     from experiments.tasks import TASKS
 
     checks.check_config(cfg, TASKS)
     check_inputs(cfg, given)
-    check_cells(cfg)
+    degrade.check(cfg, degrade.data_cells(cfg))
     if cfg.get("task") == "fig1_ggm":
         from experiments.config import ggm
 
@@ -269,19 +263,40 @@ def check_job(cfg, given: frozenset = frozenset()) -> None:
         check_direction(cfg)
 
 
+def _hydra_args(argv: list[str]):
+    """``argv`` read by Hydra's own parser; None when Hydra runs no job for it (``--help``, ``--cfg``,
+    ``--info``, ``--experimental-rerun``: no multirun; an unknown flag: Hydra's own usage line)."""
+    import contextlib
+    import io
+
+    from hydra._internal.utils import get_args_parser
+
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            args = get_args_parser().parse_args(argv)
+    except SystemExit:  # --version, a bad flag: Hydra says it
+        return None
+    shows = args.help or args.hydra_help or args.cfg or args.shell_completion or args.info is not None
+    return None if shows or args.experimental_rerun is not None else args
+
+
 def validate(argv: list[str]) -> Optional[list]:
     """``ValueError`` (one line) for the first bad input of ``python run.py <argv>``; returns the
-    composed jobs, or None when ``argv`` holds a Hydra flag other than ``-m`` (``--help``, ``--cfg``):
-    Hydra handles those itself and writes nothing. A single job's data is read and checked too."""
-    if any(arg.startswith("-") and arg not in MULTIRUN for arg in argv):
+    composed jobs (of the primary config ``-cp``/``-cn`` name, with ``-cd``'s folder searched too), or
+    None when Hydra runs no job for ``argv`` (:func:`_hydra_args`). A single job's data is read too."""
+    args = _hydra_args(argv)
+    if args is None:
         return None
-    multirun = any(arg in MULTIRUN for arg in argv)
-    overrides = [arg for arg in argv if arg not in MULTIRUN]
+    folder = args.config_path or PRIMARY[0]
+    if not folder.startswith("pkg://"):
+        folder = str((CONF.parent / folder).resolve())
+    extra = [f"hydra.searchpath=[file://{Path(args.config_dir).resolve()}]"] if args.config_dir else []
+    overrides = [*extra, *args.overrides]
     given = frozenset(line.split("=", 1)[0].lstrip("+~") for line in overrides)
-    found = jobs(overrides, multirun)
+    found = jobs(overrides, args.multirun, (folder, args.config_name or PRIMARY[1]))
     for cfg in found:
         check_job(cfg, given)
-    if not multirun:
+    if not args.multirun:
         check_data(found[0])
     return found
 

@@ -40,16 +40,16 @@ def cell_count(cells, n_cells: int) -> Optional[int]:
     return int(cells)
 
 
-def data_cells(data: dict) -> Optional[int]:
-    """The data's cell count where it is known without loading the data: ``data.n_cells`` of a
-    simulator config, the header of a BEELINE folder's ``ExpressionData.csv``; else None."""
+def data_cells(cfg) -> Optional[int]:
+    """The job's cell count where it is known without loading the data: a simulation's
+    ``data.n_cells``, for task=cv the header of a BEELINE folder's ``ExpressionData.csv``; else None."""
     import csv
 
-    data = data or {}
-    if data.get("kind", "sim") not in job_data.DATA_KINDS[1:]:
+    data = cfg.get("data") or {}
+    if data.get("kind", "sim") in job_data.SIMULATED_KINDS or data.get("kind") not in job_data.DATA_KINDS:
         n = data.get("n_cells")
         return n if isinstance(n, int) and not isinstance(n, bool) else None
-    if data.get("kind") != "beeline" or not data.get("path"):
+    if data.get("kind") != "beeline" or not data.get("path") or cfg.get("task", "cv") != "cv":
         return None
     try:
         from deepdrim.io import EXPRESSION_FILE

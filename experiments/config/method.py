@@ -1,6 +1,6 @@
 """The job's method from its config: its label, DeepDRIM's constructor parameters (model and
 training groups), the fold split, and the checks of those knobs against the data's size. Shared by
-the cv, predict and search tasks and the multirun's sweep check."""
+the cv, predict and search tasks."""
 from __future__ import annotations
 
 from typing import Optional
@@ -40,8 +40,7 @@ def split_of(cfg: DictConfig) -> str:
 
 
 def check(cfg: DictConfig, n_cells: Optional[int] = None, n_genes: Optional[int] = None) -> None:
-    """The job's knobs against the data's size where known (the sweep check knows it from the
-    simulation's config, :func:`validate` from the loaded data)."""
+    """The job's knobs against the data's size where known (:func:`validate`: the loaded data's)."""
     name = checks.method(cfg.get("method", "deepdrim"))
     check_choice("cv.split", split_of(cfg), SPLITS)
     degrade.check(cfg, n_cells)

@@ -1,20 +1,15 @@
 """Hydra callbacks: one parent MLflow run around a multirun, with every job nested under it.
 
-Before anything is written, every value the sweep will give a checkable knob (``neighbors``,
-``cells``, ``drop_prob``, ``drop_cutoff``, ``train_fraction``, the GGM study's keys) is checked by
-the task's own check (:func:`experiments.config.method.check`, :func:`experiments.config.ggm.check`): a bad one
-is a one-line ``error: ...`` and exit status 2, as ``run.py`` does for a single job. A parent left
-RUNNING by a killed multirun (its process gone) is marked KILLED, with its RUNNING jobs, when the
-next multirun of the experiment starts. At the end the study figure covers every configuration of
-the sweep, including those skipped because an earlier run of the same configuration FINISHED.
+Every job of the sweep was checked before Hydra started (``run.py``: :func:`experiments.config.cli.validate`).
+A parent left RUNNING by a killed multirun (its process gone) is marked KILLED, with its RUNNING
+jobs, when the next multirun of the experiment starts. At the end the study figure covers every
+configuration of the sweep, including those skipped because an earlier run of the same configuration FINISHED.
 """
 from __future__ import annotations
 
 import atexit
-import copy
 import logging
 import os
-import sys
 import time
 from pathlib import Path
 from typing import Any, Optional
@@ -25,23 +20,6 @@ from omegaconf import DictConfig, OmegaConf
 from experiments.tracking import job_runs, mlflow_store
 
 log = logging.getLogger(__name__)
-
-
-def _sweep_values(config: DictConfig) -> dict[str, list]:
-    """Every value each top-level or dotted key takes in the sweep: the preset's
-    ``hydra.sweeper.params`` and the command line's sweeps (discrete sweeps only)."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    lines = [f"{k}={v}" for k, v in (config.hydra.sweeper.get("params") or {}).items()]
-    lines += list(config.hydra.overrides.task)
-    values: dict[str, list] = {}
-    for override in OverridesParser.create().parse_overrides(lines):
-        if override.is_discrete_sweep() and override.package is None:
-            try:
-                values[override.key_or_group] = list(override.sweep_iterator())
-            except Exception:  # noqa: BLE001 - a sweep we cannot enumerate is left to the job
-                continue
-    return values
 
 
 def swept_keys(config: DictConfig) -> list[str]:
@@ -55,59 +33,6 @@ def swept_keys(config: DictConfig) -> list[str]:
         if override.is_sweep_override() and override.key_or_group not in keys:
             keys.append(override.key_or_group)
     return keys
-
-
-def _check_job(cfg: DictConfig) -> None:
-    """The task's own input checks on one job's values (``ValueError``: one line), with the
-    data's size where the config gives it (the simulation)."""
-    task = cfg.get("task", "cv")
-    if task == "fig1_ggm":
-        from experiments.config import ggm
-
-        ggm.check(cfg)
-    elif task in ("cv", "direction"):
-        from experiments.config import method
-
-        data = cfg.get("data") or {}
-        simulated = data.get("kind", "sim") in ("sim", "sergio")
-        method.check(cfg, data.get("n_cells") if simulated else None, data.get("n_genes") if simulated else None)
-        if task == "direction":
-            method.check_direction(cfg)
-
-
-def check_sweep(config: DictConfig) -> None:
-    """``ValueError`` for the first bad value any job of the sweep would get, before it starts.
-    Each swept value is checked on its own against the rest of the config (the checks are per
-    knob); config group sweeps (``data=a,b``) and anything uncheckable are left to the jobs."""
-    task_cfg = OmegaConf.masked_copy(config, [k for k in config if k != "hydra"])
-    groups = set(config.hydra.runtime.get("choices") or {})
-    jobs = [task_cfg]
-    explicit = {o.split("=")[0].lstrip("+~") for o in config.hydra.overrides.task}
-    for key, values in _sweep_values(config).items():
-        if key == "method":  # a group: cnnc's preset sets neighbors 0 unless the command line sets it
-            for value in values:
-                job = copy.deepcopy(task_cfg)
-                job.method = value
-                if value == "cnnc" and "neighbors" not in explicit:
-                    job.neighbors = 0
-                jobs.append(job)
-            continue
-        if key in groups or key.startswith("hydra"):
-            continue
-        for value in values:
-            job = copy.deepcopy(task_cfg)
-            try:
-                OmegaConf.update(job, key, value, force_add=True)
-            except Exception:  # noqa: BLE001 - not a plain value
-                break
-            jobs.append(job)
-    for job in jobs:
-        try:
-            _check_job(job)
-        except ValueError:
-            raise
-        except Exception:  # noqa: BLE001 - not checkable here: the job itself will tell
-            continue
 
 
 def close_dead_parents(client, experiment_id: str) -> int:
@@ -175,11 +100,6 @@ class MLflowParentRun(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         from mlflow.tracking import MlflowClient
 
-        try:
-            check_sweep(config)
-        except ValueError as error:  # bad input: one line, exit 2, nothing written
-            print(f"error: {error}", file=sys.stderr)
-            sys.exit(2)
         track = config.tracking
         experiment_id = mlflow_store.setup(track.uri, track.artifact_root, track.experiment)
         self.uri = mlflow_store.resolve_uri(track.uri)
