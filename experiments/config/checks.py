@@ -138,7 +138,7 @@ def check_config(config, tasks=None) -> None:
         n_folds = (config.get("cv") or {}).get("n_folds")
         if config.get("task", "cv") == "cv" and isinstance(n_folds, int) and n_folds > data.get("n_tfs", n_folds):
             raise ValueError(f"cv.n_folds={n_folds} TF-aware folds need at least {n_folds} TFs; data.n_tfs={data['n_tfs']}")
-    check_sizes(config)
+    check_memory(config)
     inputs = (config.get("model") or {}).get("inputs", "all")
     if config.get("method") in SUPERVISED and (inputs == "target_only") != (config.get("method") == "target_only"):
         raise ValueError(f"model.inputs={inputs} with method={config.get('method')}: the target-only ablation is "
@@ -151,7 +151,7 @@ def check_config(config, tasks=None) -> None:
         check_search_storage((config.get("search") or {}).get("storage"))
 
 
-def check_sizes(config: dict) -> None:
+def check_memory(config: dict) -> None:
     """A simulated job's expression fits in memory (``data.n_cells * data.n_genes`` at most
     :data:`MAX_EXPRESSION_VALUES`): a billion cells is a line now, not an allocation error later."""
     data = config.get("data") or {}
