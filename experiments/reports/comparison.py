@@ -1,5 +1,6 @@
 """DeepDRIM against the other methods of a multirun, read from MLflow: paired Wilcoxon signed-rank
-tests over TFs (the table and claims: :mod:`deepdrim.comparison`), its files and figure.
+tests over TFs (the table and claims: :mod:`deepdrim.comparison`), its files and figure
+(:func:`deepdrim.plotting.comparison`).
 
 :func:`compare_runs` is called by :mod:`experiments.reports.summaries` at the end of a multirun that
 swept ``method=``; ``python run.py task=compare`` does the same for the newest such multirun of
@@ -28,12 +29,12 @@ import tempfile
 from pathlib import Path
 from typing import Optional
 
-import numpy as np
 import pandas as pd
 from mlflow.entities import Run
 
-from deepdrim.comparison import (CAPTION, DISPLAY, REFERENCE, MethodRun, comparison_table, control_runs,
-                                 failed_folds_of, format_table, references)
+from deepdrim import plotting
+from deepdrim.comparison import (DISPLAY, REFERENCE, MethodRun, comparison_table, control_runs, failed_folds_of,
+                                 format_table)
 
 log = logging.getLogger(__name__)
 PER_TF = "per_tf_metrics.csv"
@@ -120,45 +121,6 @@ def fetch(runs: list[Run]) -> list[MethodRun]:
     return sorted(fetched, key=lambda r: (r.context, order.get(r.method, len(order)), rank[r.run_id], r.label))
 
 
-def _p_text(p: float) -> str:
-    return f"p={p:.2g}" if np.isfinite(p) else "p n/a"
-
-
-def comparison_figure(runs: list[MethodRun], table: pd.DataFrame, paper: Optional[dict] = None):
-    """Box plots of per-TF AUROC and AUPRC per method (paper Fig. 3), p-values vs DeepDRIM above;
-    ``paper`` ({"auroc": median, "auprc": median}) draws the paper's DeepDRIM medians (the report)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rng = np.random.default_rng(0)  # jitter of the per-TF points only
-    reference = references(runs)  # each context's, as comparison_table takes it
-    fig, axes = plt.subplots(1, 2, figsize=(max(8.0, 1.3 * len(runs) + 2), 4.8), layout="constrained")
-    for ax, metric in zip(axes, ("auroc", "auprc")):
-        values = [r.per_tf[metric].to_numpy() for r in runs]
-        ax.boxplot(values, widths=0.6, showfliers=False)
-        for i, v in enumerate(values, 1):
-            ax.scatter(i + rng.uniform(-0.15, 0.15, len(v)), v, s=8, alpha=0.5, color="tab:blue", zorder=3)
-        for i, p in enumerate(table[f"p_{metric}"], 1):
-            is_ref = reference.get(runs[i - 1].context) is runs[i - 1]
-            ax.text(i, 1.02, "ref" if is_ref else _p_text(p), ha="center", va="bottom", fontsize=7,
-                    transform=ax.get_xaxis_transform())
-        failed = [" FAILED to learn" if r.metrics.get("n_failed_folds", 0) > 0 else "" for r in runs]
-        ax.set_xticks(range(1, len(runs) + 1), [f"{r.label} ({len(r.per_tf)}){f}" for r, f in zip(runs, failed)],
-                      rotation=40, ha="right", fontsize=8)
-        ax.set_ylabel(f"per-TF {metric.upper()}")
-        if metric == "auroc":
-            ax.axhline(0.5, ls=":", c="grey", lw=1)
-        if paper and metric in paper:
-            ax.axhline(paper[metric], color="red", ls="--", lw=1,
-                       label=f"paper: DeepDRIM median {metric.upper()} {paper[metric]} (its real data)")
-            ax.legend(fontsize=7, loc="lower left")
-    fig.suptitle("Per-TF AUROC/AUPRC per method (number of TFs); two-sided Wilcoxon signed-rank p vs DeepDRIM, "
-                 f"paired by TF\n{CAPTION}", fontsize=9)
-    return fig
-
-
 def compare_runs(finished_runs: list[Run], out_dir: Path, paper: Optional[dict] = None) -> list[Path]:
     """Write ``comparison.csv``, ``comparison_per_tf.csv`` and ``comparison.png`` for the runs and
     their controls (atomically, into ``out_dir``) and return their paths; nothing when fewer than 2
@@ -207,7 +169,7 @@ def write_comparison(runs: list[MethodRun], out_dir: Path, paper: Optional[dict]
                         for r in runs], ignore_index=True)
     out_dir = Path(out_dir)
     paths = [write_csv(table, out_dir / "comparison.csv"), write_csv(per_tf, out_dir / "comparison_per_tf.csv"),
-             save_figure(comparison_figure(runs, table, paper=paper), out_dir / "comparison.png")]
+             save_figure(plotting.comparison(runs, table, paper=paper), out_dir / "comparison.png")]
     print(format_table(table))
     return paths
 

@@ -1,5 +1,6 @@
-"""The study figures (paper Fig. 1B, Fig. 4 A-D and the direction study) from a study's FINISHED MLflow runs: the one
-drawing code behind the multirun's summary (``experiments.reports.summaries``) and ``task=report``.
+"""The study figures (paper Fig. 1B, Fig. 4 A-D and the direction study) from a study's FINISHED MLflow
+runs: the tables of their numbers, drawn by :mod:`deepdrim.plotting`, behind the multirun's summary
+(``experiments.reports.summaries``) and ``task=report``.
 
 What a study plots is its preset's ``figure`` block (``conf/experiment/<study>.yaml``): the swept
 key ``x``, the key drawn as one line each ``line``, the ``title``, ``x_label``, ``log_x`` and the
@@ -14,20 +15,16 @@ import logging
 from pathlib import Path
 from typing import Optional
 
-import matplotlib
+import numpy as np
+import pandas as pd
+from mlflow.entities import Run
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from mlflow.entities import Run  # noqa: E402
-
-from deepdrim.stats import mean_ci  # noqa: E402
-from experiments.tracking import artifacts  # noqa: E402
+from deepdrim import plotting
+from deepdrim.stats import mean_ci
+from experiments.tracking import artifacts
 
 log = logging.getLogger(__name__)
 PRESETS = Path(__file__).resolve().parents[2] / "conf" / "experiment"
-GGM_ARMS = (("primary", "primary\n(32x32)"), ("augmented", "augmented\n(96x96)"), ("deepdrim", "DeepDRIM"))
 
 
 def study_specs() -> dict[str, dict]:
@@ -97,41 +94,15 @@ def sweep_table(runs: list[Run], x_key: str, line_key: Optional[str] = None,
 
 
 def sweep_figure(runs: list[Run], study: str, spec: dict, out_dir: Path) -> list[Path]:
-    """AUROC and AUPRC against the swept value (a line per ``line`` value), mean and 95% CI band
-    over seeds, the Pearson baseline dashed, the gene prior dotted: ``<study>.png`` and ``<study>.csv``."""
-    x_key, line_key = spec["x"], spec.get("line")
-    x_label, log_x = spec.get("x_label", x_key), bool(spec.get("log_x", False))
-    table = sweep_table(runs, x_key, line_key, x_fallback=spec.get("x_fallback"))
-    fig, axes = plt.subplots(1, 2, figsize=(9.5, 3.8))
-    lines = table.groupby(line_key, sort=True) if line_key else [(None, table)]
-    for line, part in lines:
-        label = f"{line_key}={line:g}" if line_key else "DeepDRIM"
-        for ax, metric in zip(axes, ("auroc", "auprc")):
-            (drawn,) = ax.plot(part[x_key], part[f"{metric}_mean"], marker="o", label=label)
-            ax.fill_between(part[x_key], part[f"{metric}_ci_low"], part[f"{metric}_ci_high"], alpha=0.2,
-                            color=drawn.get_color())
-            if part[f"pcc_{metric}_mean"].notna().any():  # the Pearson |r| ranking of the same pairs
-                ax.plot(part[x_key], part[f"pcc_{metric}_mean"], ls="--", lw=1, color=drawn.get_color(),
-                        label=f"Pearson |r|{', ' + label if line_key else ''}")
-            if part[f"prior_{metric}_mean"].notna().any():  # the gene-prior (identity shortcut) baseline
-                ax.plot(part[x_key], part[f"prior_{metric}_mean"], ls=":", lw=1, color=drawn.get_color(),
-                        label=f"gene prior{', ' + label if line_key else ''}")
-    failed = failed_runs(runs)  # counted in the means at their AUROC (what the setting gave), marked
-    for ax, metric in zip(axes, ("auroc", "auprc")):
-        if failed:
-            ax.scatter([run_value(r, x_key, spec.get("x_fallback")) for r in failed],
-                       [r.data.metrics.get(metric, float("nan")) for r in failed], marker="x", color="red",
-                       zorder=4, label=f"FAILED to learn ({len(failed)} run{'s' if len(failed) > 1 else ''})")
-    low, high = (int(table.n_seeds.min()), int(table.n_seeds.max())) if len(table) else (0, 0)
-    seeds = str(high) if low == high else f"{low}-{high}"
-    for ax, metric in zip(axes, ("AUROC", "AUPRC")):
-        ax.axhline(0.5, ls=":", c="grey", lw=1)
-        ax.set(xlabel=x_label, ylabel=metric, title=f"{metric} (mean, 95% CI over {seeds} seeds)")
-        if log_x:
-            ax.set_xscale("log")
-        ax.legend(fontsize=8)
-    fig.suptitle(f"{spec.get('title', study)} ({len(runs)} runs)", fontsize=11)
-    fig.tight_layout()
+    """:func:`deepdrim.plotting.sweep` of the runs' :func:`sweep_table`, failed runs marked:
+    ``<study>.png`` and ``<study>.csv``."""
+    x_key, fallback = spec["x"], spec.get("x_fallback")
+    table = sweep_table(runs, x_key, spec.get("line"), x_fallback=fallback)
+    failed = pd.DataFrame([{x_key: run_value(r, x_key, fallback), **{m: r.data.metrics.get(m, float("nan"))
+                                                                    for m in ("auroc", "auprc")}}
+                           for r in failed_runs(runs)], columns=[x_key, "auroc", "auprc"])
+    fig = plotting.sweep(table, x_key, spec.get("line"), title=f"{spec.get('title', study)} ({len(runs)} runs)",
+                         x_label=spec.get("x_label", x_key), log_x=bool(spec.get("log_x", False)), failed=failed)
     return [artifacts.save_figure(fig, out_dir / f"{study}.png"), artifacts.write_csv(table, out_dir / f"{study}.csv")]
 
 
@@ -155,90 +126,21 @@ def ggm_table(runs: list[Run], paper: Optional[dict] = None) -> pd.DataFrame:
     return table
 
 
-def _pct(table: pd.DataFrame, name: str) -> str:
-    row = table[table.metric == name]
-    if row.empty or not np.isfinite(row["mean"].iloc[0]):
-        return "n/a"
-    mean, low, high = row[["mean", "ci_low", "ci_high"]].iloc[0]
-    return f"{mean:.1%}" + (f" [{low:.1%}, {high:.1%}]" if np.isfinite(low) and low < high else "")
-
-
 def ggm_figure(runs: list[Run], study: str, spec: dict, out_dir: Path) -> list[Path]:
-    """Paper Fig. 1B: false positives, random vs transitive, per arm (mean, 95% CI over seeds) at
-    threshold 0.5 (left) and at matched sensitivity (right: each arm thresholded where it finds
-    the same fraction of positives, ``ggm.sensitivity``), annotated with the measured FP
-    reductions vs primary and the paper's (``spec["paper"]``)."""
+    """Paper Fig. 1B (:func:`deepdrim.plotting.false_positives`) of the runs' :func:`ggm_table`, beside
+    the paper's FP reductions (``spec["paper"]``)."""
     paper = {str(k): float(v) for k, v in (spec.get("paper") or {}).items()}
     table = ggm_table(runs, paper)
-    value = dict(zip(table.metric, table["mean"]))
-    matched = any(f"{arm}/fp_matched" in value for arm, _ in GGM_ARMS)
-    fig, axes = plt.subplots(1, 2 if matched else 1, figsize=(11.0 if matched else 7.0, 4.6), squeeze=False)
-    arms = [(arm, label) for arm, label in GGM_ARMS if f"{arm}/fp" in value]
-    width = 0.38
-    sensitivity = value.get("sensitivity", float("nan"))
-    panels = [("fp", "false positives (score >= 0.5)")]
-    if matched:
-        panels.append(("fp_matched", f"false positives at {sensitivity:.0%} sensitivity"))
-    for ax, (prefix, ylabel) in zip(axes[0], panels):
-        for j, (kind, color) in enumerate((("random", "tab:blue"), ("transitive", "tab:orange"))):
-            rows = [table[table.metric == f"{arm}/{prefix}_{kind}"] for arm, _ in arms]
-            means = np.array([r["mean"].iloc[0] if len(r) else np.nan for r in rows])
-            err = np.array([[r["mean"].iloc[0] - r["ci_low"].iloc[0], r["ci_high"].iloc[0] - r["mean"].iloc[0]]
-                            if len(r) else [np.nan, np.nan] for r in rows]).T
-            xs = np.arange(len(arms)) + (j - 0.5) * width
-            ax.bar(xs, means, width, color=color, label=f"FP {kind}",
-                   yerr=None if np.isnan(err).all() else np.nan_to_num(err), capsize=3)
-        ax.set_xticks(np.arange(len(arms)), [label for _, label in arms])
-        ax.set(ylabel=ylabel)
-        ax.legend(fontsize=8)
-    n = int(table.n_seeds.max()) if len(table) else 0
-    fig.suptitle(f"{spec.get('title', study)} (mean, 95% CI, {n} seeds)", fontsize=11)
-    lines = [f"augmented vs primary at 0.5: overall {_pct(table, 'fp_reduction/augmented')}, "
-             f"transitive {_pct(table, 'fp_reduction/augmented_transitive')}",
-             "  paper: overall {}, transitive {}".format(*(f"{paper[k]:.1%}" if k in paper else "n/a" for k in (
-                 "fp_reduction/augmented", "fp_reduction/augmented_transitive"))),
-             f"DeepDRIM vs primary at 0.5: overall {_pct(table, 'fp_reduction/deepdrim')}, "
-             f"transitive {_pct(table, 'fp_reduction/deepdrim_transitive')}"]
-    if matched:
-        lines += [f"at matched sensitivity: augmented {_pct(table, 'fp_reduction_matched/augmented')} "
-                  f"(transitive {_pct(table, 'fp_reduction_matched/augmented_transitive')}), DeepDRIM "
-                  f"{_pct(table, 'fp_reduction_matched/deepdrim')} "
-                  f"(transitive {_pct(table, 'fp_reduction_matched/deepdrim_transitive')})"]
-    axes[0][0].text(0.01, -0.16, "FP reduction " + "\n".join(lines), transform=axes[0][0].transAxes, fontsize=8,
-                    va="top", family="monospace")
+    fig = plotting.false_positives(table, title=spec.get("title", study), paper=paper)
     return [artifacts.save_figure(fig, out_dir / f"{study}.png"), artifacts.write_csv(table, out_dir / f"{study}.csv")]
 
 
-#: the direction study's models (experiments/tasks/direction.py) and the metrics its figure shows
-DIRECTION_MODELS = (("deepdrim", "DeepDRIM"), ("cnnc", "CNNC"), ("combined", "combined"),
-                    ("baseline", "Pearson +\nregulator prior"))
-DIRECTION_PANELS = (("existence_auroc", "existence AUROC"), ("fpr_matched", "FP rate at matched sensitivity"),
-                    ("direction_auroc", "direction AUROC (true edges)"),
-                    ("pairwise_direction_accuracy", "pairwise direction accuracy"))
-
-
 def direction_figure(runs: list[Run], study: str, spec: dict, out_dir: Path) -> list[Path]:
-    """The direction study: per model, existence AUROC, FP rate at matched sensitivity, direction
-    AUROC and pairwise direction accuracy (mean, 95% CI over seeds; chance dotted)."""
-    table = metric_table(runs, (*(m for m, _ in DIRECTION_MODELS), "fp_reduction_matched", "fpr_drop_matched",
-                                "direction_accuracy_gain")).set_index("metric")
-    fig, axes = plt.subplots(1, len(DIRECTION_PANELS), figsize=(4.0 * len(DIRECTION_PANELS), 4.2))
-    for ax, (metric, title) in zip(axes, DIRECTION_PANELS):
-        keys = [f"{model}/{metric}" for model, _ in DIRECTION_MODELS]
-        means = np.array([table["mean"].get(k, np.nan) for k in keys])
-        err = np.array([[m - table["ci_low"].get(k, np.nan), table["ci_high"].get(k, np.nan) - m]
-                        for m, k in zip(means, keys)]).T
-        ax.bar(np.arange(len(keys)), means, color=["tab:blue", "tab:orange", "tab:green", "tab:gray"],
-               yerr=np.nan_to_num(err), capsize=3)
-        ax.set_xticks(np.arange(len(keys)), [label for _, label in DIRECTION_MODELS], fontsize=8)
-        if metric != "fpr_matched":
-            ax.axhline(0.5, ls=":", c="grey", lw=1)
-        ax.set(title=title, ylim=(0, 1))
-    n = int(table.n_seeds.max()) if len(table) else 0
-    fig.suptitle(f"{spec.get('title', study)} (mean, 95% CI, {n} seeds)", fontsize=11)
-    fig.tight_layout()
-    return [artifacts.save_figure(fig, out_dir / f"{study}.png"),
-            artifacts.write_csv(table.reset_index(), out_dir / f"{study}.csv")]
+    """The direction study (:func:`deepdrim.plotting.direction`) of its models' metrics over seeds."""
+    table = metric_table(runs, (*(m for m, _ in plotting.DIRECTION_MODELS), "fp_reduction_matched",
+                                "fpr_drop_matched", "direction_accuracy_gain"))
+    fig = plotting.direction(table, title=spec.get("title", study))
+    return [artifacts.save_figure(fig, out_dir / f"{study}.png"), artifacts.write_csv(table, out_dir / f"{study}.csv")]
 
 
 def failed_runs(runs: list[Run]) -> list[Run]:

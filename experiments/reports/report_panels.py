@@ -5,7 +5,6 @@ instead of failing."""
 from __future__ import annotations
 
 import tempfile
-import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -14,10 +13,11 @@ import pandas as pd
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
+from deepdrim import plotting
 from deepdrim.verdicts import verdict_matrix
 from experiments.tracking import artifacts, job_runs, mlflow_store  # noqa: I001 - artifacts selects the Agg backend first
 from experiments.reports import figures
-from experiments.reports.verdict_matrix import parent_data_label, verdict_matrix_figure, verdict_records
+from experiments.reports.verdict_matrix import parent_data_label, verdict_records
 
 PAPER_MEDIAN = {"auroc": 0.789, "auprc": 0.809}  # headline DeepDRIM medians on the paper's real data
 
@@ -76,8 +76,7 @@ def newest_per_config(runs: list[Run]) -> list[Run]:
 # ---------------------------------------------------------------------------- drawing helpers
 def run_ids_footer(fig, run_ids: list) -> None:
     """Name the runs a figure came from at its bottom (short ids; full ids in the HTML)."""
-    text = f"MLflow runs ({len(run_ids)}): " + " ".join(r[:8] for r in run_ids)
-    fig.text(0.01, -0.02, "\n".join(textwrap.wrap(text, 150)), fontsize=6, va="top", family="monospace")
+    plotting.footnote(fig, f"MLflow runs ({len(run_ids)}): " + " ".join(r[:8] for r in run_ids))
 
 
 def _number(value) -> float:
@@ -192,7 +191,7 @@ def verdict_matrix_panel(client: MlflowClient, out: Path) -> Panel:
         panel.note = ("no runs: no study verdicts yet; run a study preset, e.g. python run.py -m experiment=fig4c_neighbors "
                       "[data=beeline data.path=DIR]")
         return panel
-    fig = verdict_matrix_figure(matrix, long)
+    fig = plotting.verdict_matrix(matrix, long)
     panel.run_ids = list(dict.fromkeys(long["run_id"].astype(str)))
     run_ids_footer(fig, panel.run_ids)
     panel.png = artifacts.save_figure(fig, out / "verdict_matrix.png")

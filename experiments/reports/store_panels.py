@@ -11,12 +11,11 @@ import pandas as pd
 from mlflow.tracking import MlflowClient
 
 from deepdrim.comparison import DISPLAY, comparison_table
-from experiments.tracking import artifacts, mlflow_store  # noqa: I001 - artifacts selects the Agg backend first
+from deepdrim import plotting
+from experiments.tracking import artifacts, mlflow_store
 from experiments.reports import comparison
 from experiments.reports.report_panels import (PAPER_MEDIAN, Panel, child_runs, download_artifact, is_adhoc,
                                                newest_per_config, run_ids_footer, search_all)
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 
 def comparison_runs(client: MlflowClient) -> tuple[list, list, str]:
@@ -59,7 +58,7 @@ def comparison_panel(client: MlflowClient, out: Path) -> Panel:
         return panel
     panel.run_ids = list(dict.fromkeys(ids))
     table = comparison_table(runs)
-    fig = comparison.comparison_figure(runs, table, paper=PAPER_MEDIAN)
+    fig = plotting.comparison(runs, table, paper=PAPER_MEDIAN)
     fig.suptitle("\n".join(textwrap.wrap(f"Method comparison ({source}); two-sided Wilcoxon signed-rank p vs "
                                          "DeepDRIM, paired by TF", 110)), fontsize=9)
     run_ids_footer(fig, panel.run_ids)
@@ -82,8 +81,6 @@ def runs_panel(client: MlflowClient, out: Path) -> Panel:
     """Whatever CV jobs the store holds, studies or not: ROC and PR curves of the newest ad-hoc ones
     (one per configuration, from their ``predictions.csv``; Pearson |r| and the gene prior of the
     newest dashed) and a table of every FINISHED CV run (newest first)."""
-    from sklearn.metrics import precision_recall_curve, roc_curve
-
     from experiments.reports import naming
 
     panel = Panel("runs", "Cross-validation runs: ROC / PR curves and the runs table")
@@ -99,8 +96,7 @@ def runs_panel(client: MlflowClient, out: Path) -> Panel:
              "trust": r.data.tags.get("trust", ""), "run_id": r.info.run_id} for r in runs[:MAX_ROWS]]
     panel.tables.append((f"FINISHED CV runs, newest first ({min(len(runs), MAX_ROWS)} of {len(runs)})",
                          pd.DataFrame(rows)))
-    drawn = []
-    fig, (ax_roc, ax_pr) = plt.subplots(1, 2, figsize=(10, 4.4))
+    drawn, curves = [], []
     with tempfile.TemporaryDirectory(prefix="report.") as tmp:
         for run in newest_per_config([r for r in runs if is_adhoc(r)]):
             if len(drawn) == MAX_CURVES:
@@ -117,26 +113,16 @@ def runs_panel(client: MlflowClient, out: Path) -> Panel:
                 if column not in table:
                     continue
                 part = table[np.isfinite(pd.to_numeric(table[column], errors="coerce"))]
-                if part["label"].nunique() < 2:
-                    continue
-                fpr, tpr, _ = roc_curve(part["label"], part[column])
-                precision, recall, _ = precision_recall_curve(part["label"], part[column])
-                ax_roc.plot(fpr, tpr, ls=style, label=name)
-                ax_pr.plot(recall, precision, ls=style, label=name)
+                if part["label"].nunique() >= 2:
+                    curves.append((name, part["label"], part[column], style))
             drawn.append(run.info.run_id)
     if not drawn:
-        plt.close(fig)
         panel.note = "no ad-hoc CV run with predictions.csv to draw curves from; the runs table lists every CV run"
         panel.run_ids = [r.info.run_id for r in runs[:MAX_ROWS]]
         return panel
-    ax_roc.plot([0, 1], [0, 1], ls=":", c="grey", lw=1)
-    ax_roc.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC (tested pairs of each run)")
-    ax_pr.set(xlabel="recall", ylabel="precision", title="PR (tested pairs of each run)", ylim=(0, 1.02))
-    for ax in (ax_roc, ax_pr):
-        ax.legend(fontsize=7, loc="lower right" if ax is ax_roc else "lower left")
     panel.run_ids = list(dict.fromkeys([*drawn, *(r.info.run_id for r in runs[:MAX_ROWS])]))
+    fig = plotting.roc_pr_panel(curves, "tested pairs of each run")
     run_ids_footer(fig, drawn)
-    fig.tight_layout()
     panel.png = artifacts.save_figure(fig, out / "cv_runs.png")
     panel.note = (f"curves: the newest {len(drawn)} ad-hoc CV run(s), one per configuration; "
                   f"Pearson |r| and the gene prior of the newest on the same pairs")
@@ -162,28 +148,17 @@ def search_panel(client: MlflowClient, out: Path) -> Panel:
     panel.run_ids = [pid] + [r.info.run_id for r in trials] + [r.info.run_id for r in best_runs]
     metric = parent.data.tags.get("metric", "objective")
     direction = parent.data.tags.get("direction", "maximize")
-    fig, ax = plt.subplots(figsize=(8, 4.2))
-    done = [(int(r.data.tags["trial_number"]), r.data.metrics["objective"]) for r in trials
-            if r.data.tags.get("state") == "COMPLETE" and "objective" in r.data.metrics]
-    pruned = [(int(r.data.tags["trial_number"]), r.data.metrics.get(f"reported/{metric}", np.nan)) for r in trials
-              if r.data.tags.get("state") == "PRUNED"]
-    if done:
-        xs, ys = zip(*done)
-        ax.scatter(xs, ys, label="complete trial", color="tab:blue", zorder=3)
-        best = (np.maximum if direction == "maximize" else np.minimum).accumulate(np.array(ys))
-        ax.step(xs, best, where="post", color="tab:red", label="best so far")
-    if pruned:
-        xs, ys = zip(*pruned)
-        ax.scatter(xs, ys, marker="x", color="grey", label="pruned (last reported epoch value)", zorder=3)
+    trials_table = pd.DataFrame(
+        [{"trial": int(r.data.tags["trial_number"]), "state": "COMPLETE", "value": r.data.metrics["objective"]}
+         for r in trials if r.data.tags.get("state") == "COMPLETE" and "objective" in r.data.metrics]
+        + [{"trial": int(r.data.tags["trial_number"]), "state": "PRUNED",
+            "value": r.data.metrics.get(f"reported/{metric}", np.nan)} for r in trials
+           if r.data.tags.get("state") == "PRUNED"], columns=["trial", "state", "value"])
+    n_done, n_pruned = (int((trials_table.state == state).sum()) for state in ("COMPLETE", "PRUNED"))
     test = {k[5:]: v for k, v in parent.data.metrics.items() if k.startswith("test/")}
-    for name, color in (("auprc", "tab:green"), ("auroc", "tab:purple")):
-        if name in test:
-            ax.axhline(test[name], color=color, ls="--", lw=1, label=f"best config on outer test folds: {name} "
-                                                                     f"{test[name]:.3f}")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set(xlabel="trial", ylabel=f"{metric} (mean over outer training folds)",
-           title=f"study {parent.data.tags.get('optuna_study')}: {len(done)} complete, {len(pruned)} pruned")
-    ax.legend(fontsize=7)
+    fig = plotting.search_history(
+        trials_table, maximize=direction == "maximize", ylabel=f"{metric} (mean over outer training folds)",
+        title=f"study {parent.data.tags.get('optuna_study')}: {n_done} complete, {n_pruned} pruned", test=test)
     run_ids_footer(fig, panel.run_ids)
     panel.png = artifacts.save_figure(fig, out / "search_summary.png")
     best_params = {k[5:]: v for k, v in parent.data.tags.items() if k.startswith("best.")}

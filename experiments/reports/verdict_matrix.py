@@ -1,6 +1,6 @@
 """Which verdict holds where: every claim a FINISHED study parent decided (:func:`verdict_records`),
 laid out as claim x data source by :func:`deepdrim.verdicts.verdict_matrix` (the newest parent of
-each cell) and drawn as a coloured table by ``task=report``.
+each cell) and drawn as a coloured table (:func:`deepdrim.plotting.verdict_matrix`) by ``task=report``.
 
 A parent's data source is its ``data_label`` tag (:func:`experiments.reports.fig3.data_label`: the data
 config or folder, plus the CV split when it is not ``tf``), else read from its overrides, else the
@@ -8,16 +8,9 @@ preset's default data.
 """
 from __future__ import annotations
 
-import textwrap
-
-import pandas as pd
 from mlflow.entities import Run
 
-from experiments.reports import figures  # noqa: I001 - figures selects the Agg backend first
-import matplotlib.pyplot as plt  # noqa: E402
-
-VERDICT_COLORS = {"supported": "#c7e9c0", "contradicted": "#fcbba1", "inconclusive": "#eeeeee",
-                  "failed_to_learn": "#bdbdbd"}
+from experiments.reports import figures
 
 
 def _preset_data(study: str) -> str:
@@ -75,22 +68,3 @@ def verdict_records(runs: list[Run]) -> list[dict]:
                             "n_of": "TFs" if n_tfs is not None else "seeds",
                             "verdict": verdict, "run_id": run.info.run_id, "start_time": run.info.start_time})
     return records
-
-
-def verdict_matrix_figure(matrix: pd.DataFrame, long: pd.DataFrame):
-    """The claim x data source matrix as a coloured table (green supported, red contradicted)."""
-    sources = [c for c in matrix.columns if c != "claim"]
-    fig, ax = plt.subplots(figsize=(max(8.0, 3.2 * len(sources) + 4.5), 0.55 * len(matrix) + 1.4))
-    ax.axis("off")
-    verdict = {(r["claim"], r["data"]): r["verdict"] for r in long.to_dict("records")}
-    text = [["\n".join(textwrap.wrap(str(row["claim"]), 45))] + [str(row[s]).replace("] ", "]\n", 1) for s in sources]
-            for _, row in matrix.iterrows()]
-    table = ax.table(cellText=text, colLabels=["claim", *sources], loc="center", cellLoc="left")
-    table.auto_set_font_size(False)
-    table.set_fontsize(7)
-    table.scale(1, 2.4)
-    for (i, j), cell in table.get_celld().items():
-        if i > 0 and j > 0:
-            cell.set_facecolor(VERDICT_COLORS.get(verdict.get((matrix.iloc[i - 1]["claim"], sources[j - 1])), "white"))
-    ax.set_title("Paper claims x data source: effect [95% CI] and verdict (newest multirun of each)", fontsize=9)
-    return fig

@@ -36,6 +36,7 @@ from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf, open_dict
 from optuna.trial import TrialState
 
+from deepdrim import plotting
 from deepdrim._validation import check_choice
 from deepdrim.data import Dataset
 from deepdrim.evaluation import FoldReport
@@ -184,8 +185,7 @@ def finaliser(study: optuna.Study, worker: dict) -> bool:
 def study_figures(study: optuna.Study, out_dir: Path, seed: int) -> tuple[list[Path], dict[str, str]]:
     """Optuna's own matplotlib plots as PNGs: optimisation history, parameter importances,
     parallel coordinates, intermediate values. A plot that cannot be drawn (too few trials)
-    becomes a PNG saying why. Returns the paths and {file name: note} for those."""
-    import matplotlib.pyplot as plt
+    becomes a PNG saying why (:func:`deepdrim.plotting.note`). Returns the paths and {file name: note} for those."""
     from optuna.visualization import matplotlib as vis
 
     notes, paths = {}, []
@@ -209,9 +209,7 @@ def study_figures(study: optuna.Study, out_dir: Path, seed: int) -> tuple[list[P
                     fig.set_size_inches(max(8.0, 1.3 * len(study.best_trial.params) + 2), 5.0)
             except Exception as error:  # noqa: BLE001 - a plot Optuna cannot draw is noted, not fatal
                 notes[name] = f"{name[:-4].replace('_', ' ')} not drawn: {error}"
-                fig, ax = plt.subplots(figsize=(6, 2.5))
-                ax.axis("off")
-                ax.text(0.5, 0.5, notes[name], ha="center", va="center", wrap=True)
+                fig = plotting.note(notes[name])
         paths.append(artifacts.save_figure(fig, out_dir / name))
     return paths, notes
 

@@ -1,4 +1,4 @@
-"""Atomic files and the standard figures of a job (ROC and PR curves)."""
+"""Atomic files (tables, text, figures) and the standard figures of a job (ROC and PR curves)."""
 from __future__ import annotations
 
 import os
@@ -11,7 +11,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from sklearn.metrics import precision_recall_curve, roc_curve  # noqa: E402
+
+from deepdrim import plotting  # noqa: E402
 
 
 def atomic_write(path: Path, write) -> Path:
@@ -45,19 +46,6 @@ def save_figure(fig, path: Path) -> Path:
 
 
 def curve_figures(curves: dict[str, tuple[np.ndarray, np.ndarray]], out_dir: Path, title: str) -> list[Path]:
-    """ROC and PR curves, one line per named (labels, scores), saved as roc.png and pr.png."""
-    fig_roc, ax_roc = plt.subplots(figsize=(4.5, 4.2))
-    fig_pr, ax_pr = plt.subplots(figsize=(4.5, 4.2))
-    for name, (labels, scores) in curves.items():
-        fpr, tpr, _ = roc_curve(labels, scores)
-        precision, recall, _ = precision_recall_curve(labels, scores)
-        ax_roc.plot(fpr, tpr, label=name)
-        ax_pr.plot(recall, precision, label=name)
-    ax_roc.plot([0, 1], [0, 1], ls=":", c="grey", lw=1)
-    ax_roc.set(xlabel="false positive rate", ylabel="true positive rate", title=f"ROC - {title}")
-    base = float(np.mean(next(iter(curves.values()))[0])) if curves else 0.5
-    ax_pr.axhline(base, ls=":", c="grey", lw=1)
-    ax_pr.set(xlabel="recall", ylabel="precision", title=f"PR - {title}", ylim=(0, 1.02))
-    for ax in (ax_roc, ax_pr):
-        ax.legend(fontsize=8, loc="lower right")
+    """A job's ROC and PR curves (:func:`deepdrim.plotting.roc_pr`), saved as roc.png and pr.png."""
+    fig_roc, fig_pr = plotting.roc_pr(curves, title)
     return [save_figure(fig_roc, out_dir / "roc.png"), save_figure(fig_pr, out_dir / "pr.png")]
