@@ -4,8 +4,9 @@ returns a :class:`matplotlib.figure.Figure`; the caller saves it.
 Figures are built without pyplot (no backend, no global figure list: safe under Agg, in a
 notebook they display as usual) and draw the same things the same way: a mean with its 95%
 interval is a line with a band (:func:`sweep`) or a bar with error bars (:func:`false_positives`,
-:func:`direction`), chance levels are dotted grey lines. Study tables hold per row a mean over
-seeds with its 95% interval (:func:`deepdrim.stats.mean_ci`): ``mean``, ``ci_low``, ``ci_high``, ``n_seeds``.
+:func:`direction`), chance levels are dotted grey lines. Study tables hold means over seeds with
+their 95% intervals: :func:`deepdrim.stats.mean_ci_table` (``mean``, ``ci_low``, ``ci_high``,
+``n_seeds`` per metric) or :func:`deepdrim.stats.grouped_mean_ci` (``<metric>_mean`` etc. per group).
 """
 from __future__ import annotations
 

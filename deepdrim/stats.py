@@ -7,9 +7,10 @@ in a table and the verdict beside it are computed one way.
 from __future__ import annotations
 
 import warnings
-from typing import NamedTuple
+from typing import Mapping, NamedTuple, Sequence
 
 import numpy as np
+import pandas as pd
 from scipy import stats
 
 #: the verdicts :func:`decide` gives
@@ -48,6 +49,27 @@ def mean_ci(values) -> MeanCI:
         return MeanCI(mean, mean, mean, 1)
     half = float(stats.t.ppf(0.975, n - 1) * x.std(ddof=1) / np.sqrt(n))
     return MeanCI(mean, mean - half, mean + half, n)
+
+
+def mean_ci_table(values: Mapping[str, Sequence[float]]) -> pd.DataFrame:
+    """One row per named metric: :func:`mean_ci` of its values over the replicates (seeds), as
+    ``metric``, ``mean``, ``ci_low``, ``ci_high``, ``n_seeds``: a seeds-only study's table."""
+    rows = [(name, *mean_ci(x)) for name, x in values.items()]
+    return pd.DataFrame(rows, columns=["metric", "mean", "ci_low", "ci_high", "n_seeds"])
+
+
+def grouped_mean_ci(frame: pd.DataFrame, by: Sequence[str], columns: Sequence[str]) -> pd.DataFrame:
+    """One row per group of ``by`` (sorted, NaN keys kept): ``n_seeds`` (its rows, the replicates) and
+    per column its :func:`mean_ci` as ``<column>_mean``, ``<column>_ci_low``, ``<column>_ci_high``."""
+    rows = []
+    for keys, group in frame.groupby(list(by), dropna=False, sort=True):
+        row = {**dict(zip(by, keys)), "n_seeds": len(group)}
+        for column in columns:
+            mean, low, high, _ = mean_ci(group[column])
+            row.update({f"{column}_mean": mean, f"{column}_ci_low": low, f"{column}_ci_high": high})
+        rows.append(row)
+    return pd.DataFrame(rows, columns=[*by, "n_seeds", *[f"{c}_{s}" for c in columns
+                                                         for s in ("mean", "ci_low", "ci_high")]])
 
 
 def wilcoxon_p(a, b) -> float:

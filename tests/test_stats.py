@@ -1,11 +1,12 @@
 """Study statistics (deepdrim.stats): the t-interval, paired differences, Wilcoxon and the verdict rule."""
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats as scipy_stats
 
-from deepdrim.stats import decide, mean_ci, paired_difference, wilcoxon_p
+from deepdrim.stats import decide, grouped_mean_ci, mean_ci, mean_ci_table, paired_difference, wilcoxon_p
 
 AUROC_A = [0.91, 0.85, 0.77, 0.95, 0.62, 0.88, 0.71, 0.80]
 AUROC_B = [0.60, 0.66, 0.79, 0.70, 0.55, 0.64, 0.52, 0.83]
@@ -23,6 +24,18 @@ def test_mean_ci_of_one_value_is_that_value_and_of_none_nan():
     assert mean_ci([0.5, float("nan")]) == (0.5, 0.5, 0.5, 1)
     mean, low, high, n = mean_ci([])
     assert n == 0 and np.isnan([mean, low, high]).all()
+
+
+def test_tables_of_mean_ci_per_metric_and_per_group():
+    table = mean_ci_table({"a": [0.7, 0.8, 0.9], "b": [0.5, float("nan")]})
+    assert list(table.columns) == ["metric", "mean", "ci_low", "ci_high", "n_seeds"]
+    assert tuple(table.iloc[0, 1:]) == pytest.approx(tuple(mean_ci([0.7, 0.8, 0.9])))
+    assert tuple(table.iloc[1, 1:]) == (0.5, 0.5, 0.5, 1)
+    frame = pd.DataFrame({"line": [np.nan] * 4, "x": [2, 1, 1, 2], "auroc": [0.6, 0.7, 0.9, 0.8]})
+    grouped = grouped_mean_ci(frame, ["line", "x"], ["auroc"])  # NaN keys kept, groups sorted
+    assert list(grouped.columns) == ["line", "x", "n_seeds", "auroc_mean", "auroc_ci_low", "auroc_ci_high"]
+    assert grouped.x.tolist() == [1, 2] and grouped.n_seeds.tolist() == [2, 2]
+    assert grouped.auroc_mean.tolist() == pytest.approx([0.8, 0.7])
 
 
 @settings(max_examples=60, deadline=None)

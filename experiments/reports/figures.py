@@ -20,7 +20,7 @@ import pandas as pd
 from mlflow.entities import Run
 
 from deepdrim import plotting
-from deepdrim.stats import mean_ci
+from deepdrim.stats import grouped_mean_ci, mean_ci_table
 from experiments.tracking import artifacts
 
 log = logging.getLogger(__name__)
@@ -58,16 +58,22 @@ def run_value(run: Run, key: Optional[str], fallback: Optional[str] = None) -> f
     return float(value)
 
 
+def _runs_frame(runs: list[Run], x_key: Optional[str], line_key: Optional[str], x_fallback: Optional[str],
+                metrics: dict[str, str]) -> pd.DataFrame:
+    """One row per run: ``x`` and ``line`` (the figure's swept keys), ``seed`` and each column's metric."""
+    return pd.DataFrame([{"x": run_value(run, x_key, x_fallback),
+                          "line": _number(run.data.params.get(line_key)) if line_key else float("nan"),
+                          "seed": _number(run.data.params.get("seed")),
+                          **{name: run.data.metrics.get(metric, float("nan")) for name, metric in metrics.items()}}
+                         for run in runs], columns=["x", "line", "seed", *metrics])
+
+
 def run_table(runs: list, spec: dict, figure_spec: Optional[dict] = None) -> pd.DataFrame:
     """One row per MLflow run: ``x`` and ``line`` (the figure's swept keys), ``seed`` and the
     verdict's metric, as :func:`deepdrim.verdicts.study_verdict` takes it."""
-    figure_spec = figure_spec or {}
-    metric = spec.get("metric", "auroc")
-    records = [{"x": run_value(run, figure_spec.get("x"), figure_spec.get("x_fallback")),
-                "line": _number(run.data.params.get(figure_spec["line"])) if figure_spec.get("line") else float("nan"),
-                "seed": _number(run.data.params.get("seed")),
-                metric: run.data.metrics.get(metric, float("nan"))} for run in runs]
-    return pd.DataFrame(records, columns=["x", "line", "seed", metric])
+    figure_spec, metric = figure_spec or {}, spec.get("metric", "auroc")
+    return _runs_frame(runs, figure_spec.get("x"), figure_spec.get("line"), figure_spec.get("x_fallback"),
+                       {metric: metric})
 
 
 def sweep_table(runs: list[Run], x_key: str, line_key: Optional[str] = None,
@@ -76,21 +82,10 @@ def sweep_table(runs: list[Run], x_key: str, line_key: Optional[str] = None,
     """One row per (line value, x value): ``n_seeds`` and per metric its mean, ci_low, ci_high
     (columns ``<metric>_mean`` etc., "/" written "_": ``pcc_auroc_mean`` is the Pearson baseline,
     ``prior_auroc_mean`` the gene-prior baseline)."""
-    names = [m.replace("/", "_") for m in metrics]
-    records = [{"x": run_value(run, x_key, x_fallback),
-                "line": _number(run.data.params.get(line_key)) if line_key else float("nan"),
-                **{n: run.data.metrics.get(m, float("nan")) for m, n in zip(metrics, names)}} for run in runs]
-    frame = pd.DataFrame(records, columns=["x", "line", *names])
-    rows = []
-    for (line, x), group in frame.groupby(["line", "x"], dropna=False, sort=True):
-        row = {x_key: x, **({line_key: line} if line_key else {}), "n_seeds": len(group)}
-        for name in names:
-            mean, low, high, _ = mean_ci(group[name])
-            row.update({f"{name}_mean": mean, f"{name}_ci_low": low, f"{name}_ci_high": high})
-        rows.append(row)
-    columns = [x_key, *([line_key] if line_key else []), "n_seeds",
-               *[f"{n}_{s}" for n in names for s in ("mean", "ci_low", "ci_high")]]
-    return pd.DataFrame(rows, columns=columns)
+    names = {m.replace("/", "_"): m for m in metrics}
+    table = grouped_mean_ci(_runs_frame(runs, x_key, line_key, x_fallback, names), ["line", "x"], list(names))
+    keys = {"x": x_key, **({"line": line_key} if line_key else {})}
+    return table[[*keys, *table.columns[2:]]].rename(columns=keys)
 
 
 def sweep_figure(runs: list[Run], study: str, spec: dict, out_dir: Path) -> list[Path]:
@@ -111,11 +106,7 @@ def metric_table(runs: list[Run], prefixes) -> pd.DataFrame:
     ``prefixes`` (its part before the first "/"; per-fold metrics left out): a seeds-only study's table."""
     names = sorted({name for run in runs for name in run.data.metrics
                     if "/fold" not in name and name.split("/")[0] in prefixes})
-    rows = []
-    for name in names:
-        mean, low, high, n = mean_ci([run.data.metrics.get(name, float("nan")) for run in runs])
-        rows.append({"metric": name, "mean": mean, "ci_low": low, "ci_high": high, "n_seeds": n})
-    return pd.DataFrame(rows, columns=["metric", "mean", "ci_low", "ci_high", "n_seeds"])
+    return mean_ci_table({name: [run.data.metrics.get(name, float("nan")) for run in runs] for name in names})
 
 
 def ggm_table(runs: list[Run], paper: Optional[dict] = None) -> pd.DataFrame:
