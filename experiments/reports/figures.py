@@ -17,6 +17,7 @@ from typing import Optional
 
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 from mlflow.entities import Run
 
 from deepdrim import plotting
@@ -88,17 +89,16 @@ def sweep_table(runs: list[Run], x_key: str, line_key: Optional[str] = None,
     return table[[*keys, *table.columns[2:]]].rename(columns=keys)
 
 
-def sweep_figure(runs: list[Run], study: str, spec: dict, out_dir: Path) -> list[Path]:
-    """:func:`deepdrim.plotting.sweep` of the runs' :func:`sweep_table`, failed runs marked:
-    ``<study>.png`` and ``<study>.csv``."""
+def sweep_figure(runs: list[Run], study: str, spec: dict) -> tuple[Figure, pd.DataFrame]:
+    """:func:`deepdrim.plotting.sweep` of the runs' :func:`sweep_table`, failed runs marked."""
     x_key, fallback = spec["x"], spec.get("x_fallback")
     table = sweep_table(runs, x_key, spec.get("line"), x_fallback=fallback)
     failed = pd.DataFrame([{x_key: run_value(r, x_key, fallback), **{m: r.data.metrics.get(m, float("nan"))
                                                                     for m in ("auroc", "auprc")}}
                            for r in failed_runs(runs)], columns=[x_key, "auroc", "auprc"])
-    fig = plotting.sweep(table, x_key, spec.get("line"), title=f"{spec.get('title', study)} ({len(runs)} runs)",
-                         x_label=spec.get("x_label", x_key), log_x=bool(spec.get("log_x", False)), failed=failed)
-    return [artifacts.save_figure(fig, out_dir / f"{study}.png"), artifacts.write_csv(table, out_dir / f"{study}.csv")]
+    return plotting.sweep(table, x_key, spec.get("line"), title=f"{spec.get('title', study)} ({len(runs)} runs)",
+                          x_label=spec.get("x_label", x_key), log_x=bool(spec.get("log_x", False)),
+                          failed=failed), table
 
 
 def metric_table(runs: list[Run], prefixes) -> pd.DataFrame:
@@ -117,21 +117,19 @@ def ggm_table(runs: list[Run], paper: Optional[dict] = None) -> pd.DataFrame:
     return table
 
 
-def ggm_figure(runs: list[Run], study: str, spec: dict, out_dir: Path) -> list[Path]:
+def ggm_figure(runs: list[Run], study: str, spec: dict) -> tuple[Figure, pd.DataFrame]:
     """Paper Fig. 1B (:func:`deepdrim.plotting.false_positives`) of the runs' :func:`ggm_table`, beside
     the paper's FP reductions (``spec["paper"]``)."""
     paper = {str(k): float(v) for k, v in (spec.get("paper") or {}).items()}
     table = ggm_table(runs, paper)
-    fig = plotting.false_positives(table, title=spec.get("title", study), paper=paper)
-    return [artifacts.save_figure(fig, out_dir / f"{study}.png"), artifacts.write_csv(table, out_dir / f"{study}.csv")]
+    return plotting.false_positives(table, title=spec.get("title", study), paper=paper), table
 
 
-def direction_figure(runs: list[Run], study: str, spec: dict, out_dir: Path) -> list[Path]:
+def direction_figure(runs: list[Run], study: str, spec: dict) -> tuple[Figure, pd.DataFrame]:
     """The direction study (:func:`deepdrim.plotting.direction`) of its models' metrics over seeds."""
     table = metric_table(runs, (*(m for m, _ in plotting.DIRECTION_MODELS), "fp_reduction_matched",
                                 "fpr_drop_matched", "direction_accuracy_gain"))
-    fig = plotting.direction(table, title=spec.get("title", study))
-    return [artifacts.save_figure(fig, out_dir / f"{study}.png"), artifacts.write_csv(table, out_dir / f"{study}.csv")]
+    return plotting.direction(table, title=spec.get("title", study)), table
 
 
 def failed_runs(runs: list[Run]) -> list[Run]:
@@ -162,4 +160,6 @@ def study_figure(finished_runs: list[Run], study: str, out_dir: Path, spec: Opti
         log.warning("study %s: no FINISHED runs with its numbers, no figure", study)
         return []
     draw = {"ggm": ggm_figure, "direction": direction_figure}.get(spec.get("kind"), sweep_figure)
-    return draw(runs, study, spec, Path(out_dir))
+    fig, table = draw(runs, study, spec)
+    return [artifacts.save_figure(fig, Path(out_dir) / f"{study}.png"),
+            artifacts.write_csv(table, Path(out_dir) / f"{study}.csv")]
