@@ -64,6 +64,49 @@ def test_file_source_and_digest_follow_the_values(client, tmp_path):
     assert expression_digest(renamed) != expression_digest(_expression())
 
 
+def test_a_lost_dataset_insert_race_is_retried(client, tmp_path, monkeypatch):
+    """Two jobs logging one new dataset at once against a tracking server: the loser's insert hits
+    the datasets UNIQUE constraint (seen in CI under submitit); its retry links the existing row."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    from experiments.tracking import mlflow_dataset
+
+    real_log_input, calls = mlflow.log_input, []
+
+    def race_once(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise MlflowException("BAD_REQUEST: (sqlite3.IntegrityError) UNIQUE constraint failed: "
+                                  "datasets.experiment_id, datasets.name, datasets.digest")
+        return real_log_input(*args, **kwargs)
+
+    monkeypatch.setattr(mlflow_dataset.mlflow, "log_input", race_once)
+    experiment = client.create_experiment("race", artifact_location=(tmp_path / "a").as_uri())
+    with mlflow.start_run(experiment_id=experiment) as run:
+        logged = mlflow_dataset.log_expression_dataset(_expression(), {"kind": "sim"})
+    assert len(calls) == 2
+    assert [i.dataset.digest for i in client.get_run(run.info.run_id).inputs.dataset_inputs] == [logged.digest]
+
+
+def test_other_dataset_errors_are_not_retried(monkeypatch):
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    from experiments.tracking import mlflow_dataset
+
+    calls = []
+
+    def refuse(*args, **kwargs):
+        calls.append(1)
+        raise MlflowException("RESOURCE_DOES_NOT_EXIST: run not found")
+
+    monkeypatch.setattr(mlflow_dataset.mlflow, "log_input", refuse)
+    with pytest.raises(MlflowException, match="run not found"):
+        mlflow_dataset.log_expression_dataset(_expression(), {"kind": "sim"})
+    assert len(calls) == 1
+
+
 def test_dataset_input_errors():
     from experiments.tracking.mlflow_dataset import expression_dataset, job_source
 

@@ -19,10 +19,12 @@ from mlflow.data.code_dataset_source import CodeDatasetSource
 from mlflow.data.dataset_source import DatasetSource
 from mlflow.data.dataset_source_registry import resolve_dataset_source
 from mlflow.data.meta_dataset import MetaDataset
+from mlflow.exceptions import MlflowException
 
 from experiments.config.data import SIMULATED_KINDS
 
 SIMULATOR = "sim.grn.simulate_grn"
+LOG_INPUT_ATTEMPTS = 3  # concurrent jobs logging one new dataset: the losers of the insert race retry
 
 
 def expression_digest(expression: pd.DataFrame) -> str:
@@ -105,8 +107,23 @@ def log_expression_dataset(expression: pd.DataFrame, source: Union[str, Path, di
     """Log the dataset of ``expression`` as an input of the active run (``context`` tag:
     training/evaluation) and return it."""
     dataset = expression_dataset(expression, source, name, extra_profile)
-    mlflow.log_input(dataset, context=context, tags={k: str(v) for k, v in (tags or {}).items()} or None)
+    input_tags = {k: str(v) for k, v in (tags or {}).items()} or None
+    for _ in range(LOG_INPUT_ATTEMPTS - 1):
+        try:
+            mlflow.log_input(dataset, context=context, tags=input_tags)
+            return dataset
+        except MlflowException as error:
+            if not _lost_insert_race(error):
+                raise
+    mlflow.log_input(dataset, context=context, tags=input_tags)  # the last try: its error is the caller's
     return dataset
+
+
+def _lost_insert_race(error: MlflowException) -> bool:
+    """True when the store refused the dataset because a concurrent run inserted the same
+    (experiment, name, digest) first: a retry then finds that row and links it to this run."""
+    message = str(error)
+    return "UNIQUE constraint failed: datasets" in message or ("IntegrityError" in message and "datasets" in message)
 
 
 def log_job_input(data_cfg, seed: int, expression: pd.DataFrame) -> ExpressionDataset:
