@@ -16,7 +16,7 @@ from scipy.linalg import solve_triangular
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
 
-from deepdrim._validation import check_integer
+from deepdrim._validation import check_integer, check_real
 from deepdrim.multi_images import check_gene_pairs
 
 RandomState = Union[None, int, np.random.Generator]
@@ -51,8 +51,7 @@ def sample_precision(
         raise ValueError(f"edge_prob must be in [0, 1], got {edge_prob}")
     if not 0.0 < low <= high:
         raise ValueError(f"need 0 < low <= high, got low={low}, high={high}")
-    if not margin > 0.0:
-        raise ValueError(f"precision cannot be made positive definite with margin={margin}; margin must be > 0")
+    _check_margin(margin)
     rng = np.random.default_rng(random_state)
     upper = np.triu_indices(n_genes, k=1)
     n_pairs = upper[0].size
@@ -169,12 +168,21 @@ def _draw_dataset(n_genes: int, n_cells: int, rng: np.random.Generator, max_trie
     return _sample_expression(precision, n_cells, rng), precision, positive, negative, pair_truth(precision)[negative]
 
 
-def _check_study(n_genes, n_cells, max_tries, edge_prob: float) -> tuple[int, int, int]:
-    if check_integer("n_genes", n_genes, 0) < 3:
-        raise ValueError(f"GGM study needs at least 3 genes, got {n_genes}")
-    if not 0.0 < edge_prob < 1.0:
-        raise ValueError(f"GGM study needs 0 < edge_prob < 1 to have both pair kinds, got {edge_prob}")
-    return int(n_genes), check_integer("n_cells", n_cells, 1), check_integer("max_tries", max_tries, 1)
+def check_study(n_genes, n_cells, edge_prob=0.5, margin=0.1, max_tries=10_000, prefix: str = "") -> tuple[int, int, int]:
+    """The GGM study's own rules, one-line ``ValueError`` naming each key with ``prefix`` (a config's
+    ``ggm.``): >= 3 genes (2 genes have a single pair), >= 2 cells, 0 < edge_prob < 1 (both pair
+    kinds), margin > 0. Returns (n_genes, n_cells, max_tries) as ints."""
+    if check_integer(f"{prefix}n_genes", n_genes, 0) < 3:
+        raise ValueError(f"the GGM study needs at least 3 genes per dataset (p >= 3), got {prefix}n_genes={n_genes}")
+    check_real(f"{prefix}edge_prob", edge_prob, 0, 1, low_open=True, high_open=True)
+    _check_margin(margin, f"{prefix}margin")
+    return int(n_genes), check_integer(f"{prefix}n_cells", n_cells, 2), check_integer("max_tries", max_tries, 1)
+
+
+def _check_margin(margin, name: str = "margin") -> None:
+    if isinstance(margin, (bool, np.bool_)) or not isinstance(margin, (int, float, np.integer, np.floating)) \
+            or not margin > 0:
+        raise ValueError(f"a precision cannot be made positive definite with {name}={margin!r}; it must be > 0")
 
 
 def _samples(draws: list) -> GGMSamples:
@@ -201,7 +209,8 @@ def sample_ggm_dataset(
     then drawn from the accepted Θ. Needs n_genes >= 3 (2 genes have a single pair) and
     0 < edge_prob < 1; RuntimeError after ``max_tries`` rejected draws.
     """
-    n_genes, n_cells, max_tries = _check_study(n_genes, n_cells, max_tries, precision_kwargs.get("edge_prob", 0.5))
+    n_genes, n_cells, max_tries = check_study(n_genes, n_cells, precision_kwargs.get("edge_prob", 0.5),
+                                              precision_kwargs.get("margin", 0.1), max_tries)
     return _samples([_draw_dataset(n_genes, n_cells, np.random.default_rng(random_state), max_tries,
                                    **precision_kwargs)])
 
@@ -212,7 +221,8 @@ def sample_ggm_study(n_datasets: int, n_genes: int, n_cells: int, seed: int, max
     ``SeedSequence(seed)`` (so a larger study extends a smaller one with the same seed)."""
     from threadpoolctl import threadpool_limits
 
-    n_genes, n_cells, max_tries = _check_study(n_genes, n_cells, max_tries, precision_kwargs.get("edge_prob", 0.5))
+    n_genes, n_cells, max_tries = check_study(n_genes, n_cells, precision_kwargs.get("edge_prob", 0.5),
+                                              precision_kwargs.get("margin", 0.1), max_tries)
     seeds = np.random.SeedSequence(seed).spawn(check_integer("n_datasets", n_datasets, 1))
     with threadpool_limits(1):  # tiny solves: BLAS threads cost more than they save (3x here)
         return _samples([_draw_dataset(n_genes, n_cells, np.random.default_rng(s), max_tries, **precision_kwargs)
@@ -232,4 +242,5 @@ __all__ = [
     "GGMSamples",
     "sample_ggm_dataset",
     "sample_ggm_study",
+    "check_study",
 ]

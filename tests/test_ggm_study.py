@@ -82,6 +82,8 @@ def test_study_metrics_counts_false_positives_by_kind():
     ("ggm.n_genes=2", "at least 3 genes"),
     ("neighbors=3", "neighbors=3 needs at least 5 genes; the data has 4"),
     ("ggm.margin=0", "cannot be made positive definite"),
+    ("ggm.edge_prob=1.0", "ggm.edge_prob"),
+    ("ggm.n_cells=1", "ggm.n_cells"),
     ("ggm.n_datasets=5", "too few for 5 folds"),
 ])
 def test_check_rejects_bad_configs_in_one_line(tmp_path, override, message, compose_ggm):

@@ -90,7 +90,6 @@ def test_a_lost_dataset_insert_race_is_retried(client, tmp_path, monkeypatch):
 
 
 def test_other_dataset_errors_are_not_retried(monkeypatch):
-    import mlflow
     from mlflow.exceptions import MlflowException
 
     from experiments.tracking import mlflow_dataset

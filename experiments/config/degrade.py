@@ -15,10 +15,10 @@ They apply to any data source (the simulator, SERGIO, a real BEELINE folder):
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import Callable, Optional
 
 import numpy as np
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from deepdrim.data import Dataset
 from experiments.config import checks
@@ -82,6 +82,14 @@ def degrade(cfg: DictConfig, data: Dataset) -> Dataset:
     return degrade_data(data, cells=keep, magic=params, drop_prob=float(cfg.get("drop_prob", 0.0)),
                         drop_cutoff=float(cfg.get("drop_cutoff", 0.0)), seed=int(cfg.seed), cells_text=text,
                         magic_cache=project_path(magic["cache"]) if magic.get("cache") else None)
+
+
+def job_dataset(cfg: DictConfig, check_input: Callable[[Dataset], None]) -> Dataset:
+    """The job's data (its ``data`` config at its seed), passed to ``check_input`` before anything
+    else runs (bad input: one line, nothing written), then degraded by :func:`degrade`."""
+    data = job_data.load(OmegaConf.to_container(cfg.data, resolve=True), int(cfg.seed))
+    check_input(data)
+    return degrade(cfg, data)
 
 
 def train_subset(cfg: DictConfig, train: np.ndarray, labels: np.ndarray, fold: int) -> np.ndarray:

@@ -8,6 +8,7 @@ from omegaconf import DictConfig
 from deepdrim._validation import check_choice, check_integer, check_real
 from deepdrim.choices import NEIGHBOR_RULES, check_parameters
 from experiments.config import checks, method
+from sim.ggm import check_study
 
 #: the CV job's real-data speed budgets (docs/results/speed.md) stay off: the GGM study trains as it was measured
 SPEED_KEYS = ("steps_per_epoch", "max_validation_pairs", "plateau_validation")
@@ -24,19 +25,13 @@ def check(cfg: DictConfig) -> None:
     ggm = cfg.get("ggm")
     if ggm is None:
         raise ValueError("task=fig1_ggm needs the ggm config: run it as experiment=fig1_ggm")
-    n_genes = check_integer("ggm.n_genes", ggm.get("n_genes"), 0)
-    if n_genes < 3:
-        raise ValueError(f"the GGM study needs at least 3 genes per dataset (p >= 3), got ggm.n_genes={n_genes}")
-    check_integer("ggm.n_cells", ggm.get("n_cells"), 2)
+    n_genes, _, _ = check_study(ggm.get("n_genes"), ggm.get("n_cells"), ggm.get("edge_prob", 0.5),
+                                ggm.get("margin", 0.1), prefix="ggm.")  # the simulator's own rules
     n_folds = check_integer("ggm.n_folds", ggm.get("n_folds"), 2)
     n_datasets = check_integer("ggm.n_datasets", ggm.get("n_datasets"), 1)
     if n_datasets < 2 * n_folds:
         raise ValueError(f"ggm.n_datasets={n_datasets} is too few for {n_folds} folds (need at least {2 * n_folds})")
     checks.neighbors(cfg.get("neighbors"), n_genes, minimum=1)  # the DeepDRIM arm's neighbors per gene
-    check_real("ggm.edge_prob", ggm.get("edge_prob", 0.5), 0, 1, low_open=True, high_open=True)
-    margin = ggm.get("margin", 0.1)
-    if isinstance(margin, bool) or not isinstance(margin, (int, float)) or not margin > 0:
-        raise ValueError(f"a precision cannot be made positive definite with ggm.margin={margin!r}; it must be > 0")
     check_real("ggm.sensitivity", ggm.get("sensitivity", 0.8), 0, 1, low_open=True)
     check_choice("ggm.neighbor_rule", ggm.get("neighbor_rule", "positive"), NEIGHBOR_RULES)
     check_parameters(cfg.training, "training.")  # the arms' estimator's rules

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Optional
 
 import numpy as np
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from deepdrim import evaluation, verdicts
 from deepdrim.estimator import DeepDRIM
@@ -15,7 +15,6 @@ from deepdrim.metrics import per_tf_metrics
 from deepdrim.ranked_edges import write_ranked_edges
 from deepdrim.data import Dataset
 from experiments.config import degrade
-from experiments.config import data as job_data
 from experiments.config.checks import SUPERVISED
 from experiments.config.method import estimator_params, method_label, split_of, validate
 from experiments.tracking import artifacts, job_runs, mlflow_dataset
@@ -67,9 +66,7 @@ def run(cfg: DictConfig, output_dir: Path, overrides: str = "", tags: Optional[d
     """The ``task=cv`` job: check the input, then (unless this configuration already FINISHED)
     cross-validate and return the metrics and files :func:`tracking.run_job` logs (with ``tags``)."""
     start = time.time()
-    data = job_data.load(OmegaConf.to_container(cfg.data, resolve=True), int(cfg.seed))
-    validate(cfg, data)  # bad input fails here: one line, nothing written
-    data = degrade.degrade(cfg, data)
+    data = degrade.job_dataset(cfg, lambda data: validate(cfg, data))
 
     def compute() -> job_runs.JobResult:
         mlflow_dataset.log_job_input(cfg.data, int(cfg.seed), data.expression)

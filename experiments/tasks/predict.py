@@ -95,9 +95,7 @@ def run(cfg: DictConfig, output_dir: Path, overrides: str = "") -> dict[str, flo
     for :func:`tracking.run_job` to log (never skipped: a prediction is cheap to redo)."""
     start = time.time()
     method = cfg.get("method", "deepdrim")
-    data = job_data.load(OmegaConf.to_container(cfg.data, resolve=True), int(cfg.seed))
-    validate(cfg, data)
-    data = degrade.degrade(cfg, data)
+    data = degrade.job_dataset(cfg, lambda data: validate(cfg, data))
     model = load_model(cfg, data) if cfg.get("model_path") and method in SUPERVISED else None
     if model is not None:
         adopt_saved_params(cfg, model)

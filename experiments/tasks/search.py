@@ -42,7 +42,6 @@ from deepdrim.data import Dataset
 from deepdrim.evaluation import FoldReport
 from experiments.tracking import artifacts, job_runs, mlflow_store
 from experiments.config import checks, degrade
-from experiments.config import data as job_data
 from experiments.config import method
 from experiments.config.search_space import Param, apply_params, epoch_stride, format_params, parse_space, rerun_command
 from experiments.tracking.optuna_storage import is_journal
@@ -315,9 +314,7 @@ def run(cfg: DictConfig, output_dir: Path, overrides: str = "") -> dict[str, flo
     start = time.time()
     conf = settings(cfg)
     params = parse_space(cfg.search.get("space"), cfg)
-    data = job_data.load(OmegaConf.to_container(cfg.data, resolve=True), int(cfg.seed))
-    check(cfg, params, data)
-    data = degrade.degrade(cfg, data)
+    data = degrade.job_dataset(cfg, lambda data: check(cfg, params, data))
     stride = epoch_stride(cfg, params)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     logging.getLogger("tensorflow").setLevel(logging.ERROR)  # a fresh model per fold retraces predict
