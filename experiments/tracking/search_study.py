@@ -15,11 +15,11 @@ from omegaconf import DictConfig, OmegaConf
 from optuna.trial import FrozenTrial, TrialState
 
 from deepdrim._validation import check_choice, check_integer, check_real
+from deepdrim.choices import MONITORS
 from experiments.config.paths import project_path
 from experiments.tracking import optuna_storage, job_runs, mlflow_store
 from experiments.config.search_space import Param, space_signature
 
-METRICS = ("val_auprc", "val_auroc", "val_loss")
 DIRECTIONS = ("maximize", "minimize")
 # config keys that do not change a trial's value (left out of the study's identity)
 NOT_IDENTITY = ("search", "task", "tracking", "force", "hydra", "study", "paths", "figure")
@@ -56,7 +56,7 @@ def settings(cfg: DictConfig) -> Settings:
     if search is None:
         raise ValueError("task=search needs a search configuration: add search=optuna")
     n_trials = check_integer("search.n_trials", search.get("n_trials"), 1)
-    metric = check_choice("search.metric", search.get("metric"), METRICS)
+    metric = check_choice("search.metric", search.get("metric"), MONITORS)  # a trial scores what a fit monitors
     direction = check_choice("search.direction", search.get("direction"), DIRECTIONS)
     check_real("search.validation_fraction", search.get("validation_fraction", 0.2), 0, 1,
                   low_open=True, high_open=True)
