@@ -58,6 +58,7 @@ def test_sweep_children_are_named_by_what_varies(monkeypatch):
     monkeypatch.delenv(job_runs.SWEPT_ENV)
     assert job_runs.sweep_name(overrides) == "neighbors=10 seed=1 data.n_cells=120"
     assert job_runs.sweep_name("paths.outputs=/x") == ""
+    assert job_runs.sweep_name("neighbors=2 figure.x_label=n") == "neighbors=2"  # how it is drawn, not what
 
 
 

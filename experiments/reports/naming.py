@@ -13,9 +13,7 @@ from typing import Optional
 from mlflow.entities import Run
 
 from deepdrim.comparison import DISPLAY
-
-#: params that say where things are logged, never what was computed
-WHERE = ("tracking.", "hydra.", "paths.", "figure.")
+from experiments.tracking.job_runs import WHERE_PREFIXES
 #: params that make the method: varying ones go into the label, the rest into the context
 METHOD_KEYS = ("method", "neighbors")
 METHOD_PREFIXES = ("model.", "training.")
@@ -45,7 +43,7 @@ def _applies(method: str, key: str) -> bool:
 
 def varying(runs: list[Run]) -> list[str]:
     """The params (sorted) whose value differs among ``runs`` (absent counts as a value)."""
-    keys = sorted({k for run in runs for k in run.data.params if not k.startswith(WHERE)})
+    keys = sorted({k for run in runs for k in run.data.params if not k.startswith(WHERE_PREFIXES)})
     return [k for k in keys if len({run.data.params.get(k) for run in runs}) > 1]
 
 
@@ -65,7 +63,7 @@ def fold_key(run: Run) -> tuple:
     """The params that decide a run's pairs and folds (every param but the method-side ones and
     where it was logged): runs with one fold key can be paired by TF."""
     return tuple(sorted((k, v) for k, v in run.data.params.items()
-                        if not k.startswith(WHERE) and not is_method_key(k)))
+                        if not k.startswith(WHERE_PREFIXES) and not is_method_key(k)))
 
 
 def reference_rank(run: Run) -> tuple:

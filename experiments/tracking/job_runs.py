@@ -36,8 +36,9 @@ KILLED_RUN: Optional[str] = None
 FAILED_RUN: Optional[str] = None
 #: the keys a multirun sweeps (comma-separated), set by its parent callback: children are named by them
 SWEPT_ENV = "DEEPDRIM_SWEPT_KEYS"
-#: overrides that say where things are logged, never what a job computes: left out of run names
-WHERE_PREFIXES = ("tracking.", "hydra.", "paths.")
+#: overrides (and params) that say where things are logged or drawn, never what a job computes: left out of
+#: run names and of the report's method labels
+WHERE_PREFIXES = ("tracking.", "hydra.", "paths.", "figure.")
 
 
 class Terminated(KeyboardInterrupt):
