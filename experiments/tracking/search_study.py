@@ -21,8 +21,9 @@ from experiments.tracking import optuna_storage, job_runs, mlflow_store
 from experiments.config.search_space import Param, space_signature
 
 DIRECTIONS = ("maximize", "minimize")
-# config keys that do not change a trial's value (left out of the study's identity)
-NOT_IDENTITY = ("search", "task", "tracking", "force", "hydra", "study", "paths", "figure")
+# config keys that do not change a trial's value (left out of the study's identity): a job's volatile
+# keys, and the search's own settings, task and study name
+NOT_IDENTITY = job_runs.VOLATILE_KEYS + ("search", "task", "study")
 
 
 @dataclass(frozen=True)
