@@ -168,7 +168,8 @@ def _draw_dataset(n_genes: int, n_cells: int, rng: np.random.Generator, max_trie
     return _sample_expression(precision, n_cells, rng), precision, positive, negative, pair_truth(precision)[negative]
 
 
-def check_study(n_genes, n_cells, edge_prob=0.5, margin=0.1, max_tries=10_000, prefix: str = "") -> tuple[int, int, int]:
+def check_study(n_genes: int, n_cells: int, edge_prob: float = 0.5, margin: float = 0.1, max_tries: int = 10_000,
+                prefix: str = "") -> tuple[int, int, int]:
     """The GGM study's own rules, one-line ``ValueError`` naming each key with ``prefix`` (a config's
     ``ggm.``): >= 3 genes (2 genes have a single pair), >= 2 cells, 0 < edge_prob < 1 (both pair
     kinds), margin > 0. Returns (n_genes, n_cells, max_tries) as ints."""
