@@ -99,10 +99,13 @@ def main(cfg: DictConfig) -> float:
 
 def _interrupt(signum, frame) -> None:
     """SIGINT (Ctrl-C) and SIGTERM (timeout, Slurm, Kubernetes, docker stop) unwind the job: its
-    run ends KILLED. The flag is set first: the exception may surface as another error."""
-    from experiments.tracking import job_runs
+    run ends KILLED. The flag is set first: the exception may surface as another error. Inside a
+    store call the exception waits for the call to end (``mlflow_store.hold_signal``)."""
+    from experiments.tracking import job_runs, mlflow_store
 
     job_runs.INTERRUPTED = signal.Signals(signum).name
+    if mlflow_store.hold_signal(signum):
+        return
     raise job_runs.Terminated(signum) if signum == signal.SIGTERM else KeyboardInterrupt()
 
 

@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+import mlflow
 import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
@@ -92,6 +93,36 @@ def test_a_signal_whose_exception_was_swallowed_still_ends_the_run_killed(store,
     with pytest.raises(job_runs.Terminated):
         with job_runs.tracked_run(experiment_id, "per-epoch", {}, {}):
             job_runs.log_metrics({"loss": 0.5}, step=0)
+
+def test_a_signal_inside_a_store_call_waits_for_the_call_then_ends_the_run_killed(store, monkeypatch):
+    """Ctrl-C landing in a store write: the write completes, then the signal unwinds the job and
+    the run ends KILLED (raised inside sqlite, it left a statement holding the file's lock and the
+    KILLED mark waited on this process's own lock: CI's SIGINT test hung on it)."""
+    import run as entry_point
+
+    experiment_id = mlflow_store.setup(store, "artifacts", "deepdrim")
+    monkeypatch.setattr(job_runs, "INTERRUPTED", None)
+    monkeypatch.setattr(job_runs, "KILLED_RUN", None)
+    previous = signal.signal(signal.SIGINT, entry_point._interrupt)
+    written = []
+
+    def write_while_signalled():
+        os.kill(os.getpid(), signal.SIGINT)
+        mlflow.log_metrics({"loss": 0.25}, step=3)
+        written.append(True)
+
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            with job_runs.tracked_run(experiment_id, "signal-in-store-call", {}, {}) as run:
+                mlflow_store.with_retry(write_while_signalled)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert written == [True]
+    finished = MlflowClient(store).get_run(run.info.run_id)
+    assert finished.info.status == "KILLED"
+    assert finished.data.metrics == {"loss": 0.25}
+    assert finished.data.tags["error"] == "interrupted (SIGINT)"
+
 
 
 # --------------------------------------------------------------------------------- subprocesses

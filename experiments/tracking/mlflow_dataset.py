@@ -22,6 +22,7 @@ from mlflow.data.meta_dataset import MetaDataset
 from mlflow.exceptions import MlflowException
 
 from experiments.config.data import SIMULATED_KINDS
+from experiments.tracking import mlflow_store
 
 SIMULATOR = "sim.grn.simulate_grn"
 LOG_INPUT_ATTEMPTS = 3  # concurrent jobs logging one new dataset: the losers of the insert race retry
@@ -108,14 +109,15 @@ def log_expression_dataset(expression: pd.DataFrame, source: Union[str, Path, di
     training/evaluation) and return it."""
     dataset = expression_dataset(expression, source, name, extra_profile)
     input_tags = {k: str(v) for k, v in (tags or {}).items()} or None
-    for _ in range(LOG_INPUT_ATTEMPTS - 1):
-        try:
-            mlflow.log_input(dataset, context=context, tags=input_tags)
-            return dataset
-        except MlflowException as error:
-            if not _lost_insert_race(error):
-                raise
-    mlflow.log_input(dataset, context=context, tags=input_tags)  # the last try: its error is the caller's
+    with mlflow_store.signals_held():
+        for _ in range(LOG_INPUT_ATTEMPTS - 1):
+            try:
+                mlflow.log_input(dataset, context=context, tags=input_tags)
+                return dataset
+            except MlflowException as error:
+                if not _lost_insert_race(error):
+                    raise
+        mlflow.log_input(dataset, context=context, tags=input_tags)  # the last try: its error is the caller's
     return dataset
 
 

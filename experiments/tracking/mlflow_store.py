@@ -1,5 +1,5 @@
 """The MLflow store: where it lives (sqlite under ``mlflow/`` or a server), its atomic creation,
-the lock beside it, and retries on a busy sqlite file."""
+the lock beside it, retries on a busy sqlite file, and signals held while a store call is under way."""
 from __future__ import annotations
 
 import contextlib
@@ -7,7 +7,9 @@ import fcntl
 import hashlib
 import logging
 import os
+import signal
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Iterator, Optional
@@ -76,14 +78,49 @@ def resolve_artifact_root(artifact_root: str, uri: str) -> str:
 
 
 def with_retry(fn, *args, attempts: int = 30, **kwargs):
-    """Call ``fn`` retrying on sqlite's 'database is locked' (parallel workers share one store)."""
-    for attempt in range(attempts):
-        try:
-            return fn(*args, **kwargs)
-        except Exception as error:  # noqa: BLE001 - only the lock error is retried
-            if "locked" not in str(error).lower() or attempt == attempts - 1:
-                raise
-            time.sleep(0.2 * (attempt + 1))
+    """Call ``fn`` retrying on sqlite's 'database is locked' (parallel workers share one store);
+    a signal that arrives meanwhile is raised when the call ends (:func:`signals_held`)."""
+    with signals_held():
+        for attempt in range(attempts):
+            try:
+                return fn(*args, **kwargs)
+            except Exception as error:  # noqa: BLE001 - only the lock error is retried
+                if "locked" not in str(error).lower() or attempt == attempts - 1:
+                    raise
+                time.sleep(0.2 * (attempt + 1))
+
+
+_store_calls = 0  # store calls under way in the main thread (the one a signal handler runs in)
+_held_signal: Optional[int] = None
+
+
+def hold_signal(signum: int) -> bool:
+    """For a signal handler: True (and ``signum`` kept, raised again when the call ends) while a
+    store call is under way. An exception raised inside sqlite leaves the interrupted statement
+    holding the file's read lock, so the KILLED mark written next would wait on this process's
+    own lock until the retries give up."""
+    global _held_signal
+    if _store_calls:
+        _held_signal = signum
+        return True
+    return False
+
+
+@contextlib.contextmanager
+def signals_held() -> Iterator[None]:
+    """A store call: a signal that arrives in it (see :func:`hold_signal`) is raised once it ends."""
+    global _store_calls, _held_signal
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    _store_calls += 1
+    try:
+        yield
+    finally:
+        _store_calls -= 1
+        if not _store_calls and _held_signal is not None:
+            signum, _held_signal = _held_signal, None
+            signal.raise_signal(signum)
 
 
 #: a sqlite store is built under this name beside its final path, then renamed into place
