@@ -182,6 +182,22 @@ def test_direction_job_logs_every_model(compose, tmp_path):
     assert run.data.metrics["combined/existence_auroc"] == pytest.approx(metrics["combined/existence_auroc"])
 
 
+def test_direction_job_degrades_its_data_as_the_cv_job_does(compose, tmp_path):
+    """``cells=`` reaches the direction job (it was loaded undegraded, the knob silently ignored)."""
+    import json
+
+    from mlflow.tracking import MlflowClient
+
+    from experiments.tasks import direction
+
+    cfg = compose("task=direction", "data.n_tfs=16", "data.n_genes=40", "neighbors=1", "cells=60")
+    direction.run(cfg, tmp_path / "out")
+    client = MlflowClient(cfg.tracking.uri)
+    (run,) = client.search_runs([client.get_experiment_by_name(cfg.tracking.experiment).experiment_id])
+    (logged,) = run.inputs.dataset_inputs
+    assert json.loads(logged.dataset.profile)["cells"] == 60 < int(cfg.data.n_cells)
+
+
 def test_direction_job_refuses_data_without_enough_tf_edges(compose, tmp_path):
     from experiments.tasks import direction
 

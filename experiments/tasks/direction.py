@@ -14,7 +14,8 @@ finds ``cv.sensitivity`` of the true edges), ``/direction_auroc``, ``/direction_
 ``/pairwise_direction_accuracy``; and the paper's claim against CNNC: ``fp_reduction_matched/<model>``
 (1 - FP / FP of CNNC, at matched sensitivity), ``fpr_drop_matched/<model>`` (FP rate of CNNC minus the
 model's: bounded, so its mean over seeds is not ruled by one seed where CNNC made few FPs, the
-verdict's metric) and ``direction_accuracy_gain/<model>``.
+verdict's metric) and ``direction_accuracy_gain/<model>``. The data is degraded as the ``cv`` job's
+is (``cells``, ``magic``, ``drop_prob``).
 """
 from __future__ import annotations
 
@@ -23,13 +24,13 @@ from pathlib import Path
 from typing import Optional
 
 import pandas as pd
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from deepdrim.direction import cross_validate_direction, three_class_proba
 from deepdrim.estimator import DeepDRIM
 from deepdrim.ranked_edges import write_ranked_edges
 from deepdrim.data import direction_pairs
-from experiments.config import data as job_data
+from experiments.config import degrade
 from experiments.config.method import check, check_direction, estimator_params, split_of
 from experiments.tracking import artifacts, job_runs, mlflow_dataset
 
@@ -49,9 +50,8 @@ def model_pairs(cfg: DictConfig) -> dict:
 def run(cfg: DictConfig, output_dir: Path, overrides: str = "", tags: Optional[dict] = None) -> dict[str, float]:
     """The ``task=direction`` job (module docstring)."""
     start = time.time()
-    data = job_data.load(OmegaConf.to_container(cfg.data, resolve=True), int(cfg.seed))
-    check(cfg, *data.expression.shape)
     check_direction(cfg)
+    data = degrade.job_dataset(cfg, lambda data: check(cfg, *data.expression.shape))
     pairs = direction_pairs(data, int(cfg.seed), int(cfg.cv.n_folds))
     sensitivity = float(cfg.cv.sensitivity)
 
