@@ -23,6 +23,11 @@ CONSTANT_SCORE_STD = 1e-6
 PLATEAU_TOLERANCE = 0.005
 
 
+class LearningFailureWarning(UserWarning):
+    """A fit did not learn (its ``failure_`` says why). The cross-validations report it once per
+    fold, with the fold's number, instead of this warning."""
+
+
 def constant_scores(scores, tol: float = CONSTANT_SCORE_STD) -> bool:
     """True when the finite ``scores`` are one value (std <= ``tol``), or there are none."""
     scores = np.asarray(scores, dtype=np.float64).ravel()

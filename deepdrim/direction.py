@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import warnings
 from dataclasses import dataclass, field
 from typing import Union
 
@@ -30,7 +31,7 @@ from tqdm.auto import tqdm
 
 from deepdrim.baselines import BASELINES
 from deepdrim.cv import Fold, make_folds
-from deepdrim.diagnostics import constant_scores
+from deepdrim.diagnostics import LearningFailureWarning, constant_scores
 from deepdrim.evaluation import link_probabilities
 from deepdrim.metrics import auprc, auroc, false_positives_at_sensitivity
 from deepdrim.pairs import _as_indices
@@ -207,7 +208,9 @@ def cross_validate_direction(models: dict, expression, pairs, classes, *, gene_n
             edge = train[classes[train] > 0]
             for (head, key), template in heads.items():
                 rows, labels = (train, (classes[train] > 0)) if head == "existence" else (edge, classes[edge] == 1)
-                model = clone(template, safe=False).fit(expression, pairs[rows], labels.astype(np.int64))
+                with warnings.catch_warnings():  # a fit that did not learn is the fold's line below
+                    warnings.simplefilter("ignore", LearningFailureWarning)
+                    model = clone(template, safe=False).fit(expression, pairs[rows], labels.astype(np.int64))
                 scores[(head, key)][test] = link_probabilities(model.predict_proba(pairs[test]))
                 failure = getattr(model, "failure_", None)
                 if failure is None and constant_scores(scores[(head, key)][test]):

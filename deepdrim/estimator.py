@@ -17,7 +17,7 @@ from sklearn.exceptions import NotFittedError
 from deepdrim._validation import check_labels
 from deepdrim.choices import check_parameters
 from deepdrim.cv import MIN_VALIDATION_TFS, tf_validation_split
-from deepdrim.diagnostics import learning_failure
+from deepdrim.diagnostics import LearningFailureWarning, learning_failure
 from deepdrim.images import PairImageBuilder, TargetImages
 from deepdrim.training import EpochCallback, ImageTable, PairScorer, fit_table, seeded
 
@@ -254,7 +254,7 @@ class DeepDRIM(ClassifierMixin, BaseEstimator):
         self.failure_ = learning_failure(history["loss"], y[train_idx], PairScorer(model, None).score_table(probe))
         self.learned_ = self.failure_ is None
         if not self.learned_:
-            warnings.warn(f"DeepDRIM did not learn: {self.failure_}", stacklevel=3)
+            warnings.warn(f"DeepDRIM did not learn: {self.failure_}", LearningFailureWarning, stacklevel=3)
 
     def _masked(self, images) -> np.ndarray:
         """Image tensors (P, channels, nb, nb) as this model sees them: for ``inputs="target_only"``

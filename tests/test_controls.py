@@ -10,7 +10,8 @@ from mlflow.tracking import MlflowClient
 from omegaconf import OmegaConf
 
 from deepdrim.baselines import target_mean_scores
-from deepdrim.diagnostics import PLATEAU_TOLERANCE, constant_scores, learning_failure, plateau_loss
+from deepdrim.diagnostics import (PLATEAU_TOLERANCE, LearningFailureWarning, constant_scores, learning_failure,
+                                  plateau_loss)
 from deepdrim.images import PairImageBuilder
 from deepdrim.io import read_beeline
 from experiments.config import checks
@@ -244,9 +245,28 @@ def test_estimator_records_a_fit_that_did_not_learn(tiny_dataset):
 
     data, pairs = tiny_dataset
     model = DeepDRIM(n_neighbors=0, epochs=2, batch_size=16, learning_rate=1e-9, random_state=0, **TINY_MODEL)
-    with pytest.warns(UserWarning, match="did not learn"):
+    with pytest.warns(LearningFailureWarning, match="did not learn"):
         model.fit(data.counts, pairs.pairs, pairs.labels)
     assert model.learned_ is False and ("plateau" in model.failure_ or "constant" in model.failure_)
+
+
+def test_cross_validation_reports_a_fit_that_did_not_learn_once_per_fold(tiny_dataset, caplog):
+    """The fold's line (with its number) replaces the estimator's warning: one report per failed fit."""
+    import warnings
+
+    from deepdrim import DeepDRIM
+    from deepdrim.evaluation import cross_validate
+
+    data, pairs = tiny_dataset
+    model = DeepDRIM(n_neighbors=0, epochs=2, batch_size=16, learning_rate=1e-9, random_state=0, **TINY_MODEL)
+    with warnings.catch_warnings(record=True) as caught, caplog.at_level(logging.WARNING, "deepdrim.evaluation"):
+        warnings.simplefilter("always")
+        result = cross_validate(model, data.counts, pairs.pairs, pairs.labels, n_folds=2, progress=False)
+    failed = [k for k, report in enumerate(result.folds) if report.failure]
+    assert failed == [0, 1]
+    assert not [w for w in caught if issubclass(w.category, LearningFailureWarning)]
+    lines = [r.getMessage() for r in caplog.records if "did not learn" in r.getMessage()]
+    assert [line.split(":")[0] for line in lines] == ["fold 0 did not learn", "fold 1 did not learn"]
 
 
 def test_cv_job_flags_constant_scores_as_failed_to_learn(stub, compose, tmp_path, capsys):
