@@ -125,6 +125,28 @@ def test_a_signal_inside_a_store_call_waits_for_the_call_then_ends_the_run_kille
 
 
 
+
+def test_a_signal_held_by_a_busy_store_call_stops_its_retries(monkeypatch):
+    """Ctrl-C while a call waits on another process's lock: no further retry, the signal is raised."""
+    import run as entry_point
+
+    monkeypatch.setattr(job_runs, "INTERRUPTED", None)
+    previous = signal.signal(signal.SIGINT, entry_point._interrupt)
+    attempts = []
+
+    def locked():
+        attempts.append(1)
+        if len(attempts) == 1:
+            os.kill(os.getpid(), signal.SIGINT)
+        raise RuntimeError("database is locked")
+
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            mlflow_store.with_retry(locked, attempts=5)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert len(attempts) == 1
+
 # --------------------------------------------------------------------------------- subprocesses
 @pytest.mark.slow
 def test_four_concurrent_processes_on_a_fresh_store_keep_their_own_artifacts(tmp_path, tiny):

@@ -79,13 +79,14 @@ def resolve_artifact_root(artifact_root: str, uri: str) -> str:
 
 def with_retry(fn, *args, attempts: int = 30, **kwargs):
     """Call ``fn`` retrying on sqlite's 'database is locked' (parallel workers share one store);
-    a signal that arrives meanwhile is raised when the call ends (:func:`signals_held`)."""
+    a signal that arrives meanwhile is raised when the call ends (:func:`signals_held`), and a
+    retry does not start once one is held."""
     with signals_held():
         for attempt in range(attempts):
             try:
                 return fn(*args, **kwargs)
             except Exception as error:  # noqa: BLE001 - only the lock error is retried
-                if "locked" not in str(error).lower() or attempt == attempts - 1:
+                if "locked" not in str(error).lower() or attempt == attempts - 1 or _held_signal is not None:
                     raise
                 time.sleep(0.2 * (attempt + 1))
 
