@@ -242,3 +242,13 @@ def test_sigterm_mid_sweep_ends_job_and_parent_killed(tmp_path, tiny):
     _, runs = _all_runs(tmp_path / "mlflow.db")
     assert sorted((r.data.tags.get("kind") == "multirun", r.info.status) for r in runs) == [
         (False, "KILLED"), (True, "KILLED")]
+
+
+@pytest.mark.slow
+def test_signal_stress_benchmark_counts_a_clean_exit(tmp_path):
+    """benchmarks/signal_stress.py (the tool that found the store-lock hang): one try, no hang."""
+    from tests.conftest import benchmark
+
+    status, line = benchmark("signal_stress").one_try(tmp_path, 0.3, signal.SIGTERM, timeout=120)
+    assert status == "exit 143"
+    assert line.startswith("interrupted by SIGTERM: run ") and line.endswith(" marked KILLED")
