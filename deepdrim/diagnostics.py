@@ -10,7 +10,9 @@ fold. :func:`learning_failure` names such a fit; :class:`deepdrim.DeepDRIM` reco
 """
 from __future__ import annotations
 
-from typing import Optional, Sequence
+import contextlib
+import warnings
+from typing import Iterator, Optional, Sequence
 
 import numpy as np
 
@@ -25,7 +27,15 @@ PLATEAU_TOLERANCE = 0.005
 
 class LearningFailureWarning(UserWarning):
     """A fit did not learn (its ``failure_`` says why). The cross-validations report it once per
-    fold, with the fold's number, instead of this warning."""
+    fold, with the fold's number, instead of this warning (:func:`reported_per_fold`)."""
+
+
+@contextlib.contextmanager
+def reported_per_fold() -> Iterator[None]:
+    """A cross-validation's fit: its :class:`LearningFailureWarning` is left to the fold's own line."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", LearningFailureWarning)
+        yield
 
 
 def constant_scores(scores, tol: float = CONSTANT_SCORE_STD) -> bool:

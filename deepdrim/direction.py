@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import logging
 import sys
-import warnings
 from dataclasses import dataclass, field
 from typing import Union
 
@@ -31,7 +30,7 @@ from tqdm.auto import tqdm
 
 from deepdrim.baselines import BASELINES
 from deepdrim.cv import Fold, make_folds
-from deepdrim.diagnostics import LearningFailureWarning, constant_scores
+from deepdrim.diagnostics import constant_scores, reported_per_fold
 from deepdrim.evaluation import link_probabilities
 from deepdrim.metrics import auprc, auroc, false_positives_at_sensitivity
 from deepdrim.pairs import _as_indices
@@ -208,8 +207,7 @@ def cross_validate_direction(models: dict, expression, pairs, classes, *, gene_n
             edge = train[classes[train] > 0]
             for (head, key), template in heads.items():
                 rows, labels = (train, (classes[train] > 0)) if head == "existence" else (edge, classes[edge] == 1)
-                with warnings.catch_warnings():  # a fit that did not learn is the fold's line below
-                    warnings.simplefilter("ignore", LearningFailureWarning)
+                with reported_per_fold():  # a fit that did not learn is the fold's line below
                     model = clone(template, safe=False).fit(expression, pairs[rows], labels.astype(np.int64))
                 scores[(head, key)][test] = link_probabilities(model.predict_proba(pairs[test]))
                 failure = getattr(model, "failure_", None)

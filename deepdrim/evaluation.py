@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import sys
-import warnings
 from dataclasses import dataclass, field
 from typing import Callable, Optional, Union
 
@@ -26,7 +25,7 @@ from tqdm.auto import tqdm
 
 from deepdrim.baselines import BASELINES, gene_prior_scores, target_mean_scores
 from deepdrim.cv import make_folds
-from deepdrim.diagnostics import LearningFailureWarning, constant_scores
+from deepdrim.diagnostics import constant_scores, reported_per_fold
 from deepdrim.metrics import bootstrap_auroc_ci, early_precision_ratio, summary
 
 log = logging.getLogger(__name__)
@@ -191,8 +190,7 @@ def cross_validate(scorer: Scorer, expression, pairs, labels, *, gene_names=None
                     on_epoch(k, epoch, logs)
 
             model = clone(scorer, safe=False)  # an estimator without get_params is deep-copied
-            with warnings.catch_warnings():  # a fit that did not learn is the fold's line below
-                warnings.simplefilter("ignore", LearningFailureWarning)
+            with reported_per_fold():  # a fit that did not learn is the fold's line below
                 model.fit(expression, pairs[train], labels[train], epoch_callback=epoch_end)
             bar.update(epochs * (k + 1) - bar.n)  # early stopping skips epochs
             report.failure = getattr(model, "failure_", None)
