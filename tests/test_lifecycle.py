@@ -94,16 +94,24 @@ def test_a_signal_whose_exception_was_swallowed_still_ends_the_run_killed(store,
         with job_runs.tracked_run(experiment_id, "per-epoch", {}, {}):
             job_runs.log_metrics({"loss": 0.5}, step=0)
 
-def test_a_signal_inside_a_store_call_waits_for_the_call_then_ends_the_run_killed(store, monkeypatch):
-    """Ctrl-C landing in a store write: the write completes, then the signal unwinds the job and
-    the run ends KILLED (raised inside sqlite, it left a statement holding the file's lock and the
-    KILLED mark waited on this process's own lock: CI's SIGINT test hung on it)."""
+
+@pytest.fixture()
+def run_py_interrupts(monkeypatch):
+    """run.py's SIGINT handler installed in this process (the previous one restored after), no signal yet."""
     import run as entry_point
 
-    experiment_id = mlflow_store.setup(store, "artifacts", "deepdrim")
     monkeypatch.setattr(job_runs, "INTERRUPTED", None)
     monkeypatch.setattr(job_runs, "KILLED_RUN", None)
     previous = signal.signal(signal.SIGINT, entry_point._interrupt)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_a_signal_inside_a_store_call_waits_for_the_call_then_ends_the_run_killed(store, run_py_interrupts):
+    """Ctrl-C landing in a store write: the write completes, then the signal unwinds the job and
+    the run ends KILLED (raised inside sqlite, it left a statement holding the file's lock and the
+    KILLED mark waited on this process's own lock: CI's SIGINT test hung on it)."""
+    experiment_id = mlflow_store.setup(store, "artifacts", "deepdrim")
     written = []
 
     def write_while_signalled():
@@ -111,12 +119,9 @@ def test_a_signal_inside_a_store_call_waits_for_the_call_then_ends_the_run_kille
         mlflow.log_metrics({"loss": 0.25}, step=3)
         written.append(True)
 
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            with job_runs.tracked_run(experiment_id, "signal-in-store-call", {}, {}) as run:
-                mlflow_store.with_retry(write_while_signalled)
-    finally:
-        signal.signal(signal.SIGINT, previous)
+    with pytest.raises(KeyboardInterrupt):
+        with job_runs.tracked_run(experiment_id, "signal-in-store-call", {}, {}) as run:
+            mlflow_store.with_retry(write_while_signalled)
     assert written == [True]
     finished = MlflowClient(store).get_run(run.info.run_id)
     assert finished.info.status == "KILLED"
@@ -124,14 +129,8 @@ def test_a_signal_inside_a_store_call_waits_for_the_call_then_ends_the_run_kille
     assert finished.data.tags["error"] == "interrupted (SIGINT)"
 
 
-
-
-def test_a_signal_held_by_a_busy_store_call_stops_its_retries(monkeypatch):
+def test_a_signal_held_by_a_busy_store_call_stops_its_retries(run_py_interrupts):
     """Ctrl-C while a call waits on another process's lock: no further retry, the signal is raised."""
-    import run as entry_point
-
-    monkeypatch.setattr(job_runs, "INTERRUPTED", None)
-    previous = signal.signal(signal.SIGINT, entry_point._interrupt)
     attempts = []
 
     def locked():
@@ -140,12 +139,10 @@ def test_a_signal_held_by_a_busy_store_call_stops_its_retries(monkeypatch):
             os.kill(os.getpid(), signal.SIGINT)
         raise RuntimeError("database is locked")
 
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            mlflow_store.with_retry(locked, attempts=5)
-    finally:
-        signal.signal(signal.SIGINT, previous)
+    with pytest.raises(KeyboardInterrupt):
+        mlflow_store.with_retry(locked, attempts=5)
     assert len(attempts) == 1
+
 
 # --------------------------------------------------------------------------------- subprocesses
 @pytest.mark.slow
