@@ -57,7 +57,7 @@ def default_params(root: Path, seed: int) -> dict:
     training = yaml.safe_load((root / "conf" / "training" / "default.yaml").read_text()) or {}
     config = yaml.safe_load((root / "conf" / "config.yaml").read_text())
     params = {**model, **{k: v for k, v in training.items() if k != "defaults"}}
-    for key in ("defaults", "n_folds", "split"):
+    for key in ("defaults", "n_folds", "split", "_target_"):
         params.pop(key, None)
     if isinstance(params.get("n_neighbors"), str):  # ${neighbors} from conf/config.yaml
         params["n_neighbors"] = int(config.get("neighbors", 10))
@@ -105,7 +105,8 @@ def load_data(data: str, size: str, seed: int):
         if data == "template":
             sim.update({k: v for k, v in yaml.safe_load((ROOT / "conf" / "data" / "template.yaml").read_text()).items()
                         if k != "defaults"})
-        params = {k: (tuple(v) if isinstance(v, list) else v) for k, v in sim.items() if k not in ("kind", "negatives")}
+        params = {k: (tuple(v) if isinstance(v, list) else v) for k, v in sim.items()
+                  if k not in ("_target_", "kind", "negatives")}
         ds = simulate_grn(**params, random_state=seed)
         lp = labelled_pairs(ds.tfs, ds.gene_names, ds.edge_names, random_state=seed)
         return ds.expression.to_numpy(), lp.pairs, lp.labels

@@ -99,19 +99,15 @@ def shortcut_table(dataset, seed: int, n_folds: int = 3) -> pd.DataFrame:
 
 
 def default_estimator_params(seed: int, n_neighbors: int = 10) -> dict:
-    """DeepDRIM keyword arguments of the default job: conf/model/deepdrim.yaml and
-    conf/training/default.yaml (read as plain YAML, no Hydra)."""
+    """DeepDRIM keyword arguments of the default job (its config composed as run.py composes it)."""
     from pathlib import Path
 
-    from omegaconf import OmegaConf
+    from hydra import compose, initialize_config_dir
 
-    conf = Path(__file__).resolve().parents[1] / "conf"
-    params = {**OmegaConf.to_container(OmegaConf.load(conf / "model" / "deepdrim.yaml")),
-              **OmegaConf.to_container(OmegaConf.load(conf / "training" / "default.yaml"))}
-    params.update(n_neighbors=n_neighbors, random_state=seed)
-    for key in ("conv_filters", "dense_units"):
-        params[key] = tuple(params[key])
-    return params
+    from experiments.config.method import estimator_params
+
+    with initialize_config_dir(str(Path(__file__).resolve().parents[1] / "conf"), version_base="1.3"):
+        return estimator_params(compose("config", overrides=[f"seed={seed}", f"neighbors={n_neighbors}"]))
 
 
 def supervised_table(dataset, seed: int, n_folds: int = 3) -> pd.DataFrame:

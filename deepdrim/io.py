@@ -19,6 +19,7 @@ import csv
 import logging
 import time
 import warnings
+from dataclasses import replace
 from pathlib import Path
 from typing import Optional
 
@@ -26,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from deepdrim._validation import check_expression
-from deepdrim.data import Dataset, edge_table, reference_pairs
+from deepdrim.data import Dataset, check_varies, edge_table, reference_pairs, with_pairs
 
 logger = logging.getLogger(__name__)
 
@@ -336,4 +337,33 @@ def read_reference(expression_csv, pairs_file, divide_file=None) -> Dataset:
                    pairs=reference_pairs(list(expression.columns), pairs))
 
 
-__all__ = ["beeline_network_path", "read_beeline", "read_h5ad", "read_reference"]
+# ----------------------------------------------------------------------------------------------
+# a job's data: read, checked to vary, with labelled pairs (the targets of conf/data/*.yaml)
+
+
+def _paired(data: Dataset, negatives: str, max_tfs: Optional[int], random_state: int, kind: str = "") -> Dataset:
+    data = with_pairs(check_varies(data), negatives, max_tfs, random_state)
+    return replace(data, source=f"{kind} {data.source}") if kind else data
+
+
+def load_beeline(path, network=None, *, negatives: str = "balanced", max_tfs: Optional[int] = None,
+                 random_state: int = 0) -> Dataset:
+    """:func:`read_beeline` with labelled pairs: the network's edges and ``negatives`` drawn by
+    ``random_state`` (:func:`deepdrim.data.with_pairs`), of ``max_tfs`` TFs drawn by it when set."""
+    return _paired(read_beeline(path, network), negatives, max_tfs, random_state, "beeline")
+
+
+def load_h5ad(path, network, *, layer: Optional[str] = None, negatives: str = "balanced",
+              max_tfs: Optional[int] = None, random_state: int = 0) -> Dataset:
+    """:func:`read_h5ad` with labelled pairs, as :func:`load_beeline`."""
+    return _paired(read_h5ad(path, network, layer=layer), negatives, max_tfs, random_state, "h5ad")
+
+
+def load_reference(path, pairs, divide=None, *, max_tfs: Optional[int] = None, random_state: int = 0) -> Dataset:
+    """:func:`read_reference` with its pair file's labels as given (of ``max_tfs`` TFs drawn by
+    ``random_state`` when set)."""
+    return _paired(read_reference(path, pairs, divide), "balanced", max_tfs, random_state)
+
+
+__all__ = ["beeline_network_path", "read_beeline", "read_h5ad", "read_reference", "load_beeline", "load_h5ad",
+           "load_reference"]

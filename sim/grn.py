@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from deepdrim.data import Dataset, edge_table
+from deepdrim.data import Dataset, edge_table, with_pairs
 
 
 DROPOUT_MODELS = ("logistic", "nb")
@@ -180,3 +180,12 @@ def simulate_grn(
 
     names = [f"TF{i:02d}" for i in range(n_tfs)] + [f"G{i:03d}" for i in range(n_tfs, n_genes)]
     return SimulatedDataset(counts.astype(np.float64), names, names[:n_tfs], edges, signs, t, branch, params)
+
+
+def grn_dataset(*, negatives: str = "balanced", random_state: int = 0, **params) -> Dataset:
+    """:func:`simulate_grn` (``params``, seeded by ``random_state``) as the library's data object with
+    labelled pairs (:func:`deepdrim.data.with_pairs`): the target of ``conf/data/sim.yaml``."""
+    if "regulators_per_gene" in params:
+        params["regulators_per_gene"] = tuple(params["regulators_per_gene"])
+    data = simulate_grn(**params, random_state=random_state).to_dataset(f"sim.grn seed={random_state}")
+    return with_pairs(data, negatives, seed=random_state)

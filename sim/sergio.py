@@ -41,6 +41,7 @@ from typing import Optional, Sequence, Union
 import numpy as np
 
 from deepdrim._validation import check_flag, check_integer, check_real
+from deepdrim.data import Dataset, with_pairs
 from sim.cache import write_atomic
 from sim.grn import IN_DEGREE_MODELS, GeneCounts
 from sim.sergio_engine import run_sergio, technical_noise
@@ -268,3 +269,12 @@ def simulate_sergio(
     if path is not None:
         _write_cache(path, data)
     return data
+
+
+def sergio_dataset(*, negatives: str = "balanced", cache: Union[None, str, os.PathLike] = None, random_state: int = 0,
+                   **params) -> Dataset:
+    """:func:`simulate_sergio` (``params``, cached under ``cache``) as the library's data object with
+    labelled pairs, built as :func:`sim.grn.grn_dataset`'s: the target of ``conf/data/sergio.yaml``."""
+    simulation = simulate_sergio(**params, random_state=random_state, cache_dir=cache)
+    data = simulation.to_dataset(f"sim.sergio grn={simulation.params['grn']} seed={random_state}")
+    return with_pairs(data, negatives, seed=random_state)

@@ -35,6 +35,15 @@ def benchmark(name: str):
     return module
 
 
+def stand_in_for_deepdrim(monkeypatch, cls) -> None:
+    """The cv job (and a search's trials) build ``cls`` with the job's estimator parameters where the
+    model group's target, DeepDRIM, would be built."""
+    from experiments.config.method import estimator_params
+    from experiments.tasks import cv
+
+    monkeypatch.setattr(cv, "estimator", lambda cfg, **changes: cls(**{**estimator_params(cfg), **changes}))
+
+
 def store_overrides(root: Path) -> list:
     """Overrides that send a job's store, outputs and multirun folders under ``root``."""
     return [f"tracking.uri=sqlite:///{root / 'mlflow.db'}", f"paths.outputs={root / 'outputs'}",

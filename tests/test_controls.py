@@ -19,7 +19,7 @@ from deepdrim import verdicts
 from experiments.config import data as job_data
 from experiments.config.method import estimator_params
 from experiments.tasks import cv as cv_job
-from tests.conftest import TINY_MODEL
+from tests.conftest import TINY_MODEL, stand_in_for_deepdrim
 
 N_TFS, N_GENES, N_CELLS = 8, 40, 60
 GENES = [f"TF{i}" for i in range(N_TFS)] + [f"G{i}" for i in range(N_GENES - N_TFS)]
@@ -129,7 +129,7 @@ class Stub:
 @pytest.fixture
 def stub(monkeypatch):
     Stub.constant, Stub.failure = None, None
-    monkeypatch.setattr(cv_job, "DeepDRIM", Stub)
+    stand_in_for_deepdrim(monkeypatch, Stub)
     return Stub
 
 

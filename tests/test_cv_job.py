@@ -11,6 +11,7 @@ from experiments.config import data as job_data
 from experiments.config.method import validate
 from deepdrim import verdicts
 from experiments.tasks import cv as cv_job
+from tests.conftest import stand_in_for_deepdrim
 
 
 class Recorder:
@@ -37,7 +38,7 @@ def _strict_cfg(config, tiny, *extra):
 
 def test_strict_split_through_a_cv_job_keeps_every_gene_on_one_side(monkeypatch, config, tiny):
     Recorder.fits = []
-    monkeypatch.setattr(cv_job, "DeepDRIM", Recorder)
+    stand_in_for_deepdrim(monkeypatch, Recorder)
     cfg = _strict_cfg(config, tiny)
     data = job_data.load(OmegaConf.to_container(cfg.data, resolve=True), 0)
     result = cv_job.cross_validate(cfg, data)
@@ -60,7 +61,7 @@ def test_strict_split_through_a_cv_job_keeps_every_gene_on_one_side(monkeypatch,
 
 def test_prior_column_is_the_targets_positive_rate_in_the_folds_training_pairs(monkeypatch, config, tiny):
     Recorder.fits = []
-    monkeypatch.setattr(cv_job, "DeepDRIM", Recorder)
+    stand_in_for_deepdrim(monkeypatch, Recorder)
     cfg = config(*tiny)  # cv.split=tf by default
     assert cfg.cv.split == "tf"
     data = job_data.load(OmegaConf.to_container(cfg.data, resolve=True), 0)

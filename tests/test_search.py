@@ -10,7 +10,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
-from experiments.tasks import cv as cv_job
+from tests.conftest import stand_in_for_deepdrim
 from experiments.tracking import search_study
 from experiments.tasks import search
 
@@ -79,7 +79,7 @@ def fake(monkeypatch):
     FakeDeepDRIM.fits, FakeDeepDRIM.scored = [], []
     FakeDeepDRIM.quality = staticmethod(lambda index: 0.8)
     FakeDeepDRIM.epoch_seconds = 0.0
-    monkeypatch.setattr(cv_job, "DeepDRIM", FakeDeepDRIM)
+    stand_in_for_deepdrim(monkeypatch, FakeDeepDRIM)
     monkeypatch.setattr(search, "study_figures", lambda study, out, seed: ([], {}))  # drawn in the real test
     return FakeDeepDRIM
 

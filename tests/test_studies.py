@@ -15,7 +15,7 @@ from omegaconf import OmegaConf, open_dict
 
 from experiments.config import cli
 from experiments.reports import figures
-from tests.conftest import store_overrides
+from tests.conftest import store_overrides, stand_in_for_deepdrim
 
 ROOT = Path(__file__).resolve().parents[1]
 PRESETS = ("fig1_ggm", "fig4a_cells", "fig4b_dropout", "fig4c_neighbors", "fig4d_train_fraction")
@@ -95,7 +95,7 @@ def test_training_fraction_never_touches_the_test_fold(monkeypatch, config, tiny
         def predict_proba(self, pairs):
             return np.full((len(pairs), 2), 0.5)
 
-    monkeypatch.setattr(cv_job, "DeepDRIM", Recorder)
+    stand_in_for_deepdrim(monkeypatch, Recorder)
     cfg = config(*[o for o in tiny if not o.startswith("cv.")], "train_fraction=0.5", "cv.n_folds=3")
     data = job_data.load(OmegaConf.to_container(cfg.data, resolve=True), 0)
     predictions = cv_job.cross_validate(cfg, data).predictions

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import partial
 from pathlib import Path
-from typing import Iterable, Optional
+from typing import Callable, Iterable, Optional
 
 from deepdrim._validation import check_choice, check_flag, check_integer, check_neighbors, check_real, check_sizes, \
     check_text
@@ -42,6 +42,29 @@ def neighbors(value, n_genes: Optional[int] = None, method_name: str = "deepdrim
         raise ValueError("method=target_only feeds the target's self and neighbor images: it needs neighbors >= 1, "
                          "got neighbors=0")
     return check_neighbors("neighbors", value, n_genes, minimum)
+
+
+def target_of(name, group: str) -> Callable:
+    """The callable ``<group>._target_`` names (a dotted path), or a one-line ``ValueError``."""
+    from hydra.utils import get_object
+
+    try:
+        found = get_object(str(name))
+    except Exception as error:  # noqa: BLE001 - Hydra's lookup errors are multi-line
+        raise ValueError(f"{group}._target_={name}: {str(error).splitlines()[0]}") from None
+    if not callable(found):
+        raise ValueError(f"{group}._target_={name} is not a class or function")
+    return found
+
+
+def check_targets(config: dict) -> None:
+    """A target of the user's own (not one ``conf/`` ships: those would import TensorFlow here) imports."""
+    from experiments.config.paths import shipped_targets
+
+    for group in ("model", "data"):
+        name = (config.get(group) or {}).get("_target_")
+        if name is not None and name not in shipped_targets():
+            target_of(name, group)
 
 
 def check_cells(name: str, value) -> None:
@@ -139,6 +162,7 @@ def check_config(config, tasks=None) -> None:
         if config.get("task", "cv") == "cv" and isinstance(n_folds, int) and n_folds > data.get("n_tfs", n_folds):
             raise ValueError(f"cv.n_folds={n_folds} TF-aware folds need at least {n_folds} TFs; data.n_tfs={data['n_tfs']}")
     check_memory(config)
+    check_targets(config)
     inputs = (config.get("model") or {}).get("inputs", "all")
     if config.get("method") in SUPERVISED and (inputs == "target_only") != (config.get("method") == "target_only"):
         raise ValueError(f"model.inputs={inputs} with method={config.get('method')}: the target-only ablation is "

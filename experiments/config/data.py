@@ -1,15 +1,16 @@
-"""Turn a ``data`` config into expression + labelled pairs (the simulator is the default).
+"""Turn a ``data`` config into the library's data object with labelled pairs: each config points
+at the function that makes it (``_target_``), called with the config's keys and ``random_state=seed``.
 
 Kinds (``data=<kind>`` on the command line, ``conf/data/<kind>.yaml``):
 
-* ``sim`` - the embedded GRN simulation (:mod:`sim.grn`);
-* ``sergio`` - SERGIO's simulation (:mod:`sim.sergio`) on the suite's GRN or a sub-network of its
+* ``sim`` - the embedded GRN simulation (:func:`sim.grn.grn_dataset`);
+* ``sergio`` - SERGIO's simulation (:func:`sim.sergio.sergio_dataset`) on the suite's GRN or a sub-network of its
   bundled E. coli / human networks (``data.grn=own|ecoli|human``), cached under ``data.cache``;
-* ``beeline`` - a BEELINE folder, ``data.path=DIR`` (:func:`deepdrim.io.read_beeline`);
+* ``beeline`` - a BEELINE folder, ``data.path=DIR`` (:func:`deepdrim.io.load_beeline`);
 * ``h5ad`` - an AnnData file plus a BEELINE-style network CSV, ``data.path=FILE data.network=FILE``
-  and optionally ``data.layer=NAME`` (:func:`deepdrim.io.read_h5ad`);
+  and optionally ``data.layer=NAME`` (:func:`deepdrim.io.load_h5ad`);
 * ``reference`` - the DeepDRIM reference code's files, ``data.path=EXPR_CSV data.pairs=PAIR_FILE``
-  and optionally ``data.divide=FILE`` (:func:`deepdrim.io.read_reference`); its pair labels are
+  and optionally ``data.divide=FILE`` (:func:`deepdrim.io.load_reference`); its pair labels are
   used as given.
 
 For ``beeline``/``h5ad`` the labelled pairs come from the network as for the simulation
@@ -19,58 +20,22 @@ resolved against the directory the command was run from. Every input problem is 
 """
 from __future__ import annotations
 
-import logging
 import os
-from dataclasses import replace
+import re
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import numpy as np
 import pandas as pd
 
-from deepdrim.data import Dataset, check_varies, with_pairs
+from deepdrim.data import Dataset
+from experiments.config.paths import PROJECT_ROOT, project_path
 
 DATA_KINDS = ("sim", "sergio", "beeline", "h5ad", "reference")
 SIMULATED_KINDS = ("sim", "sergio")  # the data is made from the config (its size is known before loading)
-log = logging.getLogger(__name__)
-
-
-def _sim_params(cfg: dict) -> dict:
-    """``simulate_grn`` keyword arguments from a ``data=sim`` config."""
-    params = {k: v for k, v in cfg.items() if k not in ("kind", "negatives")}
-    if "regulators_per_gene" in params:
-        params["regulators_per_gene"] = tuple(params["regulators_per_gene"])
-    return params
-
-
-def simulated(cfg: dict, seed: int) -> Dataset:
-    """The embedded GRN simulation and its pairs."""
-    from sim.grn import simulate_grn
-
-    data = simulate_grn(**_sim_params(cfg), random_state=seed).to_dataset(f"sim.grn seed={seed}")
-    return with_pairs(data, cfg.get("negatives", "balanced"), seed=seed)
-
-
-def sergio_params(cfg: dict) -> dict:
-    """``simulate_sergio`` keyword arguments from a ``data=sergio`` config."""
-    return {k: v for k, v in cfg.items() if k not in ("kind", "negatives", "cache")}
-
-
-def sergio(cfg: dict, seed: int) -> Dataset:
-    """SERGIO's simulation (cached under ``data.cache``) and its pairs, built as for ``sim``."""
-    import inspect
-
-    from experiments.config.paths import project_path
-    from sim.sergio import simulate_sergio
-
-    params = sergio_params(cfg)
-    unknown = sorted(set(params) - set(inspect.signature(simulate_sergio).parameters))
-    if unknown:
-        raise ValueError(f"data=sergio has no key {unknown[0]!r} (see conf/data/sergio.yaml)")
-    cache = project_path(cfg["cache"]) if cfg.get("cache") else None
-    simulation = simulate_sergio(**params, random_state=seed, cache_dir=cache)
-    data = simulation.to_dataset(f"sim.sergio grn={simulation.params['grn']} seed={seed}")
-    return with_pairs(data, cfg.get("negatives", "balanced"), seed=seed)
+#: the keys of a real-data kind that name files
+FILE_KEYS = ("path", "network", "pairs", "divide")
+CONF_DATA = PROJECT_ROOT / "conf" / "data"
 
 
 # ---------------------------------------------------------------------------------------------- paths
@@ -90,7 +55,7 @@ def launch_dir() -> Path:
 def resolve_path(value, key: str, kind: str, required: bool = True) -> Optional[Path]:
     """``data.<key>`` as an absolute path (relative ones against :func:`launch_dir`); a one-line
     error when it is required but not set."""
-    if value is None or str(value).strip() in ("", "???"):
+    if _blank(value):
         if required:
             raise ValueError(f"data={kind} needs data.{key}=... (see docs/real-data.md)")
         return None
@@ -101,10 +66,14 @@ def resolve_path(value, key: str, kind: str, required: bool = True) -> Optional[
 # ---------------------------------------------------------------------------------------------- real data
 
 
+def _blank(value) -> bool:
+    return value is None or str(value).strip() in ("", "???")
+
+
 def _folder_network(folder: Path, network) -> Optional[Path]:
     """``data.network`` of a BEELINE folder: relative to the folder (``networks/STRING.BL--network.csv``),
     else, when no such file is there, relative to the launch directory; or absolute."""
-    if network is None:
+    if _blank(network):
         return None
     path = Path(str(network)).expanduser()
     if path.is_absolute() or (folder / path).is_file() or not (launch_dir() / path).is_file():
@@ -112,47 +81,74 @@ def _folder_network(folder: Path, network) -> Optional[Path]:
     return launch_dir() / path
 
 
-def read(cfg: dict) -> Dataset:
-    """A real-data kind (beeline, h5ad, reference) as the library's data object, without drawn pairs."""
-    from deepdrim import io
+def target(cfg: dict) -> Callable[..., Dataset]:
+    """The function a data config points at (``_target_``: a simulator of sim/ or a loader of
+    :mod:`deepdrim.io`); a config without one (a dict written by a script or a test) takes its kind's
+    from ``conf/data/<kind>.yaml``, so the target is written in one place."""
+    from omegaconf import OmegaConf
 
-    kind = cfg.get("kind")
-    path = resolve_path(cfg.get("path"), "path", kind)
+    from experiments.config.checks import target_of
+
+    return target_of(cfg.get("_target_") or OmegaConf.load(CONF_DATA / f"{cfg.get('kind', 'sim')}.yaml")["_target_"],
+                     "data")
+
+
+def _arguments(cfg: dict, kind: str, call: Callable) -> dict:
+    """The data config as the target's keyword arguments: ``kind`` and ``_target_`` dropped, file keys
+    made absolute (relative ones against the launch directory; a BEELINE network against its folder
+    first; a simulation cache against the project); an unset file key the target needs is a one-line error."""
+    import inspect
+
+    args = {key: value for key, value in cfg.items() if key not in ("kind", "_target_")}
+    if kind in SIMULATED_KINDS:
+        if "cache" in args:
+            args["cache"] = project_path(args["cache"]) if args["cache"] else None
+        return args
+    params = inspect.signature(call).parameters
+    for key in FILE_KEYS:
+        if key in params and not (kind == "beeline" and key == "network"):
+            required = params[key].default is inspect.Parameter.empty
+            args[key] = resolve_path(args.get(key), key, kind, required)
     if kind == "beeline":
-        network = cfg.get("network")
-        if network is not None and str(network).strip() in ("", "???"):
-            network = None
-        return io.read_beeline(path, _folder_network(path, network))
-    if kind == "h5ad":
-        return io.read_h5ad(path, resolve_path(cfg.get("network"), "network", kind), layer=cfg.get("layer"))
-    divide = resolve_path(cfg.get("divide"), "divide", kind, required=False)
-    return io.read_reference(path, resolve_path(cfg.get("pairs"), "pairs", kind), divide)
+        args["network"] = _folder_network(args["path"], args.get("network"))
+    return args
 
 
 def load(cfg: dict, seed: int) -> Dataset:
-    """The job's data object with its labelled pairs (:func:`deepdrim.data.with_pairs`), dispatched on
-    ``data.kind``; input errors (missing files included) become ``ValueError``."""
+    """The job's data object with its labelled pairs: the data config's target (:func:`target`) called
+    with its keys and ``random_state=seed``; input errors (missing files included) become one-line
+    ``ValueError``s (a simulation's own errors are raised as they are)."""
     kind = cfg.get("kind", "sim")
-    if kind == "sim":
-        return simulated(cfg, seed)
-    if kind == "sergio":
-        return sergio(cfg, seed)
     if kind not in DATA_KINDS:
         raise ValueError(f"unknown data kind {kind!r}; known: {', '.join(DATA_KINDS)}")
+    call = target(cfg)
+    args = _arguments(cfg, kind, call)
     try:
-        data = with_pairs(check_varies(read(cfg)), cfg.get("negatives", "balanced"), cfg.get("max_tfs"), seed)
-        return data if kind == "reference" else replace(data, source=f"{kind} {data.source}")
-    except (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError) as error:
-        raise ValueError(str(error).splitlines()[0] if str(error) else type(error).__name__) from None
-    except (ValueError, UnicodeDecodeError, OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
-        # a file that exists but does not parse (random bytes, a truncated h5ad): name the input
-        message = str(error).splitlines()[0] if str(error) else type(error).__name__
-        given = [str(cfg.get(key)) for key in ("path", "network", "pairs", "divide") if cfg.get(key)]
-        if isinstance(error, ValueError) and not isinstance(error, UnicodeDecodeError) and (any(
-                Path(g).name in message for g in given) or message.startswith("data.")):
-            raise ValueError(message) from None
-        raise ValueError(f"data={kind} data.path={cfg.get('path')}: cannot read the input "
-                         f"({type(error).__name__}: {message})") from None
+        return call(**args, random_state=seed)
+    except Exception as error:  # noqa: BLE001 - sorted by _input_error
+        raise _input_error(cfg, kind, error) from None
+
+
+def _input_error(cfg: dict, kind: str, error: Exception) -> Exception:
+    """What a failed load says: a key the target does not take, a missing or unreadable input file
+    (naming it), else the error itself."""
+    unknown = isinstance(error, TypeError) and re.search(r"unexpected keyword argument '(\w+)'", str(error))
+    if unknown:
+        return ValueError(f"data={kind} has no key {unknown.group(1)!r} (see conf/data/{kind}.yaml)")
+    if kind in SIMULATED_KINDS:
+        return error
+    message = str(error).splitlines()[0] if str(error) else type(error).__name__
+    if isinstance(error, (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError)):
+        return ValueError(message)
+    if not isinstance(error, (ValueError, UnicodeDecodeError, OSError, pd.errors.ParserError, pd.errors.EmptyDataError)):
+        return error
+    # a file that exists but does not parse (random bytes, a truncated h5ad): name the input
+    given = [str(cfg.get(key)) for key in FILE_KEYS if cfg.get(key)]
+    if isinstance(error, ValueError) and not isinstance(error, UnicodeDecodeError) and (any(
+            Path(g).name in message for g in given) or message.startswith("data.")):
+        return ValueError(message)
+    return ValueError(f"data={kind} data.path={cfg.get('path')}: cannot read the input "
+                      f"({type(error).__name__}: {message})")
 
 
 # ---------------------------------------------------------------------------------------------- export
@@ -187,5 +183,7 @@ def export_simulation(folder: Path, cfg: Optional[dict] = None, seed: int = 0) -
         from omegaconf import OmegaConf
 
         cfg = OmegaConf.to_container(OmegaConf.load(Path(__file__).resolve().parents[2] / "conf/data/sim.yaml"))
-    dataset = simulate_grn(**_sim_params(cfg), random_state=seed)
+    params = {key: value for key, value in cfg.items() if key not in ("_target_", "kind", "negatives")}
+    dataset = simulate_grn(**{**params, "regulators_per_gene": tuple(params.get("regulators_per_gene", (1, 3)))},
+                           random_state=seed)
     return write_beeline(folder, dataset.expression, dataset.edge_names, dataset.signs, dataset.pseudotime)

@@ -28,10 +28,17 @@ def method_label(cfg: DictConfig) -> str:
 def estimator_params(cfg: DictConfig) -> dict:
     """DeepDRIM constructor arguments from the model and training groups."""
     params = {**OmegaConf.to_container(cfg.model, resolve=True), **OmegaConf.to_container(cfg.training, resolve=True)}
+    params.pop("_target_", None)
     for key in ("conv_filters", "dense_units"):
         params[key] = tuple(params[key])
     params["random_state"] = int(cfg.seed)
     return params
+
+
+def estimator(cfg: DictConfig, **changes):
+    """The job's estimator: the model group's ``_target_`` (:class:`deepdrim.DeepDRIM`) built from
+    :func:`estimator_params`, with ``changes`` (``n_neighbors=0``: the CNNC arm of a direction model)."""
+    return checks.target_of(cfg.model._target_, "model")(**{**estimator_params(cfg), **changes})
 
 
 def split_of(cfg: DictConfig) -> str:

@@ -9,14 +9,13 @@ import numpy as np
 from omegaconf import DictConfig
 
 from deepdrim import evaluation, verdicts
-from deepdrim.estimator import DeepDRIM
 from deepdrim.evaluation import CONTROLS
 from deepdrim.metrics import per_tf_metrics
 from deepdrim.ranked_edges import write_ranked_edges
 from deepdrim.data import Dataset
 from experiments.config import degrade
 from experiments.config.checks import SUPERVISED
-from experiments.config.method import estimator_params, method_label, split_of, validate
+from experiments.config.method import estimator, method_label, split_of, validate
 from experiments.tracking import artifacts, job_runs, mlflow_dataset
 
 CONTROL_LABELS = {"pcc": "Pearson |r|", "prior": "gene prior", "target_mean": "target mean"}
@@ -33,7 +32,7 @@ def cross_validate(cfg: DictConfig, data: Dataset, on_epoch=None, **options) -> 
     label = f"CV {method}" + (f" neighbors={cfg.neighbors}" if supervised else "") + f" {len(labels):,} pairs"
     options = {"split": split_of(cfg), "progress": label, **options}
     return evaluation.cross_validate(
-        DeepDRIM(**estimator_params(cfg)) if supervised else method, data.expression.to_numpy(), data.pairs.pairs,
+        estimator(cfg) if supervised else method, data.expression.to_numpy(), data.pairs.pairs,
         labels, gene_names=data.gene_names, kinds=data.pairs.kind, n_folds=int(cfg.cv.n_folds),
         random_state=int(cfg.seed), train_subset=lambda train, k: degrade.train_subset(cfg, train, labels, k),
         on_epoch=on_epoch, **options)

@@ -27,11 +27,10 @@ import pandas as pd
 from omegaconf import DictConfig
 
 from deepdrim.direction import cross_validate_direction, three_class_proba
-from deepdrim.estimator import DeepDRIM
 from deepdrim.ranked_edges import write_ranked_edges
 from deepdrim.data import direction_pairs
 from experiments.config import degrade
-from experiments.config.method import check, check_direction, estimator_params, split_of
+from experiments.config.method import check, check_direction, estimator, split_of
 from experiments.tracking import artifacts, job_runs, mlflow_dataset
 
 MODELS = ("deepdrim", "cnnc", "combined", "baseline")
@@ -41,9 +40,7 @@ MODEL_LABELS = {"deepdrim": "DeepDRIM", "cnnc": "CNNC", "combined": "combined (D
 
 def model_pairs(cfg: DictConfig) -> dict:
     """name -> (existence, direction) estimators: one DeepDRIM and one CNNC, shared by the combined model."""
-    params = estimator_params(cfg)
-    deepdrim = DeepDRIM(**params)
-    cnnc = DeepDRIM(**{**params, "n_neighbors": 0})
+    deepdrim, cnnc = estimator(cfg), estimator(cfg, n_neighbors=0)
     return {"deepdrim": (deepdrim, deepdrim), "cnnc": (cnnc, cnnc), "combined": (deepdrim, cnnc)}
 
 

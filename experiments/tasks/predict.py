@@ -24,7 +24,7 @@ from experiments.config import checks, degrade
 from experiments.tracking import mlflow_dataset, mlflow_model, job_runs, mlflow_store
 from experiments.config import data as job_data
 from experiments.config.checks import SUPERVISED
-from experiments.config.method import check, check_direction, estimator_params, method_label
+from experiments.config.method import check, check_direction, estimator, method_label
 from deepdrim.evaluation import link_probabilities
 
 log = logging.getLogger(__name__)
@@ -112,7 +112,7 @@ def run(cfg: DictConfig, output_dir: Path, overrides: str = "") -> dict[str, flo
         if method in SUPERVISED:
             trained = model
             if trained is None:
-                trained = DeepDRIM(**estimator_params(cfg))
+                trained = estimator(cfg)
                 trained.fit(data.expression, data.pairs.pairs, data.pairs.labels,
                             epoch_callback=lambda epoch, logs: job_runs.log_metrics(logs, step=epoch))
                 result.metrics["best_epoch"] = float(trained.best_epoch_)
@@ -159,8 +159,7 @@ def directed_ranking(cfg: DictConfig, data: Dataset, output_dir: Path, start: fl
     from deepdrim.direction import DirectionClassifier
 
     pairs = direction_pairs(data, int(cfg.seed), int(cfg.cv.n_folds))
-    params = estimator_params(cfg)
-    model = DirectionClassifier(DeepDRIM(**params), DeepDRIM(**{**params, "n_neighbors": 0}))
+    model = DirectionClassifier(estimator(cfg), estimator(cfg, n_neighbors=0))
     model.fit(data.expression.to_numpy(), pairs.pairs, pairs.classes)
     failures = [f"{head} ({fitted.failure_})" for head, fitted in (("existence", model.existence_),
                                                                    ("direction", model.direction_)) if fitted.failure_]

@@ -19,6 +19,7 @@ import numpy as np
 from mlflow.entities import RunStatus
 from mlflow.tracking import MlflowClient
 
+from experiments.config.paths import shipped_targets
 from experiments.tracking import artifacts
 from experiments.tracking.mlflow_store import file_lock, lock_dir, resolve_uri, setup, with_retry
 
@@ -96,8 +97,15 @@ def job_params(cfg, resolved: dict) -> dict[str, object]:
     from omegaconf import OmegaConf
 
     raw = flatten(OmegaConf.to_container(cfg, resolve=False))
-    return {key: value for key, value in flatten({k: v for k, v in resolved.items() if k not in VOLATILE_KEYS}).items()
-            if not _mirror(raw.get(key))}
+    return {key: value for key, value in flatten(_without_shipped_targets(
+        {k: v for k, v in resolved.items() if k not in VOLATILE_KEYS})).items() if not _mirror(raw.get(key))}
+
+
+def _without_shipped_targets(config: dict) -> dict:
+    """``config`` without its groups' shipped ``_target_`` keys: they are neither params nor part of the
+    hash (so the keys' arrival changed no job's identity); a user's own target stays in both."""
+    return {key: {k: v for k, v in value.items() if not (k == "_target_" and v in shipped_targets())}
+            if isinstance(value, dict) else value for key, value in config.items()}
 
 
 def _mirror(value) -> bool:
@@ -130,7 +138,7 @@ def config_hash(config: dict) -> str:
     """Identity of a configuration: sha256 of the resolved config without volatile keys (and
     without top-level keys left null or :data:`HASH_NEUTRAL` keys at their neutral value, so adding
     an optional key does not re-run old work)."""
-    stable = {k: v for k, v in config.items() if k not in VOLATILE_KEYS and v is not None}
+    stable = _without_shipped_targets({k: v for k, v in config.items() if k not in VOLATILE_KEYS and v is not None})
     for (group, key), neutral in HASH_NEUTRAL.items():
         if isinstance(stable.get(group), dict) and stable[group].get(key, neutral) == neutral:
             stable[group] = {k: v for k, v in stable[group].items() if k != key}

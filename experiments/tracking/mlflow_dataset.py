@@ -93,9 +93,9 @@ def expression_dataset(expression: pd.DataFrame, source: Union[str, Path, dict],
 
 def job_source(data_cfg: dict, seed: int) -> Union[Path, dict]:
     """Source of a job's data from its resolved ``data`` config: ``data.path`` for files, the
-    simulator config plus the seed for ``data=sim`` / ``data=sergio`` (without its cache folder)."""
+    simulator config plus the seed for ``data=sim`` / ``data=sergio`` (without its target and cache folder)."""
     if data_cfg.get("kind", "sim") in SIMULATED_KINDS:
-        return {**{k: v for k, v in data_cfg.items() if k not in ("negatives", "cache")}, "seed": int(seed)}
+        return {**{k: v for k, v in data_cfg.items() if k not in ("_target_", "negatives", "cache")}, "seed": int(seed)}
     path = data_cfg.get("path")
     if not path:
         raise ValueError(f"data={data_cfg.get('kind')} has no data.path to name as the dataset source")
