@@ -7,6 +7,7 @@ quantile is per column; the coins are one ``rng.random(values.shape)`` draw.
 """
 from __future__ import annotations
 
+from functools import partial
 from typing import Union
 
 import numpy as np
@@ -15,6 +16,8 @@ import pandas as pd
 from deepdrim._validation import check_real
 
 RandomState = Union[None, int, np.random.Generator]
+#: each parameter's rule, check(name, value): boolode_dropout's checks, and run.py's of the same top-level keys
+PARAMETERS = {"drop_prob": partial(check_real, low=0, high=1), "drop_cutoff": partial(check_real, low=0, high=1)}
 
 
 def dropout_mask(values: np.ndarray, drop_prob: float, drop_cutoff: float, uniforms: np.ndarray) -> np.ndarray:
@@ -34,8 +37,8 @@ def boolode_dropout(values, drop_prob: float, drop_cutoff: float, random_state: 
     Per gene, entries strictly below its ``drop_cutoff`` quantile become 0 with probability
     ``drop_prob``; ``drop_cutoff=0`` drops nothing. The input is never modified.
     """
-    drop_prob = check_real("drop_prob", drop_prob, 0, 1)
-    drop_cutoff = check_real("drop_cutoff", drop_cutoff, 0, 1)
+    drop_prob = PARAMETERS["drop_prob"]("drop_prob", drop_prob)
+    drop_cutoff = PARAMETERS["drop_cutoff"]("drop_cutoff", drop_cutoff)
     is_frame = isinstance(values, pd.DataFrame)
     arr = values.to_numpy() if is_frame else np.asarray(values)
     if arr.ndim != 2:

@@ -17,15 +17,29 @@ targets have one regulator and few have many, as in curated GRNs.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 import pandas as pd
 
+from deepdrim._validation import check_choice, check_integer, check_real, check_sizes
 from deepdrim.data import Dataset, edge_table, with_pairs
 
 
 DROPOUT_MODELS = ("logistic", "nb")
 IN_DEGREE_MODELS = ("uniform", "skewed")
+#: each parameter's rule, check(name, value): simulate_grn's checks, and run.py's of the ``data=sim`` keys
+#: (experiments.config.checks); the rules joining two parameters are simulate_grn's own
+PARAMETERS = {
+    "n_tfs": partial(check_integer, minimum=2), "n_genes": partial(check_integer, minimum=3),
+    "n_cells": partial(check_integer, minimum=2), "n_master": partial(check_integer, minimum=1),
+    "regulators_per_gene": partial(check_sizes, minimum=1),
+    "repression_fraction": partial(check_real, low=0, high=1), "confounder_fraction": partial(check_real, low=0, high=1),
+    "noise_sd": partial(check_real, low=0), "mean_depth": partial(check_real, low=0, low_open=True),
+    "library_sd": partial(check_real, low=0), "dispersion": partial(check_real, low=0, low_open=True),
+    "dropout_midpoint": check_real, "dropout_slope": partial(check_real, low=0),
+    "dropout": partial(check_choice, options=DROPOUT_MODELS), "in_degree": partial(check_choice, options=IN_DEGREE_MODELS),
+}
 
 
 @dataclass
@@ -107,22 +121,18 @@ def simulate_grn(
     TFs. ``dropout`` ("logistic" | "nb") and ``in_degree`` ("uniform" | "skewed"): see the
     module docstring; ``dropout_midpoint``/``dropout_slope`` apply to "logistic" only.
     """
-    if dropout not in DROPOUT_MODELS:
-        raise ValueError(f"dropout must be one of {DROPOUT_MODELS}, got {dropout!r}")
-    if in_degree not in IN_DEGREE_MODELS:
-        raise ValueError(f"in_degree must be one of {IN_DEGREE_MODELS}, got {in_degree!r}")
-    if n_tfs < 2 or n_master < 1 or n_master >= n_tfs:
-        raise ValueError(f"need n_tfs >= 2 and 1 <= n_master < n_tfs, got n_tfs={n_tfs}, n_master={n_master}")
-    if n_genes <= n_tfs:
-        raise ValueError(f"n_genes ({n_genes}) must exceed n_tfs ({n_tfs})")
-    if n_cells < 2:
-        raise ValueError(f"n_cells must be at least 2, got {n_cells}")
     params = dict(locals())
     params.pop("random_state")
+    for name, rule in PARAMETERS.items():
+        rule(name, params[name])
+    if n_master >= n_tfs:
+        raise ValueError(f"need 1 <= n_master < n_tfs, got n_tfs={n_tfs}, n_master={n_master}")
+    if n_genes <= n_tfs:
+        raise ValueError(f"n_genes ({n_genes}) must exceed n_tfs ({n_tfs})")
     rng = np.random.default_rng(random_state)
-    lo, hi = regulators_per_gene
-    if not 1 <= lo <= hi <= n_tfs:
+    if len(regulators_per_gene) != 2 or not regulators_per_gene[0] <= regulators_per_gene[1] <= n_tfs:
         raise ValueError(f"regulators_per_gene must be (low, high) with 1 <= low <= high <= n_tfs, got {regulators_per_gene}")
+    lo, hi = regulators_per_gene
     k_values = np.arange(lo, hi + 1)
     k_prob = 2.0 ** -(k_values - lo)
     k_prob /= k_prob.sum()

@@ -12,16 +12,29 @@ import json
 import logging
 import os
 import warnings
+from functools import partial
 from pathlib import Path
 from typing import Optional, Union
 
 import numpy as np
 
+from deepdrim._validation import check_integer, check_real
 from sim.cache import write_atomic
 
 logger = logging.getLogger(__name__)
 
 RandomState = Union[None, int, np.random.Generator]
+
+
+def _steps(name: str, value):
+    """MAGIC's diffusion time: an integer >= 1 or 'auto'."""
+    return value if value == "auto" and isinstance(value, str) else check_integer(name, value, minimum=1)
+
+
+#: each parameter's rule, check(name, value): magic_impute's checks, and run.py's of the ``magic.*`` keys
+PARAMETERS = {"knn": partial(check_integer, minimum=1), "t": _steps,
+              "decay": partial(check_real, low=0, low_open=True, nullable=True),
+              "n_pca": partial(check_integer, minimum=1, nullable=True)}
 _CACHE_FORMAT = 1  # bump when the computation changes so old cache files are not reused
 
 
@@ -48,16 +61,10 @@ def _seed(random_state: RandomState) -> Optional[int]:
 def _params(arr: np.ndarray, knn, decay, t, n_pca, normalize, sqrt, random_state) -> dict:
     """Validated MAGIC parameters (n_pca resolved to what is actually run) for running and keying."""
     n_cells, n_genes = arr.shape
-    if isinstance(knn, bool) or not isinstance(knn, (int, np.integer)) or knn < 1:
-        raise ValueError(f"knn must be a positive integer, got {knn!r}")
+    for name, value in (("knn", knn), ("t", t), ("decay", decay), ("n_pca", n_pca)):
+        PARAMETERS[name](name, value)
     if knn > n_cells - 2:
         raise ValueError(f"knn={knn} needs at least {knn + 2} cells, counts has {n_cells}")
-    if isinstance(t, bool) or not (t == "auto" or (isinstance(t, (int, np.integer)) and t >= 1)):
-        raise ValueError(f"t must be a positive integer or 'auto', got {t!r}")
-    if decay is not None and not decay > 0:
-        raise ValueError(f"decay must be > 0 or None, got {decay!r}")
-    if n_pca is not None and (isinstance(n_pca, bool) or not isinstance(n_pca, (int, np.integer)) or n_pca < 1):
-        raise ValueError(f"n_pca must be a positive integer or None, got {n_pca!r}")
     # PCA only when it reduces the data (as MAGIC/graphtools would silently decide otherwise)
     effective_pca = int(n_pca) if n_pca is not None and n_pca < min(n_cells, n_genes) else None
     return {

@@ -35,12 +35,13 @@ import os
 import zipfile
 import zlib
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Optional, Sequence, Union
 
 import numpy as np
 
-from deepdrim._validation import check_flag, check_integer, check_real
+from deepdrim._validation import check_choice, check_flag, check_integer, check_real, check_sizes
 from deepdrim.data import Dataset, with_pairs
 from sim.cache import write_atomic
 from sim.grn import IN_DEGREE_MODELS, GeneCounts
@@ -82,6 +83,25 @@ def _range(name: str, value) -> tuple[float, float]:
             or not 0 < items[0] <= items[1] or not np.isfinite(items[1])):
         raise ValueError(f"{name} must be [low, high] with 0 < low <= high, got {value!r}")
     return float(items[0]), float(items[1])
+
+
+#: each parameter's rule, check(name, value) -> the value made plain: simulate_sergio's checks, and run.py's
+#: of the ``data=sergio`` keys (experiments.config.checks); the rules joining two parameters are in _check
+PARAMETERS = {
+    "grn": partial(check_choice, options=NETWORKS), "engine": partial(check_choice, options=ENGINES),
+    "in_degree": partial(check_choice, options=IN_DEGREE_MODELS),
+    **{name: partial(check_integer, minimum=low) for name, low in (
+        ("n_genes", 3), ("n_cells", 2), ("n_cell_types", 1), ("n_tfs", 1), ("n_master", 1), ("safety_iter", 0),
+        ("scale_iter", 1))},
+    **{name: partial(check_real, low=0, high=1) for name in ("repression_fraction", "confounder_fraction",
+                                                                  "outlier_prob")},
+    **{name: partial(check_real, low=0, low_open=True) for name in ("hill_n", "decay", "dt", "dropout_shape")},
+    **{name: partial(check_real, low=0) for name in ("noise_s", "outlier_scale", "library_scale")},
+    "outlier_mean": check_real, "library_mean": partial(check_real, nullable=True),
+    "dropout_percentile": partial(check_real, low=0, high=100, nullable=True), "umi": check_flag,
+    **{name: lambda n, v: list(_range(n, v)) for name in ("k_range", "mr_low", "mr_high")},
+    "regulators_per_gene": partial(check_sizes, minimum=1),
+}
 
 
 def _seed(random_state: RandomState) -> int:
@@ -141,40 +161,16 @@ def _write_cache(path: Path, data: SergioDataset) -> None:
 
 def _check(p: dict) -> dict:
     """Validated, JSON-plain parameters (one-line ValueError naming the first bad one)."""
-    if p["grn"] not in NETWORKS:
-        raise ValueError(f"grn must be one of {', '.join(NETWORKS)}, got {p['grn']!r}")
-    if p["engine"] not in ENGINES:
-        raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {p['engine']!r}")
-    if p["in_degree"] not in IN_DEGREE_MODELS:
-        raise ValueError(f"in_degree must be one of {', '.join(IN_DEGREE_MODELS)}, got {p['in_degree']!r}")
-    for name, low in (("n_genes", 3), ("n_cells", 2), ("n_cell_types", 1), ("n_tfs", 1), ("n_master", 1),
-                      ("safety_iter", 0), ("scale_iter", 1)):
-        p[name] = check_integer(name, p[name], low)
+    for name, rule in PARAMETERS.items():
+        p[name] = rule(name, p[name])
     if p["n_tfs"] >= p["n_genes"]:
         raise ValueError(f"n_tfs ({p['n_tfs']}) must be < n_genes ({p['n_genes']})")
     if p["n_cells"] < p["n_cell_types"]:
         raise ValueError(f"n_cells ({p['n_cells']}) must be at least n_cell_types ({p['n_cell_types']})")
-    for name in ("repression_fraction", "confounder_fraction", "outlier_prob"):
-        p[name] = check_real(name, p[name], 0.0, 1.0)
-    for name in ("hill_n", "decay", "dt", "dropout_shape"):
-        p[name] = check_real(name, p[name], 0.0, low_open=True)
-    for name in ("noise_s", "outlier_scale", "library_scale"):
-        p[name] = check_real(name, p[name], 0.0)
-    p["outlier_mean"] = check_real("outlier_mean", p["outlier_mean"])
-    if p["library_mean"] is not None:
-        p["library_mean"] = check_real("library_mean", p["library_mean"])
-    if p["dropout_percentile"] is not None:
-        p["dropout_percentile"] = check_real("dropout_percentile", p["dropout_percentile"], 0.0, 100.0)
-    check_flag("umi", p["umi"])
-    for name in ("k_range", "mr_low", "mr_high"):
-        p[name] = list(_range(name, p[name]))
-    rpg = list(p["regulators_per_gene"]) if isinstance(p["regulators_per_gene"], (list, tuple)) or \
-        type(p["regulators_per_gene"]).__name__ == "ListConfig" else None
-    if rpg is None or len(rpg) != 2 or any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) for v in rpg) \
-            or not 1 <= rpg[0] <= rpg[1] <= p["n_tfs"]:
-        raise ValueError(f"regulators_per_gene must be [low, high] with 1 <= low <= high <= n_tfs, "
-                         f"got {p['regulators_per_gene']!r}")
-    p["regulators_per_gene"] = [int(v) for v in rpg]
+    rpg = p["regulators_per_gene"]
+    if len(rpg) != 2 or not rpg[0] <= rpg[1] <= p["n_tfs"]:
+        raise ValueError(f"regulators_per_gene must be [low, high] with 1 <= low <= high <= n_tfs, got {list(rpg)}")
+    p["regulators_per_gene"] = list(rpg)
     if p["grn"] == "own" and p["n_master"] >= p["n_tfs"]:
         raise ValueError(f"n_master ({p['n_master']}) must be < n_tfs ({p['n_tfs']})")
     size = p["n_genes"] * (p["n_cells"] * p["scale_iter"] + p["safety_iter"] * p["n_cell_types"])

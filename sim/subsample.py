@@ -1,11 +1,16 @@
 """Sub-sampling for the paper's robustness study: fewer cells of a template and smaller training sets."""
 from __future__ import annotations
 
+from functools import partial
 from typing import Union
 
 import numpy as np
 
+from deepdrim._validation import check_real
+
 RandomState = Union[None, int, np.random.Generator]
+#: the rule of training_pairs' ``fraction`` (run.py's of ``train_fraction``), check(name, value)
+TRAIN_FRACTION = partial(check_real, low=0, high=1, low_open=True)
 
 
 def cells(expression, n_cells: int, random_state: RandomState = None):
@@ -36,9 +41,7 @@ def training_pairs(train_index, labels, fraction: float, random_state: RandomSta
     not by whole TFs: it keeps the class balance and most training TFs represented, whereas
     dropping TFs would change the TF count. ``fraction=1`` returns ``train_index`` unchanged.
     """
-    numeric = isinstance(fraction, (int, float, np.integer, np.floating)) and not isinstance(fraction, bool)
-    if not numeric or not 0 < fraction <= 1:
-        raise ValueError(f"train_fraction must be in (0, 1], got {fraction}")
+    TRAIN_FRACTION("train_fraction", fraction)
     index = np.asarray(train_index)
     labels = np.asarray(labels)
     if index.ndim != 1 or labels.ndim != 1:

@@ -143,7 +143,7 @@ CLI_CASES = [
     (["cv.n_folds=30"], "cv.n_folds=30 TF-aware folds need at least 30 TFs"),
     (["data.n_genes=2"], "data.n_genes must be an integer >= 3"),
     (["data.n_cells=1"], "data.n_cells must be an integer >= 2"),
-    (["data.n_tfs=0"], "data.n_tfs must be an integer >= 1"),
+    (["data.n_tfs=1"], "data.n_tfs must be an integer >= 2"),
     (["data.n_tfs=300"], "data.n_tfs=300 must be < data.n_genes=250"),
     (["data.noise_sd=-1"], "data.noise_sd must be a number >= 0"),
     (["data.negatives=some"], "data.negatives must be one of balanced, all"),

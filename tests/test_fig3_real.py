@@ -11,10 +11,10 @@ from mlflow.tracking import MlflowClient
 
 from deepdrim import comparison as compare
 from deepdrim.verdicts import verdict_matrix as build_verdict_matrix
-from experiments.config import checks, degrade
 from experiments.reports import fig3, verdict_matrix
 from experiments.reports import comparison
 from experiments.tasks import report
+from sim.degrade import cell_count, check_cells
 from tests.conftest import TINY_SIM
 
 
@@ -33,18 +33,18 @@ def test_data_label_names_the_source():
 
 
 def test_cells_are_counts_or_fractions_of_the_data():
-    assert degrade.cell_count(None, 383) is None
-    assert degrade.cell_count(100, 383) == 100
+    assert cell_count(None, 383) is None
+    assert cell_count(100, 383) == 100
     # the fig4a preset's fractions are the paper's counts on the 4,000-cell template
-    assert [degrade.cell_count(f, 4000) for f in (0.005, 0.0125, 0.025, 0.05, 0.125, 0.25, 0.5, 1.0)] == \
+    assert [cell_count(f, 4000) for f in (0.005, 0.0125, 0.025, 0.05, 0.125, 0.25, 0.5, 1.0)] == \
         [20, 50, 100, 200, 500, 1000, 2000, 4000]
-    assert [degrade.cell_count(f, 383) for f in (0.005, 0.05, 1.0)] == [2, 19, 383]  # at least 2
+    assert [cell_count(f, 383) for f in (0.005, 0.05, 1.0)] == [2, 19, 383]  # at least 2
     with pytest.raises(ValueError, match=r"^cells=500 is larger than the data \(383 cells\)"):
-        degrade.cell_count(500, 383)
+        cell_count(500, 383)
     with pytest.raises(ValueError, match=r"^cells=1.5: a float is a fraction"):
-        degrade.cell_count(1.5, 383)
+        cell_count(1.5, 383)
     with pytest.raises(ValueError, match=r"^cells must be an integer count >= 2"):
-        checks.check_cells("cells", 1)
+        check_cells("cells", 1)
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +67,7 @@ def test_every_fig4_study_composes_on_real_data(preset, beeline_folder):
     jobs = cli.validate(["-m", f"experiment={preset}", "data=beeline", f"data.path={beeline_folder}"])
     assert jobs and all(job.data.kind == "beeline" and job.study == preset for job in jobs)
     if preset == "fig4a_cells":  # fractions: every value fits the folder's 120 cells
-        assert {degrade.cell_count(job.cells, 120) for job in jobs} == {2, 3, 6, 15, 30, 60, 120}
+        assert {cell_count(job.cells, 120) for job in jobs} == {2, 3, 6, 15, 30, 60, 120}
     with pytest.raises(ValueError, match=r"cells=500 is larger than the data \(120 cells\)"):
         cli.validate(["-m", "experiment=fig4a_cells", "data=beeline", f"data.path={beeline_folder}", "cells=100,500"])
 

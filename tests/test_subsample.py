@@ -66,9 +66,9 @@ def test_training_pairs_fraction_one_is_unchanged_and_errors():
     assert np.array_equal(training_pairs(index, labels, 1.0, 0), index)
     assert training_pairs(index, labels, 0.1, 0).size == 2  # one of each class at least
     for bad in (0, 0.0, -0.5, 1.5, float("nan")):
-        with pytest.raises(ValueError, match=r"train_fraction must be in \(0, 1\]"):
+        with pytest.raises(ValueError, match=r"train_fraction must be a number in \(0, 1\]"):
             training_pairs(index, labels, bad)
-    with pytest.raises(ValueError, match="train_fraction must be in \\(0, 1\\], got 0"):
+    with pytest.raises(ValueError, match="train_fraction must be a number in \\(0, 1\\], got 0"):
         training_pairs(index, labels, 0)
     with pytest.raises(ValueError, match="labels"):
         training_pairs(index, labels[:3], 0.5)

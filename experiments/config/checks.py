@@ -6,14 +6,17 @@ from functools import partial
 from pathlib import Path
 from typing import Callable, Iterable, Optional
 
-from deepdrim._validation import check_choice, check_flag, check_integer, check_neighbors, check_real, check_sizes, \
+from deepdrim._validation import check_choice, check_flag, check_integer, check_neighbors, check_real, \
     check_text
 from deepdrim.baselines import BASELINES
 from deepdrim.choices import MAX_SEED, MODEL_PARAMETERS, NEGATIVE_MODES, PARAMETERS, SPLITS
 from sim.degrade import PREPROCESS
-from sim.grn import DROPOUT_MODELS, IN_DEGREE_MODELS
-from sim.sergio import ENGINES as SERGIO_ENGINES
-from sim.sergio import NETWORKS as SERGIO_NETWORKS
+from sim.degrade import check_cells
+from sim.dropout import PARAMETERS as DROPOUT_PARAMETERS
+from sim.grn import PARAMETERS as GRN_PARAMETERS
+from sim.magic import PARAMETERS as MAGIC_PARAMETERS
+from sim.sergio import PARAMETERS as SERGIO_PARAMETERS
+from sim.subsample import TRAIN_FRACTION
 
 from experiments.config.data import SIMULATED_KINDS
 from experiments.config.store_checks import check_search_storage, check_store
@@ -67,19 +70,9 @@ def check_targets(config: dict) -> None:
             target_of(name, group)
 
 
-def check_cells(name: str, value) -> None:
-    """``cells`` is null, an integer count >= 2 or a fraction in (0, 1] (a float)."""
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or isinstance(value, int) and value < 2:
-        raise ValueError(f"{name} must be an integer count >= 2, a fraction in (0, 1] (a float) or null, got {value!r}")
-    if isinstance(value, float) and not 0 < value <= 1:
-        raise ValueError(f"{name}={value!r}: a float is a fraction of the data's cells and must be in (0, 1]; "
-                         f"give a count as an integer")
-
-
 # --- the whole composed config, checked once before anything is written (run.py's validation pass)
-# Choices and ranges are the library's (deepdrim.choices, sim.grn, sim.sergio: none imports TensorFlow)
+# Choices and ranges are the library's (deepdrim.choices, sim.grn, sim.sergio, sim.magic, sim.dropout,
+# sim.subsample: none imports TensorFlow)
 #: cells x genes of a simulated job: 5e7 values are 400 MB per float64 copy, and the job holds several
 MAX_EXPRESSION_VALUES = 50_000_000
 # _i(minimum=1) is partial(check_integer, minimum=1): a check(name, value) of the library's validators
@@ -87,36 +80,35 @@ _i, _f, _c = partial(partial, check_integer), partial(partial, check_real), part
 _TEXT, _OPTIONAL_TEXT = check_text, partial(check_text, nullable=True)
 #: dotted key -> check(name, value); a key absent from the composed config is not checked (groups
 #: differ: data=sim has n_cells, data=beeline has path). Unknown keys are Hydra's to refuse. The
-#: model and training groups are the estimator's parameters: their rules are deepdrim.choices.PARAMETERS.
+#: model and training groups are the estimator's parameters: their rules are deepdrim.choices.PARAMETERS;
+#: a simulation's data keys are its simulator's (:data:`SIMULATOR_RULES`).
 SCHEMA = {
     "seed": _i(minimum=0, maximum=MAX_SEED), "neighbors": _i(minimum=0), "force": check_flag,
     "method": lambda n, v: method(v), "study": _OPTIONAL_TEXT, "model_path": _OPTIONAL_TEXT,
-    "cells": check_cells, "drop_prob": _f(low=0, high=1), "drop_cutoff": _f(low=0, high=1),
-    "train_fraction": _f(low=0, high=1, low_open=True),
+    "cells": check_cells, **DROPOUT_PARAMETERS, "train_fraction": TRAIN_FRACTION,
     **{f"{'model' if name in MODEL_PARAMETERS else 'training'}.{name}": rule
        for name, rule in PARAMETERS.items() if name != "random_state"},
     "cv.n_folds": _i(minimum=2), "cv.split": _c(options=SPLITS), "cv.sensitivity": _f(low=0, high=1, low_open=True),
     "directed": lambda n, v: None if v is None else check_flag(n, v),
-    "data.n_tfs": _i(minimum=1), "data.n_genes": _i(minimum=3), "data.n_cells": _i(minimum=2),
-    "data.n_master": _i(minimum=1), "data.regulators_per_gene": partial(check_sizes, minimum=0),
-    "data.repression_fraction": _f(low=0, high=1), "data.confounder_fraction": _f(low=0, high=1),
-    "data.noise_sd": _f(low=0), "data.mean_depth": _f(low=0, low_open=True), "data.library_sd": _f(low=0),
-    "data.dispersion": _f(low=0, low_open=True), "data.negatives": _c(options=NEGATIVE_MODES),
-    "data.dropout_midpoint": _f(), "data.dropout_slope": _f(low=0), "data.max_tfs": _i(minimum=1, nullable=True),
-    "data.dropout": _c(options=DROPOUT_MODELS), "data.in_degree": _c(options=IN_DEGREE_MODELS),
-    "data.grn": _c(options=SERGIO_NETWORKS), "data.n_cell_types": _i(minimum=1),
-    "data.hill_n": _f(low=0, low_open=True), "data.decay": _f(low=0, low_open=True), "data.noise_s": _f(low=0),
-    "data.safety_iter": _i(minimum=0), "data.scale_iter": _i(minimum=1), "data.dt": _f(low=0, low_open=True),
-    "data.outlier_prob": _f(low=0, high=1), "data.outlier_mean": _f(), "data.outlier_scale": _f(low=0),
-    "data.library_mean": _f(nullable=True), "data.library_scale": _f(low=0),
-    "data.dropout_shape": _f(low=0, low_open=True), "data.dropout_percentile": _f(low=0, high=100, nullable=True),
-    "data.umi": check_flag, "data.engine": _c(options=SERGIO_ENGINES),
-    "magic.enabled": check_flag, "magic.knn": _i(minimum=1), "magic.decay": _f(low=0, low_open=True),
-    "magic.t": _i(minimum=1), "magic.n_pca": _i(minimum=1), "magic.preprocess": _c(options=PREPROCESS),
+    "data.negatives": _c(options=NEGATIVE_MODES), "data.max_tfs": _i(minimum=1, nullable=True),
+    "magic.enabled": check_flag, **{f"magic.{name}": rule for name, rule in MAGIC_PARAMETERS.items()},
+    "magic.preprocess": _c(options=PREPROCESS),
     "tracking.experiment": _TEXT, "tracking.run_name": _OPTIONAL_TEXT, "tracking.log_model": check_flag,
     "tracking.register_model": _OPTIONAL_TEXT, "paths.store": _TEXT, "paths.artifacts": _TEXT,
     "paths.cache": _TEXT, "paths.outputs": _TEXT, "paths.multirun": _TEXT,
 }
+
+
+#: a simulated kind's ``data.*`` keys are its simulator's parameters, checked by the simulator's own rules
+SIMULATOR_RULES = {"sim": GRN_PARAMETERS, "sergio": SERGIO_PARAMETERS}
+
+
+def check_data(data: dict) -> None:
+    """Each ``data.*`` key of a simulated kind by its simulator's rule (``sim.grn.PARAMETERS``,
+    ``sim.sergio.PARAMETERS``); a real-data kind's files are checked by reading them (``cli``)."""
+    for name, rule in SIMULATOR_RULES.get(data.get("kind", "sim"), {}).items():
+        if name in data:
+            rule(f"data.{name}", data[name])
 
 
 def _lookup(config, dotted: str):
@@ -150,6 +142,7 @@ def check_config(config, tasks=None) -> None:
     if tasks is not None:
         check_choice("task", config.get("task"), sorted(tasks))
     check_keys(config)
+    check_data(config.get("data") or {})
     training, data = config.get("training") or {}, config.get("data") or {}
     if isinstance(training.get("min_epochs"), int) and training.get("min_epochs", 0) > training.get("epochs", 1):
         raise ValueError(f"training.min_epochs={training['min_epochs']} must be <= training.epochs={training['epochs']}")

@@ -24,20 +24,7 @@ from deepdrim.data import Dataset
 from experiments.config import checks
 from experiments.config import data as job_data
 from experiments.config.paths import project_path
-
-
-def cell_count(cells, n_cells: int) -> Optional[int]:
-    """How many cells ``cells`` keeps of ``n_cells``: None (all), the count itself, or a fraction's
-    ``max(2, round(fraction * n_cells))``; a count above ``n_cells`` is a one-line ``ValueError``."""
-    checks.check_cells("cells", cells)
-    if cells is None:
-        return None
-    if isinstance(cells, float):
-        return min(n_cells, max(2, int(round(cells * n_cells))))
-    if cells > n_cells:
-        raise ValueError(f"cells={cells} is larger than the data ({n_cells} cells); sweep fractions of the data "
-                         f"instead (cells=0.05,0.25,1.0: a float in (0, 1] is a fraction)")
-    return int(cells)
+from sim.degrade import cell_count
 
 
 def data_cells(cfg) -> Optional[int]:
