@@ -125,6 +125,7 @@ def simulate_grn(
     params.pop("random_state")
     for name, rule in PARAMETERS.items():
         rule(name, params[name])
+    params["regulators_per_gene"] = regulators_per_gene = tuple(regulators_per_gene)  # a config's list too
     if n_master >= n_tfs:
         raise ValueError(f"need 1 <= n_master < n_tfs, got n_tfs={n_tfs}, n_master={n_master}")
     if n_genes <= n_tfs:
@@ -195,7 +196,5 @@ def simulate_grn(
 def grn_dataset(*, negatives: str = "balanced", random_state: int = 0, **params) -> Dataset:
     """:func:`simulate_grn` (``params``, seeded by ``random_state``) as the library's data object with
     labelled pairs (:func:`deepdrim.data.with_pairs`): the target of ``conf/data/sim.yaml``."""
-    if "regulators_per_gene" in params:
-        params["regulators_per_gene"] = tuple(params["regulators_per_gene"])
     data = simulate_grn(**params, random_state=random_state).to_dataset(f"sim.grn seed={random_state}")
     return with_pairs(data, negatives, seed=random_state)

@@ -184,6 +184,5 @@ def export_simulation(folder: Path, cfg: Optional[dict] = None, seed: int = 0) -
 
         cfg = OmegaConf.to_container(OmegaConf.load(Path(__file__).resolve().parents[2] / "conf/data/sim.yaml"))
     params = {key: value for key, value in cfg.items() if key not in ("_target_", "kind", "negatives")}
-    dataset = simulate_grn(**{**params, "regulators_per_gene": tuple(params.get("regulators_per_gene", (1, 3)))},
-                           random_state=seed)
+    dataset = simulate_grn(**params, random_state=seed)
     return write_beeline(folder, dataset.expression, dataset.edge_names, dataset.signs, dataset.pseudotime)
