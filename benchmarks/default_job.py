@@ -150,10 +150,10 @@ def main(argv: Optional[list] = None) -> int:
     text = render(collect(store), seeds, command=command, started=started,
                   load_start=load_start if args.render_only is None else None,
                   load_end=load_end, wall=wall)
-    from experiments.tracking import artifacts
+    from deepdrim.files import write_text
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    artifacts.write_text(text, args.out)
+    write_text(text, args.out)
     print(text.rstrip().splitlines()[-1])
     print(f"wrote {args.out}")
     return 0

@@ -15,7 +15,7 @@ matched sensitivity, split by negative kind, and their relative reduction agains
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping, Optional
 
 import numpy as np
 import pandas as pd
@@ -32,13 +32,15 @@ NEGATIVE_KINDS = ("random", "transitive")
 
 def cross_validate_arms(values, dataset, pairs, labels, kinds, *, n_neighbors: int, n_folds: int, seed: int,
                         estimator_params: Mapping[str, Any], n_bins: int = 32, neighbor_rule: str = "positive",
-                        progress: bool = True) -> pd.DataFrame:
+                        estimator: Optional[Callable[..., Any]] = None, progress: bool = True) -> pd.DataFrame:
     """Out-of-fold scores of every sample per arm (one column per arm, plus ``dataset``, ``gene_a``,
-    ``gene_b``, ``label``, ``kind``, ``fold``). Each fold fits ``DeepDRIM(**estimator_params)`` with
-    the arm's neighbors and image size, seeded ``seed * 1000 + arm index``, on its training datasets."""
+    ``gene_b``, ``label``, ``kind``, ``fold``). Each fold fits ``estimator(**estimator_params)``
+    (default :class:`deepdrim.DeepDRIM`) with the arm's neighbors and image size, seeded
+    ``seed * 1000 + arm index``, on its training datasets (``fit_images``, ``predict_proba_images``)."""
     from tqdm.auto import tqdm
 
-    from deepdrim.estimator import DeepDRIM
+    if estimator is None:
+        from deepdrim.estimator import DeepDRIM as estimator
 
     dataset, pairs, labels = np.asarray(dataset), np.asarray(pairs), np.asarray(labels)
     inputs = arm_inputs(values, dataset, pairs, n_neighbors, n_bins, neighbor_rule)
@@ -50,8 +52,8 @@ def cross_validate_arms(values, dataset, pairs, labels, kinds, *, n_neighbors: i
             scores = np.full(len(labels), np.nan)
             for k in range(n_folds):  # one fit per fold
                 train, test = fold != k, fold == k
-                model = DeepDRIM(**{**estimator_params, "n_neighbors": n_neighbors if arm == "deepdrim" else 0,
-                                    "n_bins": x.shape[-1], "random_state": seed * 1000 + i, "verbose": 0})
+                model = estimator(**{**estimator_params, "n_neighbors": n_neighbors if arm == "deepdrim" else 0,
+                                     "n_bins": x.shape[-1], "random_state": seed * 1000 + i, "verbose": 0})
                 model.fit_images(x[train], labels[train], groups=dataset[train])
                 scores[test] = model.predict_proba_images(x[test])[:, 1]
                 bar.update(1)

@@ -8,7 +8,8 @@ Three input layouts give one :class:`deepdrim.data.Dataset`:
 * :func:`read_reference` - the DeepDRIM reference code's files (expression CSV genes x cells,
   ``geneA geneB label`` pair file, optional TF divide-position file).
 
-(:func:`deepdrim.ranked_edges.write_ranked_edges` writes BEELINE's ``rankedEdges.csv``.) Every error is a one-line
+:func:`write_beeline` writes a BEELINE folder (:func:`deepdrim.ranked_edges.write_ranked_edges`
+BEELINE's ``rankedEdges.csv``). Every error is a one-line
 ``ValueError``, or ``FileNotFoundError`` naming the missing file; nothing is written on error.
 Dropped network rows (self-loops, duplicates, genes absent from the expression) are counted in
 the ``deepdrim.io`` log.
@@ -28,6 +29,7 @@ import pandas as pd
 
 from deepdrim._validation import check_expression
 from deepdrim.data import Dataset, check_varies, edge_table, reference_pairs, with_pairs
+from deepdrim.files import write_csv
 
 logger = logging.getLogger(__name__)
 
@@ -365,5 +367,25 @@ def load_reference(path, pairs, divide=None, *, max_tfs: Optional[int] = None, r
     return _paired(read_reference(path, pairs, divide), "balanced", max_tfs, random_state)
 
 
+def write_beeline(folder, expression: pd.DataFrame, edges, signs=None, pseudotime=None) -> Path:
+    """Write a BEELINE folder (``ExpressionData.csv`` genes x cells, ``refNetwork.csv``, and
+    ``PseudoTime.csv`` when given), each file atomically, for :func:`read_beeline` and BEELINE's
+    own tools: e.g. a simulation."""
+    folder = Path(folder)
+    edges = list(edges)
+    signs = np.ones(len(edges), dtype=int) if signs is None else np.asarray(signs)
+    cells = [f"cell{i}" for i in range(len(expression))] if isinstance(expression.index, pd.RangeIndex) \
+        else [str(c) for c in expression.index]
+    genes_by_cells = pd.DataFrame(expression.to_numpy().T, index=[str(g) for g in expression.columns], columns=cells)
+    write_csv(genes_by_cells.reset_index(names=""), folder / EXPRESSION_FILE)
+    network = pd.DataFrame({"Gene1": [a for a, _ in edges], "Gene2": [b for _, b in edges],
+                            "Type": np.where(signs < 0, "-", "+")})
+    write_csv(network, folder / NETWORK_FILES[0])
+    if pseudotime is not None:
+        write_csv(pd.DataFrame({"": cells, "PseudoTime": np.asarray(pseudotime, dtype=float)}),
+                  folder / PSEUDOTIME_FILE)
+    return folder
+
+
 __all__ = ["beeline_network_path", "read_beeline", "read_h5ad", "read_reference", "load_beeline", "load_h5ad",
-           "load_reference"]
+           "load_reference", "write_beeline"]

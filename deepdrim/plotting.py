@@ -11,6 +11,7 @@ their 95% intervals: :func:`deepdrim.stats.mean_ci_table` (``mean``, ``ci_low``,
 from __future__ import annotations
 
 import textwrap
+from pathlib import Path
 from typing import Mapping, Optional, Sequence
 
 import numpy as np
@@ -20,6 +21,7 @@ from matplotlib.ticker import MaxNLocator
 from sklearn.metrics import precision_recall_curve, roc_curve
 
 from deepdrim.comparison import CAPTION, MethodRun, references
+from deepdrim.files import save_figure
 
 #: a chance level or reference line
 GUIDE = {"ls": ":", "c": "grey", "lw": 1}
@@ -89,6 +91,11 @@ def roc_pr(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], title: str) -> t
     for ax in (ax_roc, ax_pr):
         ax.legend(fontsize=8, loc="lower right")
     return fig_roc, fig_pr
+
+
+def save_roc_pr(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], out_dir, title: str) -> list[Path]:
+    """:func:`roc_pr` saved as ``roc.png`` and ``pr.png`` in ``out_dir`` (atomically)."""
+    return [save_figure(fig, Path(out_dir) / name) for fig, name in zip(roc_pr(curves, title), ("roc.png", "pr.png"))]
 
 
 def roc_pr_panel(curves: Sequence[tuple[str, np.ndarray, np.ndarray, str]], what: str) -> Figure:

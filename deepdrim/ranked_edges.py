@@ -2,8 +2,6 @@
 chunk) and BEELINE's output format for it: ``rankedEdges.csv``, which every BEELINE evaluation script reads."""
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 from typing import Iterator
@@ -13,6 +11,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from deepdrim.data import Dataset
+from deepdrim.files import write_csv
 from deepdrim.metrics import summary
 
 RANKED_EDGES_HEADER = ("Gene1", "Gene2", "EdgeWeight")
@@ -76,8 +75,8 @@ def write_ranked_edges(path, tf, target, weight) -> Path:
     """Write BEELINE's ``rankedEdges.csv``: tab-separated, header ``Gene1\\tGene2\\tEdgeWeight``,
     rows by weight descending (ties keep their input order), no index column.
 
-    Written atomically (a temporary file in the same folder, then ``os.replace``), so readers see
-    the old file or the complete new one, and nothing is written when the input is invalid.
+    Written atomically (:func:`deepdrim.files.atomic_write`), so readers see the old file or the
+    complete new one, and nothing is written when the input is invalid.
     Returns the path written.
     """
     path = Path(path)
@@ -102,14 +101,4 @@ def write_ranked_edges(path, tf, target, weight) -> Path:
     order = np.argsort(-weight, kind="stable")
     gene1, gene2 = np.asarray(tf, dtype=object)[order], np.asarray(target, dtype=object)[order]
     table = pd.DataFrame(dict(zip(RANKED_EDGES_HEADER, (gene1, gene2, weight[order]))))
-    handle = tempfile.NamedTemporaryFile(
-        "w", dir=folder, prefix=f".{path.name}.", suffix=".tmp", delete=False, newline=""
-    )
-    try:
-        with handle:
-            table.to_csv(handle, sep="\t", index=False, lineterminator="\n")
-        os.replace(handle.name, path)
-    except BaseException:
-        os.unlink(handle.name)
-        raise
-    return path
+    return write_csv(table, path, sep="\t", lineterminator="\n")

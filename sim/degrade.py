@@ -17,31 +17,6 @@ from sim.subsample import cells as subsample_cells
 PREPROCESS = ("auto", "counts", "none")
 
 
-def check_cells(name: str, value) -> None:
-    """``cells`` is null, an integer count >= 2 or a fraction in (0, 1] (a float)."""
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or isinstance(value, int) and value < 2:
-        raise ValueError(f"{name} must be an integer count >= 2, a fraction in (0, 1] (a float) or null, got {value!r}")
-    if isinstance(value, float) and not 0 < value <= 1:
-        raise ValueError(f"{name}={value!r}: a float is a fraction of the data's cells and must be in (0, 1]; "
-                         f"give a count as an integer")
-
-
-def cell_count(cells, n_cells: int) -> Optional[int]:
-    """How many cells ``cells`` keeps of ``n_cells``: None (all), the count itself, or a fraction's
-    ``max(2, round(fraction * n_cells))``; a count above ``n_cells`` is a one-line ``ValueError``."""
-    check_cells("cells", cells)
-    if cells is None:
-        return None
-    if isinstance(cells, float):
-        return min(n_cells, max(2, int(round(cells * n_cells))))
-    if cells > n_cells:
-        raise ValueError(f"cells={cells} is larger than the data ({n_cells} cells); sweep fractions of the data "
-                         f"instead (cells=0.05,0.25,1.0: a float in (0, 1] is a fraction)")
-    return int(cells)
-
-
 def magic_counts(preprocess: str, values: np.ndarray) -> bool:
     """Whether MAGIC's count preprocessing (library-size normalisation, square root) applies:
     ``counts`` / ``none`` force it; ``auto`` when every value is a whole number (counts), so that

@@ -19,7 +19,7 @@ from typing import Optional, Union
 import numpy as np
 
 from deepdrim._validation import check_integer, check_real
-from sim.cache import write_atomic
+from deepdrim.files import atomic_write
 
 logger = logging.getLogger(__name__)
 
@@ -200,7 +200,7 @@ def magic_impute(
         logger.info("MAGIC cache miss: %s", path)
     result = _run_magic(data, params, n_jobs)
     if path is not None:
-        write_atomic(path, lambda handle: np.save(handle, result), prefix=".magic-")
+        atomic_write(path, lambda tmp: np.save(tmp, result))
     return result
 
 

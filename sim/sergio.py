@@ -43,7 +43,7 @@ import numpy as np
 
 from deepdrim._validation import check_choice, check_flag, check_integer, check_real, check_sizes
 from deepdrim.data import Dataset, with_pairs
-from sim.cache import write_atomic
+from deepdrim.files import atomic_write
 from sim.grn import IN_DEGREE_MODELS, GeneCounts
 from sim.sergio_engine import run_sergio, technical_noise
 from sim.sergio_networks import own_network, sample_bundled
@@ -149,11 +149,10 @@ def _read_cache(path: Path, params: dict) -> Optional[SergioDataset]:
 
 
 def _write_cache(path: Path, data: SergioDataset) -> None:
-    """The simulation as one ``.npz`` file, written atomically (:func:`sim.cache.write_atomic`)."""
-    write_atomic(path, lambda handle: np.savez(
-        handle, counts=data.counts, gene_names=np.asarray(data.gene_names, dtype=str),
-        tfs=np.asarray(data.tfs, dtype=str), edges=data.edges, signs=data.signs, cell_type=data.cell_type),
-        prefix=".sergio-")
+    """The simulation as one ``.npz`` file, written atomically (:func:`deepdrim.files.atomic_write`)."""
+    atomic_write(path, lambda tmp: np.savez(
+        tmp, counts=data.counts, gene_names=np.asarray(data.gene_names, dtype=str),
+        tfs=np.asarray(data.tfs, dtype=str), edges=data.edges, signs=data.signs, cell_type=data.cell_type))
 
 
 # ---------------------------------------------------------------------------------------------- API

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from functools import partial
-from typing import Union
+from typing import Optional, Union
 
 import numpy as np
 
@@ -13,25 +13,48 @@ RandomState = Union[None, int, np.random.Generator]
 TRAIN_FRACTION = partial(check_real, low=0, high=1, low_open=True)
 
 
-def cells(expression, n_cells: int, random_state: RandomState = None):
-    """``n_cells`` rows (cells) drawn without replacement, kept in their original order.
+def check_cells(name: str, value) -> None:
+    """``cells`` is null, an integer count >= 2 or a fraction in (0, 1] (a float): the one rule of
+    the robustness study's cell subsampling, for ``run.py``'s check and :func:`cells` alike."""
+    if value is None:
+        return
+    count = isinstance(value, (int, np.integer))
+    if isinstance(value, bool) or not (count or isinstance(value, float)) or count and value < 2:
+        raise ValueError(f"{name} must be an integer count >= 2, a fraction in (0, 1] (a float) or null, got {value!r}")
+    if isinstance(value, float) and not 0 < value <= 1:
+        raise ValueError(f"{name}={value!r}: a float is a fraction of the data's cells and must be in (0, 1]; "
+                         f"give a count as an integer")
+
+
+def cell_count(cells, n_cells: int) -> Optional[int]:
+    """How many cells ``cells`` keeps of ``n_cells``: None (all), the count itself, or a fraction's
+    ``max(2, round(fraction * n_cells))``; a count above ``n_cells`` is a one-line ``ValueError``."""
+    check_cells("cells", cells)
+    if cells is None:
+        return None
+    if isinstance(cells, float):  # np.float64 too
+        return min(n_cells, max(2, int(round(cells * n_cells))))
+    if cells > n_cells:
+        raise ValueError(f"cells={cells} is larger than the data ({n_cells} cells); sweep fractions of the data "
+                         f"instead (cells=0.05,0.25,1.0: a float in (0, 1] is a fraction)")
+    return int(cells)
+
+
+def cells(expression, n_cells, random_state: RandomState = None):
+    """``n_cells`` rows (cells) drawn without replacement, kept in their original order: a count,
+    or a fraction of the rows (:func:`cell_count`); ``None`` keeps every row.
 
     Works for numpy arrays (rows copied) and DataFrames (index kept); seeded.
     """
-    if isinstance(n_cells, bool) or not isinstance(n_cells, (int, np.integer)):
-        raise ValueError(f"cells must be an integer, got {n_cells!r}")
     is_frame = hasattr(expression, "iloc") and hasattr(expression, "columns")
     arr = expression if is_frame else np.asarray(expression)
     if arr.ndim != 2:
         raise ValueError(f"expression must be a 2-D cells x genes matrix, got {arr.ndim} dimension(s)")
     n_total = arr.shape[0]
-    if n_cells < 2:
-        raise ValueError(f"cells must be at least 2, got {n_cells}")
-    if n_cells > n_total:
-        raise ValueError(f"cells={n_cells} is larger than the template ({n_total} cells)")
+    keep = cell_count(n_cells, n_total)
     rng = np.random.default_rng(random_state)
-    keep = np.sort(rng.choice(n_total, size=int(n_cells), replace=False))
-    return expression.iloc[keep].copy() if is_frame else arr[keep]
+    rows = np.arange(n_total) if keep is None else np.sort(rng.choice(n_total, size=keep, replace=False))
+    return expression.iloc[rows].copy() if is_frame else arr[rows]
 
 
 def training_pairs(train_index, labels, fraction: float, random_state: RandomState = None) -> np.ndarray:
@@ -63,4 +86,4 @@ def training_pairs(train_index, labels, fraction: float, random_state: RandomSta
     return index[rank < quota[cls]]
 
 
-__all__ = ["cells", "training_pairs"]
+__all__ = ["cell_count", "cells", "check_cells", "training_pairs"]

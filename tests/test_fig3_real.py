@@ -14,7 +14,7 @@ from deepdrim.verdicts import verdict_matrix as build_verdict_matrix
 from experiments.reports import fig3, verdict_matrix
 from experiments.reports import comparison
 from experiments.tasks import report
-from sim.degrade import cell_count, check_cells
+from sim.subsample import cell_count, check_cells
 from tests.conftest import TINY_SIM
 
 

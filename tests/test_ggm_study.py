@@ -108,6 +108,7 @@ def test_tiny_study_logs_its_metrics(tmp_path, compose_ggm):
         assert name in metrics
     assert runs[0].data.params["ggm.n_datasets"] == "30" and runs[0].data.params["seed"] == "0"
     assert "data.n_genes" not in runs[0].data.params  # the cv task's keys are not this study's params
+    assert "model._target_" not in runs[0].data.params  # the shipped estimator is no param
     artifacts = {a.path for a in client.list_artifacts(runs[0].info.run_id)}
     assert {"config.yaml", "predictions.csv", "roc.png", "pr.png"} <= artifacts
     predictions = pd.read_csv(tmp_path / "out" / "predictions.csv")
@@ -115,6 +116,35 @@ def test_tiny_study_logs_its_metrics(tmp_path, compose_ggm):
     # the same configuration again is skipped: still one run
     ggm_study.run(cfg, tmp_path / "again", "seed=0")
     assert len(client.search_runs([runs[0].info.experiment_id])) == 1
+
+
+class ImageMean:
+    """A user's own estimator for the GGM arms: scores a sample by its first image's mean (no training)."""
+
+    built: list = []
+
+    def __init__(self, **params):
+        ImageMean.built.append(params)
+
+    def fit_images(self, x, y, groups=None):
+        return self
+
+    def predict_proba_images(self, x):
+        score = x[:, 0].mean(axis=(1, 2)) / (1e-9 + x[:, 0].mean(axis=(1, 2)).max())
+        return np.column_stack([1 - score, score])
+
+
+def test_the_study_trains_a_users_own_model_target(tmp_path, compose_ggm):
+    ImageMean.built.clear()
+    cfg = compose_ggm("ggm.n_datasets=12", "ggm.n_cells=100", "ggm.n_folds=2",
+                      "model._target_=tests.test_ggm_study.ImageMean")
+    metrics = ggm_study.run(cfg, tmp_path / "out", "seed=0")
+    assert len(ImageMean.built) == 3 * 2  # three arms x two folds, each with the arm's neighbors
+    assert sorted({params["n_neighbors"] for params in ImageMean.built}) == [0, int(cfg.neighbors)]
+    assert 0 <= metrics["deepdrim/auroc"] <= 1
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    run, = client.search_runs([client.get_experiment_by_name("fig1_ggm").experiment_id])
+    assert run.data.params["model._target_"] == "tests.test_ggm_study.ImageMean"
 
 
 @pytest.mark.parametrize("min_epochs, expected_best", [(0, 0), (3, 2)])

@@ -34,12 +34,19 @@ def test_cells_dataframe_keeps_index_and_input():
 
 def test_cells_errors():
     x = np.zeros((4000, 2))
-    with pytest.raises(ValueError, match=r"cells=5000 is larger than the template \(4000 cells\)"):
+    with pytest.raises(ValueError, match=r"cells=5000 is larger than the data \(4000 cells\)"):
         cells(x, 5000)
-    with pytest.raises(ValueError, match="at least 2"):
+    with pytest.raises(ValueError, match="integer count >= 2"):
         cells(x, 1)
-    with pytest.raises(ValueError, match="integer"):
+    with pytest.raises(ValueError, match=r"a float is a fraction of the data's cells and must be in \(0, 1\]"):
         cells(x, 2.5)
+
+
+def test_cells_takes_a_fraction_or_none_as_the_study_does():
+    x = np.arange(200 * 2).reshape(200, 2)
+    assert np.array_equal(cells(x, 0.25, random_state=4), cells(x, 50, random_state=4))  # round(0.25 * 200)
+    assert np.array_equal(cells(x, np.int64(30), random_state=4), cells(x, 30, random_state=4))
+    assert np.array_equal(cells(x, None), x) and cells(x, 1.0, random_state=0).shape == x.shape
 
 
 @settings(max_examples=80, deadline=None)

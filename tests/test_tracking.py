@@ -4,7 +4,8 @@ import pytest
 from mlflow.tracking import MlflowClient
 from omegaconf import OmegaConf
 
-from experiments.tracking import artifacts, job_runs
+from deepdrim.files import write_text
+from experiments.tracking import job_runs
 
 
 def _runs(tmp_path):
@@ -17,7 +18,7 @@ def test_run_job_logs_config_tags_metrics_files_and_skips_a_finished_configurati
 
     def compute():
         calls.append(1)
-        note = artifacts.write_text("x", tmp_path / "out" / "note.txt")
+        note = write_text("x", tmp_path / "out" / "note.txt")
         return job_runs.JobResult({"auroc": 0.75, "undefined": float("nan")}, [note], tags={"learnt": "yes"})
 
     overrides = "neighbors=0 tracking.uri=elsewhere"

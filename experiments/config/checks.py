@@ -11,12 +11,11 @@ from deepdrim._validation import check_choice, check_flag, check_integer, check_
 from deepdrim.baselines import BASELINES
 from deepdrim.choices import MAX_SEED, MODEL_PARAMETERS, NEGATIVE_MODES, PARAMETERS, SPLITS
 from sim.degrade import PREPROCESS
-from sim.degrade import check_cells
 from sim.dropout import PARAMETERS as DROPOUT_PARAMETERS
 from sim.grn import PARAMETERS as GRN_PARAMETERS
 from sim.magic import PARAMETERS as MAGIC_PARAMETERS
 from sim.sergio import PARAMETERS as SERGIO_PARAMETERS
-from sim.subsample import TRAIN_FRACTION
+from sim.subsample import TRAIN_FRACTION, check_cells
 
 from experiments.config.data import SIMULATED_KINDS
 from experiments.config.store_checks import check_search_storage, check_store

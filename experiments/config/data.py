@@ -25,7 +25,6 @@ import re
 from pathlib import Path
 from typing import Callable, Optional
 
-import numpy as np
 import pandas as pd
 
 from deepdrim.data import Dataset
@@ -154,27 +153,6 @@ def _input_error(cfg: dict, kind: str, error: Exception) -> Exception:
 # ---------------------------------------------------------------------------------------------- export
 
 
-def write_beeline(folder: Path, expression: pd.DataFrame, edges, signs=None, pseudotime=None) -> Path:
-    """Write a BEELINE folder (``ExpressionData.csv`` genes x cells, ``refNetwork.csv``, and
-    ``PseudoTime.csv`` when given), each file atomically: e.g. the simulation for a user's tools."""
-    from experiments.tracking.artifacts import write_csv
-
-    folder = Path(folder)
-    edges = list(edges)
-    signs = np.ones(len(edges), dtype=int) if signs is None else np.asarray(signs)
-    cells = [f"cell{i}" for i in range(len(expression))] if isinstance(expression.index, pd.RangeIndex) \
-        else [str(c) for c in expression.index]
-    genes_by_cells = pd.DataFrame(expression.to_numpy().T, index=[str(g) for g in expression.columns], columns=cells)
-    write_csv(genes_by_cells.reset_index(names=""), folder / "ExpressionData.csv")
-    network = pd.DataFrame({"Gene1": [a for a, _ in edges], "Gene2": [b for _, b in edges],
-                            "Type": np.where(signs < 0, "-", "+")})
-    write_csv(network, folder / "refNetwork.csv")
-    if pseudotime is not None:
-        write_csv(pd.DataFrame({"": cells, "PseudoTime": np.asarray(pseudotime, dtype=float)}),
-                  folder / "PseudoTime.csv")
-    return folder
-
-
 def export_simulation(folder: Path, cfg: Optional[dict] = None, seed: int = 0) -> Path:
     """The simulation of ``cfg`` (default: ``conf/data/sim.yaml``) as a BEELINE folder."""
     from sim.grn import simulate_grn
@@ -185,4 +163,6 @@ def export_simulation(folder: Path, cfg: Optional[dict] = None, seed: int = 0) -
         cfg = OmegaConf.to_container(OmegaConf.load(Path(__file__).resolve().parents[2] / "conf/data/sim.yaml"))
     params = {key: value for key, value in cfg.items() if key not in ("_target_", "kind", "negatives")}
     dataset = simulate_grn(**params, random_state=seed)
+    from deepdrim.io import write_beeline
+
     return write_beeline(folder, dataset.expression, dataset.edge_names, dataset.signs, dataset.pseudotime)

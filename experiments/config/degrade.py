@@ -24,7 +24,7 @@ from deepdrim.data import Dataset
 from experiments.config import checks
 from experiments.config import data as job_data
 from experiments.config.paths import project_path
-from sim.degrade import cell_count
+from sim.subsample import cell_count
 
 
 def data_cells(cfg) -> Optional[int]:

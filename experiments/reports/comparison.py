@@ -160,7 +160,7 @@ def fetch_controls(runs: list[MethodRun]) -> list[MethodRun]:
 
 def write_comparison(runs: list[MethodRun], out_dir: Path, paper: Optional[dict] = None) -> list[Path]:
     """The comparison files of fetched runs (controls included), written atomically into ``out_dir``."""
-    from experiments.tracking.artifacts import save_figure, write_csv
+    from deepdrim.files import save_figure, write_csv
 
     if not any(r.method == REFERENCE for r in runs):
         log.warning("no DeepDRIM run among the compared methods: p-values are NaN")

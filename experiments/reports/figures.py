@@ -22,7 +22,7 @@ from mlflow.entities import Run
 
 from deepdrim import plotting
 from deepdrim.stats import grouped_mean_ci, mean_ci_table
-from experiments.tracking import artifacts
+from deepdrim.files import save_figure, write_csv
 
 log = logging.getLogger(__name__)
 PRESETS = Path(__file__).resolve().parents[2] / "conf" / "experiment"
@@ -161,5 +161,5 @@ def study_figure(finished_runs: list[Run], study: str, out_dir: Path, spec: Opti
         return []
     draw = {"ggm": ggm_figure, "direction": direction_figure}.get(spec.get("kind"), sweep_figure)
     fig, table = draw(runs, study, spec)
-    return [artifacts.save_figure(fig, Path(out_dir) / f"{study}.png"),
-            artifacts.write_csv(table, Path(out_dir) / f"{study}.csv")]
+    return [save_figure(fig, Path(out_dir) / f"{study}.png"),
+            write_csv(table, Path(out_dir) / f"{study}.csv")]

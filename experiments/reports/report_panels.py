@@ -15,7 +15,8 @@ from mlflow.tracking import MlflowClient
 
 from deepdrim import plotting
 from deepdrim.verdicts import verdict_matrix
-from experiments.tracking import artifacts, job_runs, mlflow_store  # noqa: I001 - artifacts selects the Agg backend first
+from deepdrim.files import atomic_write, save_figure, write_csv
+from experiments.tracking import job_runs, mlflow_store
 from experiments.reports import figures
 from experiments.reports.verdict_matrix import parent_data_label, verdict_records
 
@@ -194,8 +195,8 @@ def verdict_matrix_panel(client: MlflowClient, out: Path) -> Panel:
     fig = plotting.verdict_matrix(matrix, long)
     panel.run_ids = list(dict.fromkeys(long["run_id"].astype(str)))
     run_ids_footer(fig, panel.run_ids)
-    panel.png = artifacts.save_figure(fig, out / "verdict_matrix.png")
-    artifacts.write_csv(long, out / "verdict_matrix.csv")
+    panel.png = save_figure(fig, out / "verdict_matrix.png")
+    write_csv(long, out / "verdict_matrix.csv")
     panel.note = ("the newest FINISHED multirun of each (claim, data source); effects over seeds (studies) or "
                   "over TFs (fig3_real: per-TF DeepDRIM minus the other, averaged over seeds); numbers in "
                   "verdict_matrix.csv")
@@ -216,7 +217,7 @@ def fig3_panel(client: MlflowClient, out: Path, study: str, spec: dict) -> Panel
             if png is None or csv is None:
                 continue
             data = png.read_bytes()
-            panel.png = artifacts.atomic_write(out / f"{study}.png", lambda tmp: tmp.write_bytes(data))
+            panel.png = atomic_write(out / f"{study}.png", lambda tmp: tmp.write_bytes(data))
             table = pd.read_csv(csv)
         keep = [c for c in ("label", "role", "median_auroc", "median_auprc", "auroc", "auprc", "p_auroc", "p_auprc",
                             "n_tfs", "run_id") if c in table]

@@ -12,7 +12,8 @@ from mlflow.tracking import MlflowClient
 
 from deepdrim.comparison import DISPLAY, comparison_table
 from deepdrim import plotting
-from experiments.tracking import artifacts, mlflow_store
+from deepdrim.files import save_figure
+from experiments.tracking import mlflow_store
 from experiments.reports import comparison
 from experiments.reports.report_panels import (PAPER_MEDIAN, Panel, child_runs, download_artifact, is_adhoc,
                                                newest_per_config, run_ids_footer, search_all)
@@ -62,7 +63,7 @@ def comparison_panel(client: MlflowClient, out: Path) -> Panel:
     fig.suptitle("\n".join(textwrap.wrap(f"Method comparison ({source}); two-sided Wilcoxon signed-rank p vs "
                                          "DeepDRIM, paired by TF", 110)), fontsize=9)
     run_ids_footer(fig, panel.run_ids)
-    panel.png = artifacts.save_figure(fig, out / "method_comparison.png")
+    panel.png = save_figure(fig, out / "method_comparison.png")
     panel.note = f"source: {source}"
     keep = [c for c in ("label", "median_auroc", "median_auprc", "epr", "p_auroc", "p_auprc", "n_tfs", "run_id")
             if c in table]
@@ -123,7 +124,7 @@ def runs_panel(client: MlflowClient, out: Path) -> Panel:
     panel.run_ids = list(dict.fromkeys([*drawn, *(r.info.run_id for r in runs[:MAX_ROWS])]))
     fig = plotting.roc_pr_panel(curves, "tested pairs of each run")
     run_ids_footer(fig, drawn)
-    panel.png = artifacts.save_figure(fig, out / "cv_runs.png")
+    panel.png = save_figure(fig, out / "cv_runs.png")
     panel.note = (f"curves: the newest {len(drawn)} ad-hoc CV run(s), one per configuration; "
                   f"Pearson |r| and the gene prior of the newest on the same pairs")
     return panel
@@ -160,7 +161,7 @@ def search_panel(client: MlflowClient, out: Path) -> Panel:
         trials_table, maximize=direction == "maximize", ylabel=f"{metric} (mean over outer training folds)",
         title=f"study {parent.data.tags.get('optuna_study')}: {n_done} complete, {n_pruned} pruned", test=test)
     run_ids_footer(fig, panel.run_ids)
-    panel.png = artifacts.save_figure(fig, out / "search_summary.png")
+    panel.png = save_figure(fig, out / "search_summary.png")
     best_params = {k[5:]: v for k, v in parent.data.tags.items() if k.startswith("best.")}
     rows = [{"item": f"best {k}", "value": v} for k, v in best_params.items()]
     rows += [{"item": f"best {metric} (inner validation)", "value": parent.data.metrics.get("best_value")}]

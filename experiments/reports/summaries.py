@@ -55,7 +55,7 @@ def write_study_runs(runs: list[Run], out_dir: Path) -> Path:
     import pandas as pd
 
     from experiments.tracking import job_runs
-    from experiments.tracking.artifacts import write_csv
+    from deepdrim.files import write_csv
 
     table = pd.DataFrame({"run_id": [r.info.run_id for r in runs],
                           "config_hash": [r.data.tags.get(job_runs.HASH_TAG, "") for r in runs],

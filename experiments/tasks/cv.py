@@ -8,15 +8,16 @@ from typing import Optional
 import numpy as np
 from omegaconf import DictConfig
 
-from deepdrim import evaluation, verdicts
+from deepdrim import evaluation, plotting, verdicts
 from deepdrim.evaluation import CONTROLS
 from deepdrim.metrics import per_tf_metrics
 from deepdrim.ranked_edges import write_ranked_edges
 from deepdrim.data import Dataset
+from deepdrim.files import write_csv
 from experiments.config import degrade
 from experiments.config.checks import SUPERVISED
 from experiments.config.method import estimator, method_label, split_of, validate
-from experiments.tracking import artifacts, job_runs, mlflow_dataset
+from experiments.tracking import job_runs, mlflow_dataset
 
 CONTROL_LABELS = {"pcc": "Pearson |r|", "prior": "gene prior", "target_mean": "target mean"}
 
@@ -86,13 +87,11 @@ def run(cfg: DictConfig, output_dir: Path, overrides: str = "", tags: Optional[d
         label = method_label(cfg)
         verdict = trust_verdict(cfg, metrics, failure)
         files = [
-            artifacts.write_csv(predictions, output_dir / "predictions.csv"),
-            artifacts.write_csv(per_tf_metrics(done.tf, done.label, done.score).table,
-                                output_dir / "per_tf_metrics.csv"),
+            write_csv(predictions, output_dir / "predictions.csv"),
+            write_csv(per_tf_metrics(done.tf, done.label, done.score).table, output_dir / "per_tf_metrics.csv"),
             write_ranked_edges(output_dir / "rankedEdges.csv", done.tf, done.target, done.score),
-            *artifacts.curve_figures({label: (done.label, done.score),
-                                      **{CONTROL_LABELS[c]: (done.label, done[c]) for c in CONTROLS}},
-                                     output_dir, label),
+            *plotting.save_roc_pr({label: (done.label, done.score),
+                                   **{CONTROL_LABELS[c]: (done.label, done[c]) for c in CONTROLS}}, output_dir, label),
         ]
         controls = " ".join(f"{c}_auroc={metrics[f'{c}/auroc']:.3f}" for c in CONTROLS)
         result = (f"FAILED to learn ({failure})" if failure else

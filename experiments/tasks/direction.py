@@ -29,9 +29,10 @@ from omegaconf import DictConfig
 from deepdrim.direction import cross_validate_direction, three_class_proba
 from deepdrim.ranked_edges import write_ranked_edges
 from deepdrim.data import direction_pairs
+from deepdrim.files import write_csv
 from experiments.config import degrade
 from experiments.config.method import check, check_direction, estimator, split_of
-from experiments.tracking import artifacts, job_runs, mlflow_dataset
+from experiments.tracking import job_runs, mlflow_dataset
 
 MODELS = ("deepdrim", "cnnc", "combined", "baseline")
 MODEL_LABELS = {"deepdrim": "DeepDRIM", "cnnc": "CNNC", "combined": "combined (DeepDRIM existence, CNNC direction)",
@@ -74,9 +75,9 @@ def run(cfg: DictConfig, output_dir: Path, overrides: str = "", tags: Optional[d
                        n_cells=float(data.expression.shape[0]), wall_seconds=time.time() - start)
         combined = three_class_proba(done.combined_existence, done.combined_forward)
         table = model_table(metrics)
-        files = [artifacts.write_csv(result.predictions, output_dir / "predictions.csv"),
+        files = [write_csv(result.predictions, output_dir / "predictions.csv"),
                  write_ranked_edges(output_dir / "rankedEdges.csv", done.gene_a, done.gene_b, combined[:, 1]),
-                 artifacts.write_csv(table, output_dir / "direction_metrics.csv")]
+                 write_csv(table, output_dir / "direction_metrics.csv")]
         failure = "; ".join(f"fold {k} {head} of {'/'.join(names)}: {why.split(' (')[0]}"
                             for k, head, names, why in result.failures)
         for m in table.to_dict("records"):

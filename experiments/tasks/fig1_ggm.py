@@ -16,8 +16,10 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from deepdrim.context_study import ARMS, cross_validate_arms, study_metrics
+from deepdrim.files import write_csv
+from deepdrim.plotting import save_roc_pr
 from experiments.config import ggm as ggm_config
-from experiments.tracking import artifacts, job_runs
+from experiments.tracking import job_runs
 from sim.ggm import sample_ggm_study
 
 ARM_LABELS = {"primary": "primary (32x32)", "augmented": "augmented (96x96)", "deepdrim": "DeepDRIM"}
@@ -26,7 +28,7 @@ ARM_LABELS = {"primary": "primary (32x32)", "augmented": "augmented (96x96)", "d
 def _params(resolved: dict) -> dict:
     """What this study depends on, flattened for MLflow (not the cv task's data/degradation keys)."""
     keep = ("task", "study", "seed", "neighbors", "ggm", "model", "training")
-    params = job_runs.flatten({k: v for k, v in resolved.items() if k in keep})
+    params = job_runs.flatten(job_runs.without_shipped_targets({k: v for k, v in resolved.items() if k in keep}))
     # fixed here (= neighbors, covariance, values binned as they are), so not params of this study
     unused = ("model.n_neighbors", "model.neighbor_score", "model.neighbor_values", "model.transform")
     return {k: v for k, v in params.items() if k not in unused}
@@ -47,14 +49,15 @@ def run(cfg: DictConfig, output_dir: Path, overrides: str = "") -> dict[str, flo
         predictions = cross_validate_arms(
             samples.values, samples.dataset, samples.pairs, samples.labels, samples.kinds,
             n_neighbors=int(cfg.neighbors), n_folds=int(ggm.n_folds), seed=seed,
-            estimator_params=ggm_config.estimator_params(cfg), n_bins=int(cfg.model.get("n_bins", 32)),
+            estimator_params=ggm_config.estimator_params(cfg), estimator=ggm_config.estimator_class(cfg),
+            n_bins=int(cfg.model.get("n_bins", 32)),
             neighbor_rule=str(ggm.get("neighbor_rule", "positive")))
         metrics = study_metrics(predictions, float(ggm.get("sensitivity", 0.8)))
         metrics["wall_seconds"] = time.time() - start
         arms = [arm for arm in ARMS if arm in predictions]
         curves = {ARM_LABELS[arm]: (predictions.label, predictions[arm]) for arm in arms}
-        files = [artifacts.write_csv(predictions, output_dir / "predictions.csv"),
-                 *artifacts.curve_figures(curves, output_dir, f"GGM seed={seed}")]
+        files = [write_csv(predictions, output_dir / "predictions.csv"),
+                 *save_roc_pr(curves, output_dir, f"GGM seed={seed}")]
         pct = {key: f"{metrics.get(key, float('nan')):.1%}" for key in (
             "fp_reduction/augmented", "fp_reduction/augmented_transitive", "fp_reduction_matched/augmented",
             "fp_reduction_matched/augmented_transitive")}

@@ -20,12 +20,12 @@ from typing import Callable
 
 import pandas as pd
 
-from experiments.tracking import artifacts, job_runs  # noqa: I001 - artifacts selects the Agg backend first
+from deepdrim.files import write_csv, write_text
 from experiments.reports import figures
 from experiments.reports.report_panels import (PAPER_MEDIAN, Panel, fig3_panel, open_store, study_panel,
                                                verdict_matrix_panel)
 from experiments.reports.store_panels import comparison_panel, runs_panel, search_panel
-import matplotlib.pyplot as plt  # noqa: E402
+from experiments.tracking import job_runs
 
 REPORT_EXPERIMENT = "report"
 
@@ -104,16 +104,15 @@ def build(uri: str, output_dir: Path, log_run: bool = True,
         try:
             panels.append(make(client, out))
         except Exception as error:  # noqa: BLE001 - one broken panel must not sink the report
-            plt.close("all")
             panels.append(Panel(key, key, note=f"panel failed: {type(error).__name__}: {str(error)[:300]}"))
     generated = time.strftime("%Y-%m-%d %H:%M:%S")
-    page = artifacts.write_text(render_html(panels, uri, generated), out / "report.html")
+    page = write_text(render_html(panels, uri, generated), out / "report.html")
     sources = {p.key: {"title": p.title, "png": p.png.name if p.png else None, "runs": p.run_ids, "note": p.note}
                for p in panels}
-    files = [page, artifacts.write_text(json.dumps(sources, indent=2), out / "sources.json")]
+    files = [page, write_text(json.dumps(sources, indent=2), out / "sources.json")]
     rows = [p.verdict for p in panels if p.verdict]
     if rows:
-        files.append(artifacts.write_csv(pd.DataFrame(rows), out / "verdicts.csv"))
+        files.append(write_csv(pd.DataFrame(rows), out / "verdicts.csv"))
     files += [p.png for p in panels if p.png is not None]
     if log_run:
         cfg = OmegaConf.create({"tracking": {"uri": uri, "artifact_root": artifact_root,

@@ -40,7 +40,8 @@ from deepdrim import plotting
 from deepdrim._validation import check_choice
 from deepdrim.data import Dataset
 from deepdrim.evaluation import FoldReport
-from experiments.tracking import artifacts, job_runs, mlflow_store
+from deepdrim.files import save_figure, write_csv, write_text
+from experiments.tracking import job_runs, mlflow_store
 from experiments.config import checks, degrade
 from experiments.config import method
 from experiments.config.search_space import Param, apply_params, epoch_stride, format_params, parse_space, rerun_command
@@ -185,6 +186,10 @@ def study_figures(study: optuna.Study, out_dir: Path, seed: int) -> tuple[list[P
     """Optuna's own matplotlib plots as PNGs: optimisation history, parameter importances,
     parallel coordinates, intermediate values. A plot that cannot be drawn (too few trials)
     becomes a PNG saying why (:func:`deepdrim.plotting.note`). Returns the paths and {file name: note} for those."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no window, wherever the job runs
+    import matplotlib.pyplot as plt
     from optuna.visualization import matplotlib as vis
 
     notes, paths = {}, []
@@ -209,7 +214,8 @@ def study_figures(study: optuna.Study, out_dir: Path, seed: int) -> tuple[list[P
             except Exception as error:  # noqa: BLE001 - a plot Optuna cannot draw is noted, not fatal
                 notes[name] = f"{name[:-4].replace('_', ' ')} not drawn: {error}"
                 fig = plotting.note(notes[name])
-        paths.append(artifacts.save_figure(fig, out_dir / name))
+        paths.append(save_figure(fig, out_dir / name))
+        plt.close(fig)  # Optuna draws through pyplot
     return paths, notes
 
 
@@ -252,7 +258,7 @@ def finalise(study: optuna.Study, ctx: Context, output_dir: Path, overrides: str
     metrics = {"n_complete": counts["COMPLETE"], "n_pruned": counts["PRUNED"], "n_failed": counts["FAIL"],
                "trial_seconds": summary["trial_seconds"], "estimated_seconds_saved_by_pruning": saved}
     files, notes = study_figures(study, out, int(ctx.cfg.seed))
-    files.append(artifacts.write_csv(study.trials_dataframe(), out / "trials.csv"))
+    files.append(write_csv(study.trials_dataframe(), out / "trials.csv"))
     tags: dict[str, Any] = {}
     if counts["COMPLETE"]:
         best = study.best_trial
@@ -266,11 +272,11 @@ def finalise(study: optuna.Study, ctx: Context, output_dir: Path, overrides: str
             summary.update(best_on_test_run_id=run_id, test=test)
             metrics.update({f"test/{k}": v for k, v in test.items()})
             tags["best_on_test_run_id"] = run_id
-        files.append(artifacts.write_text(json.dumps(best.params, indent=2, default=str), out / "best_params.json"))
+        files.append(write_text(json.dumps(best.params, indent=2, default=str), out / "best_params.json"))
     summary["figure_notes"] = notes
     if notes:
         tags["figure_notes"] = "; ".join(notes.values())
-    files.append(artifacts.write_text(json.dumps(summary, indent=2, default=str), out / "summary.json"))
+    files.append(write_text(json.dumps(summary, indent=2, default=str), out / "summary.json"))
     for path in files:
         mlflow_store.with_retry(ctx.client.log_artifact, ctx.parent_id, str(path))
     end_run(ctx.client, ctx.parent_id, metrics=metrics, **tags)

@@ -19,8 +19,8 @@ import numpy as np
 from mlflow.entities import RunStatus
 from mlflow.tracking import MlflowClient
 
+from deepdrim.files import write_text
 from experiments.config.paths import shipped_targets
-from experiments.tracking import artifacts
 from experiments.tracking.mlflow_store import file_lock, lock_dir, resolve_uri, setup, with_retry
 
 PARENT_RUN_ENV = "DEEPDRIM_PARENT_RUN_ID"
@@ -97,11 +97,11 @@ def job_params(cfg, resolved: dict) -> dict[str, object]:
     from omegaconf import OmegaConf
 
     raw = flatten(OmegaConf.to_container(cfg, resolve=False))
-    return {key: value for key, value in flatten(_without_shipped_targets(
+    return {key: value for key, value in flatten(without_shipped_targets(
         {k: v for k, v in resolved.items() if k not in VOLATILE_KEYS})).items() if not _mirror(raw.get(key))}
 
 
-def _without_shipped_targets(config: dict) -> dict:
+def without_shipped_targets(config: dict) -> dict:
     """``config`` without its groups' shipped ``_target_`` keys: they are neither params nor part of the
     hash (so the keys' arrival changed no job's identity); a user's own target stays in both."""
     return {key: {k: v for k, v in value.items() if not (k == "_target_" and v in shipped_targets())}
@@ -138,7 +138,7 @@ def config_hash(config: dict) -> str:
     """Identity of a configuration: sha256 of the resolved config without volatile keys (and
     without top-level keys left null or :data:`HASH_NEUTRAL` keys at their neutral value, so adding
     an optional key does not re-run old work)."""
-    stable = _without_shipped_targets({k: v for k, v in config.items() if k not in VOLATILE_KEYS and v is not None})
+    stable = without_shipped_targets({k: v for k, v in config.items() if k not in VOLATILE_KEYS and v is not None})
     for (group, key), neutral in HASH_NEUTRAL.items():
         if isinstance(stable.get(group), dict) and stable[group].get(key, neutral) == neutral:
             stable[group] = {k: v for k, v in stable[group].items() if k != key}
@@ -384,7 +384,7 @@ def _run_locked(cfg, output_dir, overrides, task, compute, experiment_id, chash,
             "output_dir": str(output_dir),
             "study": cfg.get("study") or "adhoc", **process_tags(), **(tags or {})}
     with tracked_run(experiment_id, run_name(cfg, overrides, default_name or task), params, tags):
-        config_file = artifacts.write_text(OmegaConf.to_yaml(cfg, resolve=True), Path(output_dir) / "config.yaml")
+        config_file = write_text(OmegaConf.to_yaml(cfg, resolve=True), Path(output_dir) / "config.yaml")
         result = compute()
         log_metrics(result.metrics)
         for key, value in result.tags.items():
