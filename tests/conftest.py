@@ -38,10 +38,9 @@ def benchmark(name: str):
 def stand_in_for_deepdrim(monkeypatch, cls) -> None:
     """The cv job (and a search's trials) build ``cls`` with the job's estimator parameters where the
     model group's target, DeepDRIM, would be built."""
-    from experiments.config.method import estimator_params
-    from experiments.tasks import cv
+    from experiments.config import method
 
-    monkeypatch.setattr(cv, "estimator", lambda cfg, **changes: cls(**{**estimator_params(cfg), **changes}))
+    monkeypatch.setattr(method, "estimator", lambda cfg, **changes: cls(**{**method.estimator_params(cfg), **changes}))
 
 
 def store_overrides(root: Path) -> list:

@@ -18,6 +18,7 @@ from experiments.config import checks
 from deepdrim import verdicts
 from experiments.config import data as job_data
 from experiments.config.method import estimator_params
+from experiments.config import method
 from experiments.tasks import cv as cv_job
 from tests.conftest import TINY_MODEL, stand_in_for_deepdrim
 
@@ -136,7 +137,7 @@ def stub(monkeypatch):
 def test_target_mean_column_is_the_targets_mean_expression(stub, config, tiny):
     cfg = config(*tiny)
     data = job_data.load(OmegaConf.to_container(cfg.data, resolve=True), 0)
-    predictions = cv_job.cross_validate(cfg, data).predictions
+    predictions = method.cross_validate(cfg, data).predictions
     means = data.expression.mean(axis=0)
     np.testing.assert_allclose(predictions.target_mean, means[predictions.target].to_numpy(), rtol=1e-6)
     pairs = data.pairs.pairs
@@ -146,7 +147,7 @@ def test_target_mean_column_is_the_targets_mean_expression(stub, config, tiny):
 
 def test_cv_job_scores_each_control_and_names_the_strongest(stub, config, tiny):
     cfg = config(*tiny)
-    result = cv_job.cross_validate(cfg, job_data.load(OmegaConf.to_container(cfg.data, resolve=True), 0))
+    result = method.cross_validate(cfg, job_data.load(OmegaConf.to_container(cfg.data, resolve=True), 0))
     metrics = result.metrics()
     for name in cv_job.CONTROLS:  # as run() logs them
         metrics.update({f"{name}/{k}": v for k, v in result.metrics(name).items() if "/" not in k})
@@ -290,7 +291,7 @@ def test_cv_job_flags_constant_scores_as_failed_to_learn(stub, compose, tmp_path
 def test_cv_job_flags_a_fold_the_estimator_reports(stub, config, tiny):
     stub.failure = "training loss never left the 0.693 plateau (lowest 0.6930 over 16 epochs)"
     cfg = config(*tiny)
-    result = cv_job.cross_validate(cfg, job_data.load(OmegaConf.to_container(cfg.data, resolve=True), 0))
+    result = method.cross_validate(cfg, job_data.load(OmegaConf.to_container(cfg.data, resolve=True), 0))
     assert [fold.failure for fold in result.folds] == [stub.failure] * 2  # scores vary: the estimator's flag
     failure = result.failure_summary()
     assert failure == "folds 0, 1 of 2: training loss never left the 0.693 plateau"

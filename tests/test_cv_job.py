@@ -10,6 +10,7 @@ from omegaconf import OmegaConf
 from experiments.config import data as job_data
 from experiments.config.method import validate
 from deepdrim import verdicts
+from experiments.config import method
 from experiments.tasks import cv as cv_job
 from tests.conftest import stand_in_for_deepdrim
 
@@ -41,7 +42,7 @@ def test_strict_split_through_a_cv_job_keeps_every_gene_on_one_side(monkeypatch,
     stand_in_for_deepdrim(monkeypatch, Recorder)
     cfg = _strict_cfg(config, tiny)
     data = job_data.load(OmegaConf.to_container(cfg.data, resolve=True), 0)
-    result = cv_job.cross_validate(cfg, data)
+    result = method.cross_validate(cfg, data)
     predictions, stats = result.predictions, result.folds
     untested = predictions.fold < 0
     assert untested.any() and (~untested).any()
@@ -65,7 +66,7 @@ def test_prior_column_is_the_targets_positive_rate_in_the_folds_training_pairs(m
     cfg = config(*tiny)  # cv.split=tf by default
     assert cfg.cv.split == "tf"
     data = job_data.load(OmegaConf.to_container(cfg.data, resolve=True), 0)
-    predictions = cv_job.cross_validate(cfg, data).predictions
+    predictions = method.cross_validate(cfg, data).predictions
     assert (predictions.fold >= 0).all()
     pairs, labels = data.pairs.pairs, data.pairs.labels
     for k, trained in enumerate(Recorder.fits):

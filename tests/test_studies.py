@@ -78,7 +78,7 @@ def test_quick_scale_shrinks_but_keeps_the_cells(config):
 
 def test_training_fraction_never_touches_the_test_fold(monkeypatch, config, tiny):
     from experiments.config import data as job_data
-    from experiments.tasks import cv as cv_job
+    from experiments.config import method
 
     fits = []
 
@@ -98,7 +98,7 @@ def test_training_fraction_never_touches_the_test_fold(monkeypatch, config, tiny
     stand_in_for_deepdrim(monkeypatch, Recorder)
     cfg = config(*[o for o in tiny if not o.startswith("cv.")], "train_fraction=0.5", "cv.n_folds=3")
     data = job_data.load(OmegaConf.to_container(cfg.data, resolve=True), 0)
-    predictions = cv_job.cross_validate(cfg, data).predictions
+    predictions = method.cross_validate(cfg, data).predictions
     assert predictions.score.notna().all()  # every pair scored from the fold that held it out
     pairs = data.pairs.pairs
     names = np.array(data.gene_names, dtype=object)

@@ -1,6 +1,6 @@
 """The job's method from its config: its label, DeepDRIM's constructor parameters (model and
-training groups), the fold split, and the checks of those knobs against the data's size. Shared by
-the cv, predict and search tasks."""
+training groups), its cross-validation on a data object, the fold split, and the checks of those
+knobs against the data's size. Shared by the cv, predict, direction and search tasks."""
 from __future__ import annotations
 
 from typing import Optional
@@ -8,6 +8,7 @@ from typing import Optional
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
+from deepdrim import evaluation
 from deepdrim._validation import check_choice
 from deepdrim.choices import SPLITS, check_parameters
 from deepdrim.data import Dataset
@@ -39,6 +40,23 @@ def estimator(cfg: DictConfig, **changes):
     """The job's estimator: the model group's ``_target_`` (:class:`deepdrim.DeepDRIM`) built from
     :func:`estimator_params`, with ``changes`` (``n_neighbors=0``: the CNNC arm of a direction model)."""
     return checks.target_of(cfg.model._target_, "model")(**{**estimator_params(cfg), **changes})
+
+
+def cross_validate(cfg: DictConfig, data: Dataset, on_epoch=None, **options) -> evaluation.CrossValidation:
+    """The job's method cross-validated on ``data`` (:func:`deepdrim.evaluation.cross_validate`):
+    DeepDRIM, CNNC or the target-only ablation built from the model and training groups, or a
+    baseline by name; folds of ``cv.split``, the training pairs cut to ``train_fraction``.
+    ``options`` are more (or other) keywords of the library call (a search trial's: split, on_fold, score)."""
+    method = cfg.get("method", "deepdrim")
+    supervised = method in SUPERVISED
+    labels = data.pairs.labels
+    label = f"CV {method}" + (f" neighbors={cfg.neighbors}" if supervised else "") + f" {len(labels):,} pairs"
+    options = {"split": split_of(cfg), "progress": label, **options}
+    return evaluation.cross_validate(
+        estimator(cfg) if supervised else method, data.expression.to_numpy(), data.pairs.pairs,
+        labels, gene_names=data.gene_names, kinds=data.pairs.kind, n_folds=int(cfg.cv.n_folds),
+        random_state=int(cfg.seed), train_subset=lambda train, k: degrade.train_subset(cfg, train, labels, k),
+        on_epoch=on_epoch, **options)
 
 
 def split_of(cfg: DictConfig) -> str:

@@ -12,31 +12,12 @@ from deepdrim import evaluation, plotting, verdicts
 from deepdrim.evaluation import CONTROLS
 from deepdrim.metrics import per_tf_metrics
 from deepdrim.ranked_edges import write_ranked_edges
-from deepdrim.data import Dataset
 from deepdrim.files import write_csv
 from experiments.config import degrade
-from experiments.config.checks import SUPERVISED
-from experiments.config.method import estimator, method_label, split_of, validate
+from experiments.config.method import cross_validate, method_label, split_of, validate
 from experiments.tracking import job_runs, mlflow_dataset
 
 CONTROL_LABELS = {"pcc": "Pearson |r|", "prior": "gene prior", "target_mean": "target mean"}
-
-
-def cross_validate(cfg: DictConfig, data: Dataset, on_epoch=None, **options) -> evaluation.CrossValidation:
-    """The job's method cross-validated on ``data`` (:func:`deepdrim.evaluation.cross_validate`):
-    DeepDRIM, CNNC or the target-only ablation built from the model and training groups, or a
-    baseline by name; folds of ``cv.split``, the training pairs cut to ``train_fraction``.
-    ``options`` are more (or other) keywords of the library call (a search trial's: split, on_fold, score)."""
-    method = cfg.get("method", "deepdrim")
-    supervised = method in SUPERVISED
-    labels = data.pairs.labels
-    label = f"CV {method}" + (f" neighbors={cfg.neighbors}" if supervised else "") + f" {len(labels):,} pairs"
-    options = {"split": split_of(cfg), "progress": label, **options}
-    return evaluation.cross_validate(
-        estimator(cfg) if supervised else method, data.expression.to_numpy(), data.pairs.pairs,
-        labels, gene_names=data.gene_names, kinds=data.pairs.kind, n_folds=int(cfg.cv.n_folds),
-        random_state=int(cfg.seed), train_subset=lambda train, k: degrade.train_subset(cfg, train, labels, k),
-        on_epoch=on_epoch, **options)
 
 
 def trust_metrics(cfg: DictConfig, result: evaluation.CrossValidation) -> dict[str, float]:

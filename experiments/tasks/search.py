@@ -49,7 +49,7 @@ from experiments.tracking.optuna_storage import is_journal
 from experiments.tracking.search_study import (Settings, TrialSeededSampler, end_run, fail_dead_local_trials,
                                                identity, make_pruner, on_dead_trial, open_storage, open_study,
                                                parent_run, settings)
-from experiments.tasks import cv, run_task
+from experiments.tasks import run_task
 
 COUNTED = (TrialState.COMPLETE, TrialState.PRUNED)  # what n_trials counts
 TAKEN = (*COUNTED, TrialState.RUNNING, TrialState.WAITING)  # trials that are or will be counted
@@ -107,7 +107,7 @@ def evaluate(trial: optuna.Trial, ctx: Context, run_id: str) -> float:
     with open_dict(trial_cfg):  # every epoch validated (a report per epoch), on search.validation_fraction of the TFs
         trial_cfg.training.plateau_validation = True
         trial_cfg.training.validation_fraction = float(ctx.cfg.search.validation_fraction)
-    cv.cross_validate(trial_cfg, ctx.data, on_epoch, split="tf", on_fold=on_fold, score=False, progress=False)
+    method.cross_validate(trial_cfg, ctx.data, on_epoch, split="tf", on_fold=on_fold, score=False, progress=False)
     return float(np.mean(values))
 
 
