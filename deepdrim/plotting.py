@@ -1,5 +1,6 @@
 """Figures of the suite's tables: each function takes the plain table a study or job built and
-returns a :class:`matplotlib.figure.Figure`; the caller saves it.
+returns a :class:`matplotlib.figure.Figure`; the caller saves it (:func:`deepdrim.files.save_figure`;
+:func:`save_roc_pr` draws and saves a job's ROC and PR curves).
 
 Figures are built without pyplot (no backend, no global figure list: safe under Agg, in a
 notebook they display as usual) and draw the same things the same way: a mean with its 95%
