@@ -155,6 +155,7 @@ def _input_error(cfg: dict, kind: str, error: Exception) -> Exception:
 
 def export_simulation(folder: Path, cfg: Optional[dict] = None, seed: int = 0) -> Path:
     """The simulation of ``cfg`` (default: ``conf/data/sim.yaml``) as a BEELINE folder."""
+    from deepdrim.io import write_beeline
     from sim.grn import simulate_grn
 
     if cfg is None:
@@ -163,6 +164,4 @@ def export_simulation(folder: Path, cfg: Optional[dict] = None, seed: int = 0) -
         cfg = OmegaConf.to_container(OmegaConf.load(Path(__file__).resolve().parents[2] / "conf/data/sim.yaml"))
     params = {key: value for key, value in cfg.items() if key not in ("_target_", "kind", "negatives")}
     dataset = simulate_grn(**params, random_state=seed)
-    from deepdrim.io import write_beeline
-
     return write_beeline(folder, dataset.expression, dataset.edge_names, dataset.signs, dataset.pseudotime)

@@ -20,12 +20,6 @@ def estimator_params(cfg: DictConfig) -> dict:
     return {k: v for k, v in method.estimator_params(cfg).items() if k not in SPEED_KEYS}
 
 
-def estimator_class(cfg: DictConfig):
-    """The arms' estimator: the model group's ``_target_`` (:class:`deepdrim.DeepDRIM`, or a user's own
-    class with its constructor, ``fit_images`` and ``predict_proba_images``)."""
-    return checks.target_of(cfg.model._target_, "model")
-
-
 def check(cfg: DictConfig) -> None:
     """One-line ``ValueError`` for a bad GGM study config, before anything runs or is written."""
     ggm = cfg.get("ggm")

@@ -36,10 +36,16 @@ def estimator_params(cfg: DictConfig) -> dict:
     return params
 
 
+def estimator_class(cfg: DictConfig):
+    """The model group's ``_target_``: :class:`deepdrim.DeepDRIM`, or a user's own class with its
+    constructor, ``fit`` / ``fit_images`` and ``predict_proba`` / ``predict_proba_images``."""
+    return checks.target_of(cfg.model._target_, "model")
+
+
 def estimator(cfg: DictConfig, **changes):
-    """The job's estimator: the model group's ``_target_`` (:class:`deepdrim.DeepDRIM`) built from
-    :func:`estimator_params`, with ``changes`` (``n_neighbors=0``: the CNNC arm of a direction model)."""
-    return checks.target_of(cfg.model._target_, "model")(**{**estimator_params(cfg), **changes})
+    """The job's estimator: :func:`estimator_class` built from :func:`estimator_params`, with
+    ``changes`` (``n_neighbors=0``: the CNNC arm of a direction model)."""
+    return estimator_class(cfg)(**{**estimator_params(cfg), **changes})
 
 
 def cross_validate(cfg: DictConfig, data: Dataset, on_epoch=None, **options) -> evaluation.CrossValidation:

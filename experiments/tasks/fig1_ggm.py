@@ -19,6 +19,7 @@ from deepdrim.context_study import ARMS, cross_validate_arms, study_metrics
 from deepdrim.files import write_csv
 from deepdrim.plotting import save_roc_pr
 from experiments.config import ggm as ggm_config
+from experiments.config.method import estimator_class
 from experiments.tracking import job_runs
 from sim.ggm import sample_ggm_study
 
@@ -49,7 +50,7 @@ def run(cfg: DictConfig, output_dir: Path, overrides: str = "") -> dict[str, flo
         predictions = cross_validate_arms(
             samples.values, samples.dataset, samples.pairs, samples.labels, samples.kinds,
             n_neighbors=int(cfg.neighbors), n_folds=int(ggm.n_folds), seed=seed,
-            estimator_params=ggm_config.estimator_params(cfg), estimator=ggm_config.estimator_class(cfg),
+            estimator_params=ggm_config.estimator_params(cfg), estimator=estimator_class(cfg),
             n_bins=int(cfg.model.get("n_bins", 32)),
             neighbor_rule=str(ggm.get("neighbor_rule", "positive")))
         metrics = study_metrics(predictions, float(ggm.get("sensitivity", 0.8)))
